@@ -1,0 +1,137 @@
+"""The alert state machine: check state in, alert record and transition out.
+
+Sits between the state store (which keeps each check's result and its consecutive
+OK/failure counters) and the outbox. Pure: no I/O and no clock; the caller passes
+``now``. Soft/hard hysteresis follows Nagios and Gatus: ``failure`` consecutive
+failing results turn a soft problem into a hard, firing alert; while firing,
+``success`` consecutive OK results resolve it. Each flip increments
+``AlertRecord.transition``; a notification's dedup key is ``fingerprint:transition``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from checks.base import Status
+from monitor.store import AlertRecord, CheckState
+
+Transition = Literal["firing", "resolved"]
+FIRING = "firing"
+OK = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """The effective hysteresis for one check (check override, else [alerts] defaults)."""
+
+    failure: int = 3
+    success: int = 2
+    unknown_is_failure: bool = True
+
+
+class ThresholdOverrides(Protocol):
+    """What a check spec may override; ``checks.spec.CheckSpec`` satisfies this."""
+
+    @property
+    def failure_threshold(self) -> int | None: ...
+
+    @property
+    def success_threshold(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    previous: AlertRecord | None
+    alert: AlertRecord
+    transition: Transition | None
+
+    @property
+    def changed(self) -> bool:
+        """Whether the record must be written; soft results of a quiet check write nothing."""
+        if self.previous is None:
+            return self.transition is not None
+        return self.alert != self.previous
+
+    @property
+    def dedup_key(self) -> str | None:
+        return dedup_key(self.alert) if self.transition else None
+
+
+def fingerprint(lms: str, check: str) -> str:
+    """Stable id of the alert for (lms, check): 16 hex digits, like Alertmanager's."""
+    # A NUL separator cannot occur in config names, so ("a:b", "c") != ("a", "b:c").
+    digest = hashlib.sha256(f"{lms}\0{check}".encode()).hexdigest()
+    return digest[:16]
+
+
+def dedup_key(alert: AlertRecord) -> str:
+    return f"{alert.fingerprint}:{alert.transition}"
+
+
+def resolve_thresholds(
+    defaults: Thresholds, overrides: ThresholdOverrides | None
+) -> Thresholds:
+    if overrides is None:
+        return defaults
+    return replace(
+        defaults,
+        failure=overrides.failure_threshold or defaults.failure,
+        success=overrides.success_threshold or defaults.success,
+    )
+
+
+def evaluate(
+    previous: AlertRecord | None,
+    state: CheckState,
+    thresholds: Thresholds,
+    now: float,
+    labels: Mapping[str, str] | None = None,
+) -> Decision:
+    """Decide the alert after one new check result."""
+    alert = previous or _quiet(state)
+    if labels is not None:
+        alert = replace(alert, labels=dict(labels))
+    status = state.result.status
+    if status == Status.UNKNOWN and not thresholds.unknown_is_failure:
+        # "Could not tell" is neither a failure nor a recovery: hold the current state.
+        return Decision(previous, alert, None)
+    failing = status != Status.OK
+    if alert.state != FIRING:
+        if failing and state.consecutive_fail >= thresholds.failure:
+            return Decision(previous, _fire(alert, state, now), FIRING)
+        return Decision(previous, alert, None)
+    if not failing:
+        if state.consecutive_ok >= thresholds.success:
+            return Decision(previous, _resolve(alert, state, now), "resolved")
+        # A soft OK while firing keeps the record about the problem, not the blip.
+        return Decision(previous, alert, None)
+    # Still failing. A WARNING -> CRITICAL change updates the record without a new
+    # transition: receivers are not re-paged on severity changes (yet; escalation
+    # and re-notification belong to the router, a later layer).
+    return Decision(previous, replace(alert, status=status, summary=state.result.summary), None)
+
+
+def _quiet(state: CheckState) -> AlertRecord:
+    return AlertRecord(
+        fingerprint=fingerprint(state.lms, state.check), lms=state.lms, check=state.check,
+        state=OK, status=Status.OK, summary="", labels={}, started_at=None,
+        resolved_at=None, transition=0,
+    )
+
+
+def _fire(alert: AlertRecord, state: CheckState, now: float) -> AlertRecord:
+    return replace(
+        alert, state=FIRING, status=state.result.status, summary=state.result.summary,
+        started_at=now, resolved_at=None, transition=alert.transition + 1,
+    )
+
+
+def _resolve(alert: AlertRecord, state: CheckState, now: float) -> AlertRecord:
+    # started_at stays so the resolved notification can say how long the outage lasted.
+    return replace(
+        alert, state=OK, status=Status.OK, summary=state.result.summary,
+        resolved_at=now, transition=alert.transition + 1,
+    )

@@ -1,0 +1,1 @@
+"""Check families: each module measures one aspect of an LMS and returns a Result."""

@@ -1,0 +1,90 @@
+"""The check contract: what every check returns and what it may use.
+
+Sits between the scheduler (which calls ``Check.run(ctx)``) and the state store
+(which keeps the ``Result``). A check measures; thresholds in its spec judge.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+class Status(enum.IntEnum):
+    """Nagios plugin states, in Nagios order (the exit code of ``vigil check``)."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+    @staticmethod
+    def worst(statuses: Iterable[Status]) -> Status:
+        """The most severe status; CRITICAL outranks UNKNOWN as in Icinga's worst-state."""
+        order = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
+        return max(statuses, key=order.__getitem__, default=Status.OK)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One number a check measured, in base units. ``name`` must be in the metric catalogue."""
+
+    name: str
+    value: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    status: Status
+    summary: str  # one line a human reads in an alert
+    samples: tuple[Sample, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The LMS a check runs against (a validated ``[[lms]]`` entry, reduced to what checks need)."""
+
+    name: str
+    kind: str
+    url: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CheckContext:
+    """Everything a check may touch. Tests replace the boundaries (transport, clock, probes)."""
+
+    target: Target
+    timeout: float
+    now: Callable[[], float]
+    run_blocking: Callable[[Callable[[], T]], Awaitable[T]]
+    http_transport: httpx.AsyncBaseTransport | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Check(Protocol):
+    async def run(self, ctx: CheckContext) -> Result: ...
+
+
+def threshold_status(
+    value: float, warning: float | None, critical: float | None, *, higher_is_worse: bool = True
+) -> Status:
+    """Judge a value against optional warning/critical limits."""
+    def past(limit: float | None) -> bool:
+        if limit is None:
+            return False
+        return value >= limit if higher_is_worse else value <= limit
+
+    if past(critical):
+        return Status.CRITICAL
+    if past(warning):
+        return Status.WARNING
+    return Status.OK

@@ -1,0 +1,285 @@
+"""The `http` check: fetch a URL the way a user's browser would and judge the answer.
+
+Data flow: scheduler -> HttpCheck.run(ctx) -> one fresh-connection request through
+httpx (phase timings from checks/http_timing.py, body assertions from
+checks/http_assert.py) -> Result with lms_http_* samples -> state store.
+Options and metric semantics follow blackbox_exporter's http prober.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import ssl
+import time
+from re import Pattern
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
+
+from checks.base import CheckContext, Result, Sample, Status
+from checks.common import ByteSize, LatencySpec, check_order, describe_os_error, fmt_seconds
+from checks.http_assert import Observed, judge
+from checks.http_timing import CURRENT_TIMER, PHASES, PhaseTimer, ResolveError, install_resolver
+from checks.spec import StrictModel
+
+# Every sample name this module emits (catalogued in monitor/catalogue.py, tested).
+METRICS = ("lms_http_duration_seconds", "lms_http_response_time_seconds", "lms_http_status_code",
+           "lms_http_content_length_bytes", "lms_http_uncompressed_body_bytes",
+           "lms_http_redirects", "lms_http_ssl", "lms_http_tls_cert_expiry_timestamp_seconds")
+USER_AGENT = "Vigil/0.1 (lms-vigil health check)"
+_FAMILY = {"any": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
+
+_STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
+_STATUS_RANGE = re.compile(r"^([1-5]\d\d)\s*-\s*([1-5]\d\d)$")
+
+
+def parse_status(item: int | str) -> tuple[int, int]:
+    """One status code, "2xx" or "200-299", as an inclusive range."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        if 100 <= item <= 599:
+            return (item, item)
+    elif isinstance(item, str):
+        text = item.strip()
+        if text.isdigit() and 100 <= int(text) <= 599:
+            return (int(text), int(text))
+        if match := _STATUS_CLASS.match(text):
+            base = int(match.group(1)) * 100
+            return (base, base + 99)
+        if (match := _STATUS_RANGE.match(text)) and int(match.group(1)) <= int(match.group(2)):
+            return (int(match.group(1)), int(match.group(2)))
+    raise ValueError(f"{item!r} is not a status code, class (\"2xx\") or range (\"200-399\")")
+
+
+class HeaderMatch(StrictModel):
+    """blackbox_exporter's fail_if_header_matches entry: header name, regexp, allow_missing."""
+
+    header: Annotated[str, Field(min_length=1)]
+    regexp: Pattern[str]
+    allow_missing: bool = False
+
+
+class HttpSpec(LatencySpec):
+    type: Literal["http"]
+    url: str | None = None  # None: the target's url
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, SecretStr] = Field(default_factory=dict)  # values may be tokens
+    body: SecretStr | None = None
+    valid_status_codes: tuple[tuple[int, int], ...] = ((200, 299),)
+    follow_redirects: bool = True
+    max_redirects: Annotated[int, Field(ge=0, le=100)] = 10
+    verify_tls: bool = True
+    ca_file: FilePath | None = None
+    server_name: str | None = None  # TLS SNI override (blackbox tls_config.server_name)
+    ip_protocol: Literal["any", "ip4", "ip6"] = "any"
+    fail_if_ssl: bool = False
+    fail_if_not_ssl: bool = False
+    fail_if_body_matches_regexp: tuple[Pattern[str], ...] = ()
+    fail_if_body_not_matches_regexp: tuple[Pattern[str], ...] = ()
+    fail_if_header_matches: tuple[HeaderMatch, ...] = ()
+    fail_if_header_not_matches: tuple[HeaderMatch, ...] = ()
+    keyword: tuple[str, ...] = ()  # every one must appear in the body
+    forbidden_keyword: tuple[str, ...] = ()  # none may appear in the body
+    # {"data.0.status": "ok"}: dotted path into the JSON body -> expected value (equality).
+    json_fields: dict[str, Any] = Field(default_factory=dict)
+    body_size_limit: ByteSize = 10 * 1024 * 1024
+    cert_expiry_warning_days: Annotated[float, Field(ge=0)] | None = None
+    cert_expiry_critical_days: Annotated[float, Field(ge=0)] | None = None
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper_method(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("valid_status_codes", mode="before")
+    @classmethod
+    def _status_ranges(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, int | str) else list(value)
+        if not items:
+            raise ValueError("must list at least one status code")
+        return tuple(parse_status(item) for item in items)
+
+    @field_validator("keyword", "forbidden_keyword", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HttpSpec:
+        if self.fail_if_ssl and self.fail_if_not_ssl:
+            raise ValueError("fail_if_ssl and fail_if_not_ssl cannot both be true")
+        check_order(self, "cert_expiry_warning_days", "cert_expiry_critical_days",
+                    higher_is_worse=False)
+        return self
+
+    def describe_valid_codes(self) -> str:
+        return ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}"
+                         for lo, hi in self.valid_status_codes)
+
+
+class HttpCheck:
+    """One AsyncClient per check, keep-alive off: each run measures a fresh connection."""
+
+    def __init__(self, spec: HttpSpec) -> None:
+        self.spec = spec
+        self._headers = {"User-Agent": USER_AGENT} | {
+            name: value.get_secret_value() for name, value in spec.headers.items()}
+        self._content = spec.body.get_secret_value().encode() if spec.body else None
+        self._keep_body = bool(spec.fail_if_body_matches_regexp or spec.keyword
+                               or spec.fail_if_body_not_matches_regexp
+                               or spec.forbidden_keyword or spec.json_fields)
+        self._extensions: dict[str, Any] = {}
+        if spec.server_name:
+            self._extensions["sni_hostname"] = spec.server_name
+        self._client: httpx.AsyncClient | None = None
+        self._client_transport: httpx.AsyncBaseTransport | None = None
+
+    def _client_for(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        # Built once (the SSLContext load is the costly part), rebuilt only if the
+        # context hands us a different transport (tests pass httpx.MockTransport).
+        if self._client is None or transport is not self._client_transport:
+            self._client_transport = transport
+            self._client = httpx.AsyncClient(
+                transport=transport or self._own_transport(),
+                follow_redirects=self.spec.follow_redirects,
+                max_redirects=self.spec.max_redirects,
+                timeout=httpx.Timeout(self.spec.timeout),
+                trust_env=False,  # measure the site, not the environment's proxy or netrc
+            )
+        return self._client
+
+    def _own_transport(self) -> httpx.AsyncHTTPTransport:
+        verify: ssl.SSLContext | bool = self.spec.verify_tls
+        if self.spec.verify_tls and self.spec.ca_file:
+            verify = ssl.create_default_context(cafile=str(self.spec.ca_file))
+        transport = httpx.AsyncHTTPTransport(
+            verify=verify, retries=0, limits=httpx.Limits(max_keepalive_connections=0))
+        install_resolver(transport, _FAMILY[self.spec.ip_protocol])
+        return transport
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def run(self, ctx: CheckContext) -> Result:
+        url = self.spec.url or ctx.target.url
+        if not url or not url.lower().startswith(("http://", "https://")):
+            return Result(Status.UNKNOWN, f"no http(s) URL to probe (url={url!r})")
+        client = self._client_for(ctx.http_transport)
+        timer = PhaseTimer()
+        token = CURRENT_TIMER.set(timer)
+        # Give up just before the runner's own asyncio.timeout so we can say which phase hung.
+        budget = ctx.timeout - min(ctx.timeout * 0.1, 0.25)
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget):
+                return await self._probe(client, url, timer, start, ctx)
+        except (TimeoutError, httpx.TimeoutException):
+            failure = f"timeout after {ctx.timeout:g}s {timer.doing}"
+        except httpx.TooManyRedirects:
+            failure = f"too many redirects (more than {self.spec.max_redirects})"
+        except httpx.ConnectError as exc:
+            failure = self._connect_failure(exc, url)
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            failure = f"{type(exc).__name__} {timer.doing}: {describe_os_error(exc)}"
+        finally:
+            CURRENT_TIMER.reset(token)
+        elapsed = time.perf_counter() - start
+        return Result(Status.CRITICAL, failure, tuple(_timing_samples(timer, elapsed)),
+                      {"url": redact_url(url), "phases": _rounded(timer)})
+
+    def _connect_failure(self, exc: httpx.ConnectError, url: str) -> str:
+        if isinstance(exc.__cause__, ResolveError):
+            return str(exc.__cause__)
+        cause = describe_os_error(exc)
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        return f"{cause} ({parts.hostname}:{port})" if cause.startswith("TLS") else \
+            f"{cause} to {parts.hostname}:{port}"
+
+    async def _probe(self, client: httpx.AsyncClient, url: str, timer: PhaseTimer,
+                     start: float, ctx: CheckContext) -> Result:
+        request = client.build_request(
+            self.spec.method, url, headers=self._headers, content=self._content,
+            extensions={"trace": timer.trace, **self._extensions})
+        response = await client.send(request, stream=True)
+        try:
+            timer.doing = "reading body"
+            body_start = time.perf_counter()
+            size, body, too_large = await self._read_body(response)
+            timer.add("transfer", time.perf_counter() - body_start)
+        finally:
+            await response.aclose()
+        elapsed = time.perf_counter() - start
+        is_tls = response.url.scheme == "https"
+        seen = Observed(
+            status_code=response.status_code, is_tls=is_tls, headers=response.headers,
+            body=body, encoding=response.encoding or "utf-8", too_large=too_large,
+            elapsed=elapsed, cert_not_after=timer.cert_not_after, now=ctx.now())
+        problems = judge(self.spec, seen)
+        status = Status.worst(s for s, _ in problems)
+        summary = f"HTTP {response.status_code} in {fmt_seconds(elapsed)}"
+        if problems:
+            reasons = "; ".join(reason for s, reason in problems if s is status)
+            summary = reasons if reasons.startswith("HTTP ") else f"{summary}: {reasons}"
+        samples = [*_timing_samples(timer, elapsed),
+                   Sample("lms_http_status_code", response.status_code),
+                   Sample("lms_http_redirects", len(response.history)),
+                   Sample("lms_http_ssl", 1.0 if is_tls else 0.0),
+                   Sample("lms_http_uncompressed_body_bytes", size)]
+        length = response.headers.get("content-length", "")
+        if length.isdigit():
+            samples.append(Sample("lms_http_content_length_bytes", int(length)))
+        if timer.cert_not_after is not None:
+            samples.append(Sample("lms_http_tls_cert_expiry_timestamp_seconds",
+                                  timer.cert_not_after))
+        details = {"url": redact_url(str(response.url)), "status_code": response.status_code,
+                   "redirects": len(response.history), "body_bytes": size,
+                   "phases": _rounded(timer)}
+        return Result(status, summary, tuple(samples), details)
+
+    async def _read_body(self, response: httpx.Response) -> tuple[int, bytes | None, bool]:
+        """Stream the body, keeping it only if an assertion needs it; stop past the limit."""
+        limit = self.spec.body_size_limit
+        declared = response.headers.get("content-length", "")
+        if (declared.isdigit() and int(declared) > limit
+                and "content-encoding" not in response.headers):
+            return 0, None, True  # announced as too large: no need to download it
+        size, chunks = 0, []
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                return size, None, True
+            if self._keep_body:
+                chunks.append(chunk)
+        return size, (b"".join(chunks) if self._keep_body else None), False
+
+
+def _timing_samples(timer: PhaseTimer, elapsed: float) -> list[Sample]:
+    samples = [Sample("lms_http_duration_seconds", timer.durations[phase], {"phase": phase})
+               for phase in PHASES]
+    samples.append(Sample("lms_http_response_time_seconds", elapsed))
+    return samples
+
+
+def _rounded(timer: PhaseTimer) -> dict[str, float]:
+    return {phase: round(seconds, 4) for phase, seconds in timer.durations.items()}
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials or query: Moodle web-service tokens travel in the query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

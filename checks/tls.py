@@ -1,0 +1,145 @@
+"""The `tls` check: handshake with a TLS server and judge its certificate.
+
+Data flow: scheduler -> TlsCheck.run(ctx) -> asyncio TLS handshake (verifying), and on
+failure a second, non-verifying handshake to still read the expiry -> Result with
+lms_tls_* samples -> state store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from pydantic import Field, FilePath, model_validator
+
+from checks.base import CheckContext, Result, Sample, Status, threshold_status
+from checks.common import (
+    LatencySpec,
+    Port,
+    check_order,
+    describe_os_error,
+    describe_tls_error,
+    fmt_seconds,
+    target_host,
+)
+
+# Every sample name this module emits (catalogued in monitor/catalogue.py, tested).
+METRICS = ("lms_tls_handshake_seconds", "lms_tls_cert_verified",
+           "lms_tls_cert_expiry_timestamp_seconds", "lms_tls_cert_expiry_seconds")
+
+
+class TlsSpec(LatencySpec):
+    type: Literal["tls"]
+    host: str | None = None  # None: the host of the target's url
+    port: Port = 443
+    server_name: str | None = None  # SNI and the name the certificate must match; default host
+    warning_days: Annotated[float, Field(ge=0)] = 21.0
+    critical_days: Annotated[float, Field(ge=0)] = 7.0
+    ca_file: FilePath | None = None
+
+    @model_validator(mode="after")
+    def _days_order(self) -> TlsSpec:
+        check_order(self, "warning_days", "critical_days", higher_is_worse=False)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class _Handshake:
+    der: bytes
+    seconds: float
+    version: str
+
+
+class TlsCheck:
+    """Two SSL contexts built once: verifying (the judgement) and not (to read bad certs)."""
+
+    def __init__(self, spec: TlsSpec) -> None:
+        self.spec = spec
+        cafile = str(spec.ca_file) if spec.ca_file else None
+        self._verifying = ssl.create_default_context(cafile=cafile)
+        self._lenient = ssl.create_default_context()
+        self._lenient.check_hostname = False
+        self._lenient.verify_mode = ssl.CERT_NONE
+
+    async def run(self, ctx: CheckContext) -> Result:
+        host = self.spec.host or target_host(ctx)
+        if not host:
+            return Result(Status.UNKNOWN, "no host to probe: set host or the target's url")
+        where = f"{host}:{self.spec.port}"
+        name = self.spec.server_name or host
+        budget = ctx.timeout - min(ctx.timeout * 0.1, 0.25)  # report before the runner's timeout
+        doing = ["connecting"]
+        verify_error: str | None = None
+        try:
+            async with asyncio.timeout(budget):
+                try:
+                    shake = await self._handshake(host, name, self._verifying, doing)
+                except ssl.SSLCertVerificationError as exc:
+                    verify_error = describe_tls_error(exc)
+                    shake = await self._handshake(host, name, self._lenient, doing)
+        except TimeoutError:
+            return Result(Status.CRITICAL, f"timeout after {ctx.timeout:g}s {doing[0]} ({where})")
+        except ssl.SSLError as exc:
+            return Result(Status.CRITICAL,
+                          f"TLS: handshake failed: {describe_tls_error(exc)} ({where})")
+        except OSError as exc:
+            return Result(Status.CRITICAL, f"{describe_os_error(exc)} to {where}")
+        return self._judge(shake, verify_error, where, name, ctx.now())
+
+    async def _handshake(self, host: str, name: str, context: ssl.SSLContext,
+                         doing: list[str]) -> _Handshake:
+        doing[0] = "connecting"
+        _, writer = await asyncio.open_connection(host, self.spec.port)
+        try:
+            doing[0] = "during TLS handshake"
+            start = time.perf_counter()
+            await writer.start_tls(context, server_hostname=name)
+            seconds = time.perf_counter() - start
+            ssl_object = writer.get_extra_info("ssl_object")
+            return _Handshake(ssl_object.getpeercert(binary_form=True) or b"", seconds,
+                              ssl_object.version() or "")
+        finally:
+            writer.transport.abort()  # a probe has nothing to flush; skip close_notify
+
+    def _judge(self, shake: _Handshake, verify_error: str | None, where: str, name: str,
+               now: float) -> Result:
+        samples = [Sample("lms_tls_handshake_seconds", shake.seconds),
+                   Sample("lms_tls_cert_verified", 0.0 if verify_error else 1.0)]
+        if not shake.der:
+            return Result(Status.CRITICAL, f"TLS: server sent no certificate ({where})",
+                          tuple(samples))
+        cert = x509.load_der_x509_certificate(shake.der)
+        not_after = cert.not_valid_after_utc.timestamp()
+        left = not_after - now
+        samples += [Sample("lms_tls_cert_expiry_timestamp_seconds", not_after),
+                    Sample("lms_tls_cert_expiry_seconds", left)]
+        days = left / 86400
+        status = threshold_status(days, self.spec.warning_days, self.spec.critical_days,
+                                  higher_is_worse=False)
+        expiry = (f"certificate expired {-days:.1f} days ago" if days < 0
+                  else f"certificate expires in {days:.1f} days")
+        summary = f"{expiry} ({_common_name(cert.subject)}, {where})"
+        if verify_error:
+            status = Status.CRITICAL
+            summary = f"TLS: {verify_error}; {summary}"
+        latency = self.spec.latency_status(shake.seconds)
+        if latency is not Status.OK:
+            summary += f"; slow handshake: {fmt_seconds(shake.seconds)}"
+            status = Status.worst((status, latency))
+        details: dict[str, Any] = {
+            "server_name": name, "subject": _common_name(cert.subject),
+            "issuer": _common_name(cert.issuer), "not_after": cert.not_valid_after_utc.isoformat(),
+            "tls_version": shake.version}
+        if verify_error:
+            details["verify_error"] = verify_error
+        return Result(status, summary, tuple(samples), details)
+
+
+def _common_name(name: x509.Name) -> str:
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else name.rfc4514_string() or "(empty subject)"

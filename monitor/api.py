@@ -1,0 +1,145 @@
+"""The HTTP surface of the daemon: /metrics, /healthz, /readyz and the JSON API.
+
+Served by uvicorn inside the daemon's event loop (monitor/http_server.py). Handlers
+only read: check states and alerts come from the state store, metrics from the
+registry at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from monitor import __version__
+from monitor.store import AlertRecord, CheckState, StateStore
+
+
+class DaemonView(Protocol):
+    store: StateStore
+    registry: CollectorRegistry
+
+    def readiness_problems(self) -> list[str]: ...
+
+
+def state_json(state: CheckState) -> dict[str, Any]:
+    return {
+        "lms": state.lms, "check": state.check, "type": state.check_type,
+        "status": state.result.status.name, "status_code": int(state.result.status),
+        "summary": state.result.summary, "details": dict(state.result.details),
+        "samples": [{"name": s.name, "value": s.value, "labels": dict(s.labels)}
+                    for s in state.result.samples],
+        "ran_at": state.ran_at, "duration_seconds": state.duration,
+        "consecutive_failures": state.consecutive_fail,
+        "consecutive_successes": state.consecutive_ok, "last_change": state.last_change,
+    }
+
+
+def alert_json(alert: AlertRecord) -> dict[str, Any]:
+    return {
+        "fingerprint": alert.fingerprint, "lms": alert.lms, "check": alert.check,
+        "state": alert.state, "status": alert.status.name, "summary": alert.summary,
+        "labels": dict(alert.labels), "started_at": alert.started_at,
+        "transition": alert.transition,
+    }
+
+
+def create_app(view: DaemonView) -> Starlette:
+    async def metrics(request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(view.registry), media_type=content_type)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def readyz(request: Request) -> Response:
+        problems = view.readiness_problems()
+        body = {"status": "ready" if not problems else "not ready", "problems": problems}
+        return JSONResponse(body, status_code=200 if not problems else 503)
+
+    async def checks(request: Request) -> Response:
+        wanted = request.query_params.get("lms")
+        states = [s for s in view.store.states() if wanted in (None, s.lms)]
+        return JSONResponse({"checks": [state_json(s) for s in states]})
+
+    async def one_check(request: Request) -> Response:
+        lms, name = request.path_params["lms"], request.path_params["check"]
+        state = view.store.get_state(lms, name)
+        if state is None:
+            return JSONResponse({"error": f"no check {name!r} on LMS {lms!r}"}, status_code=404)
+        history = [{"ran_at": at, "status": status.name, "summary": summary}
+                   for at, status, summary in view.store.history(lms, name, limit=50)]
+        return JSONResponse({**state_json(state), "history": history})
+
+    async def alerts(request: Request) -> Response:
+        return JSONResponse({"alerts": [alert_json(a) for a in view.store.firing_alerts()]})
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    routes: list[tuple[str, Callable[..., Any]]] = [
+        ("/metrics", metrics), ("/healthz", healthz), ("/readyz", readyz),
+        ("/api/v1/checks", checks), ("/api/v1/checks/{lms}/{check}", one_check),
+        ("/api/v1/alerts", alerts), ("/api/v1/openapi.json", openapi),
+    ]
+    return Starlette(routes=[Route(path, fn, methods=["GET"]) for path, fn in routes])
+
+
+def _get(summary: str, schema: str | None = None, extra: dict[str, Any] | None = None) -> Any:
+    responses: dict[str, Any] = {"200": {"description": "OK"}}
+    if schema:
+        responses["200"]["content"] = {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+        }
+    return {"get": {"summary": summary, "responses": {**responses, **(extra or {})}}}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Vigil API", "version": __version__},
+    "paths": {
+        "/healthz": _get("The process is alive"),
+        "/readyz": _get("Config loaded, scheduler running, state writable",
+                        extra={"503": {"description": "Not ready; body lists problems"}}),
+        "/metrics": _get("Prometheus exposition"),
+        "/api/v1/checks": _get("Current state of every check (filter with ?lms=)", "CheckList"),
+        "/api/v1/checks/{lms}/{check}": {
+            **_get("One check with recent history", "Check",
+                   {"404": {"description": "No such check"}}),
+            "parameters": [
+                {"name": "lms", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "check", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+        },
+        "/api/v1/alerts": _get("Alerts currently firing", "AlertList"),
+    },
+    "components": {"schemas": {
+        "Check": {"type": "object", "required": ["lms", "check", "status", "summary"],
+                  "properties": {
+                      "lms": {"type": "string"}, "check": {"type": "string"},
+                      "type": {"type": "string"},
+                      "status": {"enum": ["OK", "WARNING", "CRITICAL", "UNKNOWN"]},
+                      "status_code": {"type": "integer"}, "summary": {"type": "string"},
+                      "details": {"type": "object"}, "samples": {"type": "array"},
+                      "ran_at": {"type": "number"}, "duration_seconds": {"type": "number"},
+                      "consecutive_failures": {"type": "integer"},
+                      "consecutive_successes": {"type": "integer"},
+                      "last_change": {"type": "number"}}},
+        "CheckList": {"type": "object", "properties": {
+            "checks": {"type": "array", "items": {"$ref": "#/components/schemas/Check"}}}},
+        "Alert": {"type": "object", "properties": {
+            "fingerprint": {"type": "string"}, "lms": {"type": "string"},
+            "check": {"type": "string"}, "state": {"type": "string"},
+            "status": {"type": "string"}, "summary": {"type": "string"},
+            "labels": {"type": "object"}, "started_at": {"type": ["number", "null"]},
+            "transition": {"type": "integer"}}},
+        "AlertList": {"type": "object", "properties": {
+            "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}},
+    }},
+}

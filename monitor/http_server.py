@@ -1,0 +1,53 @@
+"""Run an ASGI app with uvicorn inside the current event loop, without uvicorn's own
+signal handling (the daemon owns SIGTERM/SIGHUP)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import uvicorn
+from starlette.types import ASGIApp
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServer:
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+        self._config = uvicorn.Config(
+            app, host=host, port=port, lifespan="off", log_config=None, log_level="warning",
+            access_log=False, timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(self._config)
+        self.host, self.port = host, port
+
+    async def start(self) -> None:
+        """Bind and listen; raises OSError (e.g. port in use) so start-up can report it."""
+        self._config.load()
+        self._server.lifespan = self._config.lifespan_class(self._config)
+        # uvicorn exits the process on bind errors; bind ourselves so a busy port is an
+        # OSError the caller reports.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
+        await self._server.startup(sockets=[sock])
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(self._server.shutdown(), timeout=5)
+        except (TimeoutError, RuntimeError) as exc:
+            log.warning("HTTP server did not shut down cleanly: %s", exc)

@@ -1,0 +1,352 @@
+"""The state store: current check states, bounded history, alerts and the outbox.
+
+One SQLite file (WAL) under the state directory. Every writer in the daemon goes
+through this class; the metrics collector and the HTTP API read from it. Writes are
+small single-row statements, so they run on the event loop thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checks.base import Result, Sample, Status
+
+# Each entry upgrades the schema by one version; never edit a released entry, append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE check_state (
+        lms TEXT NOT NULL, check_name TEXT NOT NULL, check_type TEXT NOT NULL,
+        status INTEGER NOT NULL, summary TEXT NOT NULL,
+        samples TEXT NOT NULL, details TEXT NOT NULL,
+        ran_at REAL NOT NULL, duration REAL NOT NULL,
+        consecutive_ok INTEGER NOT NULL, consecutive_fail INTEGER NOT NULL,
+        last_change REAL NOT NULL,
+        PRIMARY KEY (lms, check_name)
+    );
+    CREATE TABLE check_history (
+        id INTEGER PRIMARY KEY, lms TEXT NOT NULL, check_name TEXT NOT NULL,
+        ran_at REAL NOT NULL, status INTEGER NOT NULL, summary TEXT NOT NULL,
+        duration REAL NOT NULL
+    );
+    CREATE INDEX check_history_by_check ON check_history (lms, check_name, ran_at);
+    CREATE TABLE alerts (
+        fingerprint TEXT PRIMARY KEY, lms TEXT NOT NULL, check_name TEXT NOT NULL,
+        state TEXT NOT NULL, status INTEGER NOT NULL, summary TEXT NOT NULL,
+        labels TEXT NOT NULL, started_at REAL, resolved_at REAL,
+        transition INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE alert_transitions (
+        id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, transition INTEGER NOT NULL,
+        kind TEXT NOT NULL, at REAL NOT NULL, summary TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY, dedup_key TEXT NOT NULL, receiver TEXT NOT NULL,
+        payload TEXT NOT NULL, created_at REAL NOT NULL, next_attempt_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL DEFAULT 'pending',
+        last_error TEXT, sent_at REAL,
+        UNIQUE (dedup_key, receiver)
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckState:
+    lms: str
+    check: str
+    check_type: str
+    result: Result
+    ran_at: float
+    duration: float
+    consecutive_ok: int
+    consecutive_fail: int
+    last_change: float
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """One alert per (lms, check). ``transition`` counts firing/resolved flips (dedup key)."""
+
+    fingerprint: str
+    lms: str
+    check: str
+    state: str  # "ok" | "firing"
+    status: Status
+    summary: str
+    labels: Mapping[str, str]
+    started_at: float | None
+    resolved_at: float | None
+    transition: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    dedup_key: str
+    receiver: str
+    payload: dict[str, Any]
+    created_at: float
+    next_attempt_at: float
+    attempts: int
+    state: str
+    last_error: str | None
+
+
+class StoreError(Exception):
+    """The state file cannot be opened or is newer than this Vigil understands."""
+
+
+class StateStore:
+    def __init__(self, path: Path | str, *, history_limit: int = 500) -> None:
+        self.path = Path(path)
+        self.history_limit = history_limit
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open state database {path}: {exc}") from exc
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    # -- schema -----------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"state database {self.path} has schema version {current}, "
+                f"newer than this Vigil supports ({len(MIGRATIONS)}); upgrade Vigil"
+            )
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self._tx():
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={version}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def is_writable(self) -> bool:
+        """For /readyz: a write transaction can be taken."""
+        try:
+            with self._tx() as db:
+                db.execute("UPDATE check_state SET lms = lms WHERE 0")
+            return True
+        except sqlite3.Error:
+            return False
+
+    # -- check results ----------------------------------------------------------
+    def record_result(
+        self, lms: str, check: str, check_type: str, result: Result, ran_at: float, duration: float
+    ) -> CheckState:
+        """Store a result as the current state, append it to history, return the new state."""
+        previous = self.get_state(lms, check)
+        ok = result.status == Status.OK
+        consecutive_ok = (previous.consecutive_ok + 1 if previous else 1) if ok else 0
+        consecutive_fail = 0 if ok else (previous.consecutive_fail + 1 if previous else 1)
+        changed = previous is None or previous.result.status != result.status
+        last_change = ran_at if changed or previous is None else previous.last_change
+        samples = json.dumps([[s.name, s.value, dict(s.labels)] for s in result.samples])
+        details = json.dumps(dict(result.details), default=str)
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO check_state VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (lms, check, check_type, int(result.status), result.summary, samples, details,
+                 ran_at, duration, consecutive_ok, consecutive_fail, last_change),
+            )
+            db.execute(
+                "INSERT INTO check_history (lms, check_name, ran_at, status, summary, duration)"
+                " VALUES (?,?,?,?,?,?)",
+                (lms, check, ran_at, int(result.status), result.summary, duration),
+            )
+            db.execute(
+                "DELETE FROM check_history WHERE lms = ? AND check_name = ? AND id <= ("
+                " SELECT id FROM check_history WHERE lms = ? AND check_name = ?"
+                " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (lms, check, lms, check, self.history_limit),
+            )
+        return CheckState(lms, check, check_type, result, ran_at, duration,
+                          consecutive_ok, consecutive_fail, last_change)
+
+    def get_state(self, lms: str, check: str) -> CheckState | None:
+        row = self._db.execute(
+            "SELECT * FROM check_state WHERE lms = ? AND check_name = ?", (lms, check)
+        ).fetchone()
+        return _state_from_row(row) if row else None
+
+    def states(self) -> list[CheckState]:
+        rows = self._db.execute("SELECT * FROM check_state ORDER BY lms, check_name")
+        return [_state_from_row(row) for row in rows]
+
+    def forget_checks_except(self, keep: set[tuple[str, str]]) -> int:
+        """Drop current state of checks no longer configured (after a reload)."""
+        gone = [(s.lms, s.check) for s in self.states() if (s.lms, s.check) not in keep]
+        with self._tx() as db:
+            db.executemany("DELETE FROM check_state WHERE lms = ? AND check_name = ?", gone)
+        return len(gone)
+
+    def history(self, lms: str, check: str, limit: int = 100) -> list[tuple[float, Status, str]]:
+        rows = self._db.execute(
+            "SELECT ran_at, status, summary FROM check_history WHERE lms = ? AND check_name = ?"
+            " ORDER BY id DESC LIMIT ?", (lms, check, limit)
+        )
+        return [(r["ran_at"], Status(r["status"]), r["summary"]) for r in rows]
+
+    # -- alerts -----------------------------------------------------------------
+    def get_alert(self, fingerprint: str) -> AlertRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM alerts WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return _alert_from_row(row) if row else None
+
+    def firing_alerts(self) -> list[AlertRecord]:
+        rows = self._db.execute("SELECT * FROM alerts WHERE state = 'firing' ORDER BY started_at")
+        return [_alert_from_row(row) for row in rows]
+
+    def save_alert(
+        self, alert: AlertRecord, transition_kind: str | None, at: float,
+        notifications: list[tuple[str, str, dict[str, Any]]] = (),  # type: ignore[assignment]
+    ) -> None:
+        """Save an alert and, in the same transaction, its transition row and outbox entries.
+
+        One transaction means a crash can never record a transition without queuing its
+        notifications, nor queue a notification for a transition that was not recorded.
+        ``notifications`` holds (dedup_key, receiver, payload).
+        """
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (alert.fingerprint, alert.lms, alert.check, alert.state, int(alert.status),
+                 alert.summary, json.dumps(dict(alert.labels)), alert.started_at,
+                 alert.resolved_at, alert.transition),
+            )
+            if transition_kind:
+                db.execute(
+                    "INSERT INTO alert_transitions (fingerprint, transition, kind, at, summary)"
+                    " VALUES (?,?,?,?,?)",
+                    (alert.fingerprint, alert.transition, transition_kind, at, alert.summary),
+                )
+            for dedup_key, receiver, payload in notifications:
+                db.execute(
+                    "INSERT OR IGNORE INTO outbox (dedup_key, receiver, payload, created_at,"
+                    " next_attempt_at) VALUES (?,?,?,?,?)",
+                    (dedup_key, receiver, json.dumps(payload), at, at),
+                )
+
+    def transitions(self, fingerprint: str) -> list[tuple[int, str, float, str]]:
+        rows = self._db.execute(
+            "SELECT transition, kind, at, summary FROM alert_transitions WHERE fingerprint = ?"
+            " ORDER BY id", (fingerprint,)
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    # -- outbox -----------------------------------------------------------------
+    def enqueue(self, dedup_key: str, receiver: str, payload: dict[str, Any], now: float) -> bool:
+        """Queue one notification; False when the same (dedup_key, receiver) is already queued."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO outbox (dedup_key, receiver, payload, created_at,"
+                " next_attempt_at) VALUES (?,?,?,?,?)",
+                (dedup_key, receiver, json.dumps(payload), now, now),
+            )
+        return cursor.rowcount == 1
+
+    def due(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        rows = self._db.execute(
+            "SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
+            " ORDER BY next_attempt_at, id LIMIT ?", (now, limit)
+        )
+        return [_outbox_from_row(row) for row in rows]
+
+    def next_due_at(self) -> float | None:
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
+        ).fetchone()
+        return row[0]
+
+    def mark_sent(self, item_id: int, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1,"
+                " last_error = NULL WHERE id = ?", (now, item_id)
+            )
+
+    def mark_retry(self, item_id: int, next_attempt_at: float, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1, last_error = ?"
+                " WHERE id = ?", (next_attempt_at, error, item_id)
+            )
+
+    def mark_failed(self, item_id: int, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?"
+                " WHERE id = ?", (error, item_id)
+            )
+
+    def outbox_items(self, state: str | None = None) -> list[OutboxItem]:
+        if state is None:
+            rows = self._db.execute("SELECT * FROM outbox ORDER BY id")
+        else:
+            rows = self._db.execute("SELECT * FROM outbox WHERE state = ? ORDER BY id", (state,))
+        return [_outbox_from_row(row) for row in rows]
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        counts = {"pending": 0, "sent": 0, "failed": 0}
+        counts.update({r[0]: r[1] for r in rows})
+        return counts
+
+    def prune_outbox(self, older_than: float) -> int:
+        """Delete delivered notifications created before ``older_than``; failed ones stay."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "DELETE FROM outbox WHERE state = 'sent' AND created_at < ?", (older_than,)
+            )
+        return cursor.rowcount
+
+
+def _state_from_row(row: sqlite3.Row) -> CheckState:
+    samples = tuple(Sample(n, v, labels) for n, v, labels in json.loads(row["samples"]))
+    result = Result(Status(row["status"]), row["summary"], samples, json.loads(row["details"]))
+    return CheckState(row["lms"], row["check_name"], row["check_type"], result, row["ran_at"],
+                      row["duration"], row["consecutive_ok"], row["consecutive_fail"],
+                      row["last_change"])
+
+
+def _alert_from_row(row: sqlite3.Row) -> AlertRecord:
+    return AlertRecord(row["fingerprint"], row["lms"], row["check_name"], row["state"],
+                       Status(row["status"]), row["summary"], json.loads(row["labels"]),
+                       row["started_at"], row["resolved_at"], row["transition"])
+
+
+def _outbox_from_row(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(row["id"], row["dedup_key"], row["receiver"], json.loads(row["payload"]),
+                      row["created_at"], row["next_attempt_at"], row["attempts"], row["state"],
+                      row["last_error"])

@@ -1,0 +1,158 @@
+"""Notification payloads and the text rendered from (sandboxed, strict) templates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from alerts.engine import Decision, Thresholds, evaluate
+from alerts.messages import (
+    Renderer,
+    TemplateRenderError,
+    build_notification,
+    format_duration,
+    rfc3339,
+    sample_payloads,
+)
+from checks.base import Status
+from monitor.store import CheckState
+
+PAYLOAD_KEYS = {
+    "status", "lms", "check", "check_type", "severity", "check_status", "summary", "problem",
+    "consecutive_failures", "consecutive_ok", "started_at", "ended_at", "duration_seconds",
+    "labels", "details", "fingerprint", "transition", "dedup_key", "links",
+}
+
+
+def fire(make: Callable[..., CheckState], status: Status = Status.CRITICAL) -> Decision:
+    state = make(status, consecutive_fail=3, summary="HTTP 503 <b>down</b>")
+    return evaluate(None, state, Thresholds(), 100.0, {"team": "elearning"})
+
+
+def resolve(make: Callable[..., CheckState], firing: Decision) -> Decision:
+    state = make(Status.OK, consecutive_ok=2, summary="HTTP 200 in 0.2s")
+    return evaluate(firing.alert, state, Thresholds(), 1000.0)
+
+
+def test_a_firing_payload_has_every_field(state_factory: Callable[..., CheckState]) -> None:
+    decision = fire(state_factory)
+    state = state_factory(Status.CRITICAL, consecutive_fail=3, summary="HTTP 503 <b>down</b>")
+    payload = build_notification(decision, state, base_url="https://vigil.example.org")
+    assert set(payload) == PAYLOAD_KEYS
+    assert payload["status"] == "firing" and payload["severity"] == "critical"
+    assert (payload["lms"], payload["check"], payload["check_type"]) == (
+        "moodle-prod", "homepage", "http")
+    assert payload["started_at"] == 100.0 and payload["ended_at"] is None
+    assert payload["dedup_key"] == f"{decision.alert.fingerprint}:1"
+    assert payload["labels"] == {"team": "elearning"} and payload["details"] == {"code": 503}
+    assert payload["links"] == {
+        "status_page": "https://vigil.example.org/",
+        "api": f"https://vigil.example.org/api/alerts/{decision.alert.fingerprint}",
+    }
+
+
+def test_a_resolved_payload_says_how_long_and_what_it_was(
+    state_factory: Callable[..., CheckState],
+) -> None:
+    firing = fire(state_factory, Status.WARNING)
+    decision = resolve(state_factory, firing)
+    payload = build_notification(decision, state_factory(Status.OK, summary="HTTP 200 in 0.2s"))
+    assert payload["status"] == "resolved" and payload["severity"] == "warning"
+    assert (payload["check_status"], payload["problem"]) == ("WARNING", "HTTP 503 <b>down</b>")
+    assert payload["summary"] == "HTTP 200 in 0.2s"
+    assert (payload["started_at"], payload["ended_at"], payload["duration_seconds"]) == (
+        100.0, 1000.0, 900.0)
+    assert payload["links"] == {}
+
+
+@pytest.mark.parametrize(("status", "severity"), [
+    (Status.WARNING, "warning"), (Status.CRITICAL, "critical"), (Status.UNKNOWN, "critical")])
+def test_severity_follows_the_check_status(
+    state_factory: Callable[..., CheckState], status: Status, severity: str
+) -> None:
+    payload = build_notification(fire(state_factory, status), state_factory(status))
+    assert payload["severity"] == severity
+
+
+def test_only_a_transition_makes_a_notification(
+    state_factory: Callable[..., CheckState],
+) -> None:
+    state = state_factory(Status.OK, consecutive_ok=1)
+    with pytest.raises(ValueError, match="transition"):
+        build_notification(evaluate(None, state, Thresholds(), 1.0), state)
+
+
+def test_a_firing_message_says_what_where_since_how_bad_what_to_do_and_links() -> None:
+    firing, _ = sample_payloads()
+    text = Renderer().render(firing)["text"]
+    for needle in ("homepage", "moodle-prod", "HTTP 503", "2023-11-14 22:13:20 UTC",
+                   "critical", "What to do", "PHP-FPM", "https://vigil.example.org/",
+                   "team=elearning", "0123456789abcdef:1"):
+        assert needle in text
+
+
+def test_a_resolved_message_says_how_long_the_outage_was() -> None:
+    _, resolved = sample_payloads()
+    rendered = Renderer().render(resolved)
+    assert rendered["title"] == "[RESOLVED] moodle-prod: homepage is OK again after 15m"
+    assert "HTTP 200 in 0.3s" in rendered["text"] and "15m" in rendered["text"]
+
+
+@pytest.mark.parametrize(("check_type", "hint"), [
+    ("http", "PHP-FPM"), ("tls", "certbot"), ("tcp", "ss -ltnp"), ("dns", "dig"),
+    ("system", "df -h"), ("process", "systemctl status"), ("moodle_cron", "error logs")])
+def test_each_check_type_gets_its_runbook_hint(check_type: str, hint: str) -> None:
+    firing, _ = sample_payloads()
+    assert hint in Renderer().render(dict(firing, check_type=check_type))["runbook"]
+
+
+def test_html_is_escaped_but_plain_text_is_not() -> None:
+    firing, _ = sample_payloads()
+    rendered = Renderer().render(dict(firing, summary="<script>x</script>"))
+    assert "&lt;script&gt;" in rendered["html"] and "<script>" not in rendered["html"]
+    assert "<script>x</script>" in rendered["text"]
+
+
+def test_an_admin_directory_overrides_single_templates(tmp_path: Path) -> None:
+    (tmp_path / "title.txt.j2").write_text("{{ lms }} needs you")
+    rendered = Renderer(tmp_path).render(sample_payloads()[0])
+    assert rendered["title"] == "moodle-prod needs you"
+    assert "What to do" in rendered["text"]  # the other templates are the built-in ones
+
+
+def test_a_missing_variable_in_a_custom_template_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "message.txt.j2").write_text("Alert\n{{ lms }} is down\n{{ ticket_url }}\n")
+    with pytest.raises(TemplateRenderError) as info:
+        Renderer(tmp_path).check()
+    message = str(info.value)
+    assert str(tmp_path / "message.txt.j2") in message
+    assert "line 3" in message and "'ticket_url' is undefined" in message
+
+
+def test_a_syntax_error_in_a_custom_template_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "title.txt.j2").write_text("ok\n{% if %}\n")
+    with pytest.raises(TemplateRenderError, match=r"title.txt.j2, line 2"):
+        Renderer(tmp_path).check()
+
+
+def test_templates_run_in_a_sandbox(tmp_path: Path) -> None:
+    (tmp_path / "title.txt.j2").write_text("{{ lms.__class__.__mro__[1].__subclasses__() }}")
+    with pytest.raises(TemplateRenderError, match="unsafe|not safely"):
+        Renderer(tmp_path).check()
+
+
+def test_the_built_in_templates_pass_the_startup_check() -> None:
+    Renderer().check()
+
+
+def test_timestamps_are_rfc3339_like_alertmanager() -> None:
+    assert rfc3339(1_700_000_000.25) == "2023-11-14T22:13:20.250Z"
+    assert rfc3339(None) == "0001-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0s"), (42, "42s"), (60, "1m"), (3725, "1h 2m"), (90061, "1d 1h"), (None, "-")])
+def test_durations_read_like_a_human_wrote_them(seconds: float | None, text: str) -> None:
+    assert format_duration(seconds) == text
