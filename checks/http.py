@@ -190,8 +190,12 @@ class HttpCheck:
             failure = f"too many redirects (more than {self.spec.max_redirects})"
         except httpx.ConnectError as exc:
             failure = self._connect_failure(exc, url)
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            failure = f"{type(exc).__name__} {timer.doing}: {describe_os_error(exc)}"
+        except httpx.DecodingError as exc:
+            failure = f"malformed response body: {describe_os_error(exc)}"
+        except httpx.RemoteProtocolError as exc:
+            failure = f"malformed response {timer.doing}: {describe_os_error(exc)}"
+        except httpx.TransportError as exc:
+            failure = f"{describe_os_error(exc)} {timer.doing}"
         finally:
             CURRENT_TIMER.reset(token)
         elapsed = time.perf_counter() - start

@@ -8,7 +8,8 @@ and its text were built when the notification was queued.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -93,6 +94,9 @@ class WebhookNotifier:
         self._client = httpx.AsyncClient(
             transport=transport, timeout=spec.timeout, follow_redirects=False
         )
+        # httpx logs every request URL at INFO; ours may embed a token. Removed in aclose().
+        self._log_filter = _RedactingFilter(self._redact)
+        logging.getLogger("httpx").addFilter(self._log_filter)
 
     def __repr__(self) -> str:
         return f"WebhookNotifier(name={self.spec.name!r}, endpoint={self.endpoint!r})"
@@ -132,7 +136,21 @@ class WebhookNotifier:
         return text
 
     async def aclose(self) -> None:
+        logging.getLogger("httpx").removeFilter(self._log_filter)
         await self._client.aclose()
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 def _secret_parts(spec: WebhookReceiverSpec, url: httpx.URL) -> set[str]:

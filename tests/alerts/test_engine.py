@@ -20,9 +20,10 @@ from monitor.store import AlertRecord, CheckState
 
 CODES = {"O": Status.OK, "W": Status.WARNING, "C": Status.CRITICAL, "U": Status.UNKNOWN}
 MARKS = {None: ".", "firing": "F", "resolved": "R"}
+DEFAULTS = Thresholds()
 
 
-def replay(results: str, thresholds: Thresholds = Thresholds()) -> tuple[str, list[Decision]]:
+def replay(results: str, thresholds: Thresholds = DEFAULTS) -> tuple[str, list[Decision]]:
     """Feed results ("CCO...") through the engine, counting like StateStore.record_result.
 
     Returns one mark per result: "." nothing, "F" fired, "R" resolved.
@@ -47,7 +48,7 @@ class Case:
     name: str
     results: str
     expected: str
-    thresholds: Thresholds = Thresholds()
+    thresholds: Thresholds = DEFAULTS
 
 
 NO_UNKNOWN = Thresholds(unknown_is_failure=False)
