@@ -183,15 +183,14 @@ class Dispatcher:
         """Step, then wait for the next due time, a wake-up or the stop event."""
         while not stop_event.is_set():
             self._wake.clear()
-            pause = 0.0
             try:
                 await self.step(clock())
                 next_at = self.next_wake_at()
+                delay = self.poll_interval if next_at is None else next_at - clock()
             except Exception:
                 self.logger.exception("outbox dispatcher step failed; trying again shortly")
-                next_at, pause = None, _ERROR_PAUSE
-            delay = self.poll_interval if next_at is None else next_at - clock()
-            await self._wait(max(pause, min(delay, self.poll_interval)), stop_event, sleep)
+                delay = _ERROR_PAUSE
+            await self._wait(min(delay, self.poll_interval), stop_event, sleep)
 
     async def _wait(self, delay: float, stop_event: asyncio.Event, sleep: Sleep) -> None:
         if delay <= 0 or self._wake.is_set():

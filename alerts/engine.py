@@ -19,8 +19,9 @@ from checks.base import Status
 from monitor.store import AlertRecord, CheckState
 
 Transition = Literal["firing", "resolved"]
-FIRING = "firing"
-OK = "ok"
+FIRING: Transition = "firing"
+RESOLVED: Transition = "resolved"
+OK = "ok"  # AlertRecord.state of an alert that is not firing
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def evaluate(
         return Decision(previous, alert, None)
     if not failing:
         if state.consecutive_ok >= thresholds.success:
-            return Decision(previous, _resolve(alert, state, now), "resolved")
+            return Decision(previous, _resolve(alert, state, now), RESOLVED)
         # A soft OK while firing keeps the record about the problem, not the blip.
         return Decision(previous, alert, None)
     # Still failing. A WARNING -> CRITICAL change updates the record without a new

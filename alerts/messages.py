@@ -86,7 +86,7 @@ def build_notification(
 def _links(base_url: str | None, fingerprint: str) -> dict[str, str]:
     if not base_url:
         return {}
-    return {"status_page": f"{base_url}/", "api": f"{base_url}/api/alerts/{fingerprint}"}
+    return {"status_page": f"{base_url}/", "api": f"{base_url}/api/v1/alerts/{fingerprint}"}
 
 
 def _json_safe(details: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,7 +185,7 @@ def sample_payloads() -> list[dict[str, Any]]:
         "labels": {"team": "elearning"}, "details": {"status_code": 503},
         "fingerprint": "0123456789abcdef", "transition": 1, "dedup_key": "0123456789abcdef:1",
         "links": {"status_page": "https://vigil.example.org/",
-                  "api": "https://vigil.example.org/api/alerts/0123456789abcdef"},
+                  "api": "https://vigil.example.org/api/v1/alerts/0123456789abcdef"},
     }
     resolved = dict(firing, status="resolved", summary="HTTP 200 in 0.3s",
                     consecutive_failures=0, consecutive_ok=2, ended_at=1_700_000_900.0,

@@ -84,7 +84,8 @@ class DnsCheck:
             answer = await self._resolver.resolve(
                 name, rtype, tcp=self.spec.protocol == "tcp", raise_on_no_answer=False,
                 lifetime=budget, search=False)
-            values = [_value(rdata) for rdata in (answer.rrset or ())]
+            # Sorted: an rrset has no order, and a stable summary keeps alert text stable.
+            values = sorted(_value(rdata) for rdata in (answer.rrset or ()))
         except dns.resolver.NXDOMAIN:
             failure = f"DNS: NXDOMAIN for {query}"
         except dns.exception.Timeout:
@@ -142,4 +143,6 @@ def _server_errors(exc: dns.resolver.NoNameservers) -> str:
         return "no nameserver answered"
     server, _tcp, port, error, _response = errors[0]
     cause = error if isinstance(error, str) else describe_os_error(error)
-    return f"{cause} from {server}:{port}"
+    address = str(server).removeprefix("Do53:")  # dnspython names servers "Do53:ip@port"
+    where = address.replace("@", ":") if "@" in address else f"{address}:{port}"
+    return f"{cause} from {where}"

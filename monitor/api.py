@@ -8,13 +8,16 @@ registry at scrape time.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from monitor import __version__
@@ -50,7 +53,25 @@ def alert_json(alert: AlertRecord) -> dict[str, Any]:
     }
 
 
+def _clock_text(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def create_app(view: DaemonView) -> Starlette:
+    pages = Environment(loader=PackageLoader("monitor", "templates"), undefined=StrictUndefined,
+                        autoescape=select_autoescape(["html", "html.j2"]))
+    status_page = pages.get_template("status.html.j2")
+
+    async def index(request: Request) -> Response:
+        checks = [{"lms": s.lms, "check": s.check, "check_type": s.check_type,
+                   "result": s.result, "ran": _clock_text(s.ran_at)} for s in view.store.states()]
+        alerts = [{"lms": a.lms, "check": a.check, "status": a.status, "summary": a.summary,
+                   "since": _clock_text(a.started_at)} for a in view.store.firing_alerts()]
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return HTMLResponse(status_page.render(checks=checks, alerts=alerts, now=now))
+
     async def metrics(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(view.registry), media_type=content_type)
@@ -80,13 +101,22 @@ def create_app(view: DaemonView) -> Starlette:
     async def alerts(request: Request) -> Response:
         return JSONResponse({"alerts": [alert_json(a) for a in view.store.firing_alerts()]})
 
+    async def one_alert(request: Request) -> Response:
+        alert = view.store.get_alert(request.path_params["fingerprint"])
+        if alert is None:
+            return JSONResponse({"error": "no such alert"}, status_code=404)
+        transitions = [{"transition": n, "kind": kind, "at": at, "summary": summary}
+                       for n, kind, at, summary in view.store.transitions(alert.fingerprint)]
+        return JSONResponse({**alert_json(alert), "transitions": transitions})
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(OPENAPI)
 
     routes: list[tuple[str, Callable[..., Any]]] = [
-        ("/metrics", metrics), ("/healthz", healthz), ("/readyz", readyz),
+        ("/", index), ("/metrics", metrics), ("/healthz", healthz), ("/readyz", readyz),
         ("/api/v1/checks", checks), ("/api/v1/checks/{lms}/{check}", one_check),
-        ("/api/v1/alerts", alerts), ("/api/v1/openapi.json", openapi),
+        ("/api/v1/alerts", alerts), ("/api/v1/alerts/{fingerprint}", one_alert),
+        ("/api/v1/openapi.json", openapi),
     ]
     return Starlette(routes=[Route(path, fn, methods=["GET"]) for path, fn in routes])
 
@@ -118,6 +148,13 @@ OPENAPI: dict[str, Any] = {
             ],
         },
         "/api/v1/alerts": _get("Alerts currently firing", "AlertList"),
+        "/api/v1/alerts/{fingerprint}": {
+            **_get("One alert (firing or not) with its transitions", "Alert",
+                   {"404": {"description": "No such alert"}}),
+            "parameters": [{"name": "fingerprint", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+        },
+        "/": _get("Status page (HTML)"),
     },
     "components": {"schemas": {
         "Check": {"type": "object", "required": ["lms", "check", "status", "summary"],

@@ -470,6 +470,7 @@ class DemoServer:
         self._host = "127.0.0.1"
         self._listeners: dict[str, _Listener] = {}
         self._ports: dict[str, int] = {}
+        self._reopened: set[str] = set()
         self._lock = asyncio.Lock()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, https_port: int = 0,
@@ -506,8 +507,7 @@ class DemoServer:
                 return
             if name == "down":
                 self.faults.fault = name
-                for kind in ("http", "https"):
-                    await self._close(kind)
+                await asyncio.gather(self._close("http"), self._close("https"))
             else:
                 if previous == "down" and "control" in self._listeners:
                     await self._open_lms()
@@ -526,8 +526,7 @@ class DemoServer:
 
     async def stop(self) -> None:
         async with self._lock:
-            for kind in list(self._listeners):
-                await self._close(kind)
+            await asyncio.gather(*(self._close(kind) for kind in list(self._listeners)))
 
     async def __aenter__(self) -> DemoServer:
         await self.start()
@@ -555,7 +554,9 @@ class DemoServer:
             ssl_certfile=cert.cert_file if cert else None,
             ssl_keyfile=cert.key_file if cert else None)
         server = _QuietServer(config)
-        sock = await _bind(self._host, self._ports[kind])
+        # Retry only when reopening after "down": the old socket may still be closing.
+        sock = await _bind(self._host, self._ports[kind], retry=kind in self._reopened)
+        self._reopened.add(kind)
         task = asyncio.create_task(server.serve(sockets=[sock]), name=f"demo-lms-{kind}")
         while not server.started:
             if task.done():
@@ -578,18 +579,18 @@ class DemoServer:
             log.warning("demo LMS %s listener did not stop within 5 s", kind)
 
 
-async def _bind(host: str, port: int) -> socket.socket:
-    """A bound TCP socket; binding ourselves keeps uvicorn's sys.exit() on bind errors out."""
+async def _bind(host: str, port: int, *, retry: bool) -> socket.socket:
+    """A bound TCP socket; binding it ourselves keeps uvicorn's sys.exit() on errors out."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for attempt in range(50):
+    for attempt in range(50 if retry else 1):
+        if attempt:
+            await asyncio.sleep(0.1)
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
             return sock
-        except OSError:
+        except OSError as exc:
             sock.close()
-            if port == 0 or attempt == 49:
-                raise
-            await asyncio.sleep(0.1)  # the previous listener on this port is still closing
-    raise AssertionError("unreachable")
+            error = exc
+    raise error

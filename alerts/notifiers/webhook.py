@@ -156,7 +156,8 @@ class _RedactingFilter(logging.Filter):
 def _secret_parts(spec: WebhookReceiverSpec, url: httpx.URL) -> set[str]:
     """Strings that must never reach an error: header values and the URL beyond its host."""
     parts = {value.get_secret_value() for value in spec.headers.values()}
-    parts.update({spec.url, url.password or "", url.query.decode(errors="replace")})
+    parts.update({spec.url, url.password or "", url.query.decode(errors="replace"),
+                  url.raw_path.decode(errors="replace")})  # the encoded form, as sent
     if url.path not in ("", "/"):
         parts.add(url.path)
     # Very short values ("1") would mangle every message and hide nothing.

@@ -49,7 +49,7 @@ def test_a_firing_payload_has_every_field(state_factory: Callable[..., CheckStat
     assert payload["labels"] == {"team": "elearning"} and payload["details"] == {"code": 503}
     assert payload["links"] == {
         "status_page": "https://vigil.example.org/",
-        "api": f"https://vigil.example.org/api/alerts/{decision.alert.fingerprint}",
+        "api": f"https://vigil.example.org/api/v1/alerts/{decision.alert.fingerprint}",
     }
 
 

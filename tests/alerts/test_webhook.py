@@ -43,7 +43,7 @@ def feed(store: StateStore, service: AlertService, results: str, start: float = 
 
 async def drive(dispatcher: Dispatcher, now: float, max_steps: int = 20) -> list[float]:
     """Step at each next due time (a fake clock); return the waits between steps."""
-    waits = []
+    waits: list[float] = []
     for _ in range(max_steps):
         await dispatcher.step(now)
         due = dispatcher.next_wake_at()
@@ -123,7 +123,7 @@ async def test_the_payload_is_alertmanager_webhook_version_4(
     assert "PHP-FPM" in alert["annotations"]["runbook"]
     assert alert["startsAt"] == "1970-01-01T00:00:03.000Z"
     assert alert["endsAt"] == "0001-01-01T00:00:00Z"
-    assert alert["generatorURL"].startswith("https://vigil.example.org/api/alerts/")
+    assert alert["generatorURL"].startswith("https://vigil.example.org/api/v1/alerts/")
     assert firing["commonLabels"] == alert["labels"]
     ended = resolved["alerts"][0]
     assert (ended["status"], ended["endsAt"]) == ("resolved", "1970-01-01T00:00:05.000Z")

@@ -1,0 +1,59 @@
+"""Every sample a check module can emit is catalogued; the registry builds every type.
+
+The ``probe`` fixture (conftest.py) checks the samples each test actually produced; this
+file checks the names each module declares in its METRICS tuple, so a sample that no
+test happens to produce is still covered.
+"""
+
+from __future__ import annotations
+
+import re
+from types import ModuleType
+
+import pytest
+
+from checks import dns, http, process, system, tcp, tls
+from checks.registry import CHECK_TYPES, build_check
+from checks.spec import CheckSpec
+from monitor.catalogue import CHECK_METRICS
+
+MODULES = (http, tls, tcp, dns, system, process)
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
+def test_every_declared_sample_name_is_catalogued(module: ModuleType) -> None:
+    missing = [name for name in module.METRICS if name not in CHECK_METRICS]
+    assert not missing, f"{module.__name__} emits uncatalogued samples: {missing}"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
+def test_every_sample_name_in_the_source_is_declared(module: ModuleType) -> None:
+    source = open(module.__file__ or "", encoding="utf-8").read()
+    used = set(re.findall(r'"(lms_[a-z0-9_]+)"', source))
+    assert used <= set(module.METRICS), used - set(module.METRICS)
+
+
+def test_catalogued_check_metrics_follow_the_naming_rules() -> None:
+    for spec in CHECK_METRICS.values():
+        assert spec.name.startswith("lms_") and spec.help and spec.help.endswith(".")
+        assert spec.name.endswith("_total") == (spec.type == "counter"), spec.name
+
+
+def test_the_registry_maps_each_type_to_its_spec_and_check() -> None:
+    assert set(CHECK_TYPES) == {"http", "tls", "tcp", "dns", "system", "process"}
+    minimal = {"tcp": {"port": 25}, "process": {"processes": ["cron"]}}
+    for name, (spec_cls, check_cls) in CHECK_TYPES.items():
+        assert issubclass(spec_cls, CheckSpec)
+        assert spec_cls.model_fields["type"].annotation.__args__ == (name,)  # type: ignore[union-attr]
+        spec = spec_cls.model_validate({"type": name, **minimal.get(name, {})})
+        assert isinstance(build_check(spec), check_cls)
+
+
+def test_build_check_rejects_a_spec_of_the_wrong_class() -> None:
+    class Odd(CheckSpec):
+        type: str = "http"
+
+    with pytest.raises(TypeError, match="needs a HttpSpec"):
+        build_check(Odd())
+    with pytest.raises(ValueError, match="unknown check type 'nope'"):
+        build_check(CheckSpec(type="nope"))
