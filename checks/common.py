@@ -8,6 +8,7 @@ the judging helpers that turn a measured value into a Status. Nothing here does 
 from __future__ import annotations
 
 import re
+import socket
 import ssl
 from errno import ECONNREFUSED
 from typing import Annotated, Any
@@ -128,6 +129,13 @@ def describe_os_error(exc: BaseException) -> str:
             return err.strerror.lower()
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:200]
+
+
+def describe_connect_failure(exc: OSError, host: str, port: int) -> str:
+    """ "connection refused to 127.0.0.1:9", or "DNS: cannot resolve x: ..." for lookups."""
+    if isinstance(exc, socket.gaierror):
+        return f"DNS: cannot resolve {host}: {exc.strerror}"
+    return f"{describe_os_error(exc)} to {host}:{port}"
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -34,14 +34,14 @@ class DnsSpec(LatencySpec):
 
     @field_validator("record_type", mode="before")
     @classmethod
-    def _upper(cls, value: object) -> object:
+    def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
     @field_validator("nameservers", mode="before")
     @classmethod
-    def _ip_addresses(cls, value: object) -> object:
+    def _ip_addresses(cls, value: Any) -> Any:
         items = [value] if isinstance(value, str) else value
-        for item in items or ():  # type: ignore[union-attr]
+        for item in items if isinstance(items, list | tuple) else ():
             try:
                 ipaddress.ip_address(item)
             except ValueError:

@@ -176,6 +176,9 @@ class HttpCheck:
         if not url or not url.lower().startswith(("http://", "https://")):
             return Result(Status.UNKNOWN, f"no http(s) URL to probe (url={url!r})")
         client = self._client_for(ctx.http_transport)
+        # Cookies live for one probe (redirect chains need them), like blackbox's per-probe
+        # jar: a session cookie kept from the last run would hide a broken login page.
+        client.cookies.clear()
         timer = PhaseTimer()
         token = CURRENT_TIMER.set(timer)
         # Give up just before the runner's own asyncio.timeout so we can say which phase hung.
@@ -186,6 +189,10 @@ class HttpCheck:
                 return await self._probe(client, url, timer, start, ctx)
         except (TimeoutError, httpx.TimeoutException):
             failure = f"timeout after {ctx.timeout:g}s {timer.doing}"
+        except httpx.InvalidURL as exc:
+            return Result(Status.UNKNOWN, f"invalid URL {redact_url(url)}: {exc}")
+        except httpx.UnsupportedProtocol as exc:
+            failure = f"unsupported URL: {exc}"  # e.g. a redirect to ftp://
         except httpx.TooManyRedirects:
             failure = f"too many redirects (more than {self.spec.max_redirects})"
         except httpx.ConnectError as exc:

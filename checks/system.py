@@ -137,12 +137,16 @@ def _idle(times: Any) -> float:
     return float(times.idle + getattr(times, "iowait", 0.0))  # waiting on I/O is idle CPU
 
 
+def _total(times: Any) -> float:
+    # Linux counts guest time inside user time too; psutil's cpu_percent subtracts it.
+    return float(sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0))
+
+
 def _busy_ratio(before: Any, after: Any) -> float:
-    idle = _idle
-    total = sum(after) - sum(before)
+    total = _total(after) - _total(before)
     if total <= 0:
         return 0.0
-    return min(max(1.0 - (idle(after) - idle(before)) / total, 0.0), 1.0)
+    return min(max(1.0 - (_idle(after) - _idle(before)) / total, 0.0), 1.0)
 
 
 def judge(spec: SystemSpec, snap: Snapshot) -> Result:

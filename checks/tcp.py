@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from checks.base import CheckContext, Result, Sample, Status
-from checks.common import LatencySpec, Port, describe_os_error, fmt_seconds, target_host
+from checks.common import LatencySpec, Port, describe_connect_failure, fmt_seconds, target_host
 
 METRICS = ("lms_tcp_connect_seconds",)  # catalogued in monitor/catalogue.py, tested
 
@@ -62,7 +62,8 @@ class TcpCheck:
             return self._result(Status.CRITICAL, f"timeout after {ctx.timeout:g}s {doing} "
                                 f"({where})", connect_seconds, received)
         except OSError as exc:
-            return self._result(Status.CRITICAL, f"{describe_os_error(exc)} to {where}",
+            return self._result(Status.CRITICAL,
+                                describe_connect_failure(exc, host, self.spec.port),
                                 connect_seconds, received)
         assert connect_seconds is not None
         if self.spec.expect is not None and not self.spec.expect.search(_text(received)):

@@ -22,7 +22,7 @@ from checks.common import (
     LatencySpec,
     Port,
     check_order,
-    describe_os_error,
+    describe_connect_failure,
     describe_tls_error,
     fmt_seconds,
     target_host,
@@ -88,7 +88,7 @@ class TlsCheck:
             return Result(Status.CRITICAL,
                           f"TLS: handshake failed: {describe_tls_error(exc)} ({where})")
         except OSError as exc:
-            return Result(Status.CRITICAL, f"{describe_os_error(exc)} to {where}")
+            return Result(Status.CRITICAL, describe_connect_failure(exc, host, self.spec.port))
         return self._judge(shake, verify_error, where, name, ctx.now())
 
     async def _handshake(self, host: str, name: str, context: ssl.SSLContext,
@@ -113,7 +113,11 @@ class TlsCheck:
         if not shake.der:
             return Result(Status.CRITICAL, f"TLS: server sent no certificate ({where})",
                           tuple(samples))
-        cert = x509.load_der_x509_certificate(shake.der)
+        try:
+            cert = x509.load_der_x509_certificate(shake.der)
+        except ValueError as exc:
+            return Result(Status.CRITICAL, f"TLS: unreadable certificate: {exc} ({where})",
+                          tuple(samples))
         not_after = cert.not_valid_after_utc.timestamp()
         left = not_after - now
         samples += [Sample("lms_tls_cert_expiry_timestamp_seconds", not_after),

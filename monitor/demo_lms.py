@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import ipaddress
 import json
@@ -315,7 +316,9 @@ def _sink_routes(sink: WebhookSink) -> list[Route]:
             Route("/_demo/webhook", show, methods=["GET"])]
 
 
+@functools.cache
 def _template(name: str) -> Template:
+    # Read once: templates ship with the package and do not change while it runs.
     return Template((resources.files("monitor") / "demo_pages" / name).read_text("utf-8"))
 
 

@@ -231,3 +231,32 @@ def test_http_spec_errors_name_the_field(field: str, value: Any, message: str) -
 def test_http_spec_rejects_both_ssl_requirements() -> None:
     with pytest.raises(ValueError, match="fail_if_ssl and fail_if_not_ssl"):
         HttpSpec(type="http", fail_if_ssl=True, fail_if_not_ssl=True)
+
+
+async def test_http_keeps_cookies_within_a_probe_but_not_between_probes(probe: Any) -> None:
+    cookies_seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        cookies_seen.append(request.headers.get("cookie"))
+        if request.url.path == "/":
+            return httpx.Response(302, headers={"Location": "/home",
+                                                "Set-Cookie": "MoodleSession=abc; Path=/"})
+        return httpx.Response(200)
+
+    check = HttpCheck(HttpSpec(type="http", url="https://lms.example.org/"))
+    ctx = make_ctx(http_transport=httpx.MockTransport(handler))
+    assert (await probe(check, ctx)).status is Status.OK
+    assert (await probe(check, ctx)).status is Status.OK
+    assert cookies_seen == [None, "MoodleSession=abc", None, "MoodleSession=abc"]
+
+
+async def test_http_reports_an_invalid_target_url_as_unknown(probe: Any) -> None:
+    result = await run_http(probe, mock(), url="http://[::1/")
+    assert result.status is Status.UNKNOWN
+    assert result.summary.startswith("invalid URL")
+
+
+async def test_http_reports_a_redirect_to_an_unsupported_scheme(probe: Any) -> None:
+    result = await run_http(probe, mock(302, headers={"Location": "ftp://files.example.org/"}))
+    assert result.status is Status.CRITICAL
+    assert result.summary.startswith("unsupported URL: ")
