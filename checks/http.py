@@ -190,7 +190,7 @@ class HttpCheck:
         except (TimeoutError, httpx.TimeoutException):
             failure = f"timeout after {ctx.timeout:g}s {timer.doing}"
         except httpx.InvalidURL as exc:
-            return Result(Status.UNKNOWN, f"invalid URL {redact_url(url)}: {exc}")
+            return Result(Status.UNKNOWN, f"invalid URL: {exc}")
         except httpx.UnsupportedProtocol as exc:
             failure = f"unsupported URL: {exc}"  # e.g. a redirect to ftp://
         except httpx.TooManyRedirects:
@@ -289,8 +289,11 @@ def _rounded(timer: PhaseTimer) -> dict[str, float]:
 
 def redact_url(url: str) -> str:
     """The URL without credentials or query: Moodle web-service tokens travel in the query."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:  # unparseable (bad port, unclosed IPv6 bracket): show nothing of it
+        return "(unparseable URL)"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

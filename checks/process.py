@@ -34,15 +34,21 @@ class ProcessMatch(StrictModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
     # Regexp searched (like pgrep) in the process name or the full command line;
     # default: the process name equals ``name``.
-    pattern: Pattern[str] | None = None
+    pattern: Pattern[str]
     match: Literal["name", "cmdline"] = "name"
     min_count: Annotated[int, Field(ge=0)] = 1
     max_count: Annotated[int, Field(ge=1)] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_pattern(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("pattern") is None and isinstance(
+                data.get("name"), str):
+            return {**data, "pattern": f"^{re.escape(data['name'])}$"}
+        return data
+
     @model_validator(mode="after")
-    def _defaults(self) -> ProcessMatch:
-        if self.pattern is None:
-            object.__setattr__(self, "pattern", re.compile(f"^{re.escape(self.name)}$"))
+    def _counts(self) -> ProcessMatch:
         if self.max_count is not None and self.max_count < self.min_count:
             raise ValueError(
                 f"max_count ({self.max_count}) must be >= min_count ({self.min_count})")
@@ -121,7 +127,6 @@ class ProcessCheck:
         counts: dict[str, int] = {}
         for expected in self.spec.processes:
             pattern = expected.pattern
-            assert pattern is not None  # ProcessMatch fills the default
             matched = [p for p in processes
                        if pattern.search(p.cmdline if expected.match == "cmdline" else p.name)]
             counts[expected.name] = len(matched)

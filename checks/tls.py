@@ -26,6 +26,7 @@ from checks.common import (
     describe_tls_error,
     fmt_seconds,
     target_host,
+    target_port,
 )
 
 # Every sample name this module emits (catalogued in monitor/catalogue.py, tested).
@@ -36,7 +37,7 @@ METRICS = ("lms_tls_handshake_seconds", "lms_tls_cert_verified",
 class TlsSpec(LatencySpec):
     type: Literal["tls"]
     host: str | None = None  # None: the host of the target's url
-    port: Port = 443
+    port: Port | None = None  # None: the target url's port, else 443
     server_name: str | None = None  # SNI and the name the certificate must match; default host
     warning_days: Annotated[float, Field(ge=0)] = 21.0
     critical_days: Annotated[float, Field(ge=0)] = 7.0
@@ -70,7 +71,8 @@ class TlsCheck:
         host = self.spec.host or target_host(ctx)
         if not host:
             return Result(Status.UNKNOWN, "no host to probe: set host or the target's url")
-        where = f"{host}:{self.spec.port}"
+        port = self.spec.port or (target_port(ctx, 443) if not self.spec.host else 443)
+        where = f"{host}:{port}"
         name = self.spec.server_name or host
         budget = ctx.timeout - min(ctx.timeout * 0.1, 0.25)  # report before the runner's timeout
         doing = ["connecting"]
@@ -78,23 +80,23 @@ class TlsCheck:
         try:
             async with asyncio.timeout(budget):
                 try:
-                    shake = await self._handshake(host, name, self._verifying, doing)
+                    shake = await self._handshake(host, port, name, self._verifying, doing)
                 except ssl.SSLCertVerificationError as exc:
                     verify_error = describe_tls_error(exc)
-                    shake = await self._handshake(host, name, self._lenient, doing)
+                    shake = await self._handshake(host, port, name, self._lenient, doing)
         except TimeoutError:
             return Result(Status.CRITICAL, f"timeout after {ctx.timeout:g}s {doing[0]} ({where})")
         except ssl.SSLError as exc:
             return Result(Status.CRITICAL,
                           f"TLS: handshake failed: {describe_tls_error(exc)} ({where})")
         except OSError as exc:
-            return Result(Status.CRITICAL, describe_connect_failure(exc, host, self.spec.port))
+            return Result(Status.CRITICAL, describe_connect_failure(exc, host, port))
         return self._judge(shake, verify_error, where, name, ctx.now())
 
-    async def _handshake(self, host: str, name: str, context: ssl.SSLContext,
+    async def _handshake(self, host: str, port: int, name: str, context: ssl.SSLContext,
                          doing: list[str]) -> _Handshake:
         doing[0] = "connecting"
-        _, writer = await asyncio.open_connection(host, self.spec.port)
+        _, writer = await asyncio.open_connection(host, port)
         try:
             doing[0] = "during TLS handshake"
             start = time.perf_counter()

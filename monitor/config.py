@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from alerts.config import AlertingConfig
+from alerts.messages import Renderer, TemplateRenderError
 from checks.registry import CHECK_TYPES
 from checks.spec import CheckSpec, PositiveDuration, StrictModel
 from monitor.secrets import resolve_references
@@ -161,6 +162,11 @@ def parse_config(
     except ValidationError as exc:
         problems.extend(format_validation_error(exc))
         raise ConfigError(source, problems) from None
+    if config.alerts.templates_dir is not None:
+        try:  # render samples now so a broken template fails here, not at 3 a.m.
+            Renderer(config.alerts.templates_dir).check()
+        except TemplateRenderError as exc:
+            problems.append(f"alerts.templates_dir: {exc}")
     if problems:
         raise ConfigError(source, problems)
     return config

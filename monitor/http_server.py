@@ -21,6 +21,7 @@ class EmbeddedServer:
         )
         self._server = uvicorn.Server(self._config)
         self.host, self.port = host, port
+        self._started = False
 
     async def start(self) -> None:
         """Bind and listen; raises OSError (e.g. port in use) so start-up can report it."""
@@ -36,8 +37,8 @@ class EmbeddedServer:
         except OSError:
             sock.close()
             raise
-        self._socket = sock
         await self._server.startup(sockets=[sock])
+        self._started = True
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
 
     @property
@@ -46,6 +47,9 @@ class EmbeddedServer:
         return f"http://{host}:{self.port}"
 
     async def stop(self) -> None:
+        if not self._started:  # start() failed (e.g. port in use): nothing to shut down
+            return
+        self._started = False
         self._server.should_exit = True
         try:
             await asyncio.wait_for(self._server.shutdown(), timeout=5)

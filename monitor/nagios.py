@@ -31,11 +31,18 @@ def perf_unit(name: str) -> str:
     return ""
 
 
+def perf_number(value: float) -> str:
+    """Plain decimal notation: the plugin guidelines allow [-0-9.] only, no exponents."""
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+
+
 def perfdata(results: Sequence[tuple[str, Result]]) -> str:
     parts = []
     for key, result in results:
         for sample in result.samples:
-            parts.append(f"{perf_label(key, sample)}={sample.value:g}{perf_unit(sample.name)}")
+            parts.append(f"{perf_label(key, sample)}={perf_number(sample.value)}{perf_unit(sample.name)}")
     return " ".join(parts)
 
 

@@ -164,3 +164,11 @@ def test_demo_example_is_valid_once_its_references_are_filled(tmp_path: Path) ->
     config = load_config(ROOT / "examples" / "demo.toml", env=env)
     assert config.server.port == 9787
     assert set(config.lms[0].checks) == {"login_page", "appsitecheck", "tls", "system"}
+
+
+def test_a_broken_admin_template_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "message.txt.j2").write_text("{{ no_such_field }}")
+    [problem] = problems_of(f'[alerts]\ntemplates_dir = "{tmp_path / "tpl"}"\n')
+    assert problem.startswith("alerts.templates_dir: template")
+    assert "no_such_field" in problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -164,3 +165,86 @@ def test_sigterm_stops_within_ten_seconds(vigil: Vigil) -> None:
     vigil.proc.send_signal(signal.SIGTERM)
     assert vigil.proc.wait(timeout=10) == 0
     assert time.monotonic() - started < 10
+
+
+def test_a_busy_api_port_is_a_clear_error_not_a_traceback(
+    tmp_path: Path, servers: tuple[TargetServer, TargetServer]
+) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        write_config(tmp_path / "vigil.toml", port, *servers)
+        proc = subprocess.run([sys.executable, "-m", "monitor.cli", "run", "-c",
+                               str(tmp_path / "vigil.toml")], cwd=ROOT, capture_output=True,
+                              text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "cannot start" in proc.stderr and "Address already in use" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_missing_config_file_exits_2_with_its_name(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "run", "-c",
+                           str(tmp_path / "nope.toml")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "nope.toml" in proc.stderr and "file not found" in proc.stderr
+
+
+def test_daemon_speaks_sd_notify_ready_watchdog_and_stopping(
+    tmp_path: Path, servers: tuple[TargetServer, TargetServer]
+) -> None:
+    import socket
+
+    sock_path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(sock_path))
+        listener.settimeout(15)
+        port = free_port()
+        write_config(tmp_path / "vigil.toml", port, *servers)
+        env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "1000000"}
+        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "-c",
+                                 str(tmp_path / "vigil.toml")], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            seen: list[str] = []
+
+            def receive_until(field: str) -> None:
+                while not any(field in message for message in seen):
+                    seen.append(listener.recv(4096).decode())
+
+            receive_until("READY=1")
+            receive_until("WATCHDOG=1")
+            proc.send_signal(signal.SIGTERM)
+            receive_until("STOPPING=1")
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_check_command_prints_nagios_output_and_exit_code(
+    tmp_path: Path, servers: tuple[TargetServer, TargetServer]
+) -> None:
+    write_config(tmp_path / "vigil.toml", free_port(), *servers)
+
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor.cli", "check", "-c",
+                               str(tmp_path / "vigil.toml"), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    ok = check("--lms", "site", "--check", "http")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.startswith("VIGIL OK - site/http: HTTP 200")
+    assert "'site/http/lms_http_duration_seconds{phase:connect}'=" in ok.stdout
+    refused = check("--check", "refused")
+    assert refused.returncode == 2 and refused.stdout.startswith("VIGIL CRITICAL - site/refused")
+    everything = check("--format", "json")
+    assert everything.returncode == 2
+    assert {c["check"] for c in json.loads(everything.stdout)} == {
+        "site/http", "site/refused", "site/nxdomain"}
+    nothing = check("--lms", "nope")
+    assert nothing.returncode == 3 and "no checks matched" in nothing.stdout

@@ -105,3 +105,11 @@ def test_nagios_output_for_several_checks_reports_the_worst() -> None:
     lines = text.splitlines()
     assert lines[0] == "VIGIL CRITICAL - 2 checks: 1 OK, 1 CRITICAL"
     assert lines[1:] == ["[OK] m/a: fine", "[CRITICAL] m/b: down"]
+
+
+@pytest.mark.parametrize("value, text", [(2.34e-05, "0.000023"), (5.0, "5"), (0.5, "0.5"),
+                                         (-1.25, "-1.25"), (1e-9, "0")])
+def test_perfdata_numbers_never_use_exponents(value: float, text: str) -> None:
+    from monitor.nagios import perf_number
+
+    assert perf_number(value) == text

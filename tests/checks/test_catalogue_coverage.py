@@ -8,6 +8,7 @@ test happens to produce is still covered.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -28,7 +29,7 @@ def test_every_declared_sample_name_is_catalogued(module: ModuleType) -> None:
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
 def test_every_sample_name_in_the_source_is_declared(module: ModuleType) -> None:
-    source = open(module.__file__ or "", encoding="utf-8").read()
+    source = Path(module.__file__ or "").read_text(encoding="utf-8")
     used = set(re.findall(r'"(lms_[a-z0-9_]+)"', source))
     assert used <= set(module.METRICS), used - set(module.METRICS)
 

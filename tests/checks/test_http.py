@@ -255,8 +255,3 @@ async def test_http_reports_an_invalid_target_url_as_unknown(probe: Any) -> None
     assert result.status is Status.UNKNOWN
     assert result.summary.startswith("invalid URL")
 
-
-async def test_http_reports_a_redirect_to_an_unsupported_scheme(probe: Any) -> None:
-    result = await run_http(probe, mock(302, headers={"Location": "ftp://files.example.org/"}))
-    assert result.status is Status.CRITICAL
-    assert result.summary.startswith("unsupported URL: ")

@@ -232,3 +232,10 @@ async def test_http_reuses_one_client_and_opens_a_fresh_connection_each_run(prob
         assert (await probe(check, ctx)).status is Status.OK and check._client is client
     await check.aclose()
     assert connections == 4
+
+
+async def test_http_reports_a_redirect_to_an_unsupported_scheme(probe: Any) -> None:
+    async with serve(answer(302, b"", "Location: ftp://files.example.org/\r\n")) as port:
+        result = await run_http(probe, f"http://127.0.0.1:{port}/")
+    assert result.status is Status.CRITICAL
+    assert result.summary.startswith("unsupported URL: ")

@@ -108,7 +108,7 @@ async def test_tls_names_a_hostname_mismatch(probe: Any, ca: trustme.CA, ca_file
 async def test_tls_uses_the_target_host_when_the_spec_has_none(
         probe: Any, good_tls: ssl.SSLContext, ca_file: Path) -> None:
     async with serve(hold, good_tls) as port:
-        check = TlsCheck(TlsSpec(type="tls", port=port, ca_file=ca_file))
+        check = TlsCheck(TlsSpec(type="tls", ca_file=ca_file))  # host and port from the url
         result = await probe(check, make_ctx(url=f"https://localhost:{port}/"))
     assert result.status is Status.OK, result.summary
     assert result.details["server_name"] == "localhost"
