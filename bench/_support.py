@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,7 +154,8 @@ def total(samples: Samples, name: str, **match: str) -> float:
 
 def histogram_buckets(samples: Samples, name: str) -> list[tuple[float, float]]:
     """[(upper bound, cumulative count)] of a label-less histogram, sorted by bound."""
-    buckets = [(float(dict(labels)["le"]), value) for (sample_name, labels), value in samples.items()
+    buckets = [(float(dict(labels)["le"]), value)
+               for (sample_name, labels), value in samples.items()
                if sample_name == f"{name}_bucket"]
     return sorted(buckets)
 
@@ -180,7 +181,8 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
                 return lower_bound
             if count == lower_count:
                 return bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+            share = (rank - lower_count) / (count - lower_count)
+            return lower_bound + (bound - lower_bound) * share
         lower_bound, lower_count = bound, count
     return lower_bound
 

@@ -53,7 +53,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-
 from _support import (
     BENCH,
     LOOPBACK,
@@ -89,6 +88,8 @@ modules:
 @dataclass(frozen=True, slots=True)
 class VigilFigures:
     checks: int
+    all_ran_once_by: float
+    skipped_at_start: float
     runs: float
     ok_runs: float
     skipped: float
@@ -155,13 +156,20 @@ def run_vigil(children: Children, workdir: Path, target: str,
     wait_until(lambda: http_ok(api + "/readyz"), 60, "vigil /readyz", proc)
     started = time.monotonic()
 
-    def warmed_up() -> bool:
+    def all_ran_once() -> float | None:
+        """Skipped runs so far + 1 (truthy) once every check has run, else None."""
         _, samples = scrape(api + "/metrics")
-        return total(samples, "vigil_check_runs_total") >= checks
-    wait_until(warmed_up, args.interval * 3 + 60, "every check to run once", proc, interval=1.0)
-    time.sleep(max(0.0, args.warmup - (time.monotonic() - started)))
-    print(f"[vigil] warm-up done after {time.monotonic() - started:.0f}s; measuring for "
-          f"{args.seconds:g}s", flush=True)
+        if total(samples, "vigil_check_runs_total") < checks:
+            return None
+        return total(samples, "vigil_check_skipped_total") + 1
+    skipped_at_start = wait_until(all_ran_once, args.interval * 3 + 120,
+                                  "every check to run once", proc, interval=0.5) - 1
+    all_ran_once_by = time.monotonic() - started
+    print(f"[vigil] every check ran once {all_ran_once_by:.1f}s after /readyz "
+          f"({skipped_at_start:.0f} runs skipped so far); warming up {args.warmup:g}s more",
+          flush=True)
+    time.sleep(args.warmup)
+    print(f"[vigil] measuring for {args.seconds:g}s", flush=True)
 
     vigil = psutil.Process(proc.pid)
     t0, before = scrape(api + "/metrics")
@@ -185,7 +193,8 @@ def run_vigil(children: Children, workdir: Path, target: str,
     nonempty = [bound for (bound, count), (_, prev) in zip(lag, [(0.0, 0.0), *lag], strict=False)
                 if count > prev]
     return VigilFigures(
-        checks=checks, runs=runs, ok_runs=ok_runs, skipped=skipped, window=cpu1.at - cpu0.at,
+        checks=checks, all_ran_once_by=all_ran_once_by, skipped_at_start=skipped_at_start,
+        runs=runs, ok_runs=ok_runs, skipped=skipped, window=cpu1.at - cpu0.at,
         cpu_seconds=cpu1.cpu - cpu0.cpu,
         cpu_per_1000=1000.0 * cpu_rate / check_rate if check_rate else math.inf,
         check_rate=check_rate,
@@ -276,8 +285,8 @@ def report(vigil: VigilFigures, bb: BlackboxFigures, args: argparse.Namespace) -
     ratio = vigil.cpu_per_1000 / bb.cpu_per_1000 if bb.cpu_per_1000 > 0 else math.inf
     print()
     print(f"probe_throughput  {machine_line()}")
-    print(f"target: one local HTTP server process (bench/target_server.py), same URL shape "
-          f"http://127.0.0.1:PORT/siteNN/cNNNN for both tools")
+    print("target: one local HTTP server process (bench/target_server.py), same URL shape "
+          "http://127.0.0.1:PORT/siteNN/cNNNN for both tools")
     print()
     print(f"{'':34} {'Vigil':>14} {'blackbox_exporter':>18}")
     print(f"{'probes in window':34} {vigil.runs:>14.0f} {bb.probes:>18d}")
@@ -296,6 +305,8 @@ def report(vigil: VigilFigures, bb: BlackboxFigures, args: argparse.Namespace) -
     print(f"Vigil: {vigil.checks} checks every {args.interval:g}s "
           f"({args.lms} LMS x {args.checks_per_lms}), max_concurrency {args.max_concurrency}; "
           f"runs skipped in window: {vigil.skipped:.0f}")
+    print(f"Vigil start-up: every check had run once {vigil.all_ran_once_by:.1f}s after "
+          f"/readyz; {vigil.skipped_at_start:.0f} runs skipped until then")
     print(f"Vigil scheduling lag over {vigil.lag_observations:.0f} runs: "
           f"p50 {vigil.lag_p50 * 1000:.1f} ms, p99 {vigil.lag_p99 * 1000:.1f} ms "
           f"(highest non-empty bucket le={vigil.lag_max_bucket:g}s)")
@@ -324,8 +335,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-concurrency", type=int, default=64,
                         help="Vigil [scheduler] max_concurrency (default 64, Vigil's default)")
     parser.add_argument("--warmup", type=float, default=20.0,
-                        help="Vigil warm-up: at least this long, and until every check ran "
-                             "once (default 20 s)")
+                        help="Vigil warm-up: wait until every check ran once, then this many "
+                             "seconds more before the window (default 20)")
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="Vigil measurement window in seconds (default 60)")
     parser.add_argument("--blackbox-probes", type=int, default=0,

@@ -2,10 +2,8 @@
 
 HttpCheck (checks/http.py) sends each request with ``extensions={"trace": timer.trace}``;
 httpcore reports connect_tcp / start_tls / send_request / receive_response_headers
-events to it. httpcore has no DNS event, so ``ResolvingBackend`` wraps the transport's
-network backend: it resolves the host itself (timed as ``resolve``) and connects to the
-resolved address, while the TLS SNI and the Host header keep the hostname (httpcore takes
-those from the request URL, not from what the backend connected to).
+events to it. httpcore has no DNS event: the network backend (checks/http_backend.py)
+resolves the host itself and books the lookup here as ``resolve``.
 
 Phases, as in blackbox_exporter's prober/http.go, summed over redirects:
 resolve (name lookup), connect (TCP handshake), tls (TLS handshake),
@@ -16,16 +14,10 @@ transfer (reading the body; measured by the caller).
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 import ssl
 import time
 from contextvars import ContextVar
 from typing import Any
-
-import httpcore
-import httpx
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 
@@ -44,20 +36,17 @@ _DOING = {
 }
 
 
-class ResolveError(httpcore.ConnectError):
-    """The host name did not resolve; httpx surfaces it as an httpx.ConnectError."""
-
-
 class PhaseTimer:
     """Collects one probe's phase durations and the TLS peer certificate's expiry."""
 
-    __slots__ = ("durations", "doing", "cert_not_after", "_started")
+    __slots__ = ("durations", "doing", "cert_not_after", "_started", "_lookup")
 
     def __init__(self) -> None:
         self.durations: dict[str, float] = dict.fromkeys(PHASES, 0.0)
         self.doing = "connecting"
         self.cert_not_after: float | None = None
         self._started: dict[str, float] = {}
+        self._lookup = 0.0  # resolve time inside the connect_tcp event in progress
 
     def add(self, phase: str, seconds: float) -> None:
         self.durations[phase] += max(seconds, 0.0)
@@ -75,7 +64,8 @@ class PhaseTimer:
         elapsed = now - self._started[name]
         if name == "connect_tcp":
             # The backend already booked the lookup that happened inside connect_tcp.
-            self.add("connect", elapsed - self._started.pop("resolve_inside", 0.0))
+            self.add("connect", elapsed - self._lookup)
+            self._lookup = 0.0
         elif name == "start_tls":
             self.add("tls", elapsed)
             self.cert_not_after = _peer_cert_not_after(info.get("return_value"))
@@ -85,7 +75,7 @@ class PhaseTimer:
 
     def booked_resolve(self, seconds: float) -> None:
         self.add("resolve", seconds)
-        self._started["resolve_inside"] = self._started.get("resolve_inside", 0.0) + seconds
+        self._lookup += seconds
 
 
 def _peer_cert_not_after(stream: Any) -> float | None:
@@ -101,84 +91,7 @@ def _peer_cert_not_after(stream: Any) -> float | None:
         return None
     from cryptography import x509  # only needed when verify_tls is off
 
-    return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
-
-
-class ResolvingBackend(httpcore.AsyncNetworkBackend):
-    """Resolves host names itself so the lookup is timed apart from the TCP connect."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend, family: int = socket.AF_UNSPEC) -> None:
-        self._inner = inner
-        self._family = family
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        timer = CURRENT_TIMER.get()
-        start = time.perf_counter()
-        if timer is not None:
-            timer.doing = f"resolving {host}"
-        addresses = await self._resolve(host, port, timeout)
-        if timer is not None:
-            timer.booked_resolve(time.perf_counter() - start)
-            timer.doing = "connecting"
-        error: httpcore.ConnectError | None = None
-        for address in addresses:  # like Go's dialer: next address when one fails
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except httpcore.ConnectError as exc:
-                error = exc
-        assert error is not None  # _resolve never returns an empty list
-        raise error
-
-    async def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
-        try:
-            ipaddress.ip_address(host)
-            return [host]
-        except ValueError:
-            pass
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                infos = await loop.getaddrinfo(host, port, family=self._family,
-                                               type=socket.SOCK_STREAM)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"DNS: timeout resolving {host}") from None
-        except socket.gaierror as exc:
-            raise ResolveError(f"DNS: cannot resolve {host}: {exc.strerror}") from None
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if not addresses:
-            raise ResolveError(f"DNS: no address for {host}")
-        return addresses
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def install_resolver(transport: httpx.AsyncHTTPTransport, family: int) -> bool:
-    """Put a ResolvingBackend under an httpx transport; False if httpcore's layout changed.
-
-    httpx does not expose httpcore's ``network_backend`` parameter, so this sets the
-    pool's private ``_network_backend`` (httpcore 1.x reads it each time it opens a
-    connection). If the attribute is missing the check still works, with the lookup
-    time counted in ``connect`` and ``resolve`` reported as 0.
-    """
-    pool = getattr(transport, "_pool", None)
-    inner = getattr(pool, "_network_backend", None)
-    if pool is None or not isinstance(inner, httpcore.AsyncNetworkBackend):
-        return False
-    pool._network_backend = ResolvingBackend(inner, family)  # private attribute: see docstring
-    return True
+    try:
+        return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    except ValueError:  # a certificate we cannot parse has no expiry to report
+        return None

@@ -7,6 +7,7 @@ reload reschedules only what changed. Job functions never raise (CheckRunner.run
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class CheckScheduler:
         self.misfire_grace = misfire_grace
         self.jobs: dict[str, CheckJob] = {}
         self._due: dict[str, float] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._scheduler = AsyncIOScheduler(
             executors={"default": AsyncIOExecutor()}, timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -81,6 +83,7 @@ class CheckScheduler:
         for key in diff.removed + diff.changed:
             self._scheduler.remove_job(key)
             self._due.pop(key, None)
+            self._retire(self.jobs[key])
         for key in diff.added + diff.changed:
             self._add(jobs[key])
         for key in diff.unchanged:
@@ -89,6 +92,14 @@ class CheckScheduler:
         if self.runner.metrics:
             self.runner.metrics.scheduler_jobs.set(len(self.jobs))
         return diff
+
+    def _retire(self, job: CheckJob) -> None:
+        """Close what a replaced check holds (HTTP clients) once its last run is over."""
+        aclose = getattr(job.check, "aclose", None)
+        if aclose is not None:
+            task = asyncio.get_running_loop().create_task(aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def _add(self, job: CheckJob) -> None:
         spec = job.spec
@@ -129,4 +140,7 @@ class CheckScheduler:
         cancelled = await self.runner.drain(grace)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        for job in self.jobs.values():
+            self._retire(job)
+        await asyncio.gather(*self._closing, return_exceptions=True)
         return cancelled

@@ -211,3 +211,27 @@ async def test_a_run_still_in_flight_is_skipped_not_stacked(
     finally:
         hanging.check.release.set()
         await scheduler.shutdown(grace=1)
+
+
+async def test_replaced_and_remaining_checks_are_closed(clock: FakeClock) -> None:
+    closed: list[str] = []
+
+    class Closable(ScriptedCheck):
+        def __init__(self, name: str) -> None:
+            super().__init__(Result(Status.OK, "fine"))
+            self.name = name
+
+        async def aclose(self) -> None:
+            closed.append(self.name)
+
+    def closable(name: str, **spec: Any) -> CheckJob:
+        return CheckJob(TARGET, name, CheckSpec(type="test", **spec), Closable(name))
+
+    scheduler = CheckScheduler(CheckRunner(clock), clock)
+    scheduler.start(paused=True)
+    scheduler.apply({"site/a": closable("a"), "site/b": closable("b")})
+    scheduler.apply({"site/a": closable("a", interval=30)})
+    await asyncio.sleep(0)
+    assert sorted(closed) == ["a", "b"]
+    await scheduler.shutdown(grace=0.1)
+    assert sorted(closed) == ["a", "a", "b"]

@@ -228,7 +228,7 @@ async def test_http_reuses_one_client_and_opens_a_fresh_connection_each_run(prob
             result = await probe(check, ctx)
             assert result.status is Status.OK
             assert phases(result)["connect"] > 0
-        client = check._client  # noqa: SLF001 - the point of the test
+        client = check._client  # the point of the test
         assert (await probe(check, ctx)).status is Status.OK and check._client is client
     await check.aclose()
     assert connections == 4
@@ -239,3 +239,14 @@ async def test_http_reports_a_redirect_to_an_unsupported_scheme(probe: Any) -> N
         result = await run_http(probe, f"http://127.0.0.1:{port}/")
     assert result.status is Status.CRITICAL
     assert result.summary.startswith("unsupported URL: ")
+
+
+def test_http_backend_install_reports_an_unknown_transport_layout() -> None:
+    import httpx
+
+    from checks.http_backend import ResolvingBackend, install_backend
+
+    transport = httpx.AsyncHTTPTransport()
+    assert install_backend(transport, 0)
+    assert isinstance(transport._pool._network_backend, ResolvingBackend)
+    assert not install_backend(httpx.MockTransport(lambda r: httpx.Response(200)), 0)  # type: ignore[arg-type]
