@@ -45,6 +45,7 @@ import asyncio
 import math
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -172,11 +173,23 @@ def run_vigil(children: Children, workdir: Path, target: str,
     print(f"[vigil] measuring for {args.seconds:g}s", flush=True)
 
     vigil = psutil.Process(proc.pid)
+    profiler = None
+    if args.profile is not None:  # py-spy samples from outside; its own CPU is not vigil's
+        profiler = children.start("py-spy", [
+            "py-spy", "record", "--nonblocking", "--format", "raw", "--rate", "100",
+            "--duration", str(int(args.seconds)), "--pid", str(proc.pid),
+            "--output", str(args.profile)], log=workdir / "py-spy.log")
     t0, before = scrape(api + "/metrics")
     cpu0, srv0 = cpu_sample(vigil), cpu_sample(server)
     time.sleep(args.seconds)
     cpu1, srv1 = cpu_sample(vigil), cpu_sample(server)
     t1, after = scrape(api + "/metrics")
+    if profiler is not None:
+        try:
+            profiler.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            children.stop(profiler)
+        print(f"[vigil] py-spy profile (collapsed stacks) written to {args.profile}", flush=True)
     if proc.poll() is not None:
         raise RuntimeError(f"vigil exited during the measurement (code {proc.returncode})")
     children.stop(proc)
@@ -349,6 +362,9 @@ def parse_args() -> argparse.Namespace:
                         help="most /probe requests in flight (default 64)")
     parser.add_argument("--blackbox-warmup", type=int, default=200,
                         help="probes sent before blackbox_exporter's window (default 200)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                        help="also sample vigil with py-spy (pip install py-spy) during its "
+                             "window and write collapsed stacks to FILE (adds some overhead)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (configs, logs, state) and print it")
     args = parser.parse_args()

@@ -67,7 +67,14 @@ class CheckContext:
     now: Callable[[], float]
     run_blocking: Callable[[Callable[[], T]], Awaitable[T]]
     http_transport: httpx.AsyncBaseTransport | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Per-site access the daemon opened for this target (e.g. checks.moodle.site.MoodleSite:
+    # database pool, code and data directories, CLI runner); None for remote-only targets.
+    site: Any = None
+
+
+class CheckUnavailable(Exception):
+    """Raised by a check that cannot judge (no database configured, table missing, query
+    timed out): the runner reports UNKNOWN with exactly this message."""
 
 
 class Check(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from checks.base import Check
 from checks.dns import DnsCheck, DnsSpec
+from checks.moodle.registry import MOODLE_CHECK_TYPES
 from checks.http import HttpCheck, HttpSpec
 from checks.process import ProcessCheck, ProcessSpec
 from checks.spec import CheckSpec
@@ -23,6 +24,7 @@ CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "dns": (DnsSpec, DnsCheck),
     "system": (SystemSpec, SystemCheck),
     "process": (ProcessSpec, ProcessCheck),
+    **MOODLE_CHECK_TYPES,
 }
 
 

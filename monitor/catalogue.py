@@ -117,6 +117,10 @@ CHECK_METRICS = _catalogue(
                ("process",)),
 )
 
+# Samples returned by the Moodle probes (checks/moodle/). Probe modules add theirs here.
+MOODLE_METRICS = _catalogue(
+)
+
 # The daemon's own instruments (monitor/metrics.py creates them on an explicit registry).
 DAEMON_METRICS = _catalogue(
     MetricSpec("vigil_build_info", "info", "Vigil version.", ("version",)),
@@ -147,4 +151,6 @@ DAEMON_METRICS = _catalogue(
     MetricSpec("vigil_alerts_firing", "gauge", "Alerts Vigil currently has firing."),
 )
 
-CATALOGUE: dict[str, MetricSpec] = {**STATE_METRICS, **CHECK_METRICS, **DAEMON_METRICS}
+CATALOGUE: dict[str, MetricSpec] = {
+    **STATE_METRICS, **CHECK_METRICS, **MOODLE_METRICS, **DAEMON_METRICS,
+}

@@ -19,6 +19,7 @@ from monitor.config import ConfigError, VigilConfig, load_config
 from monitor.jobs import build_jobs
 from monitor.nagios import render
 from monitor.runner import CheckRunner
+from monitor.sites import SiteRegistry
 
 EXIT_CONFIG = 2  # as `vigil config validate` documents; Nagios reads 3 (UNKNOWN) for check
 
@@ -82,12 +83,14 @@ def cmd_validate(path: Path) -> int:
 async def run_checks_once(
     config: VigilConfig, lms: str | None, check: str | None
 ) -> list[tuple[str, Result]]:
-    jobs = build_jobs(config, lms=lms, check=check)
+    sites = SiteRegistry()
+    jobs = build_jobs(config, lms=lms, check=check, sites=sites.sites_for(config))
     runner = CheckRunner(SystemClock(), max_concurrency=config.scheduler.max_concurrency)
     try:
         results = await asyncio.gather(*(runner.run(job) for job in jobs.values()))
     finally:
         runner.close()
+        sites.close()
     return list(zip(jobs.keys(), results, strict=True))
 
 

@@ -17,6 +17,7 @@ from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
 
 from alerts.config import AlertingConfig
 from alerts.messages import Renderer, TemplateRenderError
+from checks.moodle.settings import MoodleSettings
 from checks.registry import CHECK_TYPES
 from checks.spec import CheckSpec, PositiveDuration, StrictModel
 from monitor.secrets import resolve_references
@@ -43,6 +44,7 @@ class LmsConfig(StrictModel):
     kind: Literal["moodle", "canvas", "openedx", "generic"] = "generic"
     url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
     labels: dict[str, str] = Field(default_factory=dict)
+    moodle: MoodleSettings | None = None
     checks: dict[str, AnyCheckSpec] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -65,6 +67,12 @@ class LmsConfig(StrictModel):
                 for name, spec in checks.items()
             }
         return data
+
+    @model_validator(mode="after")
+    def _moodle_section_for_moodle_only(self) -> LmsConfig:
+        if self.moodle is not None and self.kind != "moodle":
+            raise ValueError(f"[lms.moodle] needs kind = \"moodle\" (this site is {self.kind!r})")
+        return self
 
     @field_validator("checks")
     @classmethod

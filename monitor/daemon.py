@@ -25,9 +25,10 @@ from monitor.config import ConfigError, VigilConfig, load_config
 from monitor.http_server import EmbeddedServer
 from monitor.jobs import build_jobs
 from monitor.metrics import build_registry
-from monitor.runner import CheckRunner
+from monitor.runner import CheckJob, CheckRunner
 from monitor.scheduler import CheckScheduler
 from monitor.sdnotify import SystemdNotifier
+from monitor.sites import SiteRegistry
 from monitor.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Daemon:
         self.scheduler = CheckScheduler(
             self.runner, self.clock, misfire_grace=config.scheduler.misfire_grace
         )
+        self.sites = SiteRegistry()
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -78,9 +80,12 @@ class Daemon:
     def _notifiers(self, config: VigilConfig) -> dict[str, Notifier]:
         return build_notifiers(config.alerts, NotifierOptions(http_transport=self.notifier_transport))
 
+    def _jobs(self, config: VigilConfig) -> dict[str, CheckJob]:
+        return build_jobs(config, sites=self.sites.sites_for(config))
+
     # -- life cycle -------------------------------------------------------------
     async def start(self) -> None:
-        diff = self.scheduler.apply(build_jobs(self.config))
+        diff = self.scheduler.apply(self._jobs(self.config))
         self.store.forget_checks_except(self.config.check_keys())
         self.scheduler.start()
         log.info("scheduled %d checks on %d LMS", len(diff.added), len(self.config.lms))
@@ -133,6 +138,7 @@ class Daemon:
         if self.server is not None:
             await self.server.stop()
         await self.dispatcher.aclose()
+        self.sites.close()
         self.runner.close()
         self.store.close()
 
@@ -159,7 +165,7 @@ class Daemon:
         for key in _RESTART_ONLY:
             if getattr(new, key) != getattr(self.config, key):
                 log.warning("config section [%s] changed; it takes effect after a restart", key)
-        diff = self.scheduler.apply(build_jobs(new))
+        diff = self.scheduler.apply(self._jobs(new))
         if new.alerts != self.config.alerts:
             old_notifiers = self.dispatcher.notifiers
             self.dispatcher.reconfigure(self._notifiers(new), new.alerts.retry)

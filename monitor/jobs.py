@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from checks.base import Target
 from checks.registry import build_check
 from monitor.config import LmsConfig, VigilConfig
@@ -13,9 +16,12 @@ def target_of(site: LmsConfig) -> Target:
 
 
 def build_jobs(
-    config: VigilConfig, *, lms: str | None = None, check: str | None = None
+    config: VigilConfig, *, lms: str | None = None, check: str | None = None,
+    sites: Mapping[str, Any] | None = None,
 ) -> dict[str, CheckJob]:
-    """Every enabled (LMS x check) job, optionally narrowed to one LMS and/or check name."""
+    """Every enabled (LMS x check) job, optionally narrowed to one LMS and/or check name.
+
+    ``sites`` maps LMS names to their open site access (monitor/sites.py)."""
     jobs: dict[str, CheckJob] = {}
     for site in config.lms:
         if lms is not None and site.name != lms:
@@ -24,6 +30,7 @@ def build_jobs(
         for name, spec in site.checks.items():
             if not spec.enabled or (check is not None and name != check):
                 continue
-            job = CheckJob(target=target, name=name, spec=spec, check=build_check(spec))
+            job = CheckJob(target=target, name=name, spec=spec, check=build_check(spec),
+                           site=(sites or {}).get(site.name))
             jobs[job.key] = job
     return jobs

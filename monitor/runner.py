@@ -11,12 +11,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from checks.base import Check, CheckContext, Result, Status, Target
+from checks.base import Check, CheckContext, CheckUnavailable, Result, Status, Target
 from checks.spec import CheckSpec
 from monitor.clock import Clock
 from monitor.metrics import DaemonMetrics
@@ -34,6 +34,8 @@ class CheckJob:
     name: str
     spec: CheckSpec
     check: Check
+    # Shared per-site access (database pool, directories); not part of the job's identity.
+    site: Any = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -103,11 +105,13 @@ class CheckRunner:
     async def _execute(self, job: CheckJob) -> Result:
         ctx = CheckContext(
             target=job.target, timeout=job.spec.timeout, now=self.clock.time,
-            run_blocking=self.run_blocking, http_transport=self.http_transport,
+            run_blocking=self.run_blocking, http_transport=self.http_transport, site=job.site,
         )
         try:
             async with asyncio.timeout(job.spec.timeout):
                 result = await job.check.run(ctx)
+        except CheckUnavailable as exc:
+            return Result(Status.UNKNOWN, f"{job.name}: {exc}")
         except TimeoutError:
             self._count_error(job, "timeout")
             return Result(Status.CRITICAL, f"{job.name}: timed out after {job.spec.timeout:g}s")

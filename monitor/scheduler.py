@@ -41,7 +41,8 @@ class ScheduleDiff:
 def diff_jobs(old: dict[str, CheckJob], new: dict[str, CheckJob]) -> ScheduleDiff:
     """Pure: which job keys a reload adds, removes, changes or keeps."""
     changed = [k for k in new if k in old and
-               (old[k].spec != new[k].spec or old[k].target != new[k].target)]
+               (old[k].spec != new[k].spec or old[k].target != new[k].target
+                or old[k].site is not new[k].site)]
     return ScheduleDiff(
         added=sorted(k for k in new if k not in old),
         removed=sorted(k for k in old if k not in new),

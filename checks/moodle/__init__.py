@@ -1,0 +1,1 @@
+"""Moodle, deeply: site access (config.php, database, CLI, web services) and the probes."""
