@@ -78,7 +78,8 @@ class Daemon:
                           on_attempt=self.metrics.on_notification)
 
     def _notifiers(self, config: VigilConfig) -> dict[str, Notifier]:
-        return build_notifiers(config.alerts, NotifierOptions(http_transport=self.notifier_transport))
+        options = NotifierOptions(http_transport=self.notifier_transport)
+        return build_notifiers(config.alerts, options)
 
     def _jobs(self, config: VigilConfig) -> dict[str, CheckJob]:
         return build_jobs(config, sites=self.sites.sites_for(config))

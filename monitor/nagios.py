@@ -42,7 +42,8 @@ def perfdata(results: Sequence[tuple[str, Result]]) -> str:
     parts = []
     for key, result in results:
         for sample in result.samples:
-            parts.append(f"{perf_label(key, sample)}={perf_number(sample.value)}{perf_unit(sample.name)}")
+            value = perf_number(sample.value) + perf_unit(sample.name)
+            parts.append(f"{perf_label(key, sample)}={value}")
     return " ".join(parts)
 
 

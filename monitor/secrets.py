@@ -38,7 +38,8 @@ def _resolve_one(match: re.Match[str], env: Mapping[str, str], path: str, errors
     if ref.startswith("cred:"):
         directory = env.get("CREDENTIALS_DIRECTORY")
         if not directory:
-            errors.append(f"{path}: ${{{ref}}} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)")
+            errors.append(f"{path}: ${{{ref}}} needs $CREDENTIALS_DIRECTORY "
+                          "(systemd LoadCredential=)")
             return ""
         return _read_secret_file(Path(directory) / ref[5:], path, errors)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ref):

@@ -31,7 +31,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
         except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
             last_error = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} "
+                         f"(last error: {last_error})")
 
 
 class TargetServer:
