@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
@@ -29,14 +29,17 @@ def _check_type_of(value: Any) -> str | None:
     return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
 
 
-AnyCheckSpec = Annotated[
-    Union[tuple(Annotated[spec, Tag(name)] for name, (spec, _) in CHECK_TYPES.items())],  # noqa: UP007
-    Discriminator(
-        _check_type_of,
-        custom_error_type="check_type",
-        custom_error_message=f"type must be one of: {', '.join(CHECK_TYPES)}",
-    ),
-]
+if TYPE_CHECKING:  # built from the registry at import time; for mypy it is a CheckSpec
+    AnyCheckSpec = CheckSpec
+else:
+    AnyCheckSpec = Annotated[
+        Union[tuple(Annotated[spec, Tag(name)] for name, (spec, _) in CHECK_TYPES.items())],  # noqa: UP007
+        Discriminator(
+            _check_type_of,
+            custom_error_type="check_type",
+            custom_error_message=f"type must be one of: {', '.join(CHECK_TYPES)}",
+        ),
+    ]
 
 
 class LmsConfig(StrictModel):

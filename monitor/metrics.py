@@ -118,7 +118,7 @@ def _state_families(
 
 
 def _sample_families(states: list[CheckState], warned: set[str]) -> Iterator[Metric]:
-    families: dict[str, Metric] = {}
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
     for state in states:
         for sample in state.result.samples:
             spec = CATALOGUE.get(sample.name)
@@ -137,7 +137,7 @@ def _sample_families(states: list[CheckState], warned: set[str]) -> Iterator[Met
     yield from families.values()
 
 
-def _new_family(spec: MetricSpec) -> Metric:
+def _new_family(spec: MetricSpec) -> GaugeMetricFamily | CounterMetricFamily:
     labels = ["lms", "check", *spec.labels]
     if spec.type == "counter":
         return CounterMetricFamily(spec.name, spec.help, labels=labels)
