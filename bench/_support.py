@@ -187,6 +187,19 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     return lower_bound
 
 
+def quantile_bucket(q: float, buckets: list[tuple[float, float]]) -> tuple[float, float]:
+    """(lower, upper] bounds of the bucket that holds rank q: the estimate's precision."""
+    if not buckets or buckets[-1][1] <= 0:
+        return (math.nan, math.nan)
+    rank = q * buckets[-1][1]
+    lower = 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            return (lower, bound)
+        lower = bound
+    return (lower, math.inf)
+
+
 # -- reporting ------------------------------------------------------------------------------
 
 def machine_line() -> str:
@@ -196,8 +209,20 @@ def machine_line() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+    load1, load5, _ = os.getloadavg()  # other work on the machine skews the figures
     return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs ({model}), "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
+            f"load avg {load1:.2f}/{load5:.2f} (1/5 min)")
+
+
+def warn_if_busy() -> None:
+    """Say so when other work is competing for the CPUs: lag and rates suffer from it."""
+    load1 = os.getloadavg()[0]
+    cpus = os.cpu_count() or 1
+    if load1 > 0.5 * cpus:
+        print(f"WARNING: load average {load1:.2f} on {cpus} CPUs before the start: other work "
+              "competes for the CPUs, so lag and rates may be skewed (CPU seconds less so)",
+              flush=True)
 
 
 def verdict(ok: bool) -> str:

@@ -67,10 +67,12 @@ from _support import (
     http_ok,
     machine_line,
     python,
+    quantile_bucket,
     scrape,
     total,
     verdict,
     wait_until,
+    warn_if_busy,
 )
 
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
@@ -100,6 +102,7 @@ class VigilFigures:
     check_rate: float
     lag_p50: float
     lag_p99: float
+    lag_p99_bucket: tuple[float, float]
     lag_max_bucket: float
     lag_observations: float
     rss_mb: float
@@ -176,7 +179,7 @@ def run_vigil(children: Children, workdir: Path, target: str,
     profiler = None
     if args.profile is not None:  # py-spy samples from outside; its own CPU is not vigil's
         profiler = children.start("py-spy", [
-            "py-spy", "record", "--nonblocking", "--format", "raw", "--rate", "100",
+            "py-spy", "record", "--format", "raw", "--rate", "100",
             "--duration", str(int(args.seconds)), "--pid", str(proc.pid),
             "--output", str(args.profile)], log=workdir / "py-spy.log")
     t0, before = scrape(api + "/metrics")
@@ -212,6 +215,7 @@ def run_vigil(children: Children, workdir: Path, target: str,
         cpu_per_1000=1000.0 * cpu_rate / check_rate if check_rate else math.inf,
         check_rate=check_rate,
         lag_p50=histogram_quantile(0.50, lag), lag_p99=histogram_quantile(0.99, lag),
+        lag_p99_bucket=quantile_bucket(0.99, lag),
         lag_max_bucket=nonempty[-1] if nonempty else math.nan,
         lag_observations=lag[-1][1] if lag else 0.0, rss_mb=cpu1.rss / 2**20,
         server_cpu_pct=cpu_pct(srv0, srv1),
@@ -322,7 +326,9 @@ def report(vigil: VigilFigures, bb: BlackboxFigures, args: argparse.Namespace) -
           f"/readyz; {vigil.skipped_at_start:.0f} runs skipped until then")
     print(f"Vigil scheduling lag over {vigil.lag_observations:.0f} runs: "
           f"p50 {vigil.lag_p50 * 1000:.1f} ms, p99 {vigil.lag_p99 * 1000:.1f} ms "
-          f"(highest non-empty bucket le={vigil.lag_max_bucket:g}s)")
+          f"(interpolated in its bucket ({vigil.lag_p99_bucket[0]:g}, "
+          f"{vigil.lag_p99_bucket[1]:g}] s; highest non-empty bucket "
+          f"le={vigil.lag_max_bucket:g} s)")
     pacing = (f"paced at {args.blackbox_rate:g}/s" if args.blackbox_rate > 0
               else "unpaced")
     print(f"blackbox: {pacing}, at most {args.blackbox_concurrency} in flight; "
@@ -384,6 +390,7 @@ def main() -> int:
         print(f"{BLACKBOX} is not installed (apt-get install prometheus-blackbox-exporter)",
               file=sys.stderr)
         return 2
+    warn_if_busy()
     workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
     try:
         with Children() as children:

@@ -119,6 +119,193 @@ CHECK_METRICS = _catalogue(
 
 # Samples returned by the Moodle probes (checks/moodle/). Probe modules add theirs here.
 MOODLE_METRICS = _catalogue(
+    # checks/moodle/cron.py
+    MetricSpec("lms_moodle_cron_last_start_timestamp_seconds", "gauge",
+               "When Moodle's cron last started (tool_task lastcronstart), as a Unix time."),
+    MetricSpec("lms_moodle_cron_age_seconds", "gauge",
+               "Seconds since Moodle's cron last started."),
+    MetricSpec("lms_moodle_cron_interval_seconds", "gauge",
+               "Seconds between the last two cron starts (tool_task lastcroninterval)."),
+    MetricSpec("lms_moodle_cron_enabled", "gauge",
+               "1 if cron is enabled (config cron_enabled), 0 if an admin disabled it."),
+    # checks/moodle/tasks.py
+    MetricSpec("lms_moodle_scheduled_tasks_failing", "gauge",
+               "Enabled scheduled tasks whose last run failed (faildelay > 0)."),
+    MetricSpec("lms_moodle_scheduled_tasks_overdue", "gauge",
+               "Enabled scheduled tasks due longer ago than the grace and not running."),
+    MetricSpec("lms_moodle_scheduled_tasks_running", "gauge",
+               "Scheduled tasks marked running (timestarted set)."),
+    MetricSpec("lms_moodle_scheduled_tasks_stale", "gauge",
+               "Scheduled tasks marked running by a process that no longer exists here."),
+    MetricSpec("lms_moodle_scheduled_max_fail_delay_seconds", "gauge",
+               "Largest fail delay among enabled scheduled tasks."),
+    MetricSpec("lms_moodle_scheduled_longest_runtime_seconds", "gauge",
+               "Runtime of the longest-running scheduled task, 0 if none runs."),
+    # checks/moodle/adhoc.py
+    MetricSpec("lms_moodle_adhoc_tasks_due", "gauge",
+               "Adhoc tasks due and waiting for cron to pick them (the backlog), counted "
+               "up to the check's backlog_count_limit."),
+    MetricSpec("lms_moodle_adhoc_oldest_due_age_seconds", "gauge",
+               "How long the oldest due adhoc task has been waiting, 0 if none."),
+    MetricSpec("lms_moodle_adhoc_tasks_failing", "gauge",
+               "Adhoc tasks that failed and will be retried (faildelay > 0, attempts left)."),
+    MetricSpec("lms_moodle_adhoc_tasks_dead", "gauge",
+               "Adhoc tasks with no attempts left, never retried (attemptsavailable = 0)."),
+    MetricSpec("lms_moodle_adhoc_tasks_running", "gauge",
+               "Adhoc tasks marked running (timestarted set)."),
+    MetricSpec("lms_moodle_adhoc_tasks_stale", "gauge",
+               "Adhoc tasks marked running by a process that no longer exists here."),
+    MetricSpec("lms_moodle_adhoc_max_fail_delay_seconds", "gauge",
+               "Largest fail delay among adhoc tasks that will be retried."),
+    MetricSpec("lms_moodle_adhoc_longest_runtime_seconds", "gauge",
+               "Runtime of the longest-running adhoc task, 0 if none runs."),
+    # checks/moodle/availability.py
+    MetricSpec("lms_moodle_login_page_seconds", "gauge",
+               "Time to fetch Moodle's login page (login/index.php), redirects included."),
+    MetricSpec("lms_moodle_http_status_code", "gauge",
+               "HTTP status of the last answer of a Moodle endpoint (login, appsitecheck, "
+               "public_config, site_info).", ("endpoint",)),
+    MetricSpec("lms_moodle_http_duration_seconds", "gauge",
+               "Time to the full answer of a Moodle endpoint.", ("endpoint",)),
+    MetricSpec("lms_moodle_endpoint_ok", "gauge",
+               "1 if the Moodle endpoint gave a healthy answer, else 0.", ("endpoint",)),
+    MetricSpec("lms_moodle_developer_debug", "gauge",
+               "1 if the login page's M.cfg shows developer debugging on, else 0."),
+    MetricSpec("lms_moodle_site_version", "gauge",
+               "Moodle version number from core_webservice_get_site_info (e.g. 2024100702)."),
+    # checks/moodle/mail.py
+    MetricSpec("lms_moodle_smtp_up", "gauge",
+               "1 if the SMTP host from Moodle's smtphosts answered EHLO (and STARTTLS where "
+               "Moodle would use it), else 0.", ("host",)),
+    MetricSpec("lms_moodle_smtp_response_seconds", "gauge",
+               "Time to connect, read the greeting and EHLO (plus STARTTLS) on an SMTP host.",
+               ("host",)),
+    MetricSpec("lms_moodle_smtp_starttls", "gauge",
+               "1 if the SMTP host offers STARTTLS in its EHLO answer, else 0.", ("host",)),
+    MetricSpec("lms_moodle_noemailever", "gauge",
+               "1 if $CFG->noemailever is on (Moodle sends no e-mail at all), else 0."),
+    MetricSpec("lms_moodle_email_failed_events", "gauge",
+               "\\core\\event\\email_failed events in the check's window (standard log)."),
+    # checks/moodle/caches.py
+    MetricSpec("lms_moodle_session_handler", "gauge",
+               "1 for the session handler Moodle uses (redis, database, file, memcached, "
+               "other).", ("handler",)),
+    MetricSpec("lms_moodle_redis_up", "gauge",
+               "1 if the Redis server (the session store or a cache store) answered PING, "
+               "else 0.", ("store",)),
+    MetricSpec("lms_moodle_redis_ping_seconds", "gauge",
+               "Round trip of a PING on an open connection to the Redis server.", ("store",)),
+    MetricSpec("lms_moodle_redis_memory_used_bytes", "gauge",
+               "Memory the Redis server uses (INFO memory used_memory).", ("store",)),
+    MetricSpec("lms_moodle_redis_memory_max_bytes", "gauge",
+               "The Redis server's maxmemory limit; 0 means no limit.", ("store",)),
+    MetricSpec("lms_moodle_redis_evicted_keys_total", "counter",
+               "Keys the Redis server evicted since it started (INFO stats evicted_keys).",
+               ("store",)),
+    MetricSpec("lms_moodle_redis_keys", "gauge",
+               "Keys in the Redis database Moodle uses.", ("store",)),
+    MetricSpec("lms_moodle_sessions", "gauge",
+               "Rows in Moodle's sessions table (when sessions live in the database)."),
+    MetricSpec("lms_moodle_sessions_table_bytes", "gauge",
+               "Size of Moodle's sessions table with its indexes."),
+    # checks/moodle/security.py
+    MetricSpec("lms_moodle_failed_logins", "gauge",
+               "Failed logins (\\core\\event\\user_login_failed) in the check's window "
+               "(default the last 5 min)."),
+    MetricSpec("lms_moodle_failed_logins_by_reason", "gauge",
+               "Failed logins in the window by reason: the AUTH_LOGIN_* names of "
+               "lib/authlib.php (nouser, suspended, failed, lockout, unauthorised, "
+               "failed_recaptcha) or other.", ("reason",)),
+    MetricSpec("lms_moodle_failed_logins_baseline", "gauge",
+               "Median failed logins per window over the baseline span (default 24 h)."),
+    MetricSpec("lms_moodle_site_admins", "gauge",
+               "Site administrators (config siteadmins)."),
+    MetricSpec("lms_moodle_locked_accounts", "gauge",
+               "Accounts locked out now (user preference login_lockout within "
+               "lockoutduration); absent when lockout is disabled."),
+    # checks/moodle/usage.py
+    MetricSpec("lms_moodle_active_users", "gauge",
+               "Users (not deleted, not guest) whose lastaccess is within the window "
+               "(5m, 1h, 24h).", ("window",)),
+    MetricSpec("lms_moodle_logins", "gauge",
+               "Logins (\\core\\event\\user_loggedin) in the check's count window "
+               "(default the last hour)."),
+    MetricSpec("lms_moodle_enrolments_created", "gauge",
+               "New enrolments (\\core\\event\\user_enrolment_created) in the count window."),
+    MetricSpec("lms_moodle_course_completions", "gauge",
+               "Course completions (course_completions.timecompleted) in the count window."),
+    MetricSpec("lms_moodle_quiz_attempts_in_progress", "gauge",
+               "Quiz attempts in progress (state inprogress, previews excluded)."),
+    MetricSpec("lms_moodle_quizzes_closing_soon", "gauge",
+               "Quizzes whose close time falls within the check's horizon (default 24 h)."),
+    MetricSpec("lms_moodle_users", "gauge",
+               "User accounts by state: active, suspended, deleted (guest excluded).",
+               ("state",)),
+    MetricSpec("lms_moodle_users_by_auth", "gauge",
+               "User accounts not deleted, by authentication method (the most used ones; "
+               "the rest as other).", ("auth",)),
+    MetricSpec("lms_moodle_courses", "gauge",
+               "Courses by state: visible, hidden (front page excluded).", ("state",)),
+    # checks/moodle/exams.py
+    MetricSpec("lms_moodle_exam_in_progress", "gauge",
+               "1 when an open quiz has at least min_attempts active attempts in progress."),
+    MetricSpec("lms_moodle_exam_quizzes_in_progress", "gauge",
+               "Open quizzes with at least min_attempts active attempts in progress."),
+    MetricSpec("lms_moodle_exam_attempts_in_progress", "gauge",
+               "Active attempts in progress (saved within active_within) on open quizzes."),
+    MetricSpec("lms_moodle_exam_quizzes_closing", "gauge",
+               "Quizzes closing within the check's horizon (default 6 h)."),
+    # checks/moodle/backups.py
+    MetricSpec("lms_moodle_backup_courses", "gauge",
+               "Courses by the status of their last automated backup (backup_courses."
+               "laststatus: error, ok, unfinished, skipped, warning, notyetrun, queued, "
+               "unknown).", ("status",)),
+    MetricSpec("lms_moodle_backup_last_success_timestamp_seconds", "gauge",
+               "End of the newest automated course backup that produced a file (ok or "
+               "warning), as a Unix time."),
+    MetricSpec("lms_moodle_backup_auto_active", "gauge",
+               "config backup | backup_auto_active: 0 disabled, 1 enabled, 2 manual."),
+    MetricSpec("lms_moodle_backup_stuck", "gauge",
+               "Course backups left unfinished for longer than unfinished_after."),
+    # checks/moodle/checkapi.py
+    MetricSpec("lms_moodle_check_api_status", "gauge",
+               "Result of one Moodle Check API check (admin/cli/checks.php) as its NRPE code: "
+               "0 ok/info/na, 1 warning, 2 error/critical, 3 unknown.", ("check_id", "type")),
+    MetricSpec("lms_moodle_check_api_new_security_problems", "gauge",
+               "Security checks that turned from OK to not OK since Vigil's baseline and "
+               "are still not OK."),
+    # checks/moodle/upgrade.py
+    MetricSpec("lms_moodle_upgrade_pending", "gauge",
+               "1 if code on disk is newer than the database (an upgrade is pending), else 0."),
+    MetricSpec("lms_moodle_upgrade_running", "gauge",
+               "1 while config upgraderunning is set (an upgrade runs or died), else 0."),
+    MetricSpec("lms_moodle_core_version", "gauge",
+               "Moodle core version number (YYYYMMDDRR.XX) on disk (version.php) and in the "
+               "database (config version).", ("source",)),
+    MetricSpec("lms_moodle_plugins", "gauge",
+               "Plugins by status, disk vs database: uptodate, upgrade, new, downgrade, "
+               "missing, delete.", ("state",)),
+    # checks/moodle/maintenance.py
+    MetricSpec("lms_moodle_maintenance_enabled", "gauge",
+               "1 while Moodle's maintenance mode is on: cli (climaintenance.html) or web "
+               "(config maintenance_enabled).", ("mode",)),
+    MetricSpec("lms_moodle_maintenance_scheduled_timestamp_seconds", "gauge",
+               "When scheduled CLI maintenance starts (config maintenance_later), as a "
+               "Unix time."),
+    MetricSpec("lms_moodle_maintenance_covered", "gauge",
+               "1 if the current maintenance is inside a Vigil maintenance window, else 0."),
+    # checks/moodle/dataroot.py
+    MetricSpec("lms_moodle_dataroot_writable", "gauge",
+               "1 if the web user may write the dataroot (judged from its mode bits), else 0."),
+    MetricSpec("lms_moodle_dataroot_filesystem_avail_bytes", "gauge",
+               "Bytes available to unprivileged users on the filesystem holding the "
+               "directory (dataroot, temp, backuptemp).", ("directory",)),
+    MetricSpec("lms_moodle_dataroot_filesystem_size_bytes", "gauge",
+               "Size of the filesystem holding the directory.", ("directory",)),
+    MetricSpec("lms_moodle_dataroot_filesystem_files", "gauge",
+               "Inodes of the filesystem holding the directory.", ("directory",)),
+    MetricSpec("lms_moodle_dataroot_filesystem_files_free", "gauge",
+               "Free inodes of the filesystem holding the directory.", ("directory",)),
 )
 
 # The daemon's own instruments (monitor/metrics.py creates them on an explicit registry).

@@ -1,4 +1,4 @@
-"""The ``vigil`` command: run, check, config validate, demo.
+"""The ``vigil`` command: run, check, config validate, init, demo.
 
 The only place that calls sys.exit; everything else raises or returns.
 """
@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True)
     validate = config_sub.add_parser("validate", help="validate a config file, print all errors")
     validate.add_argument("file", type=Path)
+
+    init = sub.add_parser("init", help="discover a site and write a Vigil config for it")
+    init.add_argument("--moodle", type=Path, required=True, metavar="DIR",
+                      help="the Moodle code directory (where config.php is)")
+    init.add_argument("-o", "--output", type=Path, help="config file to write "
+                      "(default: <name>.toml; the password goes to <file>.dbpass beside it)")
+    init.add_argument("--name", help="the LMS name (default: the wwwroot's host)")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
 
     demo = sub.add_parser("demo", help="run a demo LMS with injected faults and watch it")
     demo.add_argument("--state-dir", type=Path, default=Path("vigil-demo-state"))
@@ -123,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         code = cmd_validate(args.file)
     elif args.command == "check":
         code = cmd_check(args)
+    elif args.command == "init":
+        from checks.moodle.discovery import cmd_init
+
+        code = cmd_init(args.moodle, args.output, args.name, force=args.force)
     elif args.command == "run":
         from monitor.daemon import run_daemon
 

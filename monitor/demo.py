@@ -18,7 +18,8 @@ from pathlib import Path
 
 from monitor.config import parse_config
 from monitor.daemon import Daemon
-from monitor.demo_lms import DemoServer, FaultSchedule
+from monitor.demo_faults import FaultSchedule
+from monitor.demo_server import DemoServer
 
 log = logging.getLogger("vigil.demo")
 

@@ -16,14 +16,10 @@ import httpx
 import pytest
 from cryptography import x509
 
-from monitor.demo_lms import (
-    FAULTS,
-    DemoServer,
-    DemoSite,
-    FaultController,
-    FaultSchedule,
-    write_demo_certificate,
-)
+from monitor.demo_faults import FAULTS, FaultController, FaultSchedule
+from monitor.demo_lms import DemoSite
+from monitor.demo_server import DemoServer
+from monitor.demo_tls import write_demo_certificate
 
 SITE_INFO = {"wsfunction": "core_webservice_get_site_info", "moodlewsrestformat": "json"}
 PUBLIC_CONFIG_CALL = [{"index": 0, "methodname": "tool_mobile_get_public_config", "args": {}}]
@@ -210,6 +206,89 @@ async def test_database_error_is_500_page_and_json_for_ajax_and_ws(
     assert ws.json()["exception"] == "dml_read_exception"
 
 
+async def test_database_connection_failure_is_a_500_naming_the_connection(
+    demo: DemoServer, client: httpx.AsyncClient
+) -> None:
+    await demo.set_fault("dbdown")
+
+    page = await client.get(f"{demo.url}/login/index.php")
+    ajax = await client.get(f"{demo.url}/login/token.php", params={"appsitecheck": 1})
+
+    assert page.status_code == 500
+    assert "Error: Database connection failed" in page.text
+    assert ajax.json() == {"error": "Error: Database connection failed", "stacktrace": None,
+                           "debuginfo": None, "errorcode": "dbconnectionfailed"}
+
+
+async def test_web_maintenance_closes_the_front_page_but_not_the_login_page(
+    demo: DemoServer, client: httpx.AsyncClient
+) -> None:
+    await demo.set_fault("web_maintenance")
+
+    front = await client.get(f"{demo.url}/")
+    login = await client.get(f"{demo.url}/login/index.php")
+    check = await client.get(f"{demo.url}/login/token.php", params={"appsitecheck": 1})
+    [config] = (await client.post(f"{demo.url}/lib/ajax/service-nologin.php",
+                                  json=PUBLIC_CONFIG_CALL)).json()
+    ws = await client.post(f"{demo.url}/webservice/rest/server.php",
+                           params={"moodlewsrestformat": "json"},
+                           data={**SITE_INFO, "wstoken": demo.site.wstoken})
+
+    assert front.status_code == 503 and front.headers["retry-after"] == "300"
+    assert '<body id="page-maintenance-message"' in front.text
+    assert login.status_code == 200 and 'name="logintoken"' in login.text
+    assert 'class="alert alert-danger login-maintenance"' in login.text
+    assert check.json() == {"appsitecheck": "ok"}  # token.php answers before the check
+    assert config["data"]["maintenanceenabled"] == 1
+    assert ws.status_code == 200 and ws.json()["errorcode"] == "sitemaintenance"
+
+
+async def test_developer_debug_fault_adds_developerdebug_to_mcfg(
+    demo: DemoServer, client: httpx.AsyncClient
+) -> None:
+    await demo.set_fault("developer_debug")
+
+    response = await client.get(f"{demo.url}/login/index.php")
+
+    assert response.status_code == 200
+    assert mcfg(response.text)["developerdebug"] is True
+
+
+async def test_invalidtoken_fault_refuses_even_the_right_token_at_http_200(
+    demo: DemoServer, client: httpx.AsyncClient
+) -> None:
+    await demo.set_fault("invalidtoken")
+
+    response = await client.get(f"{demo.url}/webservice/rest/server.php",
+                                params={**SITE_INFO, "wstoken": demo.site.wstoken})
+
+    assert response.status_code == 200
+    assert response.json()["errorcode"] == "invalidtoken"
+
+
+async def test_web_services_disabled_is_an_ajax_error_and_a_bare_403(
+    demo: DemoServer, client: httpx.AsyncClient
+) -> None:
+    await demo.set_fault("ws_disabled")
+
+    check = await client.get(f"{demo.url}/login/token.php", params={"appsitecheck": 1})
+    rest = await client.get(f"{demo.url}/webservice/rest/server.php",
+                            params={**SITE_INFO, "wstoken": demo.site.wstoken})
+
+    assert check.status_code == 200
+    assert check.json()["errorcode"] == "enablewsdescription"
+    assert check.json()["error"] == "Web services must be enabled in Advanced features."
+    assert rest.status_code == 403 and rest.content == b""
+
+
+async def test_session_cookie_carries_the_configured_suffix(client: httpx.AsyncClient) -> None:
+    async with DemoServer(DemoSite(sessioncookie="prod")) as server:
+        response = await client.get(f"{server.url}/login/index.php")
+
+    assert response.cookies.get("MoodleSessionprod")
+    assert "samesite=lax" in response.headers["set-cookie"].lower()
+
+
 async def test_wrong_content_is_200_without_the_login_form(
     demo: DemoServer, client: httpx.AsyncClient
 ) -> None:
@@ -297,7 +376,7 @@ async def test_webhook_sink_keeps_payloads_and_logs_one_line_per_alert(
          "annotations": {"summary": "certificate expires in 14 days"}},
     ]}
 
-    with caplog.at_level(logging.INFO, logger="monitor.demo_lms"):
+    with caplog.at_level(logging.INFO, logger="monitor.demo_sink"):
         posted = await client.post(demo.webhook_url, json=payload)
     listed = await client.get(demo.webhook_url)
     also_on_lms = await client.get(f"{demo.url}/_demo/webhook")

@@ -121,10 +121,16 @@ class MoodleDatabase:
 def describe_db_error(exc: sa.exc.DBAPIError, settings: DatabaseSettings) -> str:
     """One line naming the cause; never the password or the full SQL."""
     orig = exc.orig
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     sqlstate = getattr(orig, "sqlstate", None)
-    code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
-    where = f"{settings.type} database {settings.name!r} on {settings.socket or settings.host}"
-    first_line = str(orig).strip().splitlines()[0] if orig is not None else str(exc)
+    code = args[0] if args and isinstance(args[0], int) else None
+    server = settings.socket or (
+        f"{settings.host}:{settings.port}" if settings.port else settings.host)
+    where = f"{settings.type} database {settings.name!r} on {server}"
+    # PyMySQL errors are (code, message) tuples: show the message, not the tuple's repr.
+    text = str(args[1]) if code is not None and len(args) > 1 else str(orig or exc)
+    lines = text.strip().splitlines()
+    first_line = lines[0] if lines else type(orig or exc).__name__
     if sqlstate == _PG_QUERY_CANCELED or code in _MYSQL_TIMEOUTS:
         return f"query exceeded the {settings.statement_timeout:g}s statement timeout on {where}"
     if sqlstate == _PG_UNDEFINED_TABLE or code == _MYSQL_NO_SUCH_TABLE:

@@ -5,7 +5,35 @@ Each probe module adds one line here: "moodle_<probe>": (Spec, Check).
 
 from __future__ import annotations
 
+from checks.moodle.adhoc import AdhocTasksCheck, AdhocTasksSpec
+from checks.moodle.availability import AvailabilityCheck, AvailabilitySpec
+from checks.moodle.backups import BackupsCheck, BackupsSpec
+from checks.moodle.caches import CachesCheck, CachesSpec
+from checks.moodle.checkapi import CheckApiCheck, CheckApiSpec
+from checks.moodle.cron import CronCheck, CronSpec
+from checks.moodle.dataroot import DatarootCheck, DatarootSpec
+from checks.moodle.exams import ExamsCheck, ExamsSpec
+from checks.moodle.mail import MailCheck, MailSpec
+from checks.moodle.maintenance import MaintenanceCheck, MaintenanceSpec
+from checks.moodle.security import SecurityCheck, SecuritySpec
+from checks.moodle.tasks import ScheduledTasksCheck, ScheduledTasksSpec
+from checks.moodle.upgrade import UpgradeCheck, UpgradeSpec
+from checks.moodle.usage import UsageCheck, UsageSpec
 from checks.spec import CheckSpec
 
 MOODLE_CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
+    "moodle_cron": (CronSpec, CronCheck),
+    "moodle_scheduled_tasks": (ScheduledTasksSpec, ScheduledTasksCheck),
+    "moodle_adhoc_tasks": (AdhocTasksSpec, AdhocTasksCheck),
+    "moodle_availability": (AvailabilitySpec, AvailabilityCheck),
+    "moodle_mail": (MailSpec, MailCheck),
+    "moodle_caches": (CachesSpec, CachesCheck),
+    "moodle_security": (SecuritySpec, SecurityCheck),
+    "moodle_usage": (UsageSpec, UsageCheck),
+    "moodle_exams": (ExamsSpec, ExamsCheck),
+    "moodle_backups": (BackupsSpec, BackupsCheck),
+    "moodle_check_api": (CheckApiSpec, CheckApiCheck),
+    "moodle_upgrade": (UpgradeSpec, UpgradeCheck),
+    "moodle_maintenance": (MaintenanceSpec, MaintenanceCheck),
+    "moodle_dataroot": (DatarootSpec, DatarootCheck),
 }

@@ -1,0 +1,310 @@
+"""A small tokenizer for the PHP that Moodle's config.php and version.php files use.
+
+Sits under checks/moodle/config_php.py, which evaluates the assignments these tokens
+spell; nothing here executes PHP. It knows PHP's lexical rules for what real sites
+write in those files: ``<?php``/``?>`` tags, the three comment styles, single- and
+double-quoted strings with their escapes and ``$var``/``{$expr}`` interpolation,
+heredoc and nowdoc (with PHP 7.3's indented closing marker), numbers in every base,
+casts and operators. A lexical error (an unterminated string, a stray character)
+raises PhpSyntaxError naming the line.
+
+Why hand-written: the only pure-Python PHP parser on PyPI, phply, is a PLY grammar for
+PHP 5 last released in 2023; tree-sitter-php is a compiled extension. A config.php
+needs a few hundred lines of lexing, not a whole-language grammar.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_IDENT = re.compile(r"[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*")
+_NAME = re.compile(r"\\?[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*(?:\\[A-Za-z_\x80-\uffff]"
+                   r"[A-Za-z0-9_\x80-\uffff]*)*")
+_NUMBER = re.compile(
+    r"0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+"
+    r"|(?:\d[\d_]*)?\.\d[\d_]*(?:[eE][+-]?\d+)?|\d[\d_]*\.?(?:[eE][+-]?\d+)?"
+)
+_CAST = re.compile(r"\(\s*(int|integer|bool|boolean|float|double|real|string|array|object"
+                   r"|unset|binary)\s*\)", re.IGNORECASE)
+_HEREDOC_START = re.compile(r"<<<[ \t]*(?:\"([A-Za-z_]\w*)\"|'([A-Za-z_]\w*)'|([A-Za-z_]\w*))\r?\n")
+_OPERATORS = sorted([
+    "<<=", ">>=", "**=", "...", "<=>", "===", "!==", "??=", "?->",
+    "->", "=>", "::", "==", "!=", "<>", "<=", ">=", "&&", "||", "??", "++", "--",
+    ".=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<", ">>", "**",
+    "=", ";", ",", ".", "(", ")", "[", "]", "{", "}", "+", "-", "*", "/", "%", "!",
+    "?", ":", "<", ">", "&", "|", "^", "~", "@", "$",
+], key=len, reverse=True)
+_OPERATOR = re.compile("|".join(re.escape(op) for op in _OPERATORS))
+_SPACE = re.compile(r"\s+")
+_COMMENT_END = re.compile(r"\n|\?>")
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f",
+                   "\\": "\\", "$": "$"}
+
+
+class PhpSyntaxError(ValueError):
+    """The file is not PHP this tokenizer understands; ``line`` is 1-based."""
+
+    def __init__(self, message: str, line: int, source: str = "config.php") -> None:
+        self.line = line
+        self.source = source
+        super().__init__(f"{source} line {line}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    # kind: "var" ($name), "name" (identifier/keyword), "str" (literal text),
+    # "istr" (interpolated string: value is a list of str | list[Token]),
+    # "num" (int/float), "cast", "op", "shell" (backticks), "eof"
+    kind: str
+    value: Any
+    line: int
+
+
+@dataclass
+class _Lexer:
+    text: str
+    source: str
+    pos: int = 0
+    line: int = 1
+    tokens: list[Token] = field(default_factory=list)
+
+    def error(self, message: str, line: int | None = None) -> PhpSyntaxError:
+        return PhpSyntaxError(message, self.line if line is None else line, self.source)
+
+    def advance(self, n: int) -> str:
+        chunk = self.text[self.pos:self.pos + n]
+        self.line += chunk.count("\n")
+        self.pos += n
+        return chunk
+
+    def emit(self, kind: str, value: Any, line: int | None = None) -> None:
+        self.tokens.append(Token(kind, value, self.line if line is None else line))
+
+    def skip_html(self) -> None:
+        """Text outside PHP tags is output, not code: skip to the next opening tag."""
+        match = re.compile(r"<\?php\b|<\?(?!xml)", re.IGNORECASE).search(self.text, self.pos)
+        self.advance((match.end() if match else len(self.text)) - self.pos)
+
+    def run(self, php_mode: bool) -> list[Token]:
+        if not php_mode:
+            self.skip_html()
+        while self.pos < len(self.text):
+            self.step()
+        self.emit("eof", None)
+        return self.tokens
+
+    def step(self) -> None:
+        text, pos, char = self.text, self.pos, self.text[self.pos]
+        if char.isspace():
+            self.advance(len(_SPACE.match(text, pos).group()))  # type: ignore[union-attr]
+        elif text.startswith("?>", pos):
+            self.emit("op", ";")  # a closing tag ends the statement, as in PHP
+            self.advance(2)
+            self.skip_html()
+        elif char == "#" or text.startswith("//", pos):
+            stop = _COMMENT_END.search(text, pos)
+            self.advance((stop.start() if stop else len(text)) - pos)
+        elif text.startswith("/*", pos):
+            end = text.find("*/", pos + 2)
+            if end < 0:
+                raise self.error("unterminated /* comment")
+            self.advance(end + 2 - pos)
+        elif char == "$" and _IDENT.match(text, pos + 1):
+            name = _IDENT.match(text, pos + 1).group()  # type: ignore[union-attr]
+            self.emit("var", name)
+            self.advance(1 + len(name))
+        elif char == "'":
+            self.single_quoted()
+        elif char == '"':
+            self.double_quoted()
+        elif char == "`":
+            end = text.find("`", pos + 1)
+            if end < 0:
+                raise self.error("unterminated `backtick` command")
+            self.emit("shell", text[pos + 1:end])
+            self.advance(end + 1 - pos)
+        elif text.startswith("<<<", pos):
+            self.heredoc()
+        elif char.isdigit() or (char == "." and text[pos + 1:pos + 2].isdigit()):
+            self.number()
+        elif _NAME.match(text, pos):
+            name = _NAME.match(text, pos).group()  # type: ignore[union-attr]
+            self.emit("name", name)
+            self.advance(len(name))
+        elif char == "(" and _CAST.match(text, pos):
+            cast = _CAST.match(text, pos)
+            self.emit("cast", cast.group(1).lower())  # type: ignore[union-attr]
+            self.advance(cast.end() - pos)  # type: ignore[union-attr]
+        elif op := _OPERATOR.match(text, pos):
+            self.emit("op", op.group())
+            self.advance(len(op.group()))
+        else:
+            raise self.error(f"unexpected character {char!r}")
+
+    def number(self) -> None:
+        raw = _NUMBER.match(self.text, self.pos).group()  # type: ignore[union-attr]
+        digits = raw.replace("_", "")
+        lower = digits.lower()
+        if lower.startswith("0x"):
+            value: int | float = int(digits[2:], 16)
+        elif lower.startswith("0b"):
+            value = int(digits[2:], 2)
+        elif lower.startswith("0o"):
+            value = int(digits[2:], 8)
+        elif any(c in lower for c in ".e"):
+            value = float(digits)
+        elif len(digits) > 1 and digits.startswith("0"):  # 0755: octal, as PHP reads it
+            if not set(digits) <= set("01234567"):
+                raise self.error(f"invalid octal number {raw!r}")
+            value = int(digits, 8)
+        else:
+            value = int(digits)
+        self.emit("num", value)
+        self.advance(len(raw))
+
+    def single_quoted(self) -> None:
+        start_line, i, out = self.line, self.pos + 1, []
+        while i < len(self.text):
+            char = self.text[i]
+            if char == "\\" and self.text[i + 1:i + 2] in ("'", "\\"):
+                out.append(self.text[i + 1])
+                i += 2
+            elif char == "'":
+                self.emit("str", "".join(out), start_line)
+                self.advance(i + 1 - self.pos)
+                return
+            else:
+                out.append(char)
+                i += 1
+        raise self.error("unterminated 'single-quoted' string", start_line)
+
+    def double_quoted(self) -> None:
+        start_line, i = self.line, self.pos + 1
+        while i < len(self.text) and self.text[i] != '"':
+            i += 2 if self.text[i] == "\\" else 1
+        if i >= len(self.text):
+            raise self.error('unterminated "double-quoted" string', start_line)
+        parts = interpolate(self.text[self.pos + 1:i], '"', start_line, self.source)
+        self.emit_string(parts, start_line)
+        self.advance(i + 1 - self.pos)
+
+    def emit_string(self, parts: list[str | list[Token]], line: int) -> None:
+        if all(isinstance(part, str) for part in parts):
+            self.emit("str", "".join(part for part in parts if isinstance(part, str)), line)
+        else:
+            self.emit("istr", parts, line)
+
+    def heredoc(self) -> None:
+        start_line = self.line
+        match = _HEREDOC_START.match(self.text, self.pos)
+        if not match:
+            raise self.error("malformed <<< heredoc opening")
+        label = match.group(1) or match.group(2) or match.group(3)
+        nowdoc = match.group(2) is not None
+        closing = re.compile(rf"^([ \t]*){re.escape(label)}(?![A-Za-z0-9_\x80-\uffff])",
+                             re.MULTILINE)
+        end = closing.search(self.text, match.end())
+        if not end:
+            raise self.error(f"heredoc <<<{label} is never closed", start_line)
+        indent = end.group(1)
+        body = self.text[match.end():end.start()]
+        body = body[:-1] if body.endswith("\n") else body
+        body = body[:-1] if body.endswith("\r") else body
+        lines = body.split("\n") if body else []
+        if indent and any(line.strip() and not line.startswith(indent) for line in lines):
+            raise self.error(f"heredoc <<<{label}: body is indented less than its closing "
+                             "marker", start_line)
+        body = "\n".join(line[len(indent):] for line in lines)
+        if nowdoc:
+            self.emit("str", body, start_line)
+        else:
+            self.emit_string(interpolate(body, "", start_line, self.source), start_line)
+        self.advance(end.end() - self.pos)
+
+
+def interpolate(body: str, quote: str, line: int, source: str) -> list[str | list[Token]]:
+    """Split a double-quoted or heredoc body into text and embedded-expression tokens."""
+    parts: list[str | list[Token]] = []
+    text: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\" and i + 1 < len(body):
+            consumed, decoded = _escape(body, i + 1, quote)
+            text.append(decoded)
+            i += 1 + consumed
+        elif char == "$" and _IDENT.match(body, i + 1):
+            end = _simple_interpolation_end(body, i)
+            parts += ["".join(text), tokenize(_simple_to_code(body[i:end]), source,
+                                               php_mode=True, first_line=line)[:-1]]
+            text, i = [], end
+        elif body.startswith("{$", i) or body.startswith("${", i):
+            end = _matching_brace(body, i + (1 if char == "{" else 2))
+            if end < 0:
+                raise PhpSyntaxError("unterminated {$...} in string", line, source)
+            code = body[i + 1:end] if char == "{" else "$" + body[i + 2:end]
+            parts += ["".join(text), tokenize(code, source, php_mode=True,
+                                               first_line=line)[:-1]]
+            text, i = [], end + 1
+        else:
+            text.append(char)
+            i += 1
+    parts.append("".join(text))
+    return [part for part in parts if part != ""]
+
+
+def _escape(body: str, i: int, quote: str) -> tuple[int, str]:
+    """Decode the escape after a backslash at body[i]; returns (chars consumed, text)."""
+    char = body[i]
+    if char in _SIMPLE_ESCAPES:
+        return 1, _SIMPLE_ESCAPES[char]
+    if quote and char == quote:
+        return 1, char
+    octal = re.compile(r"[0-7]{1,3}").match(body, i)
+    if octal:
+        return len(octal.group()), chr(int(octal.group(), 8) & 0xFF)
+    hexa = re.compile(r"x([0-9A-Fa-f]{1,2})").match(body, i)
+    if hexa:
+        return len(hexa.group()), chr(int(hexa.group(1), 16))
+    uni = re.compile(r"u\{([0-9A-Fa-f]+)\}").match(body, i)
+    if uni:
+        return len(uni.group()), chr(int(uni.group(1), 16))
+    return 1, "\\" + char  # PHP keeps unknown escapes as written
+
+
+def _simple_interpolation_end(body: str, i: int) -> int:
+    """End of "$name", "$name->prop" or "$name[key]" (PHP's simple syntax, one level)."""
+    end = _IDENT.match(body, i + 1).end()  # type: ignore[union-attr]
+    if body.startswith("->", end) and _IDENT.match(body, end + 2):
+        return _IDENT.match(body, end + 2).end()  # type: ignore[union-attr]
+    if body.startswith("[", end):
+        close = body.find("]", end)
+        if close > 0:
+            return close + 1
+    return end
+
+
+def _simple_to_code(snippet: str) -> str:
+    """"$a[key]" in a string means $a['key'] in code; quote a bare-word key."""
+    match = re.fullmatch(r"(\$\w+)\[([A-Za-z_]\w*)\]", snippet)
+    return f"{match.group(1)}['{match.group(2)}']" if match else snippet
+
+
+def _matching_brace(body: str, i: int) -> int:
+    depth = 0
+    for j in range(i, len(body)):
+        if body[j] == "{":
+            depth += 1
+        elif body[j] == "}":
+            if depth == 0:
+                return j
+            depth -= 1
+    return -1
+
+
+def tokenize(text: str, source: str = "config.php", *, php_mode: bool = False,
+             first_line: int = 1) -> list[Token]:
+    """Tokens of a PHP file (``php_mode=False``: starts outside ``<?php``), ending in eof."""
+    return _Lexer(text, source, line=first_line).run(php_mode)

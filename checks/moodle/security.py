@@ -1,0 +1,350 @@
+"""The `moodle_security` check: failed logins, brute-force spikes, lockouts, site admin changes.
+
+Data flow: scheduler -> SecurityCheck.run(ctx) -> one read-only round on the site's database
+(site_database(ctx).run, in a worker thread) -> failed logins of the last ``window`` by reason
+from logstore_standard_log, window-sized buckets of the preceding ``baseline`` (cached in the
+Check and topped up incrementally, so only the first run scans a whole day), locked accounts
+and the site administrators -> judged by the spec -> Result with lms_moodle_* samples.
+
+Every log query is bounded on ``timecreated`` (index "timecreated" in
+admin/tool/log/store/standard/db/install.xml); lockouts use user_preferences' "name" index,
+admins the primary key of ``user``, admin-change history config_log's "timemodified" index.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import Field, model_validator
+from sqlalchemy.engine import Connection
+
+from checks.base import CheckContext, Result, Sample, Status, threshold_status
+from checks.common import check_order
+from checks.moodle.logstore import FAILED_LOGIN, decode_other, standard_log_enabled
+from checks.moodle.schema import MoodleTables, moodle_tables
+from checks.moodle.site import site_database
+from checks.moodle.tasks import fmt_duration
+from checks.spec import CheckSpec, Duration, PositiveDuration
+
+# other['reason'] of user_login_failed: the AUTH_LOGIN_* constants of lib/authlib.php.
+REASONS = {1: "nouser", 2: "suspended", 3: "failed", 4: "lockout", 5: "unauthorised",
+           6: "failed_recaptcha"}
+REASON_LABELS = (*REASONS.values(), "other")
+_REASON_TEXT = {"nouser": "unknown username", "failed": "wrong password",
+                "suspended": "suspended account", "lockout": "locked account",
+                "unauthorised": "unauthorised", "failed_recaptcha": "failed reCAPTCHA",
+                "other": "unparsed reason"}
+METRICS = ("lms_moodle_failed_logins", "lms_moodle_failed_logins_by_reason",
+           "lms_moodle_failed_logins_baseline", "lms_moodle_site_admins",
+           "lms_moodle_locked_accounts")
+_MAX_PARSED = 20_000  # rows whose `other` we decode per run; more only scales the counts
+_DETAIL_CAP = 10
+_RANK = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}  # as worst()
+
+
+class SecuritySpec(CheckSpec):
+    type: Literal["moodle_security"]
+    # Failed logins are counted over the last `window`; the spike compares that count with
+    # the median of window-sized buckets over the preceding `baseline`.
+    window: Annotated[Duration, Field(ge=60)] = 300.0  # log times are whole seconds
+    baseline: PositiveDuration = 86400.0
+    spike_min_count: Annotated[int, Field(ge=1)] = 20
+    spike_warning_factor: Annotated[float, Field(gt=1)] = 5.0
+    spike_critical_factor: Annotated[float, Field(gt=1)] = 20.0
+    # Optional absolute limits on failed logins per window and on locked accounts.
+    failed_warning: Annotated[int, Field(ge=1)] | None = None
+    failed_critical: Annotated[int, Field(ge=1)] | None = None
+    locked_warning: Annotated[int, Field(ge=1)] | None = None
+    locked_critical: Annotated[int, Field(ge=1)] | None = None
+    # A change of the site administrators stays CRITICAL this long, then becomes the norm.
+    admin_change_hold: Annotated[Duration, Field(ge=0)] = 86400.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SecuritySpec:
+        if self.spike_critical_factor < self.spike_warning_factor:
+            raise ValueError("spike_critical_factor must be >= spike_warning_factor")
+        if self.baseline < 2 * self.window:
+            raise ValueError("baseline must cover at least two windows")
+        check_order(self, "failed_warning", "failed_critical", higher_is_worse=True)
+        check_order(self, "locked_warning", "locked_critical", higher_is_worse=True)
+        return self
+
+
+def failure_reason(other: str | None) -> str:
+    decoded = decode_other(other)
+    if isinstance(decoded, dict):
+        try:
+            return REASONS.get(int(decoded.get("reason")), "other")  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            pass
+    return "other"
+
+
+# ------------------------------------------------------------------ measuring
+@dataclass
+class Observed:
+    failed: int
+    by_reason: dict[str, int]
+    top_sources: list[dict[str, Any]]
+    buckets: dict[int, int]
+    locked: int | None  # None: lockout disabled (lockoutthreshold = 0)
+    admins: set[int]  # config siteadmins
+    names: dict[int, str]  # id -> username, or a marker for deleted/missing users
+    admin_log: list[tuple[int, int, str, str]] = field(default_factory=list)
+
+
+def _config(conn: Connection, t: MoodleTables, names: list[str]) -> dict[str, str]:
+    rows = conn.execute(sa.select(t.config.c.name, t.config.c.value)
+                        .where(t.config.c.name.in_(names)))
+    return {name: value for name, value in rows}
+
+
+def usernames(conn: Connection, t: MoodleTables, ids: set[int]) -> dict[int, str]:
+    """Usernames by id; deleted users are only named as such, because delete_user() puts the
+    e-mail address into the username (lib/moodlelib.php)."""
+    if not ids:
+        return {}
+    u = t.user
+    rows = conn.execute(sa.select(u.c.id, u.c.username, u.c.deleted).where(u.c.id.in_(ids)))
+    found = {int(i): ("(deleted user)" if deleted else name) for i, name, deleted in rows}
+    return {i: found.get(i, "(no such user)") for i in ids}
+
+
+def admin_ids(value: str | None) -> set[int]:
+    return {int(x) for x in re.findall(r"\d+", value or "") if int(x) > 0}
+
+
+def _failed_window(conn: Connection, t: MoodleTables, start: int, end: int
+                   ) -> tuple[int, dict[str, int], list[dict[str, Any]]]:
+    """Failed logins with start < timecreated <= end: count, by reason, top source IPs."""
+    log = t.logstore_standard_log
+    where = (log.c.timecreated > start, log.c.timecreated <= end,
+             log.c.eventname == FAILED_LOGIN)
+    count = int(conn.execute(sa.select(sa.func.count()).where(*where)).scalar() or 0)
+    by_reason = dict.fromkeys(REASON_LABELS, 0)
+    others = conn.execute(sa.select(log.c.other).where(*where).limit(_MAX_PARSED)).scalars()
+    for other in others:
+        by_reason[failure_reason(other)] += 1
+    parsed = sum(by_reason.values())
+    if parsed and parsed < count:  # a flood beyond _MAX_PARSED: scale the sample up
+        by_reason = {k: round(v * count / parsed) for k, v in by_reason.items()}
+    hits = sa.func.count().label("hits")
+    top = conn.execute(sa.select(log.c.ip, hits).where(*where).group_by(log.c.ip)
+                       .order_by(hits.desc()).limit(5))
+    return count, by_reason, [{"ip": ip or "", "count": int(n)} for ip, n in top]
+
+
+def _bucket_counts(conn: Connection, t: MoodleTables, width: int, first: int, stop: int
+                   ) -> dict[int, int]:
+    """Failed logins per bucket ``timecreated // width`` for buckets first..stop-1."""
+    log = t.logstore_standard_log
+    bucket = (log.c.timecreated // width).label("bucket")
+    rows = conn.execute(sa.select(bucket, sa.func.count()).where(
+        log.c.timecreated >= first * width, log.c.timecreated < stop * width,
+        log.c.eventname == FAILED_LOGIN).group_by(bucket))
+    counts = dict.fromkeys(range(first, stop), 0)
+    counts.update({int(b): int(n) for b, n in rows})
+    return counts
+
+
+def _locked_accounts(conn: Connection, t: MoodleTables, now: float, config: dict[str, str]
+                     ) -> int | None:
+    """Accounts login_is_lockedout() would refuse now (lib/authlib.php): preference
+    login_lockout holds the lock time; lockoutduration 0 locks until an admin unlocks."""
+    if _int(config.get("lockoutthreshold")) <= 0:
+        return None
+    duration = _int(config.get("lockoutduration"), 1800)  # admin/settings/security.php
+    up = t.user_preferences
+    values = conn.execute(sa.select(up.c.value).where(up.c.name == "login_lockout")).scalars()
+    locked_at = [_int(v) for v in values]
+    return sum(1 for at in locked_at if at > 0 and (duration <= 0 or now - at < duration))
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(float(str(value).strip()))
+    except (TypeError, ValueError):
+        return default
+
+
+def _admin_log(conn: Connection, t: MoodleTables, since: float
+               ) -> list[tuple[int, int, str, str]]:
+    """config_log rows for siteadmins since ``since``: (time, userid, oldvalue, value)."""
+    cl = t.config_log
+    rows = conn.execute(sa.select(cl.c.timemodified, cl.c.userid, cl.c.oldvalue, cl.c.value)
+                        .where(cl.c.timemodified >= int(since), cl.c.name == "siteadmins",
+                               sa.or_(cl.c.plugin.is_(None), cl.c.plugin == "core"))
+                        .order_by(cl.c.timemodified, cl.c.id))
+    return [(int(at), int(uid), old or "", new or "") for at, uid, old, new in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminChange:
+    added: tuple[int, ...]
+    removed: tuple[int, ...]
+    since: float
+    by: tuple[int, ...]  # config_log.userid of the recorded changes; empty if none recorded
+
+
+# ------------------------------------------------------------------ the check
+class SecurityCheck:
+    """Keeps the failed-login buckets of the baseline and the accepted set of site admins
+    between runs (a run reads only what is new), so state is per site and per process."""
+
+    def __init__(self, spec: SecuritySpec) -> None:
+        self.spec = spec
+        self._buckets: dict[int, int] = {}
+        self._fetched_until: int | None = None  # buckets below this index are cached
+        self._accepted: set[int] | None = None
+        self._changed_at: float | None = None
+        self._change_by: tuple[int, ...] = ()
+        self._last_run: float | None = None
+
+    async def run(self, ctx: CheckContext) -> Result:
+        db = site_database(ctx)
+        tables, now = moodle_tables(db.prefix), ctx.now()
+        observed = await db.run(ctx, lambda conn: self._measure(conn, tables, now))
+        change = self._track_admins(observed, now)
+        self._last_run = now
+        return self._judge(observed, change)
+
+    # -- measuring (runs in the worker thread)
+    def _measure(self, conn: Connection, t: MoodleTables, now: float) -> Observed:
+        config = _config(conn, t, ["siteadmins", "lockoutthreshold", "lockoutduration"])
+        failed, buckets = -1, {}  # -1: the standard log store is not writing
+        by_reason: dict[str, int] = {}
+        top: list[dict[str, Any]] = []
+        if standard_log_enabled(conn, t):
+            failed, by_reason, top = _failed_window(
+                conn, t, int(now - self.spec.window), int(now))
+            buckets = self._baseline_buckets(conn, t, now)
+        current = admin_ids(config.get("siteadmins"))
+        history: list[tuple[int, int, str, str]] = []
+        if self._accepted is None or current != self._accepted:
+            history = _admin_log(conn, t, now - self.spec.admin_change_hold)
+        named = current | (self._accepted or set()) | {row[1] for row in history}
+        for _at, _uid, old, new in history:
+            named |= admin_ids(old) | admin_ids(new)
+        return Observed(failed, by_reason, top, buckets, _locked_accounts(conn, t, now, config),
+                        current, usernames(conn, t, named), history)
+
+    def _baseline_buckets(self, conn: Connection, t: MoodleTables, now: float
+                          ) -> dict[int, int]:
+        """Window-sized buckets before the one the current window overlaps; only buckets
+        not cached yet are read, plus the newest cached one again (log rows land late)."""
+        width = int(self.spec.window)
+        stop = int(now) // width - 1
+        first = stop - int(self.spec.baseline // width)
+        cached = self._fetched_until
+        start = first if cached is None or not first <= cached <= stop else max(first, cached - 1)
+        if start == first:
+            self._buckets = {}
+        if start < stop:
+            self._buckets.update(_bucket_counts(conn, t, width, start, stop))
+        self._buckets = {b: n for b, n in self._buckets.items() if first <= b < stop}
+        self._fetched_until = stop
+        return {b: self._buckets.get(b, 0) for b in range(first, stop)}
+
+    # -- judging
+    def _track_admins(self, observed: Observed, now: float) -> AdminChange | None:
+        current = observed.admins
+        history = observed.admin_log
+        if self._accepted is None:
+            self._accepted = current
+            if history:  # changed within the hold period, before this process watched
+                self._accepted = admin_ids(history[0][2])
+                self._changed_at = float(history[0][0])
+                self._change_by = tuple(sorted({row[1] for row in history}))
+        if current == self._accepted or (
+                self._changed_at is not None
+                and now - self._changed_at >= self.spec.admin_change_hold):
+            self._accepted, self._changed_at, self._change_by = current, None, ()
+            return None
+        if self._changed_at is None:
+            self._changed_at = now
+            since = (self._last_run or now - self.spec.interval) - 60  # config_log lags a bit
+            self._change_by = tuple(sorted({row[1] for row in history if row[0] >= since}))
+        return AdminChange(tuple(sorted(current - self._accepted)),
+                           tuple(sorted(self._accepted - current)), self._changed_at,
+                           self._change_by)
+
+    def _judge(self, obs: Observed, change: AdminChange | None) -> Result:
+        spec, window = self.spec, fmt_duration(self.spec.window)
+        parts: list[tuple[Status, str]] = []
+        samples = [Sample("lms_moodle_site_admins", len(obs.admins))]
+        details: dict[str, Any] = {
+            "site_admins": [{"id": i, "username": obs.names.get(i, "?")}
+                            for i in sorted(obs.admins)][:_DETAIL_CAP],
+            "locked_accounts": obs.locked, "lockout_enabled": obs.locked is not None}
+        if obs.locked is not None:
+            samples.append(Sample("lms_moodle_locked_accounts", obs.locked))
+            level = threshold_status(obs.locked, spec.locked_warning, spec.locked_critical)
+            parts.append((level, f"{_plural(obs.locked, 'account')} locked out"))
+        if change is not None:
+            parts.append((Status.CRITICAL, self._describe_change(change, obs.names)))
+            details["admin_change"] = {
+                "added": [{"id": i, "username": obs.names.get(i, "?")} for i in change.added],
+                "removed": [{"id": i, "username": obs.names.get(i, "?")}
+                            for i in change.removed],
+                "since": change.since, "by": [{"id": i, "username": obs.names.get(i, "?")}
+                                              for i in change.by]}
+        if obs.failed < 0:
+            parts.append((Status.UNKNOWN, "the standard log store is disabled (tool_log | "
+                                          "enabled_stores): failed logins cannot be counted"))
+        else:
+            median = statistics.median(obs.buckets.values()) if obs.buckets else 0.0
+            samples += [Sample("lms_moodle_failed_logins", obs.failed),
+                        Sample("lms_moodle_failed_logins_baseline", median),
+                        *(Sample("lms_moodle_failed_logins_by_reason", n, {"reason": r})
+                          for r, n in obs.by_reason.items())]
+            details.update(failed_logins=obs.failed, window_seconds=spec.window,
+                           by_reason=obs.by_reason, baseline_median=median,
+                           top_sources=obs.top_sources)
+            parts.append(self._judge_failed(obs, median, window))
+        status = Status.worst(level for level, _ in parts)
+        ordered = sorted(parts, key=lambda part: -_RANK[part[0]])
+        shown = [text for level, text in ordered if level != Status.OK] or [
+            text for _, text in parts]
+        if status == Status.OK:
+            shown.append(_plural(len(obs.admins), "site admin"))
+        return Result(status, "; ".join(shown), tuple(samples), details)
+
+    def _judge_failed(self, obs: Observed, median: float, window: str) -> tuple[Status, str]:
+        spec = self.spec
+        factor = obs.failed / max(median, 1.0)
+        spike = Status.OK
+        if obs.failed >= spec.spike_min_count:
+            spike = threshold_status(factor, spec.spike_warning_factor,
+                                     spec.spike_critical_factor)
+        level = Status.worst([spike, threshold_status(obs.failed, spec.failed_warning,
+                                                      spec.failed_critical)])
+        text = (f"{obs.failed} failed logins in the last {window} "
+                f"(baseline median {median:g} per {window})")
+        if level == Status.OK:
+            return level, text
+        main = max(obs.by_reason.items(), key=lambda item: item[1])
+        cause = f"mostly {_REASON_TEXT[main[0]]}: {main[1]}" if main[1] else "reasons unknown"
+        if spike != Status.OK:
+            text = (f"possible brute-force attack: {obs.failed} failed logins in the last "
+                    f"{window}, {factor:.0f}x the baseline median of {median:g}")
+        return level, f"{text} ({cause})"
+
+    @staticmethod
+    def _describe_change(change: AdminChange, names: dict[int, str]) -> str:
+        def who(ids: tuple[int, ...]) -> str:
+            return ", ".join(f"{names.get(i, '?')} (id {i})" for i in ids[:_DETAIL_CAP])
+
+        parts = [f"added {who(change.added)}" if change.added else "",
+                 f"removed {who(change.removed)}" if change.removed else ""]
+        text = "site administrators changed: " + "; ".join(p for p in parts if p)
+        if change.by:
+            return f"{text}; by {who(change.by)} (config_log)"
+        return f"{text}; no config_log entry: changed outside Moodle's admin pages?"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
