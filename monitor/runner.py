@@ -111,18 +111,17 @@ class CheckRunner:
             async with asyncio.timeout(job.spec.timeout):
                 result = await job.check.run(ctx)
         except CheckUnavailable as exc:
-            return Result(Status.UNKNOWN, f"{job.name}: {exc}")
+            return Result(Status.UNKNOWN, str(exc))
         except TimeoutError:
             self._count_error(job, "timeout")
-            return Result(Status.CRITICAL, f"{job.name}: timed out after {job.spec.timeout:g}s")
+            return Result(Status.CRITICAL, f"timed out after {job.spec.timeout:g}s")
         except Exception as exc:  # a bug in a check must not stop the daemon
             log.exception("check %s raised", job.key)
             self._count_error(job, "exception")
-            return Result(Status.UNKNOWN, f"{job.name}: check failed: {type(exc).__name__}: {exc}")
+            return Result(Status.UNKNOWN, f"check failed: {type(exc).__name__}: {exc}")
         if not isinstance(result, Result):
             self._count_error(job, "bad_result")
-            return Result(Status.UNKNOWN, f"{job.name}: check returned {type(result).__name__}, "
-                                          "not a Result")
+            return Result(Status.UNKNOWN, f"check returned {type(result).__name__}, not a Result")
         return result
 
     def _count_error(self, job: CheckJob, reason: str) -> None:

@@ -87,7 +87,7 @@ async def test_a_check_that_hangs_is_cut_at_its_timeout(clock: FakeClock) -> Non
     runner = CheckRunner(clock)
     result = await runner.run(job("slow", "hang", timeout=0.05, interval=1))
     assert result.status == Status.CRITICAL
-    assert result.summary == "slow: timed out after 0.05s"
+    assert result.summary == "timed out after 0.05s"
 
 
 async def test_a_check_returning_garbage_is_unknown(clock: FakeClock) -> None:

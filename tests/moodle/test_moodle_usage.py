@@ -3,10 +3,15 @@ completions, quiz activity, and users and courses by state."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from types import ModuleType
+
 import pytest
 from pydantic import ValidationError
 
 from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.moodle import backups, exams, security, usage
 from checks.moodle.logstore import ENROLMENT_CREATED
 from checks.moodle.usage import UsageCheck, UsageSpec
 from monitor.catalogue import CATALOGUE
@@ -141,3 +146,14 @@ async def test_a_database_refusing_the_account_is_unknown_with_the_cause(
             await run(ctx)
     finally:
         ctx.site.close()
+
+
+@pytest.mark.parametrize("module", [security, usage, exams, backups],
+                         ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_every_sample_name_of_the_people_and_learning_probes_is_declared_and_catalogued(
+        module: ModuleType) -> None:
+    source = Path(module.__file__ or "").read_text(encoding="utf-8")
+    assert set(re.findall(r'"(lms_[a-z0-9_]+)"', source)) == set(module.METRICS)
+    for name in module.METRICS:
+        metric = CATALOGUE[name]
+        assert metric.type == "gauge" and metric.help.endswith("."), name
