@@ -17,6 +17,7 @@ from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
 
 from alerts.config import AlertingConfig
 from alerts.messages import Renderer, TemplateRenderError
+from checks.moodle.registry import default_moodle_checks
 from checks.moodle.settings import MoodleSettings
 from checks.registry import CHECK_TYPES
 from checks.spec import CheckSpec, PositiveDuration, StrictModel
@@ -53,16 +54,21 @@ class LmsConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        """A check table named after its type may omit ``type``; a site with a URL and no
-        checks gets the generic HTTP (and, for https, TLS) checks."""
+        """A check table named after its type may omit ``type``. A site with a URL and no
+        checks gets the generic HTTP (and, for https, TLS) checks; a Moodle site with an
+        [lms.moodle] section also gets every Moodle probe that works with its defaults."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
         checks = data.get("checks")
-        if checks is None and isinstance(data.get("url"), str):
-            checks = {"http": {}}
-            if data["url"].startswith("https://"):
-                checks["tls"] = {}
+        if checks is None:
+            checks = {}
+            if isinstance(data.get("url"), str):
+                checks["http"] = {}
+                if data["url"].startswith("https://"):
+                    checks["tls"] = {}
+            if data.get("kind") == "moodle" and isinstance(data.get("moodle"), dict):
+                checks.update({name: {} for name in default_moodle_checks()})
         if isinstance(checks, dict):
             data["checks"] = {
                 name: ({"type": name, **spec} if isinstance(spec, dict) and "type" not in spec

@@ -172,3 +172,17 @@ def test_a_broken_admin_template_is_a_config_error(tmp_path: Path) -> None:
     [problem] = problems_of(f'[alerts]\ntemplates_dir = "{tmp_path / "tpl"}"\n')
     assert problem.startswith("alerts.templates_dir: template")
     assert "no_such_field" in problem
+
+
+def test_a_moodle_site_without_checks_gets_the_moodle_probe_set() -> None:
+    config = parse_config(
+        '[[lms]]\nname="m"\nkind="moodle"\nurl="https://moodle.example.org"\n'
+        '[lms.moodle]\ndataroot="/var/moodledata"\n'
+        '[lms.moodle.database]\ntype="pgsql"\nname="moodle"\nuser="vigil_ro"\n', env={})
+    checks = set(config.lms[0].checks)
+    assert {"http", "tls", "moodle_cron", "moodle_availability", "moodle_usage"} <= checks
+
+
+def test_a_moodle_section_on_a_generic_site_is_rejected() -> None:
+    [problem] = problems_of('[[lms]]\nname="m"\nurl="http://x"\n[lms.moodle]\n')
+    assert 'needs kind = "moodle"' in problem

@@ -31,7 +31,7 @@ from checks.moodle.config_php import (
     Unresolved,
     parse_config_php,
 )
-from checks.moodle.registry import MOODLE_CHECK_TYPES
+from checks.moodle.registry import default_moodle_checks
 
 EXIT_OK, EXIT_USAGE = 0, 2
 _DB_TYPES = ("pgsql", "mysqli", "mariadb", "auroramysql")
@@ -164,13 +164,7 @@ def default_checks(site: DiscoveredSite) -> list[str]:
         checks.append("http")
         if site.wwwroot.startswith("https://"):
             checks.append("tls")
-    for name, (spec_cls, _) in MOODLE_CHECK_TYPES.items():
-        try:
-            spec_cls.model_validate({"type": name})
-        except ValueError:
-            continue  # a type that needs settings of its own is not a default
-        checks.append(name)
-    return checks
+    return checks + default_moodle_checks()
 
 
 def _q(value: str) -> str:

@@ -37,3 +37,16 @@ MOODLE_CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "moodle_maintenance": (MaintenanceSpec, MaintenanceCheck),
     "moodle_dataroot": (DatarootSpec, DatarootCheck),
 }
+
+
+def default_moodle_checks() -> list[str]:
+    """Every Moodle check type that works with its defaults: the set a Moodle site gets when
+    its config lists no checks (and the set `vigil init` writes)."""
+    names = []
+    for name, (spec_cls, _) in MOODLE_CHECK_TYPES.items():
+        try:
+            spec_cls.model_validate({"type": name})
+        except ValueError:
+            continue  # a type that needs settings of its own is not a default
+        names.append(name)
+    return names

@@ -3,6 +3,7 @@ the whole Moodle probe set against the double, healthy and broken, on both datab
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -79,3 +80,41 @@ def test_a_database_that_refuses_the_account_is_unknown_with_the_cause(
     result = vigil("check", "-c", str(config), "--lms", "campus", "--check", check)
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stdout.startswith(f"VIGIL UNKNOWN - campus/{check}: cannot query")
+
+
+def test_one_vigil_watches_several_tenants_each_with_its_own_prefix(
+    tmp_path: Path, _moodle_databases: object
+) -> None:
+    tenants = {"tenant-a": _moodle_databases.get("postgresql", "mdl_"),  # type: ignore[attr-defined]
+               "tenant-b": _moodle_databases.get("mariadb", "vig_")}  # type: ignore[attr-defined]
+    blocks = []
+    for name, db in tenants.items():
+        db.reset()
+        scenario = Scenario(db.admin_engine, db.tables, now=time.time()).healthy_site()
+        if name == "tenant-b":
+            scenario.cron_stale(7200)
+        s = db.settings()
+        blocks.append(f"""
+[[lms]]
+name = "{name}"
+kind = "moodle"
+[lms.moodle.database]
+type = "{s.type}"
+host = "{s.host}"
+port = {s.port}
+name = "{s.name}"
+user = "{s.user}"
+password = "{s.password.get_secret_value()}"
+prefix = "{s.prefix}"
+[lms.checks.moodle_cron]
+[lms.checks.moodle_usage]
+""")
+    config = tmp_path / "vigil.toml"
+    config.write_text(f'[state]\ndir = "{tmp_path}/state"\n' + "".join(blocks))
+    result = vigil("check", "-c", str(config), "--format", "json")
+    by_key = {c["check"]: c for c in json.loads(result.stdout)}
+    assert by_key["tenant-a/moodle_cron"]["status"] == "OK"
+    assert by_key["tenant-b/moodle_cron"]["status"] == "CRITICAL"
+    assert by_key["tenant-a/moodle_usage"]["status"] == "OK"
+    assert by_key["tenant-b/moodle_usage"]["status"] == "OK"
+    assert result.returncode == 2
