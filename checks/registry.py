@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from checks.base import Check
 from checks.dns import DnsCheck, DnsSpec
-from checks.moodle.registry import MOODLE_CHECK_TYPES
 from checks.http import HttpCheck, HttpSpec
+from checks.moodle.registry import MOODLE_CHECK_TYPES
 from checks.process import ProcessCheck, ProcessSpec
 from checks.spec import CheckSpec
 from checks.system import SystemCheck, SystemSpec

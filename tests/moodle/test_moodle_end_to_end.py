@@ -52,7 +52,8 @@ def test_check_reports_a_broken_site_with_nagios_status_and_perfdata(
     scenario.cron_stale(3 * 86400)
     broken = vigil("check", "-c", str(config), "--lms", "campus", "--check", "moodle_cron")
     assert broken.returncode == 2, broken.stdout + broken.stderr
-    assert broken.stdout.startswith("VIGIL CRITICAL - campus/moodle_cron: cron has not started for 3d")
+    expected = "VIGIL CRITICAL - campus/moodle_cron: cron has not started for 3d"
+    assert broken.stdout.startswith(expected)
     assert "'campus/moodle_cron/lms_moodle_cron_age_seconds'=" in broken.stdout
 
 
