@@ -22,6 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from alerts.engine import Decision, dedup_key
 from checks.base import Status
+from checks.common import fmt_duration
 from monitor.store import CheckState
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
@@ -103,15 +104,7 @@ def format_datetime(timestamp: float | None) -> str:
 def format_duration(seconds: float | None) -> str:
     if seconds is None or math.isnan(seconds):
         return "-"
-    remaining = max(0, round(seconds))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if remaining >= size:
-            parts.append(f"{remaining // size}{unit}")
-            remaining %= size
-    if remaining or not parts:
-        parts.append(f"{remaining}s")
-    return " ".join(parts[:2])
+    return fmt_duration(seconds)
 
 
 def _is_html(name: str | None) -> bool:

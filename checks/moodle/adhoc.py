@@ -43,7 +43,7 @@ from pydantic import Field, model_validator
 from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status, threshold_status
-from checks.common import check_order
+from checks.common import check_order, fmt_duration
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.tasks import (
@@ -55,7 +55,6 @@ from checks.moodle.tasks import (
     RunningVerdict,
     Seconds,
     TaskSpec,
-    fmt_duration,
     judge_running,
     name_list,
     over,

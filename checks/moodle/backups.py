@@ -31,10 +31,9 @@ from pydantic import Field, model_validator
 from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status, threshold_status
-from checks.common import check_order
+from checks.common import check_order, fmt_duration
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
-from checks.moodle.tasks import fmt_duration
 from checks.spec import CheckSpec, Duration, PositiveDuration
 
 METRICS = ("lms_moodle_backup_courses", "lms_moodle_backup_last_success_timestamp_seconds",

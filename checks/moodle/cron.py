@@ -38,9 +38,10 @@ from pydantic import model_validator
 from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status
+from checks.common import fmt_duration
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database
-from checks.moodle.tasks import Seconds, fmt_duration, over
+from checks.moodle.tasks import Seconds, over
 from checks.spec import CheckSpec, parse_duration
 
 METRICS = ("lms_moodle_cron_last_start_timestamp_seconds", "lms_moodle_cron_age_seconds",

@@ -38,12 +38,11 @@ from pydantic import Field, FilePath, model_validator
 from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status, threshold_status
-from checks.common import check_order, describe_os_error, fmt_seconds
+from checks.common import check_order, describe_os_error, fmt_duration, fmt_seconds
 from checks.moodle.logstore import decode_other, standard_log_enabled
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.site_config import config_php_settings
-from checks.moodle.tasks import fmt_duration
 from checks.spec import CheckSpec, PositiveDuration
 
 METRICS = ("lms_moodle_smtp_up", "lms_moodle_smtp_response_seconds", "lms_moodle_smtp_starttls",

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
+from checks.common import fmt_duration
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database
 from checks.spec import CheckSpec
@@ -92,7 +93,7 @@ def judge(spec: MaintenanceSpec, state: MaintenanceState, now: float,
     found: list[tuple[Status, str]] = []
     if state.cli_since is not None:
         found.append((Status[spec.cli_status], f"CLI maintenance mode on for "
-                      f"{_duration(now - state.cli_since)} (dataroot/climaintenance.html: "
+                      f"{fmt_duration(now - state.cli_since)} (dataroot/climaintenance.html: "
                       "every page answers 503)"))
     if state.web_value is not None:
         how = " (left over from CLI mode: climaintenance.html is gone)" \
@@ -101,7 +102,7 @@ def judge(spec: MaintenanceSpec, state: MaintenanceState, now: float,
                       f"maintenance access get a 503 page{how}"))
     if state.later is not None and state.cli_since is None:
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(state.later))
-        text = (f"CLI maintenance scheduled for {when} (in {_duration(state.later - now)})"
+        text = (f"CLI maintenance scheduled for {when} (in {fmt_duration(state.later - now)})"
                 if state.later > now else f"CLI maintenance was due at {when}: it starts "
                 "with the next web request")
         found.append((Status[spec.scheduled_status], text))
@@ -157,10 +158,3 @@ def _number(value: str | None) -> float | None:
         return float(value) if value not in (None, "", "0") else None
     except (TypeError, ValueError):
         return None
-
-
-def _duration(seconds: float) -> str:
-    minutes = max(0, int(seconds // 60))
-    if minutes >= 1440:
-        return f"{minutes // 1440}d {minutes % 1440 // 60}h"
-    return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m"

@@ -38,7 +38,7 @@ from pydantic import Field, field_validator, model_validator
 from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status
-from checks.common import check_order
+from checks.common import check_order, fmt_duration
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from checks.spec import CheckSpec, Duration
@@ -53,19 +53,6 @@ Seconds = Annotated[Duration, Field(gt=0)]
 
 
 # ------------------------------------------------------------------ shared with adhoc.py
-def fmt_duration(seconds: float) -> str:
-    """Moodle-like short durations for summaries: "45s", "14m", "2h 14m", "3d 4h"."""
-    remaining = max(0, round(seconds))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if remaining >= size:
-            parts.append(f"{remaining // size}{unit}")
-            remaining %= size
-    if remaining or not parts:
-        parts.append(f"{remaining}s")
-    return " ".join(parts[:2])
-
-
 def over(value: float, warning: float | None, critical: float | None) -> Status:
     """Core's judging: strictly greater than a limit (maxfaildelay, get_runtime_result)."""
     if critical is not None and value > critical:

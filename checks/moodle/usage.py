@@ -29,10 +29,10 @@ from pydantic import Field
 from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
+from checks.common import fmt_duration
 from checks.moodle.logstore import ENROLMENT_CREATED, LOGGED_IN, standard_log_enabled
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
-from checks.moodle.tasks import fmt_duration
 from checks.spec import CheckSpec, Duration, PositiveDuration
 
 METRICS = ("lms_moodle_active_users", "lms_moodle_logins", "lms_moodle_enrolments_created",
