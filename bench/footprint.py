@@ -38,6 +38,7 @@ import asyncio
 import json
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -126,6 +127,75 @@ async def serve_demo(info_file: Path, seconds: float) -> None:
     finally:
         dns_transport.close()
         await server.stop()
+
+
+# -- where the resident memory comes from (runs in fresh interpreters) ---------------------
+
+_LIST_MODULES = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import monitor.cli, monitor.daemon
+print(json.dumps(list(sys.modules)))
+"""
+
+_MEASURE_GROUPS = """
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+groups = json.loads(sys.stdin.read())
+def rss():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+out = [["(interpreter)", rss()]]
+for name, modules in groups:
+    before = rss()
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass
+    out.append([name, rss() - before])
+print(json.dumps(out))
+"""
+
+
+def import_breakdown() -> list[tuple[str, float]]:
+    """Approximate RSS (MB) that each top-level package adds when `vigil run` imports it.
+
+    A fresh interpreter lists what ``monitor.cli`` + ``monitor.daemon`` import; another
+    imports the same modules group by group (stdlib, then third-party packages by name,
+    then Vigil's own) and reads VmRSS after each group. A package pulled in by an earlier
+    group is counted there, so the split is approximate; the total is not.
+    """
+    listed = subprocess.run([python(), "-c", _LIST_MODULES, str(ROOT)], check=True,
+                            capture_output=True, text=True, cwd=ROOT)
+    modules: list[str] = json.loads(listed.stdout.strip().splitlines()[-1])
+    ours = {"monitor", "checks", "alerts"}
+    by_top: dict[str, list[str]] = {}
+    for module in modules:
+        top = module.split(".")[0]
+        key = ("~stdlib" if top in sys.stdlib_module_names or top.startswith("_")
+               else f"~vigil ({'/'.join(sorted(ours))})" if top in ours else top)
+        by_top.setdefault(key, []).append(module)
+    order = sorted(by_top, key=lambda k: (k != "~stdlib", k.startswith("~vigil"), k))
+    groups = [(name.lstrip("~"), by_top[name]) for name in order]
+    measured = subprocess.run([python(), "-c", _MEASURE_GROUPS, str(ROOT)], check=True,
+                              capture_output=True, text=True, cwd=ROOT,
+                              input=json.dumps(groups))
+    result: list[list[Any]] = json.loads(measured.stdout.strip().splitlines()[-1])
+    return [(str(name), float(size) / 2**20) for name, size in result]
+
+
+def print_breakdown(rows: list[tuple[str, float]], top: int = 12) -> None:
+    total_mb = sum(size for _, size in rows)
+    print(f"where the memory comes from (imports of `vigil run` alone: {total_mb:.1f} MB RSS; "
+          "approximate split):")
+    shown = sorted(rows, key=lambda row: -row[1])[:top]
+    for name, size in shown:
+        print(f"  {size:6.1f} MB  {name}")
+    rest = total_mb - sum(size for _, size in shown)
+    print(f"  {rest:6.1f} MB  everything else")
 
 
 # -- the measuring side ----------------------------------------------------------------------
@@ -312,6 +382,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scrape-interval", type=float, default=15.0,
                         help="scrape /metrics this often during the window, as Prometheus "
                              "would (default 15; 0 = never)")
+    parser.add_argument("--rss-breakdown", choices=["auto", "always", "never"], default="auto",
+                        help="print which imported packages the RSS comes from: auto = only "
+                             "when the RSS target is missed (default)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (config, logs, state) and print it")
     parser.add_argument("--serve-demo", type=Path, default=None, help=argparse.SUPPRESS)
@@ -354,6 +427,10 @@ def main() -> int:
                 raise RuntimeError(f"vigil exited during the measurement (code {proc.returncode})")
             checks = httpx.get(api + "/api/v1/checks", timeout=10).json()["checks"]
             report(figures, checks, args)
+            missed = max(figures.rss_mb) > RSS_TARGET_MB
+            if args.rss_breakdown == "always" or (args.rss_breakdown == "auto" and missed):
+                print()
+                print_breakdown(import_breakdown())
     except BaseException:
         print(f"benchmark failed; logs are in {workdir}", file=sys.stderr)
         args.keep = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -70,6 +71,9 @@ class CheckContext:
     # Per-site access the daemon opened for this target (e.g. checks.moodle.site.MoodleSite:
     # database pool, code and data directories, CLI runner); None for remote-only targets.
     site: Any = None
+    # Vigil's state directory (SQLite state file, caches): for checks that keep baselines,
+    # e.g. file integrity. None in one-shot runs without a state directory.
+    state_dir: Path | None = None
 
 
 class CheckUnavailable(Exception):

@@ -93,7 +93,8 @@ async def run_checks_once(
 ) -> list[tuple[str, Result]]:
     sites = SiteRegistry()
     jobs = build_jobs(config, lms=lms, check=check, sites=sites.sites_for(config))
-    runner = CheckRunner(SystemClock(), max_concurrency=config.scheduler.max_concurrency)
+    runner = CheckRunner(SystemClock(), max_concurrency=config.scheduler.max_concurrency,
+                         state_dir=config.state.dir)
     try:
         results = await asyncio.gather(*(runner.run(job) for job in jobs.values()))
     finally:

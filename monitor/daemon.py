@@ -62,7 +62,7 @@ class Daemon:
         self.alerts = AlertService(self.store, config.alerts, wake=self.dispatcher.wake)
         self.runner = CheckRunner(
             self.clock, store=self.store, listener=self.alerts, metrics=self.metrics,
-            max_concurrency=config.scheduler.max_concurrency,
+            max_concurrency=config.scheduler.max_concurrency, state_dir=config.state.dir,
         )
         self.scheduler = CheckScheduler(
             self.runner, self.clock, misfire_grace=config.scheduler.misfire_grace

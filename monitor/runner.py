@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -59,12 +60,14 @@ class CheckRunner:
         max_concurrency: int = 64,
         blocking_workers: int = 8,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.clock = clock
         self.store = store
         self.listener = listener
         self.metrics = metrics
         self.http_transport = http_transport
+        self.state_dir = state_dir
         self._slots = asyncio.Semaphore(max_concurrency)
         self._pool = ThreadPoolExecutor(blocking_workers, thread_name_prefix="vigil-blocking")
         self.in_flight: set[asyncio.Task[Any]] = set()
@@ -106,6 +109,7 @@ class CheckRunner:
         ctx = CheckContext(
             target=job.target, timeout=job.spec.timeout, now=self.clock.time,
             run_blocking=self.run_blocking, http_transport=self.http_transport, site=job.site,
+            state_dir=self.state_dir,
         )
         try:
             async with asyncio.timeout(job.spec.timeout):
