@@ -11,6 +11,7 @@ from checks.base import Check
 from checks.dns import DnsCheck, DnsSpec
 from checks.http import HttpCheck, HttpSpec
 from checks.moodle.registry import MOODLE_CHECK_TYPES
+from checks.os_updates import OsUpdatesCheck, OsUpdatesSpec
 from checks.process import ProcessCheck, ProcessSpec
 from checks.spec import CheckSpec
 from checks.system import SystemCheck, SystemSpec
@@ -24,6 +25,7 @@ CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "dns": (DnsSpec, DnsCheck),
     "system": (SystemSpec, SystemCheck),
     "process": (ProcessSpec, ProcessCheck),
+    "os_updates": (OsUpdatesSpec, OsUpdatesCheck),
     **MOODLE_CHECK_TYPES,
 }
 

@@ -115,6 +115,19 @@ CHECK_METRICS = _catalogue(
     MetricSpec("lms_process_cpu_seconds_total", "counter",
                "CPU time (user + system) of the matching processes now running.",
                ("process",)),
+    # checks/os_updates.py (kind is "all" or "security"; counts as node_exporter's apt_info)
+    MetricSpec("lms_os_updates_pending", "gauge",
+               "OS packages an upgrade would update now; kind security counts those from "
+               "a security origin (apt -security suites, dnf security advisories).", ("kind",)),
+    MetricSpec("lms_os_updates_held", "gauge", "OS packages held back from upgrades (apt-mark)."),
+    MetricSpec("lms_os_reboot_required", "gauge",
+               "1 if the host asks for a reboot to finish applying updates, else 0."),
+    MetricSpec("lms_os_package_lists_age_seconds", "gauge",
+               "Age of the newest package lists (apt Release files, dnf repomd.xml)."),
+    MetricSpec("lms_os_last_package_change_timestamp_seconds", "gauge",
+               "When a package was last installed, upgraded or removed, as a Unix time."),
+    MetricSpec("lms_os_security_update_oldest_seconds", "gauge",
+               "Time since the oldest pending security update was first seen (0 when none)."),
 )
 
 # Samples returned by the Moodle probes (checks/moodle/). Probe modules add theirs here.
@@ -306,6 +319,77 @@ MOODLE_METRICS = _catalogue(
                "Inodes of the filesystem holding the directory.", ("directory",)),
     MetricSpec("lms_moodle_dataroot_filesystem_files_free", "gauge",
                "Free inodes of the filesystem holding the directory.", ("directory",)),
+    # checks/moodle/updates.py (update_report.py)
+    MetricSpec("lms_moodle_update_releases_behind", "gauge",
+               "Point releases (x.y.z) between the installed core and the newest release of "
+               "its branch in the update feed's answer."),
+    MetricSpec("lms_moodle_update_available", "gauge",
+               "Pending updates by kind: core (1 if a newer release of the site's branch is "
+               "offered, else 0), plugin (additional plugins with a newer version offered).",
+               ("kind",)),
+    MetricSpec("lms_moodle_update_security_pending", "gauge",
+               "Pending updates (core and plugins) counted as security updates by the check's "
+               "security rules (the feed itself has no security flag)."),
+    MetricSpec("lms_moodle_update_age_seconds", "gauge",
+               "How long the oldest pending update of this kind (core, plugin) has been "
+               "available: since its build date, else since Vigil first saw it; 0 if none.",
+               ("kind",)),
+    MetricSpec("lms_moodle_update_feed_last_success_timestamp_seconds", "gauge",
+               "When the update data in use was fetched (by Vigil from the feed, or by "
+               "Moodle's own cron), as a Unix time."),
+    # checks/moodle/branches.py
+    MetricSpec("lms_moodle_branch_security_support_end_timestamp_seconds", "gauge",
+               "When security support of the site's Moodle branch ends (Vigil's bundled "
+               "table), as a Unix time."),
+    MetricSpec("lms_moodle_branch_general_support_end_timestamp_seconds", "gauge",
+               "When general (bug fix) support of the site's Moodle branch ends, as a Unix "
+               "time."),
+    MetricSpec("lms_moodle_php_security_support_end_timestamp_seconds", "gauge",
+               "When security support of the site's PHP version ends (php.net, or the "
+               "check's php_security_end), as a Unix time."),
+    MetricSpec("lms_moodle_php_supported", "gauge",
+               "1 if the site's Moodle branch supports its PHP version, else 0."),
+    # checks/moodle/filestore.py
+    MetricSpec("lms_moodle_filestore_missing_blobs", "gauge",
+               "Contents the files table needs that are missing from the file pool (filedir): "
+               "lost uploads."),
+    MetricSpec("lms_moodle_filestore_missing_bytes", "gauge",
+               "Bytes of the contents missing from the file pool (files.filesize)."),
+    MetricSpec("lms_moodle_filestore_orphan_blobs", "gauge",
+               "Blobs in the file pool that no files row references, older than the "
+               "check's orphan_min_age."),
+    MetricSpec("lms_moodle_filestore_orphan_bytes", "gauge", "Bytes of the orphan blobs."),
+    MetricSpec("lms_moodle_filestore_size_mismatches", "gauge",
+               "Blobs whose size differs from files.filesize."),
+    MetricSpec("lms_moodle_filestore_corrupt_blobs", "gauge",
+               "Blobs whose content SHA-1 differs from their name, as found by the "
+               "verification slices and not fixed since."),
+    MetricSpec("lms_moodle_filestore_blobs_verified_total", "counter",
+               "Blobs whose content the verification has hashed, across runs."),
+    MetricSpec("lms_moodle_filestore_reconcile_seconds", "gauge",
+               "Duration of the last reconcile pass (files table against the file pool)."),
+    MetricSpec("lms_moodle_filestore_blobs", "gauge", "Blobs in the file pool."),
+    MetricSpec("lms_moodle_filestore_unreadable_blobs", "gauge",
+               "Blobs the last verification slice could not read (permissions)."),
+    MetricSpec("lms_moodle_filestore_verify_pass_timestamp_seconds", "gauge",
+               "When the verification last completed a pass over the whole pool, as a "
+               "Unix time."),
+    # checks/moodle/config_drift.py
+    MetricSpec("lms_moodle_config_settings_watched", "gauge",
+               "Settings fingerprinted, by source: config_php ($CFG in config.php) or "
+               "database (config and config_plugins values on the check's list).",
+               ("source",)),
+    MetricSpec("lms_moodle_config_settings_changed", "gauge",
+               "Settings that differ from the accepted baseline (added, removed or changed), "
+               "during the check's hold."),
+    # checks/moodle/privileged.py
+    MetricSpec("lms_moodle_privileged_accounts", "gauge",
+               "Privileged accounts by kind: siteadmin (config siteadmins) or the shortname "
+               "of a watched role assigned at the system context (default manager).",
+               ("role",)),
+    MetricSpec("lms_moodle_privileged_account_changes", "gauge",
+               "Privileged accounts added or removed since the accepted baseline, during "
+               "the check's hold."),
 )
 
 # The daemon's own instruments (monitor/metrics.py creates them on an explicit registry).

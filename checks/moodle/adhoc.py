@@ -36,14 +36,13 @@ Every result is grouped by classname, so its size is bounded by the installed ta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import Field, model_validator
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status, threshold_status
 from checks.common import check_order, fmt_duration
+from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.tasks import (
@@ -61,6 +60,11 @@ from checks.moodle.tasks import (
     running_problems,
     summarize,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_adhoc_tasks_due", "lms_moodle_adhoc_oldest_due_age_seconds",
            "lms_moodle_adhoc_tasks_failing", "lms_moodle_adhoc_tasks_dead",

@@ -24,17 +24,21 @@ primary key for the names of failing courses.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import Field, model_validator
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status, threshold_status
 from checks.common import check_order, fmt_duration
+from checks.lazy import lazy_import
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
 from checks.spec import CheckSpec, Duration, PositiveDuration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_backup_courses", "lms_moodle_backup_last_success_timestamp_seconds",
            "lms_moodle_backup_auto_active", "lms_moodle_backup_stuck")

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import Field, SecretStr, model_validator
-from sqlalchemy.dialects.postgresql import REGCLASS
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status, threshold_status
 from checks.common import Port, Ratio, check_order, fmt_bytes, fmt_seconds
+from checks.lazy import lazy_import
 from checks.moodle.caches_redis import (
     RedisEndpoint,
     RedisStats,
@@ -42,6 +40,11 @@ from checks.moodle.schema import moodle_tables
 from checks.moodle.site import MoodleSite
 from checks.moodle.site_config import config_php_settings
 from checks.spec import CheckSpec, Duration, StrictModel
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_session_handler", "lms_moodle_redis_up", "lms_moodle_redis_ping_seconds",
            "lms_moodle_redis_memory_used_bytes", "lms_moodle_redis_memory_max_bytes",
@@ -224,7 +227,7 @@ def _read_sessions(conn: Connection, prefix: str, postgres: bool, handler_class:
     name = t.sessions.name
     if postgres:
         size = conn.execute(sa.select(sa.func.pg_total_relation_size(
-            sa.cast(name, REGCLASS)))).scalar()
+            sa.cast(name, _regclass())))).scalar()
     else:
         tables = sa.table("TABLES", sa.column("TABLE_SCHEMA"), sa.column("TABLE_NAME"),
                           sa.column("DATA_LENGTH"), sa.column("INDEX_LENGTH"),
@@ -295,3 +298,9 @@ def _healthy(handler: str | None, rows: int | None, size: int | None,
     if others:
         parts.append(f"{len(others)} Redis store{'s' if len(others) > 1 else ''} OK")
     return "; ".join(parts) or "nothing to report"
+
+
+def _regclass() -> object:
+    from sqlalchemy.dialects.postgresql import REGCLASS  # PostgreSQL sites only
+
+    return REGCLASS

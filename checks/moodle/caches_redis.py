@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 from checks.common import describe_os_error
+from checks.lazy import lazy_import
 from checks.moodle.config_php import PhpSyntaxError, parse_php_file, to_python
+
+redis = lazy_import("redis")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +128,9 @@ def muc_redis_stores(path: Path) -> tuple[list[RedisEndpoint], list[str]]:
 
 def probe_redis(endpoint: RedisEndpoint, timeout: float) -> RedisStats:
     """PING (timed on an open connection), then INFO memory/stats/keyspace/server."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     client = redis.Redis(
         host=endpoint.host or "localhost", port=endpoint.port, db=endpoint.database,
         unix_socket_path=endpoint.socket, username=endpoint.username,

@@ -31,18 +31,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import model_validator
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status
 from checks.common import fmt_duration
+from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database
 from checks.moodle.tasks import Seconds, over
 from checks.spec import CheckSpec, parse_duration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_cron_last_start_timestamp_seconds", "lms_moodle_cron_age_seconds",
            "lms_moodle_cron_interval_seconds", "lms_moodle_cron_enabled")

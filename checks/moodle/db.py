@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from checks.base import CheckContext, CheckUnavailable
+from checks.lazy import lazy_import
 from checks.moodle.settings import DatabaseSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
+
+sa = lazy_import("sqlalchemy")
 
 T = TypeVar("T")
 
@@ -31,12 +33,12 @@ _MYSQL_NO_SUCH_TABLE = 1146
 def database_url(settings: DatabaseSettings) -> URL:
     if settings.is_postgres:
         query = {"host": settings.socket} if settings.socket else {}
-        return URL.create("postgresql+psycopg", username=settings.user,
+        return sa.engine.URL.create("postgresql+psycopg", username=settings.user,
                           password=settings.password.get_secret_value() or None,
                           host=None if settings.socket else settings.host,
                           port=settings.port, database=settings.name, query=query)
     query = {"unix_socket": settings.socket} if settings.socket else {}
-    return URL.create("mysql+pymysql", username=settings.user,
+    return sa.engine.URL.create("mysql+pymysql", username=settings.user,
                       password=settings.password.get_secret_value() or None,
                       host=settings.host, port=settings.port, database=settings.name,
                       query={**query, "charset": "utf8mb4"})
@@ -58,7 +60,7 @@ def create_engine(settings: DatabaseSettings) -> Engine:
         max_overflow=0, pool_pre_ping=True, pool_recycle=300, pool_timeout=10,
     )
     if not settings.is_postgres:
-        event.listen(engine, "connect", _mysql_session_limits(settings.statement_timeout))
+        sa.event.listen(engine, "connect", _mysql_session_limits(settings.statement_timeout))
     return engine
 
 

@@ -22,17 +22,21 @@ one row per quiz is read with a narrow predicate.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import Field
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status
+from checks.lazy import lazy_import
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.tasks import fmt_duration
 from checks.spec import CheckSpec, PositiveDuration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_exam_in_progress", "lms_moodle_exam_quizzes_in_progress",
            "lms_moodle_exam_attempts_in_progress", "lms_moodle_exam_quizzes_closing")

@@ -31,19 +31,23 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import Field, FilePath, model_validator
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status, threshold_status
 from checks.common import check_order, describe_os_error, fmt_duration, fmt_seconds
+from checks.lazy import lazy_import
 from checks.moodle.logstore import decode_other, standard_log_enabled
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.site_config import config_php_settings
 from checks.spec import CheckSpec, PositiveDuration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_smtp_up", "lms_moodle_smtp_response_seconds", "lms_moodle_smtp_starttls",
            "lms_moodle_noemailever", "lms_moodle_email_failed_events")

@@ -29,16 +29,19 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any, Literal
 
 from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
 from checks.common import fmt_duration
+from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database
 from checks.spec import CheckSpec
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_maintenance_enabled", "lms_moodle_maintenance_scheduled_timestamp_seconds",
            "lms_moodle_maintenance_covered")

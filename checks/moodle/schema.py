@@ -24,8 +24,9 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
+from checks.lazy import lazy_import
+
+sa = lazy_import("sqlalchemy")
 
 NN = True  # NOTNULL="true"
 
@@ -283,6 +284,8 @@ _PG_OPS = {"context": {"path": "varchar_pattern_ops"}}
 
 
 def _column_type(field: _Field) -> sa.types.TypeEngine:
+    from sqlalchemy.dialects import mysql  # here: importing it at module level loads SQLAlchemy
+
     if field.kind == "char":
         return sa.String(field.length)
     if field.kind == "text":

@@ -30,18 +30,22 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import psutil
-import sqlalchemy as sa
 from pydantic import Field, field_validator, model_validator
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status
 from checks.common import check_order, fmt_duration
+from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from checks.spec import CheckSpec, Duration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_scheduled_tasks_failing", "lms_moodle_scheduled_tasks_overdue",
            "lms_moodle_scheduled_tasks_running", "lms_moodle_scheduled_tasks_stale",

@@ -27,18 +27,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any, Literal
 
 from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
+from checks.lazy import lazy_import
 from checks.moodle.cli import run_cli
 from checks.moodle.codebase import CodeVersions, VersionCache, read_code_versions, site_layout
 from checks.moodle.config_php import PhpSyntaxError
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database, site_dirroot
 from checks.spec import CheckSpec, Duration, PositiveDuration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_upgrade_pending", "lms_moodle_upgrade_running",
            "lms_moodle_core_version", "lms_moodle_plugins")

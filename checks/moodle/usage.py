@@ -22,18 +22,22 @@ Cost, per query (100k users / 5M log rows / 10k courses), and the index each one
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import sqlalchemy as sa
 from pydantic import Field
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
 from checks.common import fmt_duration
+from checks.lazy import lazy_import
 from checks.moodle.logstore import ENROLMENT_CREATED, LOGGED_IN, standard_log_enabled
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
 from checks.spec import CheckSpec, Duration, PositiveDuration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_active_users", "lms_moodle_logins", "lms_moodle_enrolments_created",
            "lms_moodle_course_completions", "lms_moodle_quiz_attempts_in_progress",
