@@ -79,13 +79,19 @@ def cli_argv(cli: CliSettings, dirroot: Path, script: str, args: Sequence[str]) 
 def run_cli_sync(cli: CliSettings, dirroot: Path, script: str, args: Sequence[str] = (),
                  timeout: float | None = None) -> CliResult:
     """Blocking: run one script; raises CheckUnavailable when it cannot start or hangs."""
-    name = f"admin/cli/{script}"
     limit = cli.timeout if timeout is None else timeout
-    argv = cli_argv(cli, dirroot, script, args)
+    return run_argv_sync(cli_argv(cli, dirroot, script, args), f"admin/cli/{script}",
+                         dirroot, limit)
+
+
+def run_argv_sync(argv: Sequence[str], name: str, cwd: Path, limit: float) -> CliResult:
+    """Blocking: run ``argv`` (named ``name`` in messages) in its own session, killed with
+    its process group after ``limit`` seconds."""
+    argv = list(argv)
     started = time.monotonic()
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=dict(_ENV), cwd=dirroot,
+                                stderr=subprocess.PIPE, env=dict(_ENV), cwd=cwd,
                                 start_new_session=True)
     except OSError as exc:
         raise CheckUnavailable(f"cannot run {name}: {argv[0]}: "
@@ -129,3 +135,14 @@ async def run_cli(ctx: CheckContext, script: str, args: Sequence[str] = ()) -> C
     cli, dirroot = site_cli(ctx)
     timeout = min(cli.timeout, max(1.0, ctx.timeout - _MARGIN))
     return await ctx.run_blocking(lambda: run_cli_sync(cli, dirroot, script, args, timeout))
+
+
+async def run_php(ctx: CheckContext, args: Sequence[str]) -> CliResult:
+    """``php <args>`` (e.g. ``-r 'echo PHP_VERSION;'``) with the site's PHP binary, as
+    Vigil's own user: such a call reads and writes nothing of the site, and the sudoers rule
+    `vigil init` suggests only allows admin/cli scripts for the web user."""
+    cli, dirroot = site_cli(ctx)
+    timeout = min(cli.timeout, max(1.0, ctx.timeout - _MARGIN))
+    argv = [cli.php, *args]
+    return await ctx.run_blocking(lambda: run_argv_sync(argv, "php " + " ".join(args),
+                                                        dirroot, timeout))

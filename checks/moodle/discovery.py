@@ -32,6 +32,7 @@ from checks.moodle.config_php import (
     parse_config_php,
 )
 from checks.moodle.registry import default_moodle_checks
+from checks.moodle.update_feed import OFFICIAL_URL
 
 EXIT_OK, EXIT_USAGE = 0, 2
 _DB_TYPES = ("pgsql", "mysqli", "mariadb", "auroramysql")
@@ -152,8 +153,17 @@ def render_config(site: DiscoveredSite, name: str, password_ref: str | None,
               "[lms.moodle.cli]", f"php = {_q(php)}",
               f"run_as = [\"sudo\", \"-n\", \"-u\", {_q(web_user)}]", ""]
     for check in default_checks(site):
-        lines += [f"[lms.checks.{check}]", ""]
+        lines += [f"[lms.checks.{check}]", *_CHECK_HINTS.get(check, ()), ""]
     return "\n".join(lines)
+
+
+# Commented settings worth knowing about, written under a check's table.
+_CHECK_HINTS: dict[str, tuple[str, ...]] = {
+    "moodle_updates": (
+        "# Reads the update-check answer Moodle's cron stored; to ask the feed directly:",
+        f'#feed_url = "{OFFICIAL_URL}"',
+    ),
+}
 
 
 def default_checks(site: DiscoveredSite) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from checks.moodle.adhoc import AdhocTasksCheck, AdhocTasksSpec
 from checks.moodle.availability import AvailabilityCheck, AvailabilitySpec
 from checks.moodle.backups import BackupsCheck, BackupsSpec
+from checks.moodle.branches import BranchSupportCheck, BranchSupportSpec
 from checks.moodle.caches import CachesCheck, CachesSpec
 from checks.moodle.checkapi import CheckApiCheck, CheckApiSpec
 from checks.moodle.cron import CronCheck, CronSpec
@@ -17,6 +18,7 @@ from checks.moodle.mail import MailCheck, MailSpec
 from checks.moodle.maintenance import MaintenanceCheck, MaintenanceSpec
 from checks.moodle.security import SecurityCheck, SecuritySpec
 from checks.moodle.tasks import ScheduledTasksCheck, ScheduledTasksSpec
+from checks.moodle.updates import UpdatesCheck, UpdatesSpec
 from checks.moodle.upgrade import UpgradeCheck, UpgradeSpec
 from checks.moodle.usage import UsageCheck, UsageSpec
 from checks.spec import CheckSpec
@@ -36,6 +38,8 @@ MOODLE_CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "moodle_upgrade": (UpgradeSpec, UpgradeCheck),
     "moodle_maintenance": (MaintenanceSpec, MaintenanceCheck),
     "moodle_dataroot": (DatarootSpec, DatarootCheck),
+    "moodle_updates": (UpdatesSpec, UpdatesCheck),
+    "moodle_branch_support": (BranchSupportSpec, BranchSupportCheck),
 }
 
 

@@ -13,7 +13,6 @@ admins the primary key of ``user``, admin-change history config_log's "timemodif
 
 from __future__ import annotations
 
-import re
 import statistics
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -24,6 +23,8 @@ from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status, threshold_status
 from checks.common import check_order
+from checks.moodle.accounts import admin_ids, siteadmins_log, usernames, who
+from checks.moodle.held_change import Hold
 from checks.moodle.logstore import FAILED_LOGIN, decode_other, standard_log_enabled
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
@@ -103,21 +104,6 @@ def _config(conn: Connection, t: MoodleTables, names: list[str]) -> dict[str, st
     return {name: value for name, value in rows}
 
 
-def usernames(conn: Connection, t: MoodleTables, ids: set[int]) -> dict[int, str]:
-    """Usernames by id; deleted users are only named as such, because delete_user() puts the
-    e-mail address into the username (lib/moodlelib.php)."""
-    if not ids:
-        return {}
-    u = t.user
-    rows = conn.execute(sa.select(u.c.id, u.c.username, u.c.deleted).where(u.c.id.in_(ids)))
-    found = {int(i): ("(deleted user)" if deleted else name) for i, name, deleted in rows}
-    return {i: found.get(i, "(no such user)") for i in ids}
-
-
-def admin_ids(value: str | None) -> set[int]:
-    return {int(x) for x in re.findall(r"\d+", value or "") if int(x) > 0}
-
-
 def _failed_window(conn: Connection, t: MoodleTables, start: int, end: int
                    ) -> tuple[int, dict[str, int], list[dict[str, Any]]]:
     """Failed logins with start < timecreated <= end: count, by reason, top source IPs."""
@@ -171,17 +157,6 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
-def _admin_log(conn: Connection, t: MoodleTables, since: float
-               ) -> list[tuple[int, int, str, str]]:
-    """config_log rows for siteadmins since ``since``: (time, userid, oldvalue, value)."""
-    cl = t.config_log
-    rows = conn.execute(sa.select(cl.c.timemodified, cl.c.userid, cl.c.oldvalue, cl.c.value)
-                        .where(cl.c.timemodified >= int(since), cl.c.name == "siteadmins",
-                               sa.or_(cl.c.plugin.is_(None), cl.c.plugin == "core"))
-                        .order_by(cl.c.timemodified, cl.c.id))
-    return [(int(at), int(uid), old or "", new or "") for at, uid, old, new in rows]
-
-
 @dataclass(frozen=True, slots=True)
 class AdminChange:
     added: tuple[int, ...]
@@ -193,14 +168,14 @@ class AdminChange:
 # ------------------------------------------------------------------ the check
 class SecurityCheck:
     """Keeps the failed-login buckets of the baseline and the accepted set of site admins
-    between runs (a run reads only what is new), so state is per site and per process."""
+    between runs (a run reads only what is new), so state is per site and per process.
+    Admin changes follow the shared hold rule of checks/moodle/held_change.py."""
 
     def __init__(self, spec: SecuritySpec) -> None:
         self.spec = spec
         self._buckets: dict[int, int] = {}
         self._fetched_until: int | None = None  # buckets below this index are cached
-        self._accepted: set[int] | None = None
-        self._changed_at: float | None = None
+        self._admins: Hold[frozenset[int]] | None = None
         self._change_by: tuple[int, ...] = ()
         self._last_run: float | None = None
 
@@ -224,9 +199,10 @@ class SecurityCheck:
             buckets = self._baseline_buckets(conn, t, now)
         current = admin_ids(config.get("siteadmins"))
         history: list[tuple[int, int, str, str]] = []
-        if self._accepted is None or current != self._accepted:
-            history = _admin_log(conn, t, now - self.spec.admin_change_hold)
-        named = current | (self._accepted or set()) | {row[1] for row in history}
+        accepted = self._admins.accepted if self._admins is not None else frozenset()
+        if self._admins is None or current != accepted:
+            history = siteadmins_log(conn, t, now - self.spec.admin_change_hold)
+        named = current | accepted | {row[1] for row in history}
         for _at, _uid, old, new in history:
             named |= admin_ids(old) | admin_ids(new)
         return Observed(failed, by_reason, top, buckets, _locked_accounts(conn, t, now, config),
@@ -251,26 +227,25 @@ class SecurityCheck:
 
     # -- judging
     def _track_admins(self, observed: Observed, now: float) -> AdminChange | None:
-        current = observed.admins
-        history = observed.admin_log
-        if self._accepted is None:
-            self._accepted = current
+        current, history = frozenset(observed.admins), observed.admin_log
+        if self._admins is None:
+            self._admins = Hold(current)
             if history:  # changed within the hold period, before this process watched
-                self._accepted = admin_ids(history[0][2])
-                self._changed_at = float(history[0][0])
+                first = float(history[0][0])
+                self._admins = Hold(frozenset(admin_ids(history[0][2])), current, first, first)
                 self._change_by = tuple(sorted({row[1] for row in history}))
-        if current == self._accepted or (
-                self._changed_at is not None
-                and now - self._changed_at >= self.spec.admin_change_hold):
-            self._accepted, self._changed_at, self._change_by = current, None, ()
+        fresh = current not in (self._admins.accepted, self._admins.pending)
+        since = self._admins.observe(current, now, self.spec.admin_change_hold)
+        if since is None:
+            self._change_by = ()
             return None
-        if self._changed_at is None:
-            self._changed_at = now
-            since = (self._last_run or now - self.spec.interval) - 60  # config_log lags a bit
-            self._change_by = tuple(sorted({row[1] for row in history if row[0] >= since}))
-        return AdminChange(tuple(sorted(current - self._accepted)),
-                           tuple(sorted(self._accepted - current)), self._changed_at,
-                           self._change_by)
+        if fresh:
+            start = (self._last_run or now - self.spec.interval) - 60  # config_log lags a bit
+            self._change_by = tuple(sorted(
+                {*self._change_by, *(row[1] for row in history if row[0] >= start)}))
+        accepted = self._admins.accepted
+        return AdminChange(tuple(sorted(current - accepted)), tuple(sorted(accepted - current)),
+                           since, self._change_by)
 
     def _judge(self, obs: Observed, change: AdminChange | None) -> Result:
         spec, window = self.spec, fmt_duration(self.spec.window)
@@ -335,14 +310,11 @@ class SecurityCheck:
 
     @staticmethod
     def _describe_change(change: AdminChange, names: dict[int, str]) -> str:
-        def who(ids: tuple[int, ...]) -> str:
-            return ", ".join(f"{names.get(i, '?')} (id {i})" for i in ids[:_DETAIL_CAP])
-
-        parts = [f"added {who(change.added)}" if change.added else "",
-                 f"removed {who(change.removed)}" if change.removed else ""]
+        parts = [f"added {who(change.added, names)}" if change.added else "",
+                 f"removed {who(change.removed, names)}" if change.removed else ""]
         text = "site administrators changed: " + "; ".join(p for p in parts if p)
         if change.by:
-            return f"{text}; by {who(change.by)} (config_log)"
+            return f"{text}; by {who(change.by, names)} (config_log)"
         return f"{text}; no config_log entry: changed outside Moodle's admin pages?"
 
 

@@ -13,6 +13,7 @@ like Moodle's script X, reproducing its real output and exit codes:
   (admin/cli/maintenance.php; lang/en/admin.php); --enable/--disable touch the dataroot.
 - cron.php: refuses (exit 1) in CLI maintenance, with an upgrade pending or cron disabled
   (admin/cli/cron.php, lib/classes/cron.php).
+- php -r 'echo PHP_VERSION;': prints state "php_version" (set it with update_state).
 Test modes per script (state "modes"): "hang" (never finishes; also starts a child that
 hangs, so a runner must kill the process group), "garbage" (unreadable bytes, exit 0),
 "fatal" or "exit255" (a PHP fatal error, exit 255). Every call is appended to calls.jsonl.
@@ -60,6 +61,8 @@ def main(argv: list[str], state_path: str) -> int:
     if not argv:
         sys.stderr.write("fake php: interactive mode is not supported\n")
         return 1
+    if argv[0] == "-r":
+        return php_r(argv[1:], state)
     script = Path(argv[0])
     if not script.is_file():
         print(f"Could not open input file: {argv[0]}")
@@ -192,6 +195,15 @@ def cron_php(args: list[str], state: dict[str, Any], _: Path) -> int:
         return 1
     print("Server Time: " + time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()))
     print("Cron script completed correctly")
+    return 0
+
+
+def php_r(args: list[str], state: dict[str, Any]) -> int:
+    """php -r 'echo PHP_VERSION;' prints state "php_version" (default 8.3.14), no newline."""
+    if args != ["echo PHP_VERSION;"]:
+        sys.stderr.write("fake php: only -r 'echo PHP_VERSION;' is imitated\n")
+        return 1
+    sys.stdout.write(str(state.get("php_version", "8.3.14")))
     return 0
 
 
