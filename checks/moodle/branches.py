@@ -21,14 +21,13 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import Field
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
 from checks.common import fmt_duration
+from checks.lazy import lazy_import
 from checks.moodle.branch_table import (
     MOODLE_BRANCHES,
     PHP_BRANCHES,
@@ -46,6 +45,11 @@ from checks.moodle.config_php import PhpSyntaxError
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site
 from checks.spec import CheckSpec, Duration, PositiveDuration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_branch_security_support_end_timestamp_seconds",
            "lms_moodle_branch_general_support_end_timestamp_seconds",

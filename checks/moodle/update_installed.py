@@ -14,17 +14,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from checks.base import CheckContext, CheckUnavailable
+from checks.lazy import lazy_import
 from checks.moodle.branch_table import major_version
 from checks.moodle.codebase import VersionCache, read_code_versions, site_layout
 from checks.moodle.config_php import PhpSyntaxError
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 
 @dataclass
