@@ -10,6 +10,8 @@ from __future__ import annotations
 from checks.base import Check
 from checks.dns import DnsCheck, DnsSpec
 from checks.http import HttpCheck, HttpSpec
+from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
+from checks.integrity.datascripts import DatarootScriptsCheck, DatarootScriptsSpec
 from checks.moodle.registry import MOODLE_CHECK_TYPES
 from checks.os_updates import OsUpdatesCheck, OsUpdatesSpec
 from checks.process import ProcessCheck, ProcessSpec
@@ -26,6 +28,8 @@ CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "system": (SystemSpec, SystemCheck),
     "process": (ProcessSpec, ProcessCheck),
     "os_updates": (OsUpdatesSpec, OsUpdatesCheck),
+    "code_integrity": (CodeIntegritySpec, CodeIntegrityCheck),
+    "dataroot_scripts": (DatarootScriptsSpec, DatarootScriptsCheck),
     **MOODLE_CHECK_TYPES,
 }
 

@@ -1,4 +1,4 @@
-"""The ``vigil`` command: run, check, config validate, init, demo.
+"""The ``vigil`` command: run, check, config validate, init, integrity, demo.
 
 The only place that calls sys.exit; everything else raises or returns.
 """
@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=9787, help="port of Vigil's HTTP API")
     demo.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: until Ctrl-C)")
+
+    from checks.integrity.cli import add_parser as add_integrity_parser
+
+    add_integrity_parser(sub)  # vigil integrity baseline|verify|diff|accept|manifest
     return parser
 
 
@@ -136,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         from checks.moodle.discovery import cmd_init
 
         code = cmd_init(args.moodle, args.output, args.name, force=args.force)
+    elif args.command == "integrity":
+        from checks.integrity.cli import main as integrity_main
+
+        code = integrity_main(args)
     elif args.command == "run":
         from monitor.daemon import run_daemon
 

@@ -67,8 +67,14 @@ class LmsConfig(StrictModel):
                 checks["http"] = {}
                 if data["url"].startswith("https://"):
                     checks["tls"] = {}
-            if data.get("kind") == "moodle" and isinstance(data.get("moodle"), dict):
+            moodle = data.get("moodle")
+            if data.get("kind") == "moodle" and isinstance(moodle, dict):
                 checks.update({name: {} for name in default_moodle_checks()})
+                # File integrity of the code tree and scripts dropped in the data directory.
+                if moodle.get("dirroot"):
+                    checks["code_integrity"] = {}
+                if moodle.get("dataroot"):
+                    checks["dataroot_scripts"] = {}
         if isinstance(checks, dict):
             data["checks"] = {
                 name: ({"type": name, **spec} if isinstance(spec, dict) and "type" not in spec

@@ -54,6 +54,36 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
     """,
+    # File integrity (checks/integrity/store.py): one row per watched tree (site, root)
+    # with its rolling re-hash position and its last comparison (reused while no file row
+    # changed); per tree the files of each source (the accepted baseline, the last
+    # observed state, the release manifest, sniffed data files) and the runs.
+    # Paths are bytes (BLOB): file names need not be UTF-8.
+    """
+    CREATE TABLE integrity_trees (
+        id INTEGER PRIMARY KEY, site TEXT NOT NULL, root BLOB NOT NULL,
+        position BLOB, cycle_started REAL, last_cycle_at REAL, last_cycle_seconds REAL,
+        generation INTEGER NOT NULL DEFAULT 0, compared_generation INTEGER,
+        comparison TEXT,
+        UNIQUE (site, root)
+    );
+    CREATE TABLE integrity_files (
+        tree_id INTEGER NOT NULL, source TEXT NOT NULL, path BLOB NOT NULL,
+        kind TEXT NOT NULL, size INTEGER NOT NULL, mode INTEGER NOT NULL,
+        uid INTEGER NOT NULL, gid INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+        ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, link_target BLOB,
+        sha256 TEXT, hashed_at REAL, note TEXT, accepted_at REAL, accepted_by TEXT,
+        PRIMARY KEY (tree_id, source, path)
+    ) WITHOUT ROWID;
+    CREATE TABLE integrity_runs (
+        id INTEGER PRIMARY KEY, tree_id INTEGER NOT NULL, kind TEXT NOT NULL,
+        at REAL NOT NULL, actor TEXT NOT NULL, files INTEGER NOT NULL DEFAULT 0,
+        bytes_read INTEGER NOT NULL DEFAULT 0, added INTEGER NOT NULL DEFAULT 0,
+        removed INTEGER NOT NULL DEFAULT 0, modified INTEGER NOT NULL DEFAULT 0,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX integrity_runs_by_tree ON integrity_runs (tree_id, kind, at);
+    """,
 )
 
 

@@ -180,7 +180,9 @@ def test_a_moodle_site_without_checks_gets_the_moodle_probe_set() -> None:
         '[lms.moodle]\ndataroot="/var/moodledata"\n'
         '[lms.moodle.database]\ntype="pgsql"\nname="moodle"\nuser="vigil_ro"\n', env={})
     checks = set(config.lms[0].checks)
-    assert {"http", "tls", "moodle_cron", "moodle_availability", "moodle_usage"} <= checks
+    assert {"http", "tls", "moodle_cron", "moodle_availability", "moodle_usage",
+            "dataroot_scripts"} <= checks
+    assert "code_integrity" not in checks  # no dirroot configured
 
 
 def test_a_moodle_section_on_a_generic_site_is_rejected() -> None:

@@ -174,7 +174,12 @@ def default_checks(site: DiscoveredSite) -> list[str]:
         checks.append("http")
         if site.wwwroot.startswith("https://"):
             checks.append("tls")
-    return checks + default_moodle_checks()
+    checks += default_moodle_checks()
+    if site.dirroot:
+        checks.append("code_integrity")  # file integrity of the code tree
+    if site.dataroot:
+        checks.append("dataroot_scripts")  # web shells dropped in the data directory
+    return checks
 
 
 def _q(value: str) -> str:

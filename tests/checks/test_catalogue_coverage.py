@@ -14,11 +14,12 @@ from types import ModuleType
 import pytest
 
 from checks import dns, http, os_updates, process, system, tcp, tls
+from checks.integrity import codetree, datascripts
 from checks.registry import CHECK_TYPES, build_check
 from checks.spec import CheckSpec
 from monitor.catalogue import CHECK_METRICS
 
-MODULES = (http, tls, tcp, dns, system, process, os_updates)
+MODULES = (http, tls, tcp, dns, system, process, os_updates, codetree, datascripts)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
@@ -41,7 +42,8 @@ def test_catalogued_check_metrics_follow_the_naming_rules() -> None:
 
 
 def test_the_registry_maps_each_type_to_its_spec_and_check() -> None:
-    generic = {"http", "tls", "tcp", "dns", "system", "process", "os_updates"}
+    generic = {"http", "tls", "tcp", "dns", "system", "process", "os_updates",
+               "code_integrity", "dataroot_scripts"}
     assert generic <= set(CHECK_TYPES)
     assert set(CHECK_TYPES) - generic == {n for n in CHECK_TYPES if n.startswith("moodle_")}
     minimal = {"tcp": {"port": 25}, "process": {"processes": ["cron"]}}

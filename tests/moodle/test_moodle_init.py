@@ -55,7 +55,8 @@ def test_the_check_set_follows_the_registry(tmp_path: Path) -> None:
     site = discover(make_site(tmp_path, "5.1").root)
     checks = default_checks(site)
     assert checks[:2] == ["http", "tls"]
-    assert set(checks[2:]) == set(MOODLE_CHECK_TYPES)
+    assert checks[-2:] == ["code_integrity", "dataroot_scripts"]
+    assert set(checks[2:-2]) == set(MOODLE_CHECK_TYPES)
 
 
 def test_a_51_site_is_found_from_its_public_directory_too(tmp_path: Path) -> None:

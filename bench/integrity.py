@@ -1,0 +1,249 @@
+"""Code tree integrity: Vigil's baseline, no-change verify and hash throughput against
+AIDE and sha256sum, side by side in one run, on a generated Moodle-shaped code tree.
+
+What it does (everything local, bounded in time, cleans up its temporary directory):
+
+1. Generates a tree shaped like a Moodle code tree in a temporary directory: about
+   ``--files`` files (30,000) and ``--mb`` MB (300): many small PHP, JS, CSS, mustache and
+   language files in plugin-style directories (mod/*/classes, amd/build, lang/en, ...) and
+   some larger images and fonts, from a seeded RNG (the same tree every run).
+2. Writes a minimal aide.conf (Debian's ``aide``: apt-get install -y aide) that watches the
+   same directory with the same attributes Vigil keeps (type, permissions, inode, link
+   target, owner, group, size, mtime, ctime) and the same hash (sha256), its databases in
+   the temporary directory, the report to stdout (discarded), and num_workers equal to
+   Vigil's hashing threads (``--workers``, default what `vigil integrity` uses).
+3. Runs each side once to warm the page cache, then ``--runs`` measured times (median):
+   - baseline: Vigil's create_baseline() (scan, hash, store in a fresh state DB; what
+     `vigil integrity baseline` does) vs ``aide --init``;
+   - no-change verify: Vigil's verify() with its stat-based comparison (no rolling re-hash:
+     the daemon adds a slice of io_budget x interval bytes per run, shown apart) vs
+     ``aide --check`` (which re-hashes everything: AIDE has no stat-only mode);
+   - hash throughput: Vigil's hashing (checks/integrity/hashing.py, one thread, and
+     ``--workers`` processes as the CLI runs it) vs
+     ``find -type f -print0 | xargs -0 sha256sum >/dev/null`` over the same files, in MB/s.
+   Wall and CPU seconds (user + system, children included) are printed for each.
+4. Targets: baseline <= 0.5x aide --init, no-change verify <= 0.05x aide --check,
+   throughput >= 0.8x sha256sum (judged on Vigil's single thread). PASS/MISS, exit 0 either
+   way. System caches are never dropped (it would need root and disturb the machine): all
+   figures are warm-cache figures.
+
+Run (about 1 minute on 2 cores):
+
+    python bench/integrity.py
+    python bench/integrity.py --files 3000 --mb 30 --runs 1     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from _support import ROOT, machine_line, verdict, warn_if_busy
+
+sys.path.insert(0, str(ROOT))
+
+from checks.integrity.baseline import Limits, Tree, create_baseline, verify  # noqa: E402
+from checks.integrity.cli import WORKERS  # noqa: E402
+from checks.integrity.codetree import CodeIntegritySpec  # noqa: E402
+from checks.integrity.hashing import hash_many  # noqa: E402
+from checks.integrity.scan import scan  # noqa: E402
+from checks.integrity.store import IntegrityStore  # noqa: E402
+
+TOPS = ("lib", "mod", "admin/tool", "blocks", "theme", "question/type", "course", "user",
+        "auth", "enrol", "report", "local", "filter", "grade", "repository", "availability")
+SUBDIRS = ("", "classes", "classes/output", "classes/external", "lang/en", "templates",
+           "amd/src", "amd/build", "pix", "db", "tests", "tests/behat", "styles")
+TEXT_EXT = (".php",) * 6 + (".js", ".css", ".mustache", ".json", ".xml", ".scss")
+BINARY_EXT = (".png", ".svg", ".gif", ".woff2", ".jpg", ".ttf")
+AIDE_ATTRIBUTES = "p+i+l+u+g+s+m+c+ftype+sha256"  # what Vigil keeps: see scan.FileStat
+
+
+@dataclass
+class Timing:
+    wall: float
+    cpu: float
+
+
+def generate(root: Path, files: int, megabytes: int, seed: int = 20261129) -> tuple[int, int]:
+    """A Moodle-shaped tree: 90 % small text files, 10 % images and fonts, a few large."""
+    rnd = random.Random(seed)
+    pool = bytes(rnd.randrange(32, 127) for _ in range(1 << 17))
+    dirs = [f"{top}/p{i}/{sub}".rstrip("/") for top in TOPS
+            for i in range(rnd.randint(6, 20)) for sub in SUBDIRS]
+    text_files, binary_files = files * 9 // 10, files - files * 9 // 10
+    # lognormal sizes, scaled so the whole tree comes to ``megabytes``
+    text_sizes = [rnd.lognormvariate(8.0, 1.0) for _ in range(text_files)]
+    binary_sizes = [rnd.lognormvariate(10.3, 1.0) for _ in range(binary_files)]
+    big = max(1, binary_files // 300)
+    binary_sizes[:big] = [rnd.uniform(1 << 20, 3 << 20) for _ in range(big)]
+    scale = megabytes * 1e6 / (sum(text_sizes) + sum(binary_sizes))
+    total = 0
+    for n, size in enumerate([*text_sizes, *binary_sizes]):
+        size = max(1, int(size * scale))
+        is_text = n < text_files
+        ext = rnd.choice(TEXT_EXT if is_text else BINARY_EXT)
+        path = root / rnd.choice(dirs) / f"f{n}{ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if is_text:
+            start = rnd.randrange(len(pool))
+            data = (pool[start:] + pool) * (size // len(pool) + 1)
+            path.write_bytes(data[:size])
+        else:
+            path.write_bytes(rnd.randbytes(size))
+        total += size
+    return files, total
+
+
+def timed(fn: Callable[[], object]) -> Timing:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu, wall = time.process_time(), time.perf_counter()
+    fn()
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    return Timing(wall, time.process_time() - cpu + child_cpu)
+
+
+def measure(fn: Callable[[], object], runs: int) -> Timing:
+    fn()  # warm-up: page cache, imports, aide's first database
+    got = [timed(fn) for _ in range(runs)]
+    return Timing(statistics.median(t.wall for t in got), statistics.median(t.cpu for t in got))
+
+
+def aide_config(work: Path, tree: Path, workers: int) -> Path:
+    conf = work / "aide.conf"
+    conf.write_text(f"""# bench/integrity.py: the same files and attributes as Vigil
+database_in=file:{work}/aide.db
+database_out=file:{work}/aide.db.new
+gzip_dbout=no
+num_workers={workers}
+report_url=stdout
+VigilAttrs = {AIDE_ATTRIBUTES}
+{tree} VigilAttrs
+""")
+    return conf
+
+
+def run_aide(conf: Path, mode: str) -> None:
+    done = subprocess.run(["aide", "--config", str(conf), mode], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=600, check=False)
+    if mode == "--init" and done.returncode != 0 or mode == "--check" and done.returncode:
+        raise RuntimeError(f"aide {mode} exited {done.returncode}: {done.stderr.decode()[-500:]}")
+    if mode == "--init":
+        (conf.parent / "aide.db.new").replace(conf.parent / "aide.db")
+
+
+def sha256sum(tree: Path) -> None:
+    subprocess.run(f"find {tree} -type f -print0 | xargs -0 sha256sum > /dev/null",
+                   shell=True, check=True, timeout=600)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=30_000)
+    parser.add_argument("--mb", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=WORKERS,
+                        help="Vigil hashing processes and aide num_workers")
+    args = parser.parse_args()
+    print(f"integrity  {machine_line()}")
+    print(f"command: python bench/integrity.py {' '.join(sys.argv[1:])}".rstrip())
+    warn_if_busy()
+    aide = shutil.which("aide")
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-integrity-") as tmp:
+        work = Path(tmp)
+        tree = work / "moodle"
+        started = time.perf_counter()
+        count, total = generate(tree, args.files, args.mb)
+        mb = total / 1e6
+        print(f"tree: {count:,} files, {mb:,.1f} MB, generated in "
+              f"{time.perf_counter() - started:.1f}s; {args.workers} hashing workers for "
+              f"Vigil and aide; warm cache, 1 warm-up + {args.runs} runs, median")
+        rows = run_all(work, tree, total, args, aide)
+    print_rows(rows)
+    return 0
+
+
+def run_all(work: Path, tree: Path, total: int, args: argparse.Namespace,
+            aide: str | None) -> list[tuple[str, str, str, str, str]]:
+    site = Tree("bench", str(tree))
+    runs, workers = args.runs, args.workers
+    fresh = iter(range(10_000))
+
+    def vigil_baseline() -> None:
+        with IntegrityStore.in_state_dir(work / f"state{next(fresh)}") as store:
+            create_baseline(store, site, cli_limits, time.time(), "bench")
+
+    cli_limits = Limits(workers=workers, processes=True)  # what `vigil integrity` uses
+    base = measure(vigil_baseline, runs)
+    state = work / "state-verify"
+    with IntegrityStore.in_state_dir(state) as store:
+        create_baseline(store, site, cli_limits, time.time(), "bench")
+        check = measure(lambda: verify(store, site, Limits(rolling=False), time.time()), runs)
+        defaults = CodeIntegritySpec(type="code_integrity")
+        slice_budget = int(defaults.io_budget * defaults.interval)  # the check's defaults
+        daemon = measure(lambda: verify(store, site, Limits(budget=slice_budget),
+                                        time.time()), runs)
+    paths = [(p, st.ino) for p, st in scan(str(tree)).files.items()]
+    one = measure(lambda: hash_many(str(tree), paths, workers=1), runs)
+    many = measure(lambda: hash_many(str(tree), paths, workers=workers, processes=True), runs)
+    summed = measure(lambda: sha256sum(tree), runs)
+    mbs = total / 1e6
+    rows = [("baseline", f"{base.wall:.2f}s cpu {base.cpu:.2f}s", "", "", "<= 0.5x")]
+    rows.append(("no-change verify (stat-based)", f"{check.wall:.3f}s cpu {check.cpu:.3f}s",
+                 "", "", "<= 0.05x"))
+    rows.append((f"  (daemon run, +{slice_budget / 1e6:.0f} MB rolling slice)",
+                 f"{daemon.wall:.2f}s cpu {daemon.cpu:.2f}s", "", "", "info"))
+    rows.append(("hash throughput, 1 thread", f"{mbs / one.wall:,.0f} MB/s", "sha256sum",
+                 f"{mbs / summed.wall:,.0f} MB/s", ">= 0.8x"))
+    rows.append((f"hash throughput, {workers} processes", f"{mbs / many.wall:,.0f} MB/s",
+                 "sha256sum", f"{mbs / summed.wall:,.0f} MB/s", "info"))
+    ratios = {"base": None, "check": None, "tput": summed.wall / one.wall}
+    if aide:
+        conf = aide_config(work, tree, workers)
+        init = measure(lambda: run_aide(conf, "--init"), runs)
+        aide_check = measure(lambda: run_aide(conf, "--check"), runs)
+        rows[0] = (*rows[0][:2], "aide --init", f"{init.wall:.2f}s cpu {init.cpu:.2f}s",
+                   rows[0][4])
+        rows[1] = (*rows[1][:2], "aide --check",
+                   f"{aide_check.wall:.2f}s cpu {aide_check.cpu:.2f}s", rows[1][4])
+        ratios["base"] = base.wall / init.wall
+        ratios["check"] = check.wall / aide_check.wall
+    return [_judge(row, ratios) for row in rows]
+
+
+def _judge(row: tuple[str, str, str, str, str], ratios: dict[str, float | None],
+           ) -> tuple[str, str, str, str, str]:
+    name, vigil, other, theirs, target = row
+    key = {"baseline": "base", "no-change verify (stat-based)": "check",
+           "hash throughput, 1 thread": "tput"}.get(name)
+    if key is None:
+        return row
+    ratio = ratios[key]
+    if ratio is None:
+        return name, vigil, "aide", "not installed (apt-get install -y aide)", f"{target} n/a"
+    limit = {"base": 0.5, "check": 0.05, "tput": 0.8}[key]
+    ok = ratio >= limit if key == "tput" else ratio <= limit
+    return name, vigil, other, theirs, f"{ratio:.3f}x {target} {verdict(ok)}"
+
+
+def print_rows(rows: list[tuple[str, str, str, str, str]]) -> None:
+    print()
+    print(f"{'measure':<40} {'Vigil':<22} {'vs':<13} {'other':<22} ratio / target")
+    print("-" * 118)
+    for name, vigil, other, theirs, judged in rows:
+        print(f"{name:<40} {vigil:<22} {other:<13} {theirs:<22} {judged}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

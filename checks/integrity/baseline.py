@@ -1,0 +1,322 @@
+"""The integrity engine: scan a tree, hash what the budget allows, keep the observed state
+and the baseline in the state DB, and compare.
+
+codetree.py (the scheduled check, with a byte budget and a deadline), cli.py (`vigil
+integrity`, without limits) and accept.py call verify() and create_baseline(). One run:
+scan -> plan (stat-changed and never-hashed files first, smallest first, then a slice of
+unchanged files from the rolling cursor, all within ``Limits.budget`` bytes) -> hash ->
+update the observed rows -> compare with the baseline (and the release manifest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from checks.integrity.diff import ReleaseDiff, TreeDiff, compare, compare_release, same_content
+from checks.integrity.hashing import (
+    NO_DEADLINE,
+    Deadline,
+    Digest,
+    Opener,
+    default_opener,
+    hash_many,
+    sniff,
+)
+from checks.integrity.manifest import installed_release
+from checks.integrity.parallel import scan_and_hash
+from checks.integrity.patterns import SNIFF_BYTES, PathRules, is_script_name
+from checks.integrity.scan import FileStat, Scan, scan
+from checks.integrity.store import Cursor, IntegrityStore, Record, Run
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    site: str  # the LMS name
+    root: str  # the scanned directory (absolute; also the key of its rows)
+    rules: PathRules = field(default_factory=lambda: PathRules(()))
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    budget: int | None = None  # bytes one run may read (None: no limit)
+    rolling: bool = True  # also re-hash a slice of unchanged files
+    deadline: Deadline = NO_DEADLINE
+    workers: int = 1
+    opener: Opener = default_opener
+    processes: bool = False  # hash in forked processes (the CLI only, see hash_many)
+
+
+@dataclass(slots=True)
+class Outcome:
+    created: bool  # this run created the baseline
+    root: str
+    scan: Scan
+    diff: TreeDiff
+    observed: dict[str, Record]
+    release: ReleaseDiff | None = None
+    stealth: list[str] = field(default_factory=list)  # content changed, stat did not
+    unreadable: list[str] = field(default_factory=list)
+    too_large: list[str] = field(default_factory=list)  # larger than one run's budget
+    deferred: list[str] = field(default_factory=list)  # to hash in a later run
+    read_bytes: int = 0
+    hashed_files: int = 0
+    cursor: Cursor = field(default_factory=Cursor)
+    baseline_run: Run | None = None
+    accepted_in_window: list[str] = field(default_factory=list)
+
+
+class NoBaseline(Exception):
+    """verify(create=False) found no baseline for the tree."""
+
+
+@dataclass(slots=True)
+class _Plan:
+    changed: list[str] = field(default_factory=list)  # new, or stat differs from observed
+    hash: list[str] = field(default_factory=list)
+    rolling: list[str] = field(default_factory=list)  # the slice, in cursor order
+    too_large: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    wrapped: bool = False  # the slice reached the end of the tree
+
+
+def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
+           create: bool = True, actor: str = "vigil", rebaseline: bool = False) -> Outcome:
+    """One verification run; creates the baseline when there is none (if ``create``) or
+    replaces it (``rebaseline``) with what this run observed."""
+    baseline_run = store.last_run(tree.site, tree.root, "baseline")
+    if baseline_run is None and not create:
+        raise NoBaseline(f"no baseline for {tree.root}: run `vigil integrity baseline`")
+    cursor = store.cursor(tree.site, tree.root)
+    if cursor.cycle_started is None:
+        cursor = Cursor(None, now, cursor.last_cycle_at, cursor.last_cycle_seconds)
+    if limits.processes and limits.workers > 1 and limits.budget is None and limits.rolling:
+        # Every file gets hashed: walk and hash in worker processes, then plan as usual.
+        observed = store.load(tree.site, tree.root, "observed", brief=True)
+        found, digests = scan_and_hash(tree.root, tree.rules, limits.workers,
+                                       opener=limits.opener)
+        plan = _plan(found, observed, limits, cursor)
+    else:  # (loading in a thread while walking was tried: the GIL made both slower)
+        observed = store.load(tree.site, tree.root, "observed", brief=True)
+        found = scan(tree.root, tree.rules)
+        plan = _plan(found, observed, limits, cursor)
+        digests = hash_many(tree.root, ((p, found.files[p].ino) for p in plan.hash),
+                            workers=limits.workers, opener=limits.opener,
+                            deadline=limits.deadline, processes=limits.processes)
+    heads = _sniff_new(tree.root, found, observed, plan, limits)
+    current, updates, stealth = _observe(found, observed, plan, digests, heads, now)
+    store.write(tree.site, tree.root, "observed", updates,
+                delete=observed.keys() - current.keys())
+    moved = _advance(cursor, plan, digests, now)
+    if moved != cursor:
+        store.set_cursor(tree.site, tree.root, moved)
+    cursor = moved
+    out = Outcome(baseline_run is None or rebaseline, tree.root, found, TreeDiff(), current,
+                  stealth=stealth, cursor=cursor, baseline_run=baseline_run)
+    _tally(out, plan, digests)
+    if out.created:
+        _make_baseline(store, tree, out, now, actor)
+    else:
+        out.diff, out.release = _compare(store, tree, current)
+    return out
+
+
+def _make_baseline(store: IntegrityStore, tree: Tree, out: Outcome, now: float,
+                   actor: str) -> None:
+    """The observed rows become the baseline (copied inside SQLite). Explicit acceptances
+    survive for files whose content did not change."""
+    kept = store.load(tree.site, tree.root, "baseline", accepted_only=True)
+    store.copy(tree.site, tree.root, "observed", "baseline")
+    marks = {p: rec._replace(accepted_at=prev.accepted_at, accepted_by=prev.accepted_by)
+             for p, prev in kept.items()
+             if (rec := out.observed.get(p)) is not None and same_content(prev, rec)}
+    store.write(tree.site, tree.root, "baseline", marks)
+    store.add_run(tree.site, tree.root, "baseline", now, actor, files=len(out.observed),
+                  bytes_read=out.read_bytes, detail={"hashed": out.hashed_files,
+                                                     "pending": len(out.deferred)})
+    out.baseline_run = store.last_run(tree.site, tree.root, "baseline")
+    out.release = release_diff(store, tree, out.observed)
+
+
+def _compare(store: IntegrityStore, tree: Tree, current: Mapping[str, Record],
+             ) -> tuple[TreeDiff, ReleaseDiff | None]:
+    """Baseline vs observed (and release), reusing the last comparison while no row of the
+    tree changed: an unchanged tree then costs a scan and one load."""
+    generation, cached = store.comparison(tree.site, tree.root)
+    if cached is not None:
+        release = cached["release"]
+        return TreeDiff(**cached["diff"]), ReleaseDiff(**release) if release else None
+    baseline, differing = store.differing(tree.site, tree.root, "baseline", "observed")
+    if _fill_baseline(store, tree, baseline, differing):
+        generation, _ = store.comparison(tree.site, tree.root)
+    diff = compare(baseline, differing)
+    release = release_diff(store, tree, current, diff.modified)
+    store.save_comparison(tree.site, tree.root, generation, {
+        "diff": dataclasses.asdict(diff),
+        "release": dataclasses.asdict(release) if release else None})
+    return diff, release
+
+
+def create_baseline(store: IntegrityStore, tree: Tree, limits: Limits, now: float,
+                    actor: str) -> Outcome:
+    """(Re)create the baseline from the tree as it is now, hashing every file."""
+    store.write(tree.site, tree.root, "observed", {}, replace=True)  # hash every file
+    return verify(store, tree, dataclasses.replace(limits, budget=None, rolling=True), now,
+                  actor=actor, rebaseline=True)
+
+
+def release_diff(store: IntegrityStore, tree: Tree, observed: Mapping[str, Record],
+                 modified: Iterable[str] = ()) -> ReleaseDiff | None:
+    manifest = store.last_run(tree.site, tree.root, "manifest")
+    if manifest is None:
+        return None
+    release = store.load(tree.site, tree.root, "release")
+    accepted = store.load(tree.site, tree.root, "baseline", accepted_only=True)
+    return compare_release(release, observed, accepted,
+                           release_name=manifest.detail.get("release"),
+                           installed=installed_release(tree.root), modified=modified)
+
+
+def _plan(found: Scan, observed: Mapping[str, Record], limits: Limits, cursor: Cursor) -> _Plan:
+    plan = _Plan()
+    left = limits.budget
+    files = found.files
+    first: list[str] = []
+    unchanged: list[str] = []
+    for path, st in files.items():
+        old = observed.get(path)
+        if old is None or old.stat != st:
+            plan.changed.append(path)
+            if st.kind == "file":
+                first.append(path)
+        elif st.kind == "file":
+            (first if old.sha256 is None else unchanged).append(path)
+    if left is not None:  # many small new files before one big one
+        first.sort(key=lambda p: (files[p].size, p))
+    for path in first:
+        size = files[path].size
+        if left is None or size <= left:
+            plan.hash.append(path)
+            left = None if left is None else left - size
+        else:
+            (plan.too_large if size > (limits.budget or 0) else plan.deferred).append(path)
+    if limits.rolling:
+        _slice(plan, unchanged, files, limits.budget, left, cursor.position)
+    return plan
+
+
+def _slice(plan: _Plan, unchanged: list[str], files: Mapping[str, FileStat],
+           budget: int | None, left: int | None, position: str | None) -> None:
+    """Unchanged files after the cursor, in path order, while the budget lasts."""
+    unchanged.sort()
+    start = 0
+    if position is not None:
+        start = next((i for i, p in enumerate(unchanged) if p > position), len(unchanged))
+    plan.wrapped = True
+    for path in unchanged[start:]:
+        size = files[path].size
+        if budget is not None and size > budget:
+            plan.too_large.append(path)
+            continue
+        if left is not None and size > left:
+            plan.wrapped = False
+            break
+        plan.rolling.append(path)
+        left = None if left is None else left - size
+    plan.hash.extend(plan.rolling)
+
+
+def _sniff_new(root: str, found: Scan, observed: Mapping[str, Record], plan: _Plan,
+               limits: Limits) -> dict[str, bool]:
+    """Whether new or changed files the budget could not hash hold a PHP open tag in
+    their first 4 KiB (that matters now, not after a full hash)."""
+    left = None if limits.budget is None else max(
+        0, limits.budget - sum(found.files[p].size for p in plan.hash))
+    heads: dict[str, bool] = {}
+    prefix = root.rstrip("/") + "/"
+    for path in (*plan.deferred, *plan.too_large):
+        old = observed.get(path)
+        if old is not None and old.stat == found.files[path]:
+            continue  # unchanged, only its rolling re-hash is late
+        if left is not None and left < SNIFF_BYTES:
+            break
+        got = sniff(prefix + path, found.files[path].ino, opener=limits.opener)
+        left = None if left is None else left - SNIFF_BYTES
+        if got.problem is None:
+            heads[path] = got.tagged
+    return heads
+
+
+def _observe(found: Scan, observed: Mapping[str, Record], plan: _Plan,
+             digests: Mapping[str, Digest], heads: Mapping[str, bool], now: float,
+             ) -> tuple[dict[str, Record], dict[str, Record], list[str]]:
+    """The observed state after this run, the rows that changed, and stealth changes.
+    Only paths the plan found changed or that were read are looked at one by one."""
+    current = dict(observed)
+    for gone in observed.keys() - found.files.keys():
+        del current[gone]
+    updates: dict[str, Record] = {}
+    stealth: list[str] = []
+    for path in {*plan.changed, *digests}:
+        st, old, got = found.files[path], observed.get(path), digests.get(path)
+        if got is not None and got.sha256 is not None:
+            rec = Record(st, got.sha256, now,
+                         "script" if got.tagged and not is_script_name(path) else None)
+            if old is not None and old.stat == st and old.sha256 not in (None, got.sha256):
+                stealth.append(path)
+        elif got is not None and got.problem == "vanished":
+            found.vanished.append(path)
+            del found.files[path]
+            current.pop(path, None)
+            continue
+        elif got is not None and got.problem == "unreadable":
+            rec = Record(st, None, None, "unreadable")
+        elif old is not None and old.stat == st:
+            continue  # unchanged (a read cut short by the deadline)
+        else:  # a symlink, or a file left for a later run (maybe sniffed)
+            rec = Record(st, None, None, "script" if heads.get(path) else None)
+        current[path] = rec
+        if rec != old:
+            updates[path] = rec
+    return current, updates, sorted(stealth)
+
+
+def _advance(cursor: Cursor, plan: _Plan, digests: Mapping[str, Digest], now: float) -> Cursor:
+    """Move the rolling position past the files hashed; a cycle is complete once the slice
+    reached the end with nothing left waiting (files over the budget excepted)."""
+    position = cursor.position
+    for path in plan.rolling:
+        if digests[path].problem == "deadline":
+            plan.wrapped = False
+            break
+        position = path
+    waiting = plan.deferred or any(d.problem == "deadline" for d in digests.values())
+    if plan.wrapped and not waiting:
+        started = cursor.cycle_started if cursor.cycle_started is not None else now
+        return Cursor(None, now, now, now - started)
+    return Cursor(None if plan.wrapped else position, cursor.cycle_started,
+                  cursor.last_cycle_at, cursor.last_cycle_seconds)
+
+
+def _tally(out: Outcome, plan: _Plan, digests: Mapping[str, Digest]) -> None:
+    out.too_large = sorted(set(plan.too_large))
+    out.deferred = sorted(set(plan.deferred) | {p for p, d in digests.items()
+                                                 if d.problem in ("deadline", "replaced")})
+    out.unreadable = sorted(p for p, r in out.observed.items() if r.note == "unreadable")
+    out.read_bytes = sum(d.read for d in digests.values())
+    out.hashed_files = sum(1 for d in digests.values() if d.sha256 is not None)
+
+
+def _fill_baseline(store: IntegrityStore, tree: Tree, baseline: dict[str, Record],
+                   current: Mapping[str, Record]) -> bool:
+    """Baseline rows created without a hash (first run over budget) take the first hash
+    seen while the file's stat is still the one the baseline recorded."""
+    fill = {p: b._replace(sha256=c.sha256, hashed_at=c.hashed_at, note=c.note)
+            for p, b in baseline.items()
+            if b.sha256 is None and b.stat.kind == "file"
+            and (c := current.get(p)) is not None and c.sha256 and c.stat == b.stat}
+    if fill:
+        store.write(tree.site, tree.root, "baseline", fill)
+        baseline.update(fill)
+    return bool(fill)

@@ -1,0 +1,113 @@
+"""Find executable scripts in a data directory: web shells and other dropped code.
+
+Called by the `dataroot_scripts` check (datascripts.py). A data directory holds uploads
+and caches, never code Vigil expects to run, so any script found is a finding:
+- by name (*.php, *.phtml, *.phar, *.php5, x.php.jpg...) everywhere, including the blob
+  stores, whose names are read without a stat (``names_only``: Moodle's filedir and
+  trashdir hold user uploads named by their SHA-1; Moodle never executes them, so their
+  content is not sniffed, only a name that is not a hash and looks like a script counts);
+- by content everywhere else: a PHP open tag (<?php, <?=) in the first 4 KiB. Each file is
+  sniffed once per (size, mtime, ctime, inode), newest first, within the byte budget; the
+  verdicts are kept as "data" rows in the state DB.
+Moodle writes a few PHP files into its dataroot itself; ``MOODLE_ALLOWED`` lists them
+(from moodle/moodle) and the check skips them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from checks.integrity.hashing import Deadline, Opener, default_opener, sniff
+from checks.integrity.patterns import SNIFF_BYTES, PathRules, is_script_name
+from checks.integrity.scan import FileStat, names, scan
+from checks.integrity.store import IntegrityStore, Record
+
+# Blob stores: names only. filedir/aa/bb/<sha1> and trashdir/aa/bb/<sha1>
+# (lib/filestorage/file_system_filedir.php); restored backups unpack their files the same
+# way under temp/backup/<id>/files (backup/util/helper/restore_*).
+DEFAULT_NAMES_ONLY = ("/filedir/", "/trashdir/", "/temp/backup/*/files/")
+# PHP files Moodle itself writes into the dataroot:
+MOODLE_ALLOWED = (
+    "/muc/config.php",  # cache/classes/config.php: the MUC configuration
+    "/cache/core_component.php",  # lib/classes/component.php: "$CFG->cachedir/core_component.php"
+    # lib/classes/output/renderer_base.php get_mustache(): compiled templates under
+    # make_localcache_directory("mustache/$themerev/$themename"), named __Mustache_<md5>.php
+    "/localcache/mustache/*/*/__Mustache_*.php",
+    # lib/setup.php: $CFG->langotherroot and $CFG->langlocalroot = "$CFG->dataroot/lang";
+    # installed language packs and their _local customisations are PHP string files.
+    "/lang/*/*.php",
+)
+DATA = "data"
+
+
+@dataclass(slots=True)
+class DataFindings:
+    scripts: list[str] = field(default_factory=list)  # by name or by content, not allowed
+    files: int = 0  # looked at (names-only paths included)
+    pending: int = 0  # waiting for a content sniff (budget or deadline)
+    read_bytes: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    special: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DataRules:
+    allowed: PathRules
+    names_only: PathRules
+    ignore: PathRules
+
+
+def find_scripts(store: IntegrityStore, site: str, root: str, rules: DataRules, *,
+                 budget: int | None, deadline: Deadline, now: float,
+                 opener: Opener = default_opener) -> DataFindings:
+    found = scan(root, rules.ignore, prune=rules.names_only)
+    out = DataFindings(unreadable=list(found.unreadable), special=list(found.special))
+    for directory in found.pruned:
+        blobs, unreadable = names(root, directory)
+        out.files += len(blobs)
+        out.unreadable += unreadable
+        out.scripts += [p for p in blobs if is_script_name(p) and not rules.allowed.matches(p)]
+    known = store.load(site, root, DATA, brief=True)
+    to_sniff: list[str] = []
+    for path, st in found.files.items():
+        out.files += 1
+        if st.kind != "file" or rules.allowed.matches(path):
+            continue
+        if is_script_name(path):
+            out.scripts.append(path)
+            continue
+        old = known.get(path)
+        if old is not None and old.stat == st and old.note != "unreadable":
+            if old.note == "script":
+                out.scripts.append(path)
+            continue
+        to_sniff.append(path)
+    to_sniff.sort(key=lambda p: found.files[p].mtime_ns, reverse=True)  # fresh drops first
+    verdicts = _sniff_all(root, found.files, to_sniff, budget, deadline, opener, out)
+    for path, rec in verdicts.items():
+        if rec.note == "script":
+            out.scripts.append(path)
+        elif rec.note == "unreadable":
+            out.unreadable.append(path)
+    store.write(site, root, DATA, verdicts,
+                delete=[p for p in known if p not in found.files])
+    out.scripts.sort()
+    return out
+
+
+def _sniff_all(root: str, files: dict[str, FileStat], paths: list[str], budget: int | None,
+               deadline: Deadline, opener: Opener, out: DataFindings) -> dict[str, Record]:
+    verdicts: dict[str, Record] = {}
+    prefix = root.rstrip("/") + "/"
+    for index, path in enumerate(paths):
+        cost = min(files[path].size, SNIFF_BYTES) or 1
+        if (budget is not None and out.read_bytes + cost > budget) or deadline.passed():
+            out.pending = len(paths) - index
+            break
+        got = sniff(prefix + path, files[path].ino, opener=opener)
+        out.read_bytes += max(got.read, 1)
+        if got.problem == "unreadable":
+            verdicts[path] = Record(files[path], note="unreadable")
+        elif got.problem is None:
+            verdicts[path] = Record(files[path], note="script" if got.tagged else "clean")
+    return verdicts
