@@ -1,26 +1,39 @@
 """Import heavy libraries on first use, so a daemon that watches no database or Redis does
 not pay their memory (SQLAlchemy and redis-py together are ~20 MB of RSS at import).
 
-The recipe is the one in the importlib documentation (importlib.util.LazyLoader): the
-module object exists at once; its code runs when an attribute is first read.
+``sa = lazy_import("sqlalchemy")`` gives a stand-in whose first attribute access imports
+the module. Checks run in a thread pool, so that first import is taken under a lock:
+importlib.util.LazyLoader is not safe when several threads touch a module first (3.11).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
+import threading
 from types import ModuleType
+from typing import Any
 
 
-def lazy_import(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+class LazyModule:
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> ModuleType:
+        with self._lock:
+            if self._module is None:
+                self._module = importlib.import_module(self._name)
+            return self._module
+
+    def __getattr__(self, attr: str) -> Any:
+        module = self._module or self._load()
+        return getattr(module, attr)
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._module is not None else "not loaded yet"
+        return f"<lazy module {self._name!r}, {state}>"
+
+
+def lazy_import(name: str) -> Any:
+    return LazyModule(name)

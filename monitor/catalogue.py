@@ -128,6 +128,41 @@ CHECK_METRICS = _catalogue(
                "When a package was last installed, upgraded or removed, as a Unix time."),
     MetricSpec("lms_os_security_update_oldest_seconds", "gauge",
                "Time since the oldest pending security update was first seen (0 when none)."),
+    # checks/integrity/ (change, reason: the fixed words listed in the help)
+    MetricSpec("lms_integrity_files", "gauge",
+               "Regular files and symlinks in the watched code tree (ignored paths excluded)."),
+    MetricSpec("lms_integrity_bytes", "gauge", "Bytes of the regular files in the code tree."),
+    MetricSpec("lms_integrity_changed_files", "gauge",
+               "Files changed since the accepted baseline, by change: added, removed, "
+               "modified (content, type, mode or owner).", ("change",)),
+    MetricSpec("lms_integrity_new_scripts", "gauge",
+               "Executable scripts (*.php, *.phtml, *.phar... or a PHP open tag) added to "
+               "the code tree since the baseline."),
+    MetricSpec("lms_integrity_silent_changes", "gauge",
+               "Files whose content changed while their size, mtime and ctime did not "
+               "(found by the rolling re-hash)."),
+    MetricSpec("lms_integrity_release_mismatch_files", "gauge",
+               "Files whose content differs from the release manifest and that were not "
+               "accepted (local hacks, injected code)."),
+    MetricSpec("lms_integrity_release_missing_files", "gauge",
+               "Files of the release manifest missing from the code tree."),
+    MetricSpec("lms_integrity_skipped_files", "gauge",
+               "Files not verified or not sniffed in the last run, by reason: unreadable, "
+               "special (FIFO, socket, device), vanished, too_large (over one run's I/O "
+               "budget), deferred (left for a later run).", ("reason",)),
+    MetricSpec("lms_integrity_read_bytes", "gauge",
+               "Bytes the last run read to hash or sniff files."),
+    MetricSpec("lms_integrity_rehash_period_seconds", "gauge",
+               "Time a full re-hash of the code tree takes at the configured I/O budget."),
+    MetricSpec("lms_integrity_last_full_rehash_timestamp_seconds", "gauge",
+               "When the rolling re-hash last covered the whole code tree, as a Unix time."),
+    MetricSpec("lms_integrity_baseline_timestamp_seconds", "gauge",
+               "When the code tree's baseline was created, as a Unix time."),
+    MetricSpec("lms_integrity_data_scripts", "gauge",
+               "Executable scripts (by name or PHP open tag) in the data directory, "
+               "Moodle's own PHP files there excepted."),
+    MetricSpec("lms_integrity_data_files", "gauge",
+               "Files looked at in the data directory (blob stores by name only)."),
 )
 
 # Samples returned by the Moodle probes (checks/moodle/). Probe modules add theirs here.

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
+from checks.lazy import lazy_import
 from checks.moodle.schema import MoodleTables
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 DELETED, MISSING = "(deleted user)", "(no such user)"
 NAME_CAP = 10  # people named in one summary line

@@ -28,10 +28,9 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, CheckUnavailable, Result, Status
 from checks.common import ByteSize, check_order
@@ -60,6 +59,9 @@ from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database, site_dataroot
 from checks.moodle.site_config import config_php_settings
 from checks.spec import CheckSpec, Duration, PositiveDuration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 METRICS = ("lms_moodle_filestore_missing_blobs", "lms_moodle_filestore_missing_bytes",
            "lms_moodle_filestore_orphan_blobs", "lms_moodle_filestore_orphan_bytes",
@@ -137,9 +139,9 @@ class FilestoreCheck:
         _can_list(filedir)
         notes = WalkNotes()
         try:
-            with fdb.content_groups(conn, t, deadline.remaining(),
-                                    db.settings.statement_timeout) as groups:
-                found = reconcile(groups, walk_blobs(filedir, notes), notes,
+            with fdb.content_rows(conn, t, deadline.remaining(),
+                                  db.settings.statement_timeout) as rows:
+                found = reconcile(rows, walk_blobs(filedir, notes), notes,
                                   now - self.spec.orphan_min_age, deadline)
         except ScanTimeout as exc:
             raise CheckUnavailable(

@@ -65,6 +65,8 @@ def _findings(spec: FilestoreSpec, found: Reconciled, walk: WalkNotes,
                 f"({fmt_bytes(found.missing_bytes)} of lost uploads)")
         if found.recoverable:
             text += f", {found.recoverable:,} still in trashdir (Moodle restores on access)"
+        if not found.blobs:
+            text += " - the pool holds no blob at all: is filedir mounted?"
         parts.append((threshold_status(found.missing, spec.missing_warning,
                                        spec.missing_critical), text))
     if found.mismatches:

@@ -2,8 +2,8 @@
 table, and content verification within an I/O budget.
 
 Blocking code for checks/moodle/filestore.py (run in a worker thread); no database access
-here: the files table arrives as an iterator of (contenthash, rows, min size, max size)
-groups in contenthash order, so a million rows need no more memory than a few thousand.
+here: the files table arrives as an iterator of (contenthash, filesize) rows in contenthash
+order, grouped here by content, so a million rows need no more memory than a few thousand.
 
 Moodle facts (moodle/moodle lib/filestorage/, public/lib/filestorage/ since 5.1):
 - file_system_filedir.php: content lives in ``$CFG->filedir`` (default dataroot/filedir)
@@ -32,6 +32,7 @@ EMPTY_SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 _HEX = frozenset("0123456789abcdef")
 SAMPLE_CAP = 20  # hashes kept for the details of each finding
 RECHECK_CAP = 1000  # missing candidates re-checked after the walk (a race, not a loss?)
+Row = tuple[str, int]  # contenthash, filesize
 Group = tuple[str, int, int, int]  # contenthash, rows, min(filesize), max(filesize)
 
 
@@ -237,27 +238,35 @@ class _Merge:
                                             "blob_size": blob.size, "rows": rows})
 
 
-def _ordered(groups: Iterable[Group], out: Reconciled) -> Iterator[Group]:
-    last = ""
-    for group in groups:
-        digest = group[0]
-        if not is_hash(digest):
-            out.invalid_rows += group[1]
+def _grouped(rows: Iterable[Row], out: Reconciled) -> Iterator[Group]:
+    """Consecutive rows of one content as one group; malformed hashes counted and dropped;
+    an order that is not byte order (a collation that sorts differently) refused."""
+    last, count, low, high = "", 0, 0, 0
+    for digest, size in rows:
+        if digest == last:
+            count += 1
+            low, high = min(low, size), max(high, size)
             continue
-        if digest <= last:
+        if not is_hash(digest):
+            out.invalid_rows += 1
+            continue
+        if digest < last:
             raise ScanError(f"the database returned contenthash {digest[:8]}... after "
                             f"{last[:8]}...: its order is not byte order (collation?)")
-        last = digest
-        yield group
+        if count:
+            yield last, count, low, high
+        last, count, low, high = digest, 1, size, size
+    if count:
+        yield last, count, low, high
 
 
-def reconcile(groups: Iterable[Group], blobs: Iterator[Blob], notes: WalkNotes,
+def reconcile(rows: Iterable[Row], blobs: Iterator[Blob], notes: WalkNotes,
               orphan_before: float, deadline: Deadline) -> Reconciled:
-    """Merge-join rows and blobs, both in hash order."""
+    """Merge-join the files rows (in contenthash order) and the blobs (in hash order)."""
     out = Reconciled()
     merge = _Merge(out, notes, orphan_before)
-    rows = _ordered(groups, out)
-    group, blob = next(rows, None), next(blobs, None)
+    groups = _grouped(rows, out)
+    group, blob = next(groups, None), next(blobs, None)
     steps = 0
     while group is not None or blob is not None:
         steps += 1
@@ -266,13 +275,13 @@ def reconcile(groups: Iterable[Group], blobs: Iterator[Blob], notes: WalkNotes,
             deadline.check(f"reconcile stopped near {where[:4]}")
         if blob is None or (group is not None and group[0] < blob.hash):
             merge.needed(group)  # type: ignore[arg-type]
-            group = next(rows, None)
+            group = next(groups, None)
         elif group is None or blob.hash < group[0]:
             merge.spare(blob)
             blob = next(blobs, None)
         else:
             merge.matched(group, blob)
-            group, blob = next(rows, None), next(blobs, None)
+            group, blob = next(groups, None), next(blobs, None)
     return out
 
 

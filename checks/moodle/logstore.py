@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
+from checks.lazy import lazy_import
 from checks.moodle.schema import MoodleTables
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 # eventname = '\\' . classname (lib/classes/event/base.php).
 FAILED_LOGIN = "\\core\\event\\user_login_failed"

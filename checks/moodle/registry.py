@@ -11,11 +11,14 @@ from checks.moodle.backups import BackupsCheck, BackupsSpec
 from checks.moodle.branches import BranchSupportCheck, BranchSupportSpec
 from checks.moodle.caches import CachesCheck, CachesSpec
 from checks.moodle.checkapi import CheckApiCheck, CheckApiSpec
+from checks.moodle.config_drift import ConfigDriftCheck, ConfigDriftSpec
 from checks.moodle.cron import CronCheck, CronSpec
 from checks.moodle.dataroot import DatarootCheck, DatarootSpec
 from checks.moodle.exams import ExamsCheck, ExamsSpec
+from checks.moodle.filestore import FilestoreCheck, FilestoreSpec
 from checks.moodle.mail import MailCheck, MailSpec
 from checks.moodle.maintenance import MaintenanceCheck, MaintenanceSpec
+from checks.moodle.privileged import PrivilegedCheck, PrivilegedSpec
 from checks.moodle.security import SecurityCheck, SecuritySpec
 from checks.moodle.tasks import ScheduledTasksCheck, ScheduledTasksSpec
 from checks.moodle.updates import UpdatesCheck, UpdatesSpec
@@ -40,6 +43,9 @@ MOODLE_CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "moodle_dataroot": (DatarootSpec, DatarootCheck),
     "moodle_updates": (UpdatesSpec, UpdatesCheck),
     "moodle_branch_support": (BranchSupportSpec, BranchSupportCheck),
+    "moodle_filestore": (FilestoreSpec, FilestoreCheck),
+    "moodle_config_drift": (ConfigDriftSpec, ConfigDriftCheck),
+    "moodle_privileged_accounts": (PrivilegedSpec, PrivilegedCheck),
 }
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import Field, model_validator
-from sqlalchemy.engine import Connection
 
 from checks.base import CheckContext, Result, Sample, Status, threshold_status
 from checks.common import check_order
+from checks.lazy import lazy_import
 from checks.moodle.accounts import admin_ids, siteadmins_log, usernames, who
 from checks.moodle.held_change import Hold
 from checks.moodle.logstore import FAILED_LOGIN, decode_other, standard_log_enabled
@@ -30,6 +29,11 @@ from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.tasks import fmt_duration
 from checks.spec import CheckSpec, Duration, PositiveDuration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+sa = lazy_import("sqlalchemy")
 
 # other['reason'] of user_login_failed: the AUTH_LOGIN_* constants of lib/authlib.php.
 REASONS = {1: "nouser", 2: "suspended", 3: "failed", 4: "lockout", 5: "unauthorised",

@@ -32,7 +32,6 @@ from pydantic import Field, field_validator
 from checks.base import CheckContext, Result
 from checks.moodle.codebase import VersionCache
 from checks.moodle.update_feed import (
-    OFFICIAL_URL,
     USER_AGENT,
     FeedError,
     fetch,

@@ -390,6 +390,9 @@ async def test_a_missing_pool_or_files_table_is_unknown_with_the_cause(
     with pytest.raises(CheckUnavailable, match=r"filedir does not exist: is lms.moodle"):
         await run(moodle_ctx_fast)
     (moodle_dataroot / "filedir").mkdir()
+    stored(moodle_db_fast.scenario, None, 2)
+    empty = await run(moodle_ctx_fast)
+    assert empty.summary.endswith("the pool holds no blob at all: is filedir mounted?")
     moodle_db_fast.drop_table("files")
     with pytest.raises(CheckUnavailable, match="table missing"):
         await run(moodle_ctx_fast)
@@ -400,13 +403,13 @@ def _blobs(*hashes: str) -> Iterator[Blob]:
 
 
 def test_a_database_order_that_is_not_byte_order_is_refused() -> None:
-    groups = [("b" * 40, 1, 1, 1), ("a" * 40, 1, 1, 1)]
+    rows = [("b" * 40, 1), ("b" * 40, 1), ("a" * 40, 1)]
     with pytest.raises(ScanError, match="not byte order"):
-        reconcile(groups, _blobs(), WalkNotes(), 0.0, Deadline(60))
+        reconcile(rows, _blobs(), WalkNotes(), 0.0, Deadline(60))
 
 
 def test_a_reconcile_past_its_deadline_stops() -> None:
     ticks = iter(range(0, 10**6, 10))
-    groups = [(f"{i:040x}", 1, 1, 1) for i in range(10_000)]
+    rows = [(f"{i:040x}", 1) for i in range(10_000)]
     with pytest.raises(ScanTimeout, match="reconcile stopped near 0000"):
-        reconcile(groups, _blobs(), WalkNotes(), 0.0, Deadline(5, lambda: next(ticks)))
+        reconcile(rows, _blobs(), WalkNotes(), 0.0, Deadline(5, lambda: next(ticks)))
