@@ -10,12 +10,14 @@ import contextlib
 import math
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,24 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 LOOPBACK = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def work_directory(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary directory for logs and state, kept when asked or when the run fails."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    failed = False
+    try:
+        yield workdir
+    except BaseException:
+        failed = True
+        print(f"benchmark failed; logs are in {workdir}", file=sys.stderr)
+        raise
+    finally:
+        if keep or failed:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -36,11 +36,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +59,7 @@ from _support import (
     verdict,
     wait_until,
     warn_if_busy,
+    work_directory,
 )
 
 RSS_TARGET_MB = 80.0
@@ -398,48 +397,37 @@ def main() -> int:
         asyncio.run(serve_demo(args.serve_demo, args.serve_seconds))
         return 0
     warn_if_busy()
-    workdir = Path(tempfile.mkdtemp(prefix="vigil-footprint-"))
-    try:
-        with Children() as children:
-            info_file = workdir / "demo.json"
-            budget = args.warmup + args.seconds + 600
-            demo_proc = children.start("demo", [
-                python(), str(Path(__file__).resolve()), "--serve-demo", str(info_file),
-                "--serve-seconds", str(budget)], log=workdir / "demo.log")
-            wait_until(info_file.exists, 60, "the demo LMS", demo_proc)
-            demo = json.loads(info_file.read_text())
-            wait_until(lambda: http_ok(demo["url"] + "/login/index.php"), 15, "demo login page",
-                       demo_proc)
-            api_port = free_port()
-            config = workdir / "vigil.toml"
-            config.write_text(vigil_config(workdir / "state", api_port, demo))
-            print(f"[footprint] demo LMS at {demo['url']} / {demo['https_url']}; starting vigil "
-                  f"(log: {workdir / 'vigil.log'})", flush=True)
-            proc = children.start("vigil", [python(), "-m", "monitor.cli", "run", "-c",
-                                            str(config)], log=workdir / "vigil.log")
-            api = f"http://{LOOPBACK}:{api_port}"
-            wait_until(lambda: http_ok(api + "/readyz"), 60, "vigil /readyz", proc)
-            print(f"[footprint] vigil ready; warming up {args.warmup:g}s, then sampling for "
-                  f"{args.seconds:g}s", flush=True)
-            time.sleep(args.warmup)
-            figures = measure(psutil.Process(proc.pid), api, args)
-            if proc.poll() is not None:
-                raise RuntimeError(f"vigil exited during the measurement (code {proc.returncode})")
-            checks = httpx.get(api + "/api/v1/checks", timeout=10).json()["checks"]
-            report(figures, checks, args)
-            missed = max(figures.rss_mb) > RSS_TARGET_MB
-            if args.rss_breakdown == "always" or (args.rss_breakdown == "auto" and missed):
-                print()
-                print_breakdown(import_breakdown())
-    except BaseException:
-        print(f"benchmark failed; logs are in {workdir}", file=sys.stderr)
-        args.keep = True
-        raise
-    finally:
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with work_directory("vigil-footprint-", args.keep) as workdir, Children() as children:
+        info_file = workdir / "demo.json"
+        budget = args.warmup + args.seconds + 600
+        demo_proc = children.start("demo", [
+            python(), str(Path(__file__).resolve()), "--serve-demo", str(info_file),
+            "--serve-seconds", str(budget)], log=workdir / "demo.log")
+        wait_until(info_file.exists, 60, "the demo LMS", demo_proc)
+        demo = json.loads(info_file.read_text())
+        wait_until(lambda: http_ok(demo["url"] + "/login/index.php"), 15, "demo login page",
+                   demo_proc)
+        api_port = free_port()
+        config = workdir / "vigil.toml"
+        config.write_text(vigil_config(workdir / "state", api_port, demo))
+        print(f"[footprint] demo LMS at {demo['url']} / {demo['https_url']}; starting vigil "
+              f"(log: {workdir / 'vigil.log'})", flush=True)
+        proc = children.start("vigil", [python(), "-m", "monitor.cli", "run", "-c",
+                                        str(config)], log=workdir / "vigil.log")
+        api = f"http://{LOOPBACK}:{api_port}"
+        wait_until(lambda: http_ok(api + "/readyz"), 60, "vigil /readyz", proc)
+        print(f"[footprint] vigil ready; warming up {args.warmup:g}s, then sampling for "
+              f"{args.seconds:g}s", flush=True)
+        time.sleep(args.warmup)
+        figures = measure(psutil.Process(proc.pid), api, args)
+        if proc.poll() is not None:
+            raise RuntimeError(f"vigil exited during the measurement (code {proc.returncode})")
+        checks = httpx.get(api + "/api/v1/checks", timeout=10).json()["checks"]
+        report(figures, checks, args)
+        missed = max(figures.rss_mb) > RSS_TARGET_MB
+        if args.rss_breakdown == "always" or (args.rss_breakdown == "auto" and missed):
+            print()
+            print_breakdown(import_breakdown())
     return 0
 
 

@@ -44,10 +44,8 @@ import argparse
 import asyncio
 import math
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +71,7 @@ from _support import (
     verdict,
     wait_until,
     warn_if_busy,
+    work_directory,
 )
 
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
@@ -391,31 +390,20 @@ def main() -> int:
               file=sys.stderr)
         return 2
     warn_if_busy()
-    workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
-    try:
-        with Children() as children:
-            port = free_port()
-            target = f"http://{LOOPBACK}:{port}"
-            budget = args.warmup + args.seconds + 3 * args.interval + 600
-            server_proc = children.start("target", [
-                python(), str(BENCH / "target_server.py"), "--port", str(port),
-                "--seconds", str(budget)], log=workdir / "target.log")
-            wait_until(lambda: http_ok(target + "/_stats"), 15, "the target server", server_proc)
-            server = psutil.Process(server_proc.pid)
-            vigil = run_vigil(children, workdir, target, server, args)
-            bb = run_blackbox(children, workdir, target, server, args.blackbox_probes, args)
-            served = httpx.get(target + "/_stats", timeout=5).text
-            report(vigil, bb, args)
-            print(f"target server answered {served} requests in total")
-    except BaseException:
-        print(f"benchmark failed; logs are in {workdir}", file=sys.stderr)
-        args.keep = True
-        raise
-    finally:
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with work_directory("vigil-bench-", args.keep) as workdir, Children() as children:
+        port = free_port()
+        target = f"http://{LOOPBACK}:{port}"
+        budget = args.warmup + args.seconds + 3 * args.interval + 600
+        server_proc = children.start("target", [
+            python(), str(BENCH / "target_server.py"), "--port", str(port),
+            "--seconds", str(budget)], log=workdir / "target.log")
+        wait_until(lambda: http_ok(target + "/_stats"), 15, "the target server", server_proc)
+        server = psutil.Process(server_proc.pid)
+        vigil = run_vigil(children, workdir, target, server, args)
+        bb = run_blackbox(children, workdir, target, server, args.blackbox_probes, args)
+        served = httpx.get(target + "/_stats", timeout=5).text
+        report(vigil, bb, args)
+        print(f"target server answered {served} requests in total")
     return 0
 
 
