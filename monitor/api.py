@@ -7,6 +7,7 @@ registry at scrape time.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,6 +22,25 @@ from starlette.routing import Route
 
 from monitor import __version__
 from monitor.store import AlertRecord, CheckState, StateStore
+
+
+def write_refusal(request: Request, token: str | None) -> Response | None:
+    """None when the request may write; else the 401/403 response that says why.
+
+    Write operations (ack, maintenance windows) need ``Authorization: Bearer <token>``
+    matching ``server.api_token``; compared in constant time.
+    """
+    if token is None:
+        return JSONResponse({"error": "write operations are disabled: set server.api_token"
+                             " in the config (the vigil CLI on the host works without it)"},
+                            status_code=403)
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             token.encode()):
+        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+    return None
 
 
 class DaemonView(Protocol):

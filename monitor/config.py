@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from alerts.config import AlertingConfig
 from alerts.messages import Renderer, TemplateRenderError
@@ -107,6 +115,9 @@ class ServerConfig(StrictModel):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9787, ge=0, le=65535)
+    # Bearer token for the API's write operations (acknowledge, maintenance windows).
+    # None: writes are refused over HTTP; the CLI on the host still works.
+    api_token: SecretStr | None = Field(default=None, min_length=16)
 
 
 class SchedulerConfig(StrictModel):

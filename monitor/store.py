@@ -84,6 +84,83 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX integrity_runs_by_tree ON integrity_runs (tree_id, kind, at);
     """,
+    # Alert policy (alerts/engine.py, alerts/service.py): severity, flapping, holds and
+    # acknowledgements on each alert; every event (firing, resolved, flapping, ...) is a
+    # row of alert_transitions that waits for the router ('pending') with a snapshot of
+    # the alert (payload); rows written before this migration were already queued.
+    """
+    ALTER TABLE alerts ADD COLUMN severity TEXT NOT NULL DEFAULT 'warning';
+    ALTER TABLE alerts ADD COLUMN flapping INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN held TEXT;
+    ALTER TABLE alerts ADD COLUMN ack_by TEXT;
+    ALTER TABLE alerts ADD COLUMN ack_comment TEXT;
+    ALTER TABLE alerts ADD COLUMN ack_at REAL;
+    ALTER TABLE alerts ADD COLUMN ack_sticky INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE alerts ADD COLUMN ack_expires_at REAL;
+    ALTER TABLE alert_transitions ADD COLUMN dedup_key TEXT;
+    ALTER TABLE alert_transitions ADD COLUMN severity TEXT;
+    ALTER TABLE alert_transitions ADD COLUMN route_state TEXT NOT NULL DEFAULT 'routed';
+    ALTER TABLE alert_transitions ADD COLUMN payload TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX alert_transitions_by_route_state ON alert_transitions (route_state, id);
+    """,
+    # Routing (alerts/router.py): notification groups waiting for their group_wait or
+    # group_interval, what each receiver was last told about each alert (so a resolved
+    # goes only where the firing went, and reminders/escalations are spaced), and the
+    # health of each receiver (a permanent error marks it failed).
+    """
+    CREATE TABLE notification_groups (
+        group_key TEXT NOT NULL, receiver TEXT NOT NULL, route TEXT NOT NULL,
+        labels TEXT NOT NULL, first_pending_at REAL, last_flushed_at REAL,
+        flushes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (group_key, receiver)
+    );
+    CREATE TABLE notification_group_events (
+        group_key TEXT NOT NULL, receiver TEXT NOT NULL, event_id INTEGER NOT NULL,
+        PRIMARY KEY (group_key, receiver, event_id)
+    );
+    CREATE TABLE notification_log (
+        fingerprint TEXT NOT NULL, receiver TEXT NOT NULL, last_kind TEXT NOT NULL,
+        last_transition INTEGER NOT NULL, last_sent_at REAL NOT NULL,
+        reminders INTEGER NOT NULL DEFAULT 0, escalation_level INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (fingerprint, receiver)
+    );
+    CREATE TABLE receiver_health (
+        receiver TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT, since REAL NOT NULL
+    );
+    """,
+    # Maintenance windows (alerts/maintenance/): the windows from config, API and CLI
+    # (times are local wall-clock in the window's IANA timezone) and, per occurrence,
+    # what Vigil did about it (notices, LMS maintenance mode, snapshot, report).
+    """
+    CREATE TABLE maintenance_windows (
+        id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+        kind TEXT NOT NULL, timezone TEXT NOT NULL, starts_at TEXT, ends_at TEXT,
+        rrule TEXT, duration REAL, matchers TEXT NOT NULL, actions TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '', created_by TEXT NOT NULL, created_at REAL NOT NULL,
+        updated_at REAL NOT NULL, ended_at REAL, source TEXT NOT NULL,
+        forced INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE maintenance_occurrences (
+        window_id INTEGER NOT NULL, starts_at REAL NOT NULL, ends_at REAL,
+        state TEXT NOT NULL, snapshot TEXT, report TEXT, actions_log TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (window_id, starts_at)
+    );
+    """,
+    # Predictions and SLOs (alerts/predict.py, alerts/slo.py): the history of the gauges
+    # that predictive rules watch, and per LMS and minute the good/total availability
+    # probes that burn-rate windows sum.
+    """
+    CREATE TABLE sample_history (
+        lms TEXT NOT NULL, metric TEXT NOT NULL, labels TEXT NOT NULL,
+        at REAL NOT NULL, value REAL NOT NULL
+    );
+    CREATE INDEX sample_history_by_series ON sample_history (lms, metric, labels, at);
+    CREATE TABLE slo_minutes (
+        lms TEXT NOT NULL, minute INTEGER NOT NULL, good INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        PRIMARY KEY (lms, minute)
+    ) WITHOUT ROWID;
+    """,
 )
 
 
@@ -186,6 +263,16 @@ class StateStore:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for modules that keep their own tables here (reads; and
+        writes inside ``transaction()``). Rows are ``sqlite3.Row``."""
+        return self._db
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT for modules that own tables in this file."""
+        return self._tx()
+
     def is_writable(self) -> bool:
         """For /readyz: a write transaction can be taken."""
         try:
@@ -275,7 +362,8 @@ class StateStore:
         """
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO alerts (fingerprint, lms, check_name, state, status, summary,"
+                " labels, started_at, resolved_at, transition) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (alert.fingerprint, alert.lms, alert.check, alert.state, int(alert.status),
                  alert.summary, json.dumps(dict(alert.labels)), alert.started_at,
                  alert.resolved_at, alert.transition),
