@@ -2,10 +2,15 @@
 
 Data flow inside this package::
 
-    CheckState -> engine.evaluate (pure soft/hard state machine) -> Decision
-      -> messages (neutral payload + text from jinja2 templates)
-      -> StateStore.save_alert (alert + transition + outbox rows, one transaction)
-      -> dispatcher (outbox -> notifiers, retries with backoff) -> notifiers/*
+    CheckState -> service (reads policy inputs: history, exams state, parents)
+      -> policy (severity rules, flapping, dependencies) + engine.step (pure)
+      -> StateStore.save_alert (alert + event rows with snapshot.py payloads, one
+         transaction; acks.py writes ack events the same way)
+      -> router (pending events -> groups -> outbox rows; routing.py route tree and
+         escalation policies, matchers.py, time_intervals.py, escalation.py,
+         outbound.py payloads, router_store.py tables)
+      -> dispatcher (outbox -> notifiers, retries with backoff; receiver_health.py
+         marks a receiver failed on a permanent error) -> notifiers/*
 
 ``service.AlertService`` is the glue the daemon calls after each check result.
 """

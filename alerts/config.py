@@ -6,11 +6,15 @@ dispatcher and notifiers receive these frozen models and never re-validate.
 
 from __future__ import annotations
 
+import logging
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import (
+    AfterValidator,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -20,6 +24,17 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
+from alerts.history import HistorySettings
+from alerts.policy import (
+    DependencySettings,
+    ExamSignal,
+    FlappingSettings,
+    SeverityRule,
+)
+from alerts.predict_rules import PredictRules, default_predict_rules
+from alerts.routing import EscalationPolicy, RouteSpec, routing_name_errors
+from alerts.slo import SloSettings
+from alerts.time_intervals import NamedTimeInterval
 from checks.spec import PositiveDuration, StrictModel
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
@@ -88,8 +103,137 @@ class WebhookReceiverSpec(_ReceiverBase):
         return _http_url(value)
 
 
-ReceiverSpec = Annotated[LogReceiverSpec | WebhookReceiverSpec, Field(discriminator="type")]
-RECEIVER_TYPES = ("log", "webhook")
+def _email_address(value: str) -> str:
+    """``vigil@example.org`` or ``Vigil <vigil@example.org>``; no header injection."""
+    name, address = parseaddr(value)
+    if not address or "\r" in value or "\n" in value or address.count("@") != 1:
+        raise ValueError(f"{value!r} is not an e-mail address")
+    local, domain = address.split("@")
+    if not local or "." not in domain or any(c.isspace() for c in address):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class EmailReceiverSpec(_ReceiverBase):
+    """Sends multipart (text + HTML) e-mail through an SMTP relay, with STARTTLS or TLS."""
+
+    type: Literal["email"] = "email"
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9_.:\[\]-]+$")
+    # None: 587 for starttls, 465 for tls, 25 for none (the registered ports).
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: EmailAddress = Field(alias="from")
+    to: list[EmailAddress] = Field(min_length=1)
+    timeout: PositiveDuration = 30.0
+    # A private CA for an internal relay; the system store is used as well.
+    ca_file: Path | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_needs_tls(self) -> EmailReceiverSpec:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("set both username and password, or neither")
+        if self.password is not None and self.security == "none":
+            # The password would cross the network in clear text.
+            raise ValueError("SMTP AUTH needs security = \"starttls\" or \"tls\"")
+        return self
+
+    @property
+    def smtp_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
+class AlertmanagerReceiverSpec(_ReceiverBase):
+    """Pushes alerts to Alertmanager's /api/v2/alerts and re-sends them while firing."""
+
+    type: Literal["alertmanager"] = "alertmanager"
+    # Alertmanager's base URL; several for a cluster: each instance gets every alert,
+    # as Prometheus does (an HA cluster must not sit behind a load balancer).
+    url: HttpUrl | None = None
+    urls: list[HttpUrl] = Field(default_factory=list)
+    timeout: PositiveDuration = 10.0
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    # Like Prometheus' --rules.alert.resend-delay: how often a firing alert is re-sent.
+    resend_interval: PositiveDuration = 60.0
+
+    @model_validator(mode="after")
+    def _one_way_to_name_urls(self) -> AlertmanagerReceiverSpec:
+        if (self.url is None) == (not self.urls):
+            raise ValueError("set either url or urls (a list, for a cluster)")
+        return self
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [self.url] if self.url is not None else list(self.urls)
+
+
+class PagerDutyReceiverSpec(_ReceiverBase):
+    """PagerDuty Events API v2: trigger, acknowledge and resolve one alert per Vigil alert."""
+
+    type: Literal["pagerduty"] = "pagerduty"
+    routing_key: SecretStr
+    url: HttpUrl = "https://events.pagerduty.com/v2/enqueue"
+    # Maintenance notices and reports are change events: context, not pages.
+    change_url: HttpUrl = "https://events.pagerduty.com/v2/change/enqueue"
+    timeout: PositiveDuration = 10.0
+
+    @field_validator("routing_key")
+    @classmethod
+    def _key_present(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+def _apprise_url(value: SecretStr) -> SecretStr:
+    # Imported here: apprise loads its plugins on import, and most configs do not use it.
+    import apprise
+
+    # apprise logs each URL it loads, tokens included: keep it quiet while checking.
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.addFilter(_drop_record)
+    try:
+        supported = apprise.Apprise().add(value.get_secret_value())
+    finally:
+        apprise_log.removeFilter(_drop_record)
+    if not supported:
+        raise ValueError("not a URL apprise supports")  # never echo it: it holds tokens
+    return value
+
+
+def _drop_record(record: logging.LogRecord) -> bool:
+    return False
+
+
+class AppriseReceiverSpec(_ReceiverBase):
+    """Chat and pager services by Apprise URL (Slack, Teams, Telegram, Matrix, ntfy, ...)."""
+
+    type: Literal["apprise"] = "apprise"
+    urls: list[Annotated[SecretStr, AfterValidator(_apprise_url)]] = Field(min_length=1)
+    body_format: Literal["text", "markdown", "html"] = "text"
+    timeout: PositiveDuration = 30.0
+
+
+AnyReceiverSpec = (LogReceiverSpec | WebhookReceiverSpec | EmailReceiverSpec
+                   | AlertmanagerReceiverSpec | PagerDutyReceiverSpec | AppriseReceiverSpec)
+ReceiverSpec = Annotated[AnyReceiverSpec, Field(discriminator="type")]
+RECEIVER_TYPES = ("log", "webhook", "email", "alertmanager", "pagerduty", "apprise")
+
+
 
 
 def _without_union_tags(exc: ValidationError) -> ValidationError:
@@ -110,7 +254,7 @@ def _without_union_tags(exc: ValidationError) -> ValidationError:
     return ValidationError.from_exception_data(exc.title, details)
 
 
-def _default_receivers() -> list[LogReceiverSpec | WebhookReceiverSpec]:
+def _default_receivers() -> list[AnyReceiverSpec]:
     return [LogReceiverSpec(name="log")]
 
 
@@ -125,8 +269,24 @@ class AlertingConfig(StrictModel):
     templates_dir: Path | None = None
     retry: RetrySettings = Field(default_factory=RetrySettings)
     receivers: list[ReceiverSpec] = Field(default_factory=_default_receivers)
+    # Alert policy (alerts/policy.py): severity rules, exam raise, flapping, dependencies.
+    grafana_url: str | None = None
+    severity_rules: list[SeverityRule] = Field(default_factory=list)
+    exam_signal: ExamSignal = Field(default_factory=ExamSignal)
+    flapping: FlappingSettings = Field(default_factory=FlappingSettings)
+    dependencies: DependencySettings = Field(default_factory=DependencySettings)
+    # Routing (alerts/routing.py, alerts/router.py): route tree, time intervals, escalation.
+    route: RouteSpec = Field(default_factory=RouteSpec)
+    time_intervals: list[NamedTimeInterval] = Field(default_factory=list)
+    escalations: list[EscalationPolicy] = Field(default_factory=list)
+    # Predictive rules and the availability SLO (alerts/predict.py, alerts/slo.py,
+    # alerts/history.py), judged every evaluation_interval as synthetic checks.
+    predict: PredictRules = Field(default_factory=default_predict_rules)
+    slo: SloSettings = Field(default_factory=SloSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    evaluation_interval: PositiveDuration = 60.0
 
-    @field_validator("base_url")
+    @field_validator("base_url", "grafana_url")
     @classmethod
     def _base_url_is_http(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value).rstrip("/")
@@ -142,9 +302,9 @@ class AlertingConfig(StrictModel):
     @classmethod
     def _receivers_valid_and_unique(
         cls, value: Any, handler: ValidatorFunctionWrapHandler
-    ) -> list[LogReceiverSpec | WebhookReceiverSpec]:
+    ) -> list[AnyReceiverSpec]:
         try:
-            receivers: list[LogReceiverSpec | WebhookReceiverSpec] = handler(value)
+            receivers: list[AnyReceiverSpec] = handler(value)
         except ValidationError as exc:
             raise _without_union_tags(exc) from None
         if not receivers:
@@ -161,8 +321,17 @@ class AlertingConfig(StrictModel):
             seen.add(spec.name)
         return receivers
 
-    def receiver(self, name: str) -> LogReceiverSpec | WebhookReceiverSpec | None:
+    @model_validator(mode="after")
+    def _routing_names_exist(self) -> AlertingConfig:
+        errors = routing_name_errors(self)
+        if errors:
+            raise ValidationError.from_exception_data("alerts", [InitErrorDetails(
+                type="value_error", loc=loc, input=None, ctx={"error": ValueError(message)},
+            ) for loc, message in errors])
+        return self
+
+    def receiver(self, name: str) -> AnyReceiverSpec | None:
         return next((spec for spec in self.receivers if spec.name == name), None)
 
-    def sends_resolved(self, spec: LogReceiverSpec | WebhookReceiverSpec) -> bool:
+    def sends_resolved(self, spec: AnyReceiverSpec) -> bool:
         return self.send_resolved if spec.send_resolved is None else spec.send_resolved

@@ -5,8 +5,10 @@ transaction as each alert transition) and before the notifiers. ``step(now)`` is
 pass; ``run_forever`` is a thin loop around it. The dispatcher owns retries, backoff
 and the record of every attempt; notifiers only say "sent", "retry" or "permanent".
 
-Order: notifications of one alert reach a receiver in the order they were queued
-(a "resolved" never overtakes its "firing" that is waiting for a retry).
+Order: notifications of one alert group (or one alert) reach a receiver in the order
+they were queued (a "resolved" never overtakes its "firing" waiting for a retry).
+Receiver health: a permanent error marks the receiver failed and a later success marks
+it up again (alerts/receiver_health.py tells the other receivers both times).
 Delivery is at-least-once: a crash between a successful send and ``mark_sent``
 repeats that one send after restart (webhooks carry the dedup key in an
 ``Idempotency-Key`` header so a receiver can drop it).
@@ -22,6 +24,7 @@ from typing import Literal
 
 from alerts.config import RetrySettings
 from alerts.notifiers.base import Notifier, NotifyError
+from alerts.receiver_health import ReceiverHealth
 from monitor.store import OutboxItem, StateStore
 
 Outcome = Literal["sent", "retry", "failed"]
@@ -56,6 +59,7 @@ class Dispatcher:
         rng: Callable[[], float] = random.random,
         logger: logging.Logger | None = None,
         poll_interval: float = 30.0,
+        health: ReceiverHealth | None = None,
     ) -> None:
         self.store = store
         self.notifiers = dict(notifiers)
@@ -65,6 +69,7 @@ class Dispatcher:
         self.logger = logger or logging.getLogger("vigil.alerts.dispatcher")
         # Another process (the CLI) may queue into the same file without waking us.
         self.poll_interval = poll_interval
+        self.health = health
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -107,10 +112,12 @@ class Dispatcher:
         return min(heads, default=None)
 
     def _chains(self) -> list[Chain]:
-        """Pending items grouped per (receiver, alert), oldest first."""
+        """Pending items grouped per (receiver, group or alert), oldest first."""
         chains: dict[tuple[str, str], Chain] = {}
         for item in self.store.outbox_items("pending"):
-            alert = str(item.payload.get("fingerprint") or item.dedup_key.rsplit(":", 1)[0])
+            payload = item.payload
+            alert = str(payload.get("group_key") or payload.get("fingerprint")
+                        or item.dedup_key.rsplit(":", 1)[0])
             chains.setdefault((item.receiver, alert), []).append(item)
         return list(chains.values())
 
@@ -133,6 +140,8 @@ class Dispatcher:
             await notifier.send(item.payload)
         except NotifyError as exc:
             if exc.permanent:
+                if self.health is not None:
+                    self.health.failed(item.receiver, exc.reason, now)
                 return self._fail(item, exc.reason)
             return self._retry(item, now, exc.reason)
         except Exception as exc:  # a notifier bug must not stop delivery: retry later
@@ -142,6 +151,8 @@ class Dispatcher:
             )
             return self._retry(item, now, f"notifier raised {type(exc).__name__}")
         self.store.mark_sent(item.id, now)
+        if self.health is not None:
+            self.health.delivered(item.receiver, now)
         self._count(item.receiver, "sent")
         return "sent"
 
@@ -164,7 +175,7 @@ class Dispatcher:
 
     def _fail(self, item: OutboxItem, reason: str) -> Outcome:
         self.store.mark_failed(item.id, reason)
-        # Loud on purpose: an on-call page was dropped. (Self-alerts come later.)
+        # Loud on purpose: an on-call page was dropped (receiver_health tells the others).
         self.logger.error(
             "notification %s to receiver %r FAILED and will not be retried: %s",
             item.dedup_key, item.receiver, reason,

@@ -10,12 +10,14 @@ message wording lives in Python code.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -33,6 +35,11 @@ TEMPLATES = {
     "text": "message.txt.j2",
     "html": "message.html.j2",
 }
+NOTIFICATION_TEMPLATES = {"title": "title.txt.j2", "text": "message.txt.j2",
+                          "html": "message.html.j2"}
+RECEIVER_TEMPLATES = {"title": "receiver_title.txt.j2", "text": "receiver_message.txt.j2",
+                      "html": "receiver_message.html.j2"}
+SEVERITY_ORDER = ("info", "warning", "critical", "page")
 SEVERITY = {Status.OK: "info", Status.WARNING: "warning",
             Status.CRITICAL: "critical", Status.UNKNOWN: "critical"}
 
@@ -127,18 +134,54 @@ class Renderer:
         self.env.filters["duration"] = format_duration
 
     def render(self, payload: Mapping[str, Any]) -> dict[str, str]:
-        """Text fields for ``payload``: runbook, title, text and html."""
-        context = dict(payload)
-        rendered: dict[str, str] = {}
-        for key, name in TEMPLATES.items():
-            rendered[key] = self._render(name, context).strip()
-            context[key] = rendered[key]
-        return rendered
+        """Runbook, title, text and html for ONE alert snapshot (a one-alert notification)."""
+        snapshot = dict(payload)
+        snapshot.setdefault("runbook", self.render_runbook(snapshot))
+        notification = {
+            "version": 1, "receiver": "", "route": "", "reason": "notify",
+            "status": snapshot.get("status", "firing"), "group_key": "",
+            "group_labels": {"lms": snapshot.get("lms", "")},
+            "common_labels": dict(snapshot.get("labels") or {}), "escalation_level": 0,
+            "dedup_key": snapshot.get("dedup_key", ""), "alerts": [snapshot],
+            "links": {k: v for k, v in (snapshot.get("links") or {}).items() if k != "api"},
+        }
+        return {"runbook": snapshot["runbook"], **self.render_notification(notification)}
+
+    def render_runbook(self, payload: Mapping[str, Any]) -> str:
+        """Only the runbook hint, for the alert snapshot the engine stores (alerts/snapshot.py)."""
+        return self._render(TEMPLATES["runbook"], dict(payload)).strip()
+
+    def render_notification(self, notification: Mapping[str, Any]) -> dict[str, str]:
+        """Title, text and html of a group notification (the router's outbox payload)."""
+        context = notification_context(notification)
+        return {key: self._render(name, context).strip()
+                for key, name in NOTIFICATION_TEMPLATES.items()}
+
+    def render_notification_safely(
+        self, notification: Mapping[str, Any], logger: logging.Logger
+    ) -> dict[str, str]:
+        """As render_notification; a broken admin template falls back to the built-in one
+        (a page must not be lost to a template typo)."""
+        try:
+            return self.render_notification(notification)
+        except TemplateRenderError as exc:
+            logger.error("notification template failed, using the built-in one: %s", exc)
+            return Renderer().render_notification(notification)
+
+    def render_receiver_health(self, context: Mapping[str, Any]) -> dict[str, str]:
+        """The self-alert when a receiver fails permanently or delivers again."""
+        return {key: self._render(name, dict(context)).strip()
+                for key, name in RECEIVER_TEMPLATES.items()}
 
     def check(self) -> None:
-        """Render sample firing and resolved payloads; raise at startup, not at 3 a.m."""
+        """Render every sample; raise at startup, not at 3 a.m."""
         for payload in sample_payloads():
             self.render(payload)
+        for notification in sample_notifications():
+            self.render_notification(notification)
+        for change in ("failed", "recovered"):
+            self.render_receiver_health({"receiver": "pager", "change": change,
+                                         "reason": "HTTP 401", "since": 1_700_000_000.0})
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
         template: jinja2.Template | None = None
@@ -185,3 +228,79 @@ def sample_payloads() -> list[dict[str, Any]]:
                     duration_seconds=900.0, transition=2, dedup_key="0123456789abcdef:2",
                     links={})
     return [firing, resolved]
+
+
+# -- group notifications --------------------------------------------------------------
+_ALERT_DEFAULTS: dict[str, Any] = {
+    "kind": None, "status": "firing", "lms": "", "check": "", "check_type": "",
+    "severity": "warning", "check_status": "UNKNOWN", "summary": "", "problem": None,
+    "started_at": None, "ended_at": None, "duration_seconds": None, "labels": {},
+    "runbook": "", "flapping": False, "acknowledged": None, "held_reason": None, "links": {},
+    "dedup_key": "",
+}
+
+
+def alert_context(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """A snapshot with every field a template may use (older or partial ones too)."""
+    alert = {**_ALERT_DEFAULTS, **snapshot}
+    alert["kind"] = alert["kind"] or alert["status"]
+    alert["problem"] = alert["problem"] or alert["summary"]
+    return alert
+
+
+def notification_context(notification: Mapping[str, Any]) -> dict[str, Any]:
+    """What templates see: the payload plus the alerts split by status and the worst
+    severity (computed here, so templates only word things)."""
+    alerts = [alert_context(a) for a in notification.get("alerts") or []]
+    firing = [a for a in alerts if a["status"] != "resolved"]
+    resolved = [a for a in alerts if a["status"] == "resolved"]
+    ranked = [a["severity"] for a in firing or alerts if a["severity"] in SEVERITY_ORDER]
+    return {
+        **notification, "alerts": alerts, "firing": firing, "resolved": resolved,
+        "alert": alerts[0] if alerts else alert_context({}),
+        "severity": max(ranked, key=SEVERITY_ORDER.index) if ranked else "info",
+        "lms_names": sorted({a["lms"] for a in alerts if a["lms"]}),
+        "links": dict(notification.get("links") or {}),
+    }
+
+
+def notification_links(config: Any, labels: Mapping[str, str]) -> dict[str, str]:
+    """Status page and Grafana links of a notification (``config``: AlertingConfig)."""
+    found: dict[str, str] = {}
+    if config.base_url:
+        found["status_page"] = f"{config.base_url}/"
+    if config.grafana_url:
+        # One LMS: its detail dashboard; several: the fleet (grafana/dashboards uids).
+        if labels.get("lms"):
+            found["grafana"] = (f"{config.grafana_url}/d/vigil-lms-detail?"
+                                f"var-lms={quote(labels['lms'])}")
+        else:
+            found["grafana"] = f"{config.grafana_url}/d/vigil-fleet"
+    return found
+
+
+def sample_notifications() -> list[dict[str, Any]]:
+    """Group notifications of every shape, to validate templates with (and for tests)."""
+    firing, resolved = sample_payloads()
+    firing = dict(firing, kind="firing", runbook="Open the page from outside your network.")
+    resolved = dict(resolved, kind="resolved", runbook="")
+    other = dict(firing, lms="moodle-test", fingerprint="fedcba9876543210",
+                 dedup_key="fedcba9876543210:3", severity="page", flapping=True,
+                 acknowledged={"by": "alice", "comment": "on it", "at": 1_700_000_100.0})
+    base: dict[str, Any] = {
+        "version": 1, "receiver": "oncall", "route": "route", "reason": "notify",
+        "status": "firing", "group_key": 'route:{lms="moodle-prod"}',
+        "group_labels": {"lms": "moodle-prod"}, "common_labels": {"lms": "moodle-prod"},
+        "dedup_key": "notify-0123", "escalation_level": 0,
+        "links": {"status_page": "https://vigil.example.org/",
+                  "grafana": "https://grafana.example.org/d/vigil-fleet"},
+    }
+    return [
+        dict(base, alerts=[firing]),
+        dict(base, status="resolved", alerts=[resolved]),
+        dict(base, alerts=[firing, other, resolved], group_labels={"host": "db1"}),
+        dict(base, reason="reminder", alerts=[firing, other]),
+        dict(base, reason="escalation", escalation_level=2, alerts=[firing]),
+        dict(base, alerts=[dict(other, kind="acknowledged")]),
+        dict(base, status="resolved", alerts=[resolved, dict(resolved, lms="moodle-test")]),
+    ]

@@ -1,29 +1,49 @@
-"""The alerting glue the daemon calls after every stored check result.
+"""The alerting glue the daemon calls after every stored check result, and every few seconds.
 
-Sits between the state store (``record_result`` returns a ``CheckState``) and the
-outbox dispatcher: loads the alert, asks the pure engine for a decision, builds one
-notification per receiver and saves alert, transition and notifications in one
-transaction, then wakes the dispatcher. No network I/O here: delivery is the
-dispatcher's job, so a slow receiver never delays a check.
+Sits between the state store (``record_result`` returns a ``CheckState``) and the router:
+loads the alert, reads the policy's inputs from the store (history for flapping, the
+exams check for the severity context, parents' states for dependencies), asks the pure
+engine (alerts/engine.py ``step``) what happened, and saves the alert with its event rows
+(route_state 'pending' or 'held:dependency:<lms>/<check>', payload = alert snapshot) in
+one transaction. The router (alerts/router.py) turns pending events into outbox rows.
+No network I/O here, so a slow receiver never delays a check.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
+from alerts import acks
 from alerts.config import AlertingConfig
 from alerts.engine import (
-    Decision,
+    FIRING,
+    RESOLVED,
+    Judgement,
+    Step,
     ThresholdOverrides,
     Thresholds,
-    evaluate,
     fingerprint,
     resolve_thresholds,
+    soft_failing,
+    step,
 )
-from alerts.messages import Renderer, TemplateRenderError, build_notification
-from monitor.store import AlertRecord, CheckState, StateStore
+from alerts.messages import Renderer
+from alerts.policy import (
+    EXAM_ATTEMPTS_SAMPLE,
+    Parent,
+    SeverityFacts,
+    is_flapping,
+    judge_severity,
+    parents_of,
+)
+from alerts.snapshot import build_snapshot
+from checks.base import Status
+from monitor.store import AlertChanged, AlertEvent, AlertRecord, CheckState, StateStore
+
+HELD_DEPENDENCY = "dependency:"
+SUPPRESSED_DEPENDENCY = "suppressed:dependency"
 
 
 class AlertService:
@@ -39,68 +59,238 @@ class AlertService:
         self.store = store
         self.config = config
         self.renderer = renderer or Renderer(config.templates_dir)
-        self.wake = wake
+        self.wake = wake  # called when events wait for the router
         self.logger = logger or logging.getLogger("vigil.alerts")
         self.defaults = Thresholds(
             failure=config.failure_threshold,
             success=config.success_threshold,
             unknown_is_failure=config.unknown_is_failure,
         )
-        self._fallback: Renderer | None = None
+        # Parents of each check seen since start, so a recovering parent can release its
+        # children at once; a child not seen yet is released by its own next result.
+        self._parents: dict[tuple[str, str], tuple[Parent, ...]] = {}
 
+    # -- check results ----------------------------------------------------------
     def on_state(
         self,
         state: CheckState,
-        spec_thresholds: ThresholdOverrides | None,
+        spec: ThresholdOverrides | None,
         now: float,
         *,
         labels: Mapping[str, str] | None = None,
     ) -> str | None:
         """Evaluate one new check state; return "firing", "resolved" or None.
 
-        ``spec_thresholds`` is the check's spec (its failure/success_threshold override
-        the [alerts] defaults); ``labels`` are the target's and check's merged labels.
+        ``spec`` is the check's spec (thresholds, ``depends_on``); ``labels`` are the
+        target's and check's merged labels.
         """
-        previous = self.store.get_alert(fingerprint(state.lms, state.check))
-        thresholds = resolve_thresholds(self.defaults, spec_thresholds)
-        decision = evaluate(previous, state, thresholds, now, labels)
-        if not decision.changed:
-            return None
-        notifications = self.notifications(decision, state) if decision.transition else []
-        self.store.save_alert(decision.alert, decision.transition, now, notifications)
-        if decision.transition:
-            self.logger.info(
-                "alert %s for %s/%s (transition %d, %d notification(s) queued)",
-                decision.transition, state.lms, state.check, decision.alert.transition,
-                len(notifications),
-            )
-        if notifications and self.wake is not None:
-            self.wake()
-        return decision.transition
+        fp = fingerprint(state.lms, state.check)
+        thresholds = resolve_thresholds(self.defaults, spec)
+        parents = parents_of(state.lms, state.check, state.check_type,
+                             getattr(spec, "depends_on", None) or (),
+                             self._siblings(state), self.config.dependencies)
+        self._parents[(state.lms, state.check)] = parents
+        for attempt in (1, 2):
+            previous = self.store.get_alert(fp)
+            judgement = self.judge(state, previous, labels or {}, parents, now)
+            result = step(previous, state, thresholds, judgement, now, labels)
+            if not result.changed:
+                break
+            try:
+                self._save(result, state, now)
+                break
+            except AlertChanged:
+                # An ack from the CLI landed between our read and write: decide again.
+                if attempt == 2:
+                    raise
+        self._release_children(state.lms, state.check, now)
+        return result.decision.transition
 
-    def notifications(
-        self, decision: Decision, state: CheckState
-    ) -> list[tuple[str, str, dict[str, Any]]]:
-        """(dedup_key, receiver, payload) for every receiver that wants this transition."""
-        payload = build_notification(decision, state, base_url=self.config.base_url)
-        payload.update(self._render(payload))
-        key = payload["dedup_key"]
-        return [
-            (key, spec.name, payload)
-            for spec in self.config.receivers
-            if decision.transition != "resolved" or self.config.sends_resolved(spec)
-        ]
+    def judge(
+        self, state: CheckState, previous: AlertRecord | None, labels: Mapping[str, str],
+        parents: Sequence[Parent], now: float,
+    ) -> Judgement:
+        """Read the policy's inputs from the store and ask the pure policy functions."""
+        facts = SeverityFacts(
+            state.lms, state.check, state.check_type, state.result.status,
+            {**labels, "lms": state.lms, "check": state.check, "check_type": state.check_type},
+            self._exam_attempts(state.lms, now) if state.result.status != Status.OK else None,
+        )
+        severity = judge_severity(facts, self.config.severity_rules, self.config.exam_signal)
+        settings = self.config.flapping
+        history = [status for _, status, _ in
+                   self.store.history(state.lms, state.check, limit=settings.window)]
+        was_flapping = previous.flapping if previous else False
+        flapping = is_flapping(was_flapping, history, settings)
+        announced = None
+        if was_flapping and not flapping:
+            last = self.store.last_event(fingerprint(state.lms, state.check),
+                                         ("firing", "resolved"))
+            announced = last.kind if last else None
+        # Holds matter only for an alert that fires or flaps; skip the look-ups otherwise.
+        busy = state.result.status != Status.OK or (
+            previous is not None and (previous.state == FIRING or previous.flapping))
+        held = self._hold(state.lms, state.check, parents) if busy else None
+        return Judgement(severity, flapping, held, announced)
+
+    def retry_delay(self, state: CheckState, spec: ThresholdOverrides | None) -> float | None:
+        """The check's retry_interval while it fails softly (not firing yet), else None."""
+        interval = getattr(spec, "retry_interval", None)
+        if not interval:
+            return None
+        alert = self.store.get_alert(fingerprint(state.lms, state.check))
+        thresholds = resolve_thresholds(self.defaults, spec)
+        return float(interval) if soft_failing(alert, state, thresholds) else None
+
+    # -- every few seconds ------------------------------------------------------
+    def tick(self, now: float) -> int:
+        """Time-driven work: expired acks, holds whose parent recovered. Returns events."""
+        written = len(acks.expire(self, now))
+        for alert in self.store.alerts_held_by():
+            written += self._rehold(alert, now)
+        return written
+
+    # -- acknowledgements (alerts/acks.py) --------------------------------------
+    def ack(self, fingerprint: str, by: str, comment: str = "", *, sticky: bool = True,
+            expires_at: float | None = None, now: float) -> AlertRecord:
+        return acks.ack(self, fingerprint, by, comment, sticky=sticky,
+                        expires_at=expires_at, now=now)
+
+    def unack(self, fingerprint: str, by: str, *, now: float) -> AlertRecord:
+        return acks.unack(self, fingerprint, by, now=now)
+
+    def write_event(
+        self, alert: AlertRecord, kind: str, now: float, *, summary: str,
+        expected: AlertRecord | None,
+    ) -> None:
+        """Save ``alert`` with one event not caused by a check result (ack, expiry);
+        ``expected`` is the record it was derived from (AlertChanged if it moved)."""
+        state = self.store.get_state(alert.lms, alert.check)
+        event = self._event(kind, alert, now, state, None, summary=summary)
+        self.store.save_alert(alert, [event], now, expected=expected)
+        self.logger.info("alert %s for %s/%s", kind, alert.lms, alert.check)
+        self._wake([event])
 
     def firing(self) -> list[AlertRecord]:
         """Alerts firing now, oldest first (for the API and the status page)."""
         return self.store.firing_alerts()
 
-    def _render(self, payload: dict[str, Any]) -> dict[str, str]:
+    # -- internals --------------------------------------------------------------
+    def _save(self, result: Step, state: CheckState, now: float) -> None:
+        previous, alert = result.decision.previous, result.alert
+        firing_held = False
+        if RESOLVED in result.events:
+            last_firing = self.store.last_event(alert.fingerprint, ("firing",))
+            firing_held = last_firing is not None and last_firing.route_state.startswith("held:")
+        events = []
+        for kind in result.events:
+            route = None
+            if kind == RESOLVED and firing_held:
+                # Nobody was told about the firing, so nobody needs the resolved.
+                route = SUPPRESSED_DEPENDENCY
+            elif kind == RESOLVED:
+                route = "pending"
+            problem = previous if kind == RESOLVED else None
+            events.append(self._event(kind, alert, now, state, problem, route=route))
+        moved = _held_rows_to(previous, alert)
+        self.store.save_alert(alert, events, now, held_rows_to=moved, expected=previous)
+        for event in events:
+            self.logger.info("alert %s for %s/%s (transition %d, %s)", event.kind, alert.lms,
+                             alert.check, alert.transition, event.route_state)
+        self._wake(events, released=moved == "pending")
+
+    def _event(
+        self, kind: str, alert: AlertRecord, now: float, state: CheckState | None,
+        problem: AlertRecord | None, *, route: str | None = None, summary: str | None = None,
+    ) -> AlertEvent:
+        check_type = state.check_type if state else str(alert.labels.get("check_type", ""))
+        payload = build_snapshot(
+            kind, alert, now, check_type=check_type, state=state, problem=problem,
+            renderer=self.renderer, base_url=self.config.base_url,
+            grafana_url=self.config.grafana_url)
+        if route is None:
+            route = f"held:{alert.held}" if alert.held else "pending"
+        return AlertEvent(kind, summary or alert.summary, alert.severity, route, payload)
+
+    def _wake(self, events: Sequence[AlertEvent], *, released: bool = False) -> None:
+        if self.wake is not None and (released or any(e.route_state == "pending"
+                                                      for e in events)):
+            self.wake()
+
+    def _siblings(self, state: CheckState) -> dict[str, str]:
+        if not (self.config.dependencies.moodle_defaults
+                and state.check_type.startswith("moodle_")):
+            return {}
+        rows = self.store.db.execute(
+            "SELECT check_name, check_type FROM check_state WHERE lms = ?", (state.lms,))
+        return {row[0]: row[1] for row in rows}
+
+    def _exam_attempts(self, lms: str, now: float) -> float | None:
+        """Attempts in progress by the LMS's exams check, if its result is fresh."""
+        signal = self.config.exam_signal
+        row = self.store.db.execute(
+            "SELECT check_name FROM check_state WHERE lms = ? AND check_type = ?"
+            " ORDER BY ran_at DESC LIMIT 1", (lms, signal.exams_check_type)).fetchone()
+        exams = self.store.get_state(lms, row[0]) if row else None
+        if exams is None or now - exams.ran_at > signal.max_age:
+            return None
+        values = [s.value for s in exams.result.samples if s.name == EXAM_ATTEMPTS_SAMPLE]
+        return float(values[0]) if values else None
+
+    def _hold(self, lms: str, check: str, parents: Sequence[Parent]) -> str | None:
+        """'dependency:<lms>/<check>' of the failing parent (or its own root cause)."""
+        me = f"{lms}/{check}"
+        for parent in parents:
+            if not self._down(parent.lms, parent.check, parent.states):
+                continue
+            root = parent.key
+            above = self.store.get_alert(fingerprint(parent.lms, parent.check))
+            if above is not None and above.held and above.held.startswith(HELD_DEPENDENCY):
+                upper = above.held.removeprefix(HELD_DEPENDENCY)
+                upper_lms, _, upper_check = upper.partition("/")
+                if self._down(upper_lms, upper_check, None):
+                    root = upper
+            if root == me:
+                continue  # a cycle: this check is its parent's root cause, not its child
+            return HELD_DEPENDENCY + root
+        return None
+
+    def _down(self, lms: str, check: str, states: frozenset[str] | None) -> bool:
+        parent = self.store.get_state(lms, check)
+        if parent is None or parent.result.status == Status.OK:
+            return False
+        return states is None or parent.result.status.name in states
+
+    def _release_children(self, lms: str, check: str, now: float) -> None:
+        for child in self.store.alerts_held_by(f"{HELD_DEPENDENCY}{lms}/{check}"):
+            self._rehold(child, now)
+
+    def _rehold(self, alert: AlertRecord, now: float) -> int:
+        """Recompute a held alert's hold; move its held rows if it changed."""
+        parents = self._parents.get((alert.lms, alert.check))
+        if parents is None:
+            return 0  # not seen since start: its own next result re-evaluates it
+        held = self._hold(alert.lms, alert.check, parents)
+        if held == alert.held:
+            return 0
+        updated = replace(alert, held=held)
+        moved = _held_rows_to(alert, updated)
         try:
-            return self.renderer.render(payload)
-        except TemplateRenderError as exc:
-            # A broken admin template must not lose the page: send the built-in wording.
-            self.logger.error("alert template failed, using the built-in one: %s", exc)
-            if self._fallback is None:
-                self._fallback = Renderer()
-            return self._fallback.render(payload)
+            self.store.save_alert(updated, [], now, held_rows_to=moved, expected=alert)
+        except AlertChanged:
+            return 0  # another writer was quicker; the next tick looks again
+        self.logger.info("alert %s/%s: hold %s -> %s", alert.lms, alert.check, alert.held,
+                         held or "released")
+        self._wake([], released=moved == "pending")
+        return 1
+
+
+def _held_rows_to(previous: AlertRecord | None, alert: AlertRecord) -> str | None:
+    """Where this alert's earlier held event rows go now (None: leave them)."""
+    if previous is None or not previous.held or previous.held == alert.held:
+        return None
+    if alert.held:
+        return f"held:{alert.held}"
+    if alert.state == FIRING or alert.flapping:
+        return "pending"  # the parent recovered while the child still fails: tell now
+    return SUPPRESSED_DEPENDENCY  # the child recovered first: nothing to tell

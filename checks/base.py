@@ -74,6 +74,10 @@ class CheckContext:
     # Vigil's state directory (SQLite state file, caches): for checks that keep baselines,
     # e.g. file integrity. None in one-shot runs without a state directory.
     state_dir: Path | None = None
+    # Vigil maintenance windows covering this check now, as [start, end) Unix times (end
+    # inf for an open manual window); checks/moodle/maintenance.py expects the LMS's own
+    # maintenance mode inside one. Empty in one-shot runs and outside windows.
+    maintenance_windows: tuple[tuple[float, float], ...] = ()
 
 
 class CheckUnavailable(Exception):

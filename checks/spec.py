@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+# A check name, optionally after an LMS name: "http" or "moodle-prod/http".
+_DEPENDENCY = r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,62}/)?[A-Za-z0-9_-]+$"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
@@ -48,6 +50,10 @@ class CheckSpec(StrictModel):
     # Soft/hard alerting: consecutive non-OK results to fire, consecutive OK to resolve.
     failure_threshold: int | None = Field(default=None, ge=1)
     success_threshold: int | None = Field(default=None, ge=1)
+    # While failing but not yet firing (soft), run again after this instead of interval.
+    retry_interval: PositiveDuration | None = None
+    # Parents whose failure holds this check's alerts: "check" (same LMS) or "lms/check".
+    depends_on: list[Annotated[str, Field(pattern=_DEPENDENCY)]] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -55,5 +61,10 @@ class CheckSpec(StrictModel):
         if self.timeout > self.interval:
             raise ValueError(
                 f"timeout ({self.timeout:g}s) must be <= interval ({self.interval:g}s)"
+            )
+        if self.retry_interval is not None and self.retry_interval >= self.interval:
+            raise ValueError(
+                f"retry_interval ({self.retry_interval:g}s) must be < interval "
+                f"({self.interval:g}s)"
             )
         return self

@@ -171,7 +171,7 @@ def judge(spec: SystemSpec, snap: Snapshot) -> Result:
     problems += [(Status.CRITICAL, f"{m} not mounted") for m in snap.unmounted]
     samples = [
         Sample("lms_system_cpu_usage_ratio", snap.cpu_busy),
-        Sample("lms_system_cpu_count", snap.cpus),
+        Sample("lms_system_cpus", snap.cpus),
         Sample("lms_system_load1", snap.load[0]),
         Sample("lms_system_load5", snap.load[1]),
         Sample("lms_system_load15", snap.load[2]),
@@ -221,7 +221,7 @@ def judge(spec: SystemSpec, snap: Snapshot) -> Result:
 
 
 # Every sample name this module emits (catalogued in monitor/catalogue.py, tested).
-METRICS = ("lms_system_cpu_usage_ratio", "lms_system_cpu_count", "lms_system_load1",
+METRICS = ("lms_system_cpu_usage_ratio", "lms_system_cpus", "lms_system_load1",
            "lms_system_load5", "lms_system_load15", "lms_system_memory_available_bytes",
            "lms_system_memory_total_bytes", "lms_system_swap_used_ratio",
            "lms_system_swap_total_bytes", "lms_system_filesystem_avail_bytes",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 SCHEMA_VERSION = 39
@@ -61,15 +62,16 @@ def q(expr: str, legend: str = "", instant: bool = False, fmt: str = "time_serie
 
 def panel(kind: str, title: str, description: str, targets: list[dict], *, unit: str = "short",
           thresholds: dict = NONE_STEPS, w: int = 8, h: int = 8, mappings: list | None = None,
-          options: dict | None = None, custom: dict | None = None, **extra) -> dict:
+          options: dict | None = None, custom: dict | None = None,
+          decimals: int | None = None, **extra) -> dict:
+    defaults: dict[str, Any] = {"unit": unit, "thresholds": thresholds,
+                                "mappings": mappings or [], "custom": custom or {}}
+    if decimals is not None:
+        defaults["decimals"] = decimals
     return {
         "type": kind, "title": title, "description": description, "datasource": DS,
         "targets": targets, "w": w, "h": h,
-        "fieldConfig": {
-            "defaults": {"unit": unit, "thresholds": thresholds,
-                         "mappings": mappings or [], "custom": custom or {}},
-            "overrides": [],
-        },
+        "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": options or {}, **extra,
     }
 
@@ -156,10 +158,22 @@ ANNOTATIONS = [
     {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
      "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",
      "type": "dashboard"},
+    # Grafana turns consecutive samples of a Prometheus annotation query into one region,
+    # so a window shades every time series panel from its start to its end.
+    {"name": "Maintenance windows", "datasource": DS, "enable": True, "hide": False,
+     "iconColor": "rgba(128, 128, 128, 0.6)", "step": "60s",
+     "expr": f"vigil_maintenance_active{{{SEL}}} == 1",
+     "titleFormat": "Vigil maintenance window", "textFormat": "{{lms}}",
+     "tagKeys": "lms", "useValueForTime": False},
     {"name": "Alert transitions", "datasource": DS, "enable": True, "hide": False,
      "iconColor": "red", "step": "60s",
      "expr": f"changes(lms_alert_firing{{{SEL}}}[2m]) > 0",
      "titleFormat": "Vigil alert changed", "textFormat": "{{lms}} / {{check}}",
+     "tagKeys": "lms,check", "useValueForTime": False},
+    {"name": "Check status changes", "datasource": DS, "enable": False, "hide": False,
+     "iconColor": "orange", "step": "60s",
+     "expr": f"changes(lms_check_status{{{SEL}}}[2m]) > 0",
+     "titleFormat": "Check status changed", "textFormat": "{{lms}} / {{check}}",
      "tagKeys": "lms,check", "useValueForTime": False},
     {"name": "Moodle maintenance mode", "datasource": DS, "enable": True, "hide": False,
      "iconColor": "blue", "step": "60s",
@@ -221,6 +235,46 @@ def fleet() -> dict:
         ts("Failing checks over time", "Checks not OK per LMS.",
            [q(f"count by (lms) (lms_check_success{{{SEL}}} == 0)", "{{lms}}")],
            w=24, thresholds=OK_AT_ZERO),
+        row("SLO and error budget"),
+        bars("Availability by window", "Share of the availability check's probes that were "
+             "OK, per LMS, over each burn-rate window and the whole SLO period (minutes in "
+             "a maintenance window excluded).",
+             [q(f"lms_slo_availability_ratio{{{SEL}}}", "{{lms}} {{window}}")],
+             unit="percentunit", w=12, decimals=3,
+             thresholds=steps((None, "red"), (0.99, "orange"), (0.999, "green"))),
+        stat("Error budget remaining", "Share of the SLO period's error budget left; below "
+             "0 the SLO is missed.",
+             [q(f"min by (lms) (lms_slo_error_budget_remaining_ratio{{{SEL}}})", "{{lms}}")],
+             unit="percentunit", w=6, h=8,
+             thresholds=steps((None, "red"), (0, "orange"), (0.25, "green"))),
+        stat("Fastest burn rate", "Highest error budget burn rate over the windows: 1 spends "
+             "the budget exactly in the SLO period, 14.4 spends 2 % of a 30-day budget in "
+             "an hour (page).",
+             [q(f"max by (lms) (lms_slo_burn_rate{{{SEL}}})", "{{lms}}")], unit="none", w=6,
+             h=8, thresholds=steps((None, "green"), (1, "orange"), (14.4, "red"))),
+        ts("Burn rate by window", "Error budget burn rate per LMS and window (multi-window, "
+           "multi-burn-rate alerting: short and long windows both high means page).",
+           [q(f"lms_slo_burn_rate{{{SEL}}}", "{{lms}} {{window}}")], unit="none",
+           thresholds=steps((None, "green"), (1, "orange"), (14.4, "red"))),
+        ts("Error budget remaining over time", "How the error budget was spent; shaded "
+           "regions are maintenance windows.",
+           [q(f"lms_slo_error_budget_remaining_ratio{{{SEL}}}", "{{lms}}")],
+           unit="percentunit", thresholds=steps((None, "red"), (0, "orange"), (0.25, "green"))),
+        panel("state-timeline", "Maintenance windows", "When a Vigil maintenance window "
+              "covered each LMS (alerts quiet, SLO paused) and when Moodle's own maintenance "
+              "mode was on.",
+              [q(f"max by (lms) (vigil_maintenance_active{{{SEL}}})", "{{lms}} Vigil window"),
+               q(f"max by (lms) (lms_moodle_maintenance_enabled{{{SEL}}})",
+                 "{{lms}} Moodle maintenance mode")],
+              w=24, h=6, thresholds=steps((None, "green"), (1, "blue")),
+              mappings=[{"type": "value", "options": {
+                  "0": {"text": "-", "color": "transparent", "index": 0},
+                  "1": {"text": "MAINTENANCE", "color": "blue", "index": 1}}}],
+              custom={"fillOpacity": 70, "lineWidth": 0},
+              options={"mergeValues": True, "showValue": "never", "alignValue": "left",
+                       "rowHeight": 0.8,
+                       "legend": {"displayMode": "list", "placement": "bottom",
+                                  "showLegend": False}}),
         row("Patch status"),
         stat("Core releases behind", "Point releases between the installed Moodle and the "
              "newest of its branch (max over the LMSs).",
@@ -352,7 +406,7 @@ def lms_detail() -> dict:
            w=8, thresholds=steps((None, "green"), (0.8, "orange"), (0.95, "red"))),
         ts("Load per CPU", "1-minute load average divided by the CPU count.",
            [q(f"lms_system_load1{{{SEL}}} / on (instance, lms, check) "
-              f"lms_system_cpu_count{{{SEL}}}", "{{lms}}")], w=8,
+              f"lms_system_cpus{{{SEL}}}", "{{lms}}")], w=8,
            thresholds=steps((None, "green"), (1, "orange"), (2, "red"))),
         ts("Memory available", "Share of memory available without swapping.",
            [q(f"lms_system_memory_available_bytes{{{SEL}}} / on (instance, lms, check) "
@@ -368,11 +422,217 @@ def lms_detail() -> dict:
               "{{lms}} {{device}} read"),
             q(f"rate(lms_system_disk_written_bytes_total{{{SEL}}}[$__rate_interval])",
               "{{lms}} {{device}} written")], unit="Bps"),
+        row("Predictions"),
+        bars("Time to threshold (Vigil forecasts)", "Vigil's forecasts: how long until each "
+             "forecast rule's metric crosses its threshold at the current trend (disk full, "
+             "certificate expiry, backlog...). Short times alert before the problem.",
+             [q(f"min by (lms, rule) (lms_prediction_seconds_to_threshold{{{SEL}}})",
+                "{{lms}} {{rule}}")], unit="s", w=12,
+             thresholds=steps((None, "red"), (86400, "orange"), (604800, "green"))),
+        ts("Forecasts over time", "Forecast time to threshold per rule; a falling line is a "
+           "trend getting worse.",
+           [q(f"lms_prediction_seconds_to_threshold{{{SEL}}}", "{{lms}} {{rule}}")], unit="s",
+           thresholds=steps((None, "red"), (86400, "orange"), (604800, "green"))),
+        ts("Filesystem free in 24 h (linear)", "Prometheus' own linear forecast of the free "
+           "space of each filesystem 24 h ahead, from the last 6 h; below 0 means full.",
+           [q(f"predict_linear(lms_system_filesystem_avail_bytes{{{SEL}}}[6h], 86400)",
+              "{{lms}} {{mountpoint}}")], unit="bytes",
+           thresholds=steps((None, "red"), (0, "green"))),
+        ts("Adhoc backlog in 1 h (linear)", "Linear forecast of the adhoc task backlog one "
+           "hour ahead, from the last hour.",
+           [q(f"predict_linear(lms_moodle_adhoc_tasks_due{{{SEL}}}[1h], 3600)", "{{lms}}")],
+           thresholds=steps((None, "green"), (1000, "orange"))),
     ]
     return dashboard("vigil-lms-detail", "Vigil / LMS detail",
                      "One LMS in depth: every check, HTTP and TLS, cron and tasks, database "
-                     "and cache, system resources.",
+                     "and cache, system resources, predictions.",
                      ["lms"], items, [var_datasource(), VAR_INSTANCE, VAR_LMS])
+
+
+def days_left(metric: str) -> str:
+    return f"min by (lms) ({metric}{{{SEL}}} - time()) / 86400"
+
+
+def patch_integrity() -> dict:
+    support = steps((None, "red"), (30, "orange"), (90, "green"))
+    items = [
+        row("Updates"),
+        stat("Core update available", "1 if a newer release of the site's Moodle branch is "
+             "offered by the update feed.",
+             [q(f'max by (lms) (lms_moodle_update_available{{{SEL}, kind="core"}})', "{{lms}}")],
+             w=4, thresholds=WARN_AT_ONE),
+        stat("Releases behind", "Point releases between the installed core and the newest "
+             "of its branch.",
+             [q(f"max by (lms) (lms_moodle_update_releases_behind{{{SEL}}})", "{{lms}}")], w=4,
+             thresholds=steps((None, "green"), (1, "orange"), (3, "red"))),
+        stat("Plugin updates", "Additional plugins with a newer version offered.",
+             [q(f'max by (lms) (lms_moodle_update_available{{{SEL}, kind="plugin"}})',
+                "{{lms}}")], w=4, thresholds=WARN_AT_ONE),
+        stat("Moodle security updates", "Pending core and plugin updates the check's rules "
+             "count as security updates.",
+             [q(f"max by (lms) (lms_moodle_update_security_pending{{{SEL}}})", "{{lms}}")],
+             w=4, thresholds=OK_AT_ZERO),
+        stat("OS security updates", "OS packages with a pending security update.",
+             [q(f'max by (lms) (lms_os_updates_pending{{{SEL}, kind="security"}})', "{{lms}}")],
+             w=4, thresholds=OK_AT_ZERO),
+        stat("OS updates", "OS packages an upgrade would update now (all origins).",
+             [q(f'max by (lms) (lms_os_updates_pending{{{SEL}, kind="all"}})', "{{lms}}")],
+             w=4, thresholds=steps((None, "green"), (1, "orange"), (50, "red"))),
+        stat("Upgrade pending", "1 if the code on disk is newer than the database: Moodle "
+             "waits for admin/cli/upgrade.php.",
+             [q(f"max by (lms) (lms_moodle_upgrade_pending{{{SEL}}})", "{{lms}}")], w=4,
+             thresholds=OK_AT_ZERO),
+        stat("Reboot required", "1 if the host asks for a reboot to finish applying updates.",
+             [q(f"max by (lms) (lms_os_reboot_required{{{SEL}}})", "{{lms}}")], w=4,
+             thresholds=WARN_AT_ONE),
+        stat("OS packages held", "Packages held back from upgrades (apt-mark hold).",
+             [q(f"max by (lms) (lms_os_updates_held{{{SEL}}})", "{{lms}}")], w=4,
+             thresholds=WARN_AT_ONE),
+        stat("Update data age", "Age of the update data the Moodle check judged (Vigil's "
+             "feed fetch or Moodle's own cron).",
+             [q(f"time() - max by (lms) (lms_moodle_update_feed_last_success_timestamp_seconds"
+                f"{{{SEL}}})", "{{lms}}")], unit="s", w=4,
+             thresholds=steps((None, "green"), (2 * 86400, "orange"), (7 * 86400, "red"))),
+        stat("Package lists age", "Age of the host's package lists (apt update / dnf "
+             "makecache); old lists hide new security updates.",
+             [q(f"max by (lms) (lms_os_package_lists_age_seconds{{{SEL}}})", "{{lms}}")],
+             unit="s", w=4,
+             thresholds=steps((None, "green"), (86400, "orange"), (7 * 86400, "red"))),
+        stat("Site administrators", "Accounts listed in config siteadmins.",
+             [q(f"max by (lms) (lms_moodle_site_admins{{{SEL}}})", "{{lms}}")], w=4,
+             thresholds=steps((None, "green"), (4, "orange"))),
+        ts("Pending update age", "How long the oldest pending Moodle update (core, plugin) "
+           "and OS security update have been waiting.",
+           [q(f"lms_moodle_update_age_seconds{{{SEL}}}", "{{lms}} moodle {{kind}}"),
+            q(f"lms_os_security_update_oldest_seconds{{{SEL}}}", "{{lms}} OS security")],
+           unit="s", thresholds=steps((None, "green"), (86400, "orange"), (604800, "red"))),
+        bars("Plugins by state", "Plugins on disk against the database: upgrade, new, "
+             "downgrade, missing or delete need an admin.",
+             [q(f"sum by (lms, state) (lms_moodle_plugins{{{SEL}}})", "{{lms}} {{state}}")],
+             thresholds=NONE_STEPS),
+        row("Support"),
+        bars("Moodle security support left", "Days until security support of the site's "
+             "Moodle branch ends (no more security fixes after it).",
+             [q(days_left("lms_moodle_branch_security_support_end_timestamp_seconds"),
+                "{{lms}}")], unit="d", w=8, thresholds=support),
+        bars("Moodle general support left", "Days until general (bug fix) support of the "
+             "site's Moodle branch ends.",
+             [q(days_left("lms_moodle_branch_general_support_end_timestamp_seconds"),
+                "{{lms}}")], unit="d", w=8, thresholds=support),
+        bars("PHP security support left", "Days until security support of the site's PHP "
+             "version ends.",
+             [q(days_left("lms_moodle_php_security_support_end_timestamp_seconds"),
+                "{{lms}}")], unit="d", w=8, thresholds=support),
+        stat("PHP supported by Moodle", "1 if the site's Moodle branch supports its PHP "
+             "version.",
+             [q(f"min by (lms) (lms_moodle_php_supported{{{SEL}}})", "{{lms}}")], w=8,
+             mappings=[{"type": "value", "options": {
+                 "0": {"text": "NO", "color": "red", "index": 0},
+                 "1": {"text": "yes", "color": "green", "index": 1}}}], thresholds=UP_STEPS),
+        stat("Moodle version", "Moodle version number on disk (version.php) and in the "
+             "database.",
+             [q(f"max by (lms, source) (lms_moodle_core_version{{{SEL}}})",
+                "{{lms}} {{source}}")], unit="none", w=8, decimals=2),
+        stat("New security check problems", "Moodle security checks (Check API) that turned "
+             "from OK to not OK since Vigil's baseline.",
+             [q(f"max by (lms) (lms_moodle_check_api_new_security_problems{{{SEL}}})",
+                "{{lms}}")], w=8, thresholds=OK_AT_ZERO),
+        row("Code integrity"),
+        bars("Code changes since baseline", "Files added, removed and modified in the code "
+             "tree since the accepted baseline.",
+             [q(f"sum by (lms, change) (lms_integrity_changed_files{{{SEL}}})",
+                "{{lms}} {{change}}")], w=8, thresholds=WARN_AT_ONE),
+        stat("New scripts", "Executable scripts added to the code tree since the baseline.",
+             [q(f"sum by (lms) (lms_integrity_new_scripts{{{SEL}}})", "{{lms}}")], w=4,
+             h=8, thresholds=OK_AT_ZERO),
+        stat("Silent changes", "Files whose content changed with unchanged size and times.",
+             [q(f"sum by (lms) (lms_integrity_silent_changes{{{SEL}}})", "{{lms}}")], w=4,
+             h=8, thresholds=OK_AT_ZERO),
+        stat("Release mismatches", "Files that differ from the release manifest and were "
+             "not accepted.",
+             [q(f"sum by (lms) (lms_integrity_release_mismatch_files{{{SEL}}})", "{{lms}}")],
+             w=4, h=8, thresholds=OK_AT_ZERO),
+        stat("Release files missing", "Files of the release manifest missing from the code "
+             "tree.",
+             [q(f"sum by (lms) (lms_integrity_release_missing_files{{{SEL}}})", "{{lms}}")],
+             w=4, h=8, thresholds=WARN_AT_ONE),
+        ts("Code tree files", "Files watched in the code tree.",
+           [q(f"lms_integrity_files{{{SEL}}}", "{{lms}} {{check}}")], w=8),
+        ts("Files not verified", "Files the last run skipped, by reason (deferred to a later "
+           "run, too large, unreadable...).",
+           [q(f"sum by (lms, reason) (lms_integrity_skipped_files{{{SEL}}})",
+              "{{lms}} {{reason}}")], w=8, thresholds=steps((None, "green"), (1, "orange"))),
+        stat("Since last full re-hash", "Time since the rolling re-hash last covered the "
+             "whole code tree (silent changes are found within one period).",
+             [q(f"time() - max by (lms) (lms_integrity_last_full_rehash_timestamp_seconds"
+                f"{{{SEL}}})", "{{lms}}")], unit="s", w=4, h=8,
+             thresholds=steps((None, "green"), (7 * 86400, "orange"))),
+        stat("Baseline age", "Time since the code tree's baseline was accepted.",
+             [q(f"time() - max by (lms) (lms_integrity_baseline_timestamp_seconds{{{SEL}}})",
+                "{{lms}}")], unit="s", w=4, h=8),
+        row("Data directory and file pool"),
+        stat("Scripts in data directory", "Executable scripts found in the data directory "
+             "(Moodle's own PHP files excepted): a web shell sign.",
+             [q(f"sum by (lms) (lms_integrity_data_scripts{{{SEL}}})", "{{lms}}")], w=4,
+             thresholds=OK_AT_ZERO),
+        stat("Missing blobs", "Contents the files table needs that are missing from the file "
+             "pool: lost uploads.",
+             [q(f"sum by (lms) (lms_moodle_filestore_missing_blobs{{{SEL}}})", "{{lms}}")],
+             w=4, thresholds=OK_AT_ZERO),
+        stat("Missing bytes", "Bytes of the contents missing from the file pool.",
+             [q(f"sum by (lms) (lms_moodle_filestore_missing_bytes{{{SEL}}})", "{{lms}}")],
+             unit="bytes", w=4, thresholds=OK_AT_ZERO),
+        stat("Orphan blobs", "Blobs in the file pool that no files row references.",
+             [q(f"sum by (lms) (lms_moodle_filestore_orphan_blobs{{{SEL}}})", "{{lms}}")],
+             w=4, thresholds=steps((None, "green"), (1000, "orange"))),
+        stat("Orphan bytes", "Bytes of the orphan blobs (space a cleanup would free).",
+             [q(f"sum by (lms) (lms_moodle_filestore_orphan_bytes{{{SEL}}})", "{{lms}}")],
+             unit="bytes", w=4, thresholds=NONE_STEPS),
+        stat("Corrupt or mismatched blobs", "Blobs whose content hash differs from their "
+             "name, or whose size differs from the files table.",
+             [q(f"sum by (lms) (lms_moodle_filestore_corrupt_blobs{{{SEL}}})", "{{lms}} corrupt"),
+              q(f"sum by (lms) (lms_moodle_filestore_size_mismatches{{{SEL}}})",
+                "{{lms}} size")], w=4, thresholds=OK_AT_ZERO),
+        ts("File pool", "Blobs in the file pool, and blobs the last verification slice "
+           "could not read.",
+           [q(f"lms_moodle_filestore_blobs{{{SEL}}}", "{{lms}} blobs"),
+            q(f"lms_moodle_filestore_unreadable_blobs{{{SEL}}}", "{{lms}} unreadable")],
+           w=8),
+        ts("Verification rate", "Blobs whose content was re-hashed per second.",
+           [q(f"rate(lms_moodle_filestore_blobs_verified_total{{{SEL}}}[$__rate_interval])",
+              "{{lms}}")], unit="ops", w=8),
+        stat("Since full verification", "Time since the verification last completed a pass "
+             "over the whole file pool.",
+             [q(f"time() - max by (lms) (lms_moodle_filestore_verify_pass_timestamp_seconds"
+                f"{{{SEL}}})", "{{lms}}")], unit="s", w=8, h=8,
+             thresholds=steps((None, "green"), (30 * 86400, "orange"))),
+        row("Configuration and privileged accounts"),
+        stat("Settings drifted", "Settings (config.php and watched database settings) that "
+             "differ from the accepted baseline.",
+             [q(f"max by (lms) (lms_moodle_config_settings_changed{{{SEL}}})", "{{lms}}")],
+             w=6, thresholds=WARN_AT_ONE),
+        stat("Privileged account changes", "Site administrators and watched system roles "
+             "added or removed since the accepted baseline.",
+             [q(f"max by (lms) (lms_moodle_privileged_account_changes{{{SEL}}})", "{{lms}}")],
+             w=6, thresholds=OK_AT_ZERO),
+        bars("Privileged accounts by role", "Accounts holding site administration or a "
+             "watched system role (manager...).",
+             [q(f"max by (lms, role) (lms_moodle_privileged_accounts{{{SEL}}})",
+                "{{lms}} {{role}}")], w=6, h=4, thresholds=NONE_STEPS),
+        bars("Settings watched", "Settings fingerprinted by source.",
+             [q(f"max by (lms, source) (lms_moodle_config_settings_watched{{{SEL}}})",
+                "{{lms}} {{source}}")], w=6, h=4, thresholds=NONE_STEPS),
+        ts("Drift and account changes over time", "When configuration drift and privileged "
+           "account changes appeared and were accepted.",
+           [q(f"lms_moodle_config_settings_changed{{{SEL}}}", "{{lms}} settings"),
+            q(f"lms_moodle_privileged_account_changes{{{SEL}}}", "{{lms}} accounts")],
+           w=24, thresholds=WARN_AT_ONE),
+    ]
+    return dashboard("vigil-patch-integrity", "Vigil / Patch and integrity",
+                     "Patch level and integrity of every LMS: Moodle core, plugin and OS "
+                     "updates, support dates, code tree changes, data directory scripts, file "
+                     "pool, configuration drift and privileged accounts.",
+                     ["patch", "integrity"], items, [var_datasource(), VAR_INSTANCE, VAR_LMS])
 
 
 def learning() -> dict:
@@ -449,6 +709,10 @@ def vigil_self() -> dict:
         ts("Deliveries by outcome", "Notification delivery attempts per second by outcome.",
            [q(f"sum by (outcome) (rate(vigil_notifications_total{{{ISEL}}}"
               f"[$__rate_interval]))", "{{outcome}}")], unit="ops"),
+        stat("Receivers up", "1 while Vigil can deliver to the receiver (its last delivery "
+             "did not fail, or it answered a probe); 0 while notifications to it queue.",
+             [q(f"vigil_receiver_up{{{ISEL}}}", "{{receiver}}")], w=24,
+             mappings=UP_MAPPINGS, thresholds=UP_STEPS),
         row("Scrape cost"),
         stat("Scraped", "Prometheus' up for each Vigil instance.",
              [q(f"up{{{ISEL}}}", "{{instance}}")], mappings=UP_MAPPINGS, thresholds=UP_STEPS),
@@ -473,6 +737,7 @@ def vigil_self() -> dict:
 
 
 BOARDS = {"vigil-fleet.json": fleet, "vigil-lms-detail.json": lms_detail,
+          "vigil-patch-integrity.json": patch_integrity,
           "vigil-learning.json": learning, "vigil-self.json": vigil_self}
 
 

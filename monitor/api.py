@@ -21,6 +21,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from monitor import __version__
+from monitor.api_alerts import ACK_OPENAPI, ack_json, ack_routes
+from monitor.api_maintenance import OPENAPI_PATHS, OPENAPI_SCHEMAS, maintenance_routes
 from monitor.store import AlertRecord, CheckState, StateStore
 
 
@@ -68,7 +70,9 @@ def alert_json(alert: AlertRecord) -> dict[str, Any]:
         "fingerprint": alert.fingerprint, "lms": alert.lms, "check": alert.check,
         "state": alert.state, "status": alert.status.name, "summary": alert.summary,
         "labels": dict(alert.labels), "started_at": alert.started_at,
-        "transition": alert.transition,
+        "transition": alert.transition, "severity": alert.severity,
+        "flapping": alert.flapping, "held_reason": alert.held,
+        "acknowledged": ack_json(alert),
     }
 
 
@@ -87,9 +91,12 @@ def create_app(view: DaemonView) -> Starlette:
         checks = [{"lms": s.lms, "check": s.check, "check_type": s.check_type,
                    "result": s.result, "ran": _clock_text(s.ran_at)} for s in view.store.states()]
         alerts = [{"lms": a.lms, "check": a.check, "status": a.status, "summary": a.summary,
-                   "since": _clock_text(a.started_at)} for a in view.store.firing_alerts()]
+                   "since": _clock_text(a.started_at), "fingerprint": a.fingerprint,
+                   "severity": a.severity, "held": a.held, "flapping": a.flapping,
+                   "ack": ack_json(a)} for a in view.store.firing_alerts()]
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        return HTMLResponse(status_page.render(checks=checks, alerts=alerts, now=now))
+        return HTMLResponse(status_page.render(checks=checks, alerts=alerts, now=now,
+                                               acked=request.query_params.get("acked")))
 
     async def metrics(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
@@ -137,7 +144,11 @@ def create_app(view: DaemonView) -> Starlette:
         ("/api/v1/alerts", alerts), ("/api/v1/alerts/{fingerprint}", one_alert),
         ("/api/v1/openapi.json", openapi),
     ]
-    return Starlette(routes=[Route(path, fn, methods=["GET"]) for path, fn in routes])
+    mounted = [Route(path, fn, methods=["GET"]) for path, fn in routes]
+    mounted += ack_routes(view, write_refusal)  # POST/DELETE .../ack, the status page form
+    if hasattr(view, "maintenance"):  # windows, /maintenance.ics, the maintenance page
+        mounted += maintenance_routes(view, pages, write_refusal)  # type: ignore[arg-type]
+    return Starlette(routes=mounted)
 
 
 def _get(summary: str, schema: str | None = None, extra: dict[str, Any] | None = None) -> Any:
@@ -173,6 +184,7 @@ OPENAPI: dict[str, Any] = {
             "parameters": [{"name": "fingerprint", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
         },
+        **ACK_OPENAPI,
         "/": _get("Status page (HTML)"),
     },
     "components": {"schemas": {
@@ -194,8 +206,14 @@ OPENAPI: dict[str, Any] = {
             "check": {"type": "string"}, "state": {"type": "string"},
             "status": {"type": "string"}, "summary": {"type": "string"},
             "labels": {"type": "object"}, "started_at": {"type": ["number", "null"]},
-            "transition": {"type": "integer"}}},
+            "transition": {"type": "integer"},
+            "severity": {"enum": ["info", "warning", "critical", "page"]},
+            "flapping": {"type": "boolean"}, "held_reason": {"type": ["string", "null"]},
+            "acknowledged": {"type": ["object", "null"]}}},
         "AlertList": {"type": "object", "properties": {
             "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}},
     }},
 }
+OPENAPI["paths"].update(OPENAPI_PATHS)  # maintenance (monitor/api_maintenance.py)
+OPENAPI["components"]["schemas"].update(OPENAPI_SCHEMAS)
+OPENAPI["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}

@@ -74,7 +74,7 @@ CHECK_METRICS = _catalogue(
     # configured or physical mounts, disks and interfaces)
     MetricSpec("lms_system_cpu_usage_ratio", "gauge",
                "Share of CPU time busy (not idle or iowait) since the previous run, 0..1."),
-    MetricSpec("lms_system_cpu_count", "gauge", "Logical CPUs of the host."),
+    MetricSpec("lms_system_cpus", "gauge", "Logical CPUs of the host."),
     MetricSpec("lms_system_load1", "gauge", "1-minute load average."),
     MetricSpec("lms_system_load5", "gauge", "5-minute load average."),
     MetricSpec("lms_system_load15", "gauge", "15-minute load average."),
@@ -427,6 +427,27 @@ MOODLE_METRICS = _catalogue(
                "the check's hold."),
 )
 
+# Samples of the synthetic checks that judge history (alerts/evaluator.py): predictive
+# rules (check predict_<rule>; series names the watched sample, e.g.
+# system{mountpoint=/var}) and the availability SLO (check slo_availability; window is
+# one of 5m 30m 1h 2h 6h 1d 3d and the SLO period, e.g. 30d).
+POLICY_METRICS = _catalogue(
+    MetricSpec("lms_prediction_seconds_to_threshold", "gauge",
+               "Seconds until the least-squares trend of a watched gauge reaches the rule's "
+               "threshold (0 once past); absent while the trend does not head there.",
+               ("rule", "series")),
+    MetricSpec("lms_slo_objective_ratio", "gauge",
+               "The availability objective of the LMS, 0..1 (e.g. 0.999)."),
+    MetricSpec("lms_slo_availability_ratio", "gauge",
+               "Share of the availability check's probes that were OK over the window.",
+               ("window",)),
+    MetricSpec("lms_slo_burn_rate", "gauge",
+               "Error budget burn rate over the window: error rate / (1 - objective); 1 "
+               "spends the budget exactly over the SLO period.", ("window",)),
+    MetricSpec("lms_slo_error_budget_remaining_ratio", "gauge",
+               "Share of the SLO period's error budget left (negative once overspent)."),
+)
+
 # The daemon's own instruments (monitor/metrics.py creates them on an explicit registry).
 DAEMON_METRICS = _catalogue(
     MetricSpec("vigil_build_info", "info", "Vigil version.", ("version",)),
@@ -455,8 +476,14 @@ DAEMON_METRICS = _catalogue(
                "Notification delivery attempts, by receiver and outcome "
                "(sent, retry, failed).", ("receiver", "outcome")),
     MetricSpec("vigil_alerts_firing", "gauge", "Alerts Vigil currently has firing."),
+    MetricSpec("vigil_receiver_up", "gauge",
+               "1 while the receiver delivers, 0 after a permanent delivery error (bad "
+               "credentials, 4xx) until a delivery to it succeeds again.", ("receiver",)),
+    MetricSpec("vigil_maintenance_active", "gauge",
+               "1 while a maintenance window covers the LMS (or some of its checks), else 0; "
+               "for shading Grafana panels.", ("lms",)),
 )
 
 CATALOGUE: dict[str, MetricSpec] = {
-    **STATE_METRICS, **CHECK_METRICS, **MOODLE_METRICS, **DAEMON_METRICS,
+    **STATE_METRICS, **CHECK_METRICS, **MOODLE_METRICS, **POLICY_METRICS, **DAEMON_METRICS,
 }

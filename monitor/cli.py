@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     from checks.integrity.cli import add_parser as add_integrity_parser
 
     add_integrity_parser(sub)  # vigil integrity baseline|verify|diff|accept|manifest
+    from monitor.cli_maintenance import add_parser as add_maintenance_parser
+
+    add_maintenance_parser(sub)  # vigil maintenance add|list|show|edit|end
+    from monitor.cli_alerts import add_parser as add_alerts_parser
+
+    add_alerts_parser(sub)  # vigil alerts list|show|ack|unack
     return parser
 
 
@@ -144,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         from checks.integrity.cli import main as integrity_main
 
         code = integrity_main(args)
+    elif args.command == "alerts":
+        from monitor.cli_alerts import main as alerts_main
+
+        code = alerts_main(args)
+    elif args.command == "maintenance":
+        from monitor.cli_maintenance import main as maintenance_main
+
+        code = maintenance_main(args)
     elif args.command == "run":
         from monitor.daemon import run_daemon
 

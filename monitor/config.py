@@ -24,7 +24,9 @@ from pydantic import (
 )
 
 from alerts.config import AlertingConfig
+from alerts.maintenance.model import WindowSpec
 from alerts.messages import Renderer, TemplateRenderError
+from alerts.slo import reference_problems as slo_reference_problems
 from checks.moodle.registry import default_moodle_checks
 from checks.moodle.settings import MoodleSettings
 from checks.registry import CHECK_TYPES
@@ -133,6 +135,8 @@ class VigilConfig(StrictModel):
     scheduler: SchedulerConfig = SchedulerConfig()
     alerts: AlertingConfig = AlertingConfig()
     lms: list[LmsConfig] = Field(default_factory=list)
+    # [[maintenance]] windows (alerts/maintenance/model.py); synced into the state DB.
+    maintenance: list[WindowSpec] = Field(default_factory=list)
 
     @field_validator("lms")
     @classmethod
@@ -153,6 +157,30 @@ class VigilConfig(StrictModel):
                     raise ValueError(
                         f"lms[{i}].checks.{name}.url: required because lms[{i}].url is not set"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _slo_names_known_checks(self) -> VigilConfig:
+        sites = {site.name: {n: spec.type for n, spec in site.checks.items()} for site in self.lms}
+        problems = slo_reference_problems(self.alerts.slo, sites)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _maintenance_windows_name_known_lms(self) -> VigilConfig:
+        names = [site.name for site in self.lms]
+        seen: set[str] = set()
+        for i, window in enumerate(self.maintenance):
+            if window.name in seen:
+                raise ValueError(f"maintenance[{i}].name: {window.name!r} is used twice; "
+                                 "window names must be unique")
+            seen.add(window.name)
+            for matcher in window.parsed_matchers:
+                if matcher.label == "lms" and matcher.op in ("=", "=~") and not any(
+                        matcher.matches({"lms": name}) for name in names):
+                    raise ValueError(f"maintenance[{i}].matchers: {matcher} matches no LMS "
+                                     f"in [[lms]] (known: {', '.join(names) or 'none'})")
         return self
 
     def check_keys(self) -> set[tuple[str, str]]:

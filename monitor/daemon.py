@@ -1,6 +1,6 @@
 """Wires the daemon together and owns its life cycle: start, reload, watchdog, stop.
 
-config -> jobs -> CheckScheduler -> CheckRunner -> StateStore -> AlertService ->
+config -> jobs -> CheckScheduler -> CheckRunner -> StateStore -> AlertService -> Router ->
 outbox -> Dispatcher -> notifiers; the HTTP API reads the store and the registry.
 Everything runs on one asyncio loop.
 """
@@ -17,13 +17,22 @@ from pathlib import Path
 import httpx
 
 from alerts.dispatcher import Dispatcher
-from alerts.notifiers import Notifier, NotifierOptions, build_notifiers
+from alerts.evaluator import PolicyEvaluator
+from alerts.history import SampleRecorder, WatchPlan
+from alerts.maintenance.book import MaintenanceBook
+from alerts.maintenance.lifecycle import MaintenanceLifecycle
+from alerts.maintenance.report import ReportRenderer
+from alerts.notifiers import Notifier, NotifierOptions, build_notifiers, refresh_notifiers
+from alerts.notifiers.alertmanager import AlertmanagerNotifier, latest_snapshots
+from alerts.receiver_health import ReceiverHealth
+from alerts.router import Router
 from alerts.service import AlertService
 from monitor.api import create_app
 from monitor.clock import Clock, SystemClock
 from monitor.config import ConfigError, VigilConfig, load_config
 from monitor.http_server import EmbeddedServer
 from monitor.jobs import build_jobs
+from monitor.listeners import FanOut
 from monitor.metrics import build_registry
 from monitor.runner import CheckJob, CheckRunner
 from monitor.scheduler import CheckScheduler
@@ -57,16 +66,42 @@ class Daemon:
         self.notifier_transport = notifier_transport
         self.store = StateStore(config.state.dir / STATE_FILE,
                                 history_limit=config.state.history_limit)
-        self.registry, self.metrics = build_registry(self.store)
+        # Maintenance windows: [[maintenance]] synced into the store; API/CLI ones kept.
+        self.maintenance = MaintenanceBook(self.store, self.clock)
+        self.maintenance.apply_config(config)
+        self.registry, self.metrics = build_registry(
+            self.store, maintenance=lambda: self.maintenance.lms_activity(self.clock.time()))
         self.dispatcher = self._build_dispatcher(config)
-        self.alerts = AlertService(self.store, config.alerts, wake=self.dispatcher.wake)
+        # Routing: pending alert events -> notification groups -> outbox (alerts/router.py);
+        # a receiver's permanent failure becomes a self-alert through the others.
+        self.router = Router(self.store, config.alerts, covering=self.maintenance.covering,
+                             wake_dispatcher=self.dispatcher.wake)
+        self.receiver_health = ReceiverHealth(self.store, self.router)
+        self.receiver_health.sync([r.name for r in config.alerts.receivers], self.clock.time())
+        self.dispatcher.health = self.receiver_health
+        self.alerts = AlertService(self.store, config.alerts, wake=self._wake_alerting)
+        # Predictions and SLOs: the recorder keeps history, the evaluator judges it.
+        plan = WatchPlan.from_config(config)
+        self.recorder = SampleRecorder(self.store, plan, in_maintenance=lambda labels, now: (
+            self.maintenance.covering(labels, now) is not None))
+        self.policy = PolicyEvaluator(self.store, plan, listener=self.alerts)
         self.runner = CheckRunner(
-            self.clock, store=self.store, listener=self.alerts, metrics=self.metrics,
+            self.clock, store=self.store, listener=FanOut([self.recorder, self.alerts]),
+            metrics=self.metrics,
             max_concurrency=config.scheduler.max_concurrency, state_dir=config.state.dir,
         )
         self.scheduler = CheckScheduler(
             self.runner, self.clock, misfire_grace=config.scheduler.misfire_grace
         )
+        # Per occurrence: notices, the LMS's maintenance mode, integrity accept, report.
+        self.lifecycle = MaintenanceLifecycle(
+            self.store, self.maintenance, jobs=lambda: self.scheduler.jobs,
+            run_checks=self.scheduler.run_now,
+            receivers=lambda: [r.name for r in self.config.alerts.receivers],
+            state_dir=config.state.dir, renderer=ReportRenderer(config.alerts.templates_dir),
+            run_blocking=self.runner.run_blocking, wake=self.dispatcher.wake,
+            base_url=config.alerts.base_url, enqueue_message=self.router.enqueue_message)
+        self.runner.windows = self.lifecycle.windows_for
         self.sites = SiteRegistry()
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -77,8 +112,13 @@ class Daemon:
         return Dispatcher(self.store, self._notifiers(config), config.alerts.retry,
                           on_attempt=self.metrics.on_notification)
 
+    def _wake_alerting(self) -> None:
+        """New alert events: route them now (and deliver anything queued directly)."""
+        self.router.wake()
+        self.dispatcher.wake()
+
     def _notifiers(self, config: VigilConfig) -> dict[str, Notifier]:
-        options = NotifierOptions(http_transport=self.notifier_transport)
+        options = NotifierOptions(http_transport=self.notifier_transport, clock=self.clock.time)
         return build_notifiers(config.alerts, options)
 
     def _jobs(self, config: VigilConfig) -> dict[str, CheckJob]:
@@ -87,7 +127,7 @@ class Daemon:
     # -- life cycle -------------------------------------------------------------
     async def start(self) -> None:
         diff = self.scheduler.apply(self._jobs(self.config))
-        self.store.forget_checks_except(self.config.check_keys())
+        self.store.forget_checks_except(self.config.check_keys() | self.policy.check_keys())
         self.scheduler.start()
         log.info("scheduled %d checks on %d LMS", len(diff.added), len(self.config.lms))
         if self.config.server.enabled:
@@ -98,6 +138,12 @@ class Daemon:
             log.info("HTTP API on %s (/metrics, /healthz, /readyz, /api/v1/checks)",
                      self.server.url)
         self._tasks.append(asyncio.create_task(self._run_dispatcher(), name="outbox"))
+        self._tasks.append(asyncio.create_task(self._run_router(), name="router"))
+        self._tasks.append(asyncio.create_task(self._refresh_receivers(), name="receivers"))
+        self._tasks.append(asyncio.create_task(self._alert_ticks(), name="alert-ticks"))
+        self._tasks.append(asyncio.create_task(self._maintenance_steps(), name="maintenance"))
+        self._tasks.append(asyncio.create_task(
+            self.policy.run_forever(self.clock.time, self._stop), name="predictions-slo"))
         interval = self.systemd.watchdog_interval()
         if interval:
             self._tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))
@@ -111,6 +157,64 @@ class Daemon:
                 log.exception("outbox dispatcher failed; restarting it in 5 s")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=5)
+
+    async def _run_router(self) -> None:
+        """Route alert events after every wake-up and on a 1 s tick (group waits, repeats,
+        escalations, time intervals, maintenance ends)."""
+        while not self._stop.is_set():
+            try:
+                await self.router.run_forever(self.clock.time, self._stop, tick=1.0)
+            except Exception:  # run_forever catches step errors; this is a last resort
+                log.exception("alert router failed; restarting it in 5 s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=5)
+
+    async def _refresh_receivers(self, every: float = 15.0) -> None:
+        """Re-send firing alerts to Alertmanager receivers so they do not time out."""
+        self._adopt_pushed_alerts()
+        while not self._stop.is_set():
+            try:
+                firing = {alert.fingerprint for alert in self.store.firing_alerts()}
+                due = await refresh_notifiers(self.dispatcher.notifiers, self.clock.time(),
+                                              firing)
+                delay = every if due is None else min(every, max(1.0, due - self.clock.time()))
+            except Exception:  # a receiver's trouble must not stop the daemon
+                log.exception("receiver refresh failed")
+                delay = every
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+
+    def _adopt_pushed_alerts(self) -> None:
+        """After a restart, keep alive what was pushed to Alertmanager before it."""
+        try:
+            firing = {alert.fingerprint for alert in self.store.firing_alerts()}
+            sent = self.store.outbox_items("sent") if firing else []
+            for name, notifier in self.dispatcher.notifiers.items():
+                if isinstance(notifier, AlertmanagerNotifier):
+                    payloads = [item.payload for item in sent if item.receiver == name]
+                    notifier.adopt(latest_snapshots(payloads, firing), self.clock.time())
+        except Exception:
+            log.exception("could not adopt alerts pushed to Alertmanager before the restart")
+
+    async def _alert_ticks(self, every: float = 5.0) -> None:
+        """Time-driven alert work with no check result to trigger it: ack expiry, holds."""
+        while not self._stop.is_set():
+            try:
+                self.alerts.tick(self.clock.time())
+            except Exception:  # a bug here must not stop checks or delivery
+                log.exception("alert tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=every)
+
+    async def _maintenance_steps(self, every: float = 5.0) -> None:
+        """Maintenance notices, LMS maintenance mode, reports; a bug never stops the daemon."""
+        while not self._stop.is_set():
+            try:
+                await self.lifecycle.step(self.clock.time())
+            except Exception:
+                log.exception("maintenance lifecycle step failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=every)
 
     async def _watchdog(self, interval: float) -> None:
         """Ping systemd only while the loop turns and the scheduler runs."""
@@ -170,11 +274,20 @@ class Daemon:
         if new.alerts != self.config.alerts:
             old_notifiers = self.dispatcher.notifiers
             self.dispatcher.reconfigure(self._notifiers(new), new.alerts.retry)
-            self.alerts = AlertService(self.store, new.alerts, wake=self.dispatcher.wake)
-            self.runner.listener = self.alerts
+            self._adopt_pushed_alerts()  # new Alertmanager notifiers start empty
+            self.router.reconfigure(new.alerts)
+            self.receiver_health.sync([r.name for r in new.alerts.receivers], self.clock.time())
+            self.alerts = AlertService(self.store, new.alerts, wake=self._wake_alerting)
+            self.runner.listener = FanOut([self.recorder, self.alerts])
+            self.lifecycle.messages.renderer = ReportRenderer(new.alerts.templates_dir)
+            self.lifecycle.messages.base_url = new.alerts.base_url
             for notifier in old_notifiers.values():
                 asyncio.get_running_loop().create_task(notifier.aclose())
-        self.store.forget_checks_except(new.check_keys())
+        plan = WatchPlan.from_config(new)
+        self.recorder.configure(plan)
+        self.policy.configure(plan, listener=self.alerts)
+        self.store.forget_checks_except(new.check_keys() | self.policy.check_keys())
+        self.maintenance.apply_config(new)
         self.config = new
         self.metrics.config_reloads.labels("success").inc()
         self.metrics.last_reload.set(self.clock.time())

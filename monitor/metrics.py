@@ -8,12 +8,13 @@ state at scrape time, so a scrape never triggers a probe.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from alerts.receiver_health import receiver_states
 from checks.base import Status
 from monitor import __version__
 from monitor.catalogue import CATALOGUE, DAEMON_METRICS, STATE_METRICS, MetricSpec
@@ -74,8 +75,10 @@ class DaemonMetrics:
 class StateCollector(Collector):
     """Builds the ``lms_*`` families and the outbox/alert gauges fresh at every scrape."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore,
+                 maintenance: Callable[[], Mapping[str, bool]] | None = None) -> None:
         self.store = store
+        self.maintenance = maintenance  # LMS -> in a window now (MaintenanceBook.lms_activity)
         self._warned: set[str] = set()  # log each uncatalogued name once, not every scrape
 
     def describe(self) -> Iterable[Metric]:
@@ -93,6 +96,13 @@ class StateCollector(Collector):
             outbox.add_metric([state], count)
         yield outbox
         yield GaugeMetricFamily("vigil_alerts_firing", _help("vigil_alerts_firing"), len(firing))
+        receivers = GaugeMetricFamily(
+            "vigil_receiver_up", _help("vigil_receiver_up"), labels=["receiver"])
+        for name, health in receiver_states(self.store.db).items():
+            receivers.add_metric([name], float(health.up))
+        yield receivers
+        if self.maintenance is not None:
+            yield _maintenance_family(self.maintenance)
 
 
 def _state_families(
@@ -144,8 +154,21 @@ def _new_family(spec: MetricSpec) -> GaugeMetricFamily | CounterMetricFamily:
     return GaugeMetricFamily(spec.name, spec.help, labels=labels)
 
 
-def build_registry(store: StateStore) -> tuple[CollectorRegistry, DaemonMetrics]:
+def _maintenance_family(activity: Callable[[], Mapping[str, bool]]) -> Metric:
+    family = GaugeMetricFamily("vigil_maintenance_active", _help("vigil_maintenance_active"),
+                               labels=["lms"])
+    try:
+        for lms, active in sorted(activity().items()):
+            family.add_metric([lms], float(active))
+    except Exception:  # a broken window must not break the whole scrape
+        log.exception("cannot tell which LMS are in maintenance")
+    return family
+
+
+def build_registry(store: StateStore,
+                   maintenance: Callable[[], Mapping[str, bool]] | None = None,
+                   ) -> tuple[CollectorRegistry, DaemonMetrics]:
     registry = CollectorRegistry(auto_describe=False)
     metrics = DaemonMetrics(registry)
-    registry.register(StateCollector(store))
+    registry.register(StateCollector(store, maintenance))
     return registry, metrics

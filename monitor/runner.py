@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
@@ -49,6 +49,13 @@ class StateListener(Protocol):
     ) -> Any: ...
 
 
+@runtime_checkable
+class RetryAdvisor(Protocol):
+    """A listener that knows when a soft failure wants a faster re-check (AlertService)."""
+
+    def retry_delay(self, state: CheckState, spec: CheckSpec) -> float | None: ...
+
+
 class CheckRunner:
     def __init__(
         self,
@@ -71,6 +78,10 @@ class CheckRunner:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._pool = ThreadPoolExecutor(blocking_workers, thread_name_prefix="vigil-blocking")
         self.in_flight: set[asyncio.Task[Any]] = set()
+        # Job key -> when the scheduler should run it again (retry_interval while soft).
+        self.retry_at: dict[str, float] = {}
+        # (job, now) -> maintenance windows covering the job (MaintenanceLifecycle.windows_for)
+        self.windows: Callable[[CheckJob, float], tuple[tuple[float, float], ...]] | None = None
 
     async def run_blocking(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
@@ -109,7 +120,7 @@ class CheckRunner:
         ctx = CheckContext(
             target=job.target, timeout=job.spec.timeout, now=self.clock.time,
             run_blocking=self.run_blocking, http_transport=self.http_transport, site=job.site,
-            state_dir=self.state_dir,
+            state_dir=self.state_dir, maintenance_windows=self._windows(job),
         )
         try:
             async with asyncio.timeout(job.spec.timeout):
@@ -128,6 +139,15 @@ class CheckRunner:
             return Result(Status.UNKNOWN, f"check returned {type(result).__name__}, not a Result")
         return result
 
+    def _windows(self, job: CheckJob) -> tuple[tuple[float, float], ...]:
+        if self.windows is None:
+            return ()
+        try:
+            return self.windows(job, self.clock.time())
+        except Exception:  # a broken window must not stop the check from running
+            log.exception("cannot tell whether a maintenance window covers %s", job.key)
+            return ()
+
     def _count_error(self, job: CheckJob, reason: str) -> None:
         if self.metrics:
             self.metrics.check_errors.labels(job.spec.type, reason).inc()
@@ -143,6 +163,10 @@ class CheckRunner:
             if self.listener is not None:
                 labels = {**job.target.labels, **job.spec.labels}
                 self.listener.on_state(state, job.spec, now, labels=labels)
+            if isinstance(self.listener, RetryAdvisor):
+                delay = self.listener.retry_delay(state, job.spec)
+                if delay:  # soft failure: the scheduler runs the check again sooner
+                    self.retry_at[job.key] = now + delay
         except Exception:  # a full disk or a broken notifier config must not stop checks
             log.exception("could not record the result of %s", job.key)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,7 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from checks.base import Result
 from monitor.clock import Clock
 from monitor.runner import CheckJob, CheckRunner
 
@@ -64,6 +66,7 @@ class CheckScheduler:
         self.jobs: dict[str, CheckJob] = {}
         self._due: dict[str, float] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}  # one run per check at a time (run_now)
         self._scheduler = AsyncIOScheduler(
             executors={"default": AsyncIOExecutor()}, timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -117,7 +120,36 @@ class CheckScheduler:
         job = self.jobs.get(key)
         if job is None:  # removed by a reload after it was submitted
             return
-        await self.runner.run(job, self._due.pop(key, None))
+        if self._lock(key).locked():  # run_now is running it: that result is as fresh
+            return
+        async with self._lock(key):
+            await self.runner.run(job, self._due.pop(key, None))
+        retry_at = self.runner.retry_at.pop(key, None)
+        if retry_at is not None:
+            self._run_sooner(key, retry_at)
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    async def run_now(self, keys: Iterable[str]) -> dict[str, Result]:
+        """Run the given checks at once and await their results (e.g. at the end of a
+        maintenance window). Unknown keys are skipped; a scheduled run in flight is awaited
+        first, so a check still runs at most once at a time."""
+        async def one(key: str, job: CheckJob) -> Result:
+            async with self._lock(key):
+                return await self.runner.run(job)
+
+        wanted = {key: self.jobs[key] for key in dict.fromkeys(keys) if key in self.jobs}
+        results = await asyncio.gather(*(one(k, job) for k, job in wanted.items()))
+        return dict(zip(wanted, results, strict=True))
+
+    def _run_sooner(self, key: str, at: float) -> None:
+        """Soft failure: bring the next run forward to ``at`` (the check's retry_interval)."""
+        scheduled = self._scheduler.get_job(key)
+        if scheduled is None or scheduled.next_run_time is None:
+            return  # removed or paused meanwhile
+        if at < scheduled.next_run_time.timestamp():
+            scheduled.modify(next_run_time=datetime.fromtimestamp(at, UTC))
 
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
         if event.scheduled_run_times:

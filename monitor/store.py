@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,27 +102,40 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE alert_transitions ADD COLUMN route_state TEXT NOT NULL DEFAULT 'routed';
     ALTER TABLE alert_transitions ADD COLUMN payload TEXT NOT NULL DEFAULT '{}';
     CREATE INDEX alert_transitions_by_route_state ON alert_transitions (route_state, id);
+    CREATE UNIQUE INDEX alert_transitions_by_dedup_key ON alert_transitions (dedup_key);
+    CREATE INDEX alert_transitions_by_fingerprint ON alert_transitions (fingerprint, transition);
+    CREATE INDEX alerts_by_held ON alerts (held);
     """,
-    # Routing (alerts/router.py): notification groups waiting for their group_wait or
-    # group_interval, what each receiver was last told about each alert (so a resolved
-    # goes only where the firing went, and reminders/escalations are spaced), and the
-    # health of each receiver (a permanent error marks it failed).
+    # Routing (alerts/router.py, alerts/router_store.py): notification groups waiting for
+    # their group_wait or group_interval and the alerts in each (latest event, last event
+    # sent); what each receiver was told about each alert (so a resolved goes only where
+    # the firing went); escalation progress per firing alert; events held back by a
+    # maintenance window (to notify when it ends); the health of each receiver.
     """
     CREATE TABLE notification_groups (
         group_key TEXT NOT NULL, receiver TEXT NOT NULL, route TEXT NOT NULL,
-        labels TEXT NOT NULL, first_pending_at REAL, last_flushed_at REAL,
-        flushes INTEGER NOT NULL DEFAULT 0,
+        labels TEXT NOT NULL, created_at REAL NOT NULL, last_flushed_at REAL,
+        flushes INTEGER NOT NULL DEFAULT 0, reminders INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (group_key, receiver)
     );
-    CREATE TABLE notification_group_events (
-        group_key TEXT NOT NULL, receiver TEXT NOT NULL, event_id INTEGER NOT NULL,
-        PRIMARY KEY (group_key, receiver, event_id)
+    CREATE TABLE notification_group_alerts (
+        group_key TEXT NOT NULL, receiver TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        instance INTEGER NOT NULL, event_id INTEGER NOT NULL, notified_event_id INTEGER,
+        PRIMARY KEY (group_key, receiver, fingerprint, instance)
     );
+    CREATE INDEX notification_group_alerts_by_alert ON notification_group_alerts (fingerprint);
     CREATE TABLE notification_log (
-        fingerprint TEXT NOT NULL, receiver TEXT NOT NULL, last_kind TEXT NOT NULL,
-        last_transition INTEGER NOT NULL, last_sent_at REAL NOT NULL,
-        reminders INTEGER NOT NULL DEFAULT 0, escalation_level INTEGER NOT NULL DEFAULT 0,
+        fingerprint TEXT NOT NULL, receiver TEXT NOT NULL, fired_transition INTEGER NOT NULL,
+        open INTEGER NOT NULL, last_kind TEXT NOT NULL, last_sent_at REAL NOT NULL,
         PRIMARY KEY (fingerprint, receiver)
+    );
+    CREATE TABLE notification_escalations (
+        fingerprint TEXT PRIMARY KEY, transition INTEGER NOT NULL, event_id INTEGER NOT NULL,
+        first_notified_at REAL NOT NULL, level INTEGER NOT NULL DEFAULT 0, escalated_at REAL
+    );
+    CREATE TABLE notification_suppressed (
+        event_id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, transition INTEGER NOT NULL,
+        reason TEXT NOT NULL, at REAL NOT NULL, until REAL, released_at REAL
     );
     CREATE TABLE receiver_health (
         receiver TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT, since REAL NOT NULL
@@ -146,15 +159,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (window_id, starts_at)
     );
     """,
-    # Predictions and SLOs (alerts/predict.py, alerts/slo.py): the history of the gauges
-    # that predictive rules watch, and per LMS and minute the good/total availability
-    # probes that burn-rate windows sum.
+    # Predictions and SLOs (alerts/history.py, predict.py, slo.py): the history of the
+    # gauges that predictive rules watch (labels: the sample's labels as sorted JSON),
+    # and per LMS and minute the good/total availability probes that burn-rate windows sum.
     """
     CREATE TABLE sample_history (
-        lms TEXT NOT NULL, metric TEXT NOT NULL, labels TEXT NOT NULL,
-        at REAL NOT NULL, value REAL NOT NULL
+        lms TEXT NOT NULL, check_name TEXT NOT NULL, metric TEXT NOT NULL,
+        labels TEXT NOT NULL, at REAL NOT NULL, value REAL NOT NULL
     );
-    CREATE INDEX sample_history_by_series ON sample_history (lms, metric, labels, at);
+    CREATE INDEX sample_history_by_metric ON sample_history (lms, metric, at);
+    CREATE INDEX sample_history_by_age ON sample_history (at);
     CREATE TABLE slo_minutes (
         lms TEXT NOT NULL, minute INTEGER NOT NULL, good INTEGER NOT NULL,
         total INTEGER NOT NULL,
@@ -191,6 +205,49 @@ class AlertRecord:
     started_at: float | None
     resolved_at: float | None
     transition: int
+    severity: str = "warning"  # info | warning | critical | page
+    flapping: bool = False
+    # Why this alert's events wait instead of being routed, e.g. "dependency:lms/http".
+    held: str | None = None
+    ack_by: str | None = None
+    ack_comment: str | None = None
+    ack_at: float | None = None
+    ack_sticky: bool = True  # sticky: until OK; else until the check status changes
+    ack_expires_at: float | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.ack_by is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One row of alert_transitions to write with an alert (the B -> router contract).
+
+    ``kind`` is firing | resolved | flapping | flapping_end | acknowledged |
+    unacknowledged | ack_expired | severity; ``route_state`` is 'pending',
+    'held:<reason>' or 'suppressed:<reason>'. save_alert fills the dedup key.
+    """
+
+    kind: str
+    summary: str
+    severity: str
+    route_state: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    fingerprint: str
+    transition: int
+    kind: str
+    at: float
+    summary: str
+    dedup_key: str | None
+    severity: str | None
+    route_state: str
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +273,13 @@ def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+UNCHECKED = object()  # save_alert without a compare-and-set
+
+
+class AlertChanged(Exception):
+    """The alert row changed between reading it and saving a decision made from it."""
 
 
 class StoreError(Exception):
@@ -351,35 +415,67 @@ class StateStore:
         return [_alert_from_row(row) for row in rows]
 
     def save_alert(
-        self, alert: AlertRecord, transition_kind: str | None, at: float,
-        notifications: list[tuple[str, str, dict[str, Any]]] = (),  # type: ignore[assignment]
-    ) -> None:
-        """Save an alert and, in the same transaction, its transition row and outbox entries.
+        self, alert: AlertRecord, events: Sequence[AlertEvent] = (), at: float = 0.0,
+        *, held_rows_to: str | None = None, expected: AlertRecord | None | object = UNCHECKED,
+    ) -> list[str]:
+        """Save an alert and, in the same transaction, its event rows; return their keys.
 
         One transaction means a crash can never record a transition without queuing its
-        notifications, nor queue a notification for a transition that was not recorded.
-        ``notifications`` holds (dedup_key, receiver, payload).
+        events for the router, nor queue an event for a transition that was not recorded.
+        ``held_rows_to`` moves this alert's earlier 'held:*' rows to a new route state
+        (released: 'pending'; the child resolved first: 'suppressed:dependency'; or held
+        under another reason). 'firing'/'resolved' keys are ``fp:transition`` and a replay
+        of the same transition writes nothing; other kinds get ``fp:transition:<kind><n>``.
+        ``expected`` is the record the caller decided from: if another writer (the CLI
+        acknowledging beside the daemon) changed the row meanwhile, AlertChanged is raised
+        and nothing is written, so neither write silently undoes the other.
         """
+        keys: list[str] = []
         with self._tx() as db:
+            if expected is not UNCHECKED:
+                row = db.execute("SELECT * FROM alerts WHERE fingerprint = ?",
+                                 (alert.fingerprint,)).fetchone()
+                if (_alert_from_row(row) if row else None) != expected:
+                    raise AlertChanged(alert.fingerprint)
             db.execute(
-                "INSERT OR REPLACE INTO alerts (fingerprint, lms, check_name, state, status, summary,"
-                " labels, started_at, resolved_at, transition) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO alerts (fingerprint, lms, check_name, state, status,"
+                " summary, labels, started_at, resolved_at, transition, severity, flapping,"
+                " held, ack_by, ack_comment, ack_at, ack_sticky, ack_expires_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (alert.fingerprint, alert.lms, alert.check, alert.state, int(alert.status),
                  alert.summary, json.dumps(dict(alert.labels)), alert.started_at,
-                 alert.resolved_at, alert.transition),
+                 alert.resolved_at, alert.transition, alert.severity, int(alert.flapping),
+                 alert.held, alert.ack_by, alert.ack_comment, alert.ack_at,
+                 int(alert.ack_sticky), alert.ack_expires_at),
             )
-            if transition_kind:
+            if held_rows_to is not None:
                 db.execute(
-                    "INSERT INTO alert_transitions (fingerprint, transition, kind, at, summary)"
-                    " VALUES (?,?,?,?,?)",
-                    (alert.fingerprint, alert.transition, transition_kind, at, alert.summary),
+                    "UPDATE alert_transitions SET route_state = ? WHERE fingerprint = ?"
+                    " AND route_state LIKE 'held:%'", (held_rows_to, alert.fingerprint))
+            for event in events:
+                key = self._event_key(db, alert, event.kind)
+                payload = {**dict(event.payload), "dedup_key": key}
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO alert_transitions (fingerprint, transition, kind, at,"
+                    " summary, dedup_key, severity, route_state, payload)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    (alert.fingerprint, alert.transition, event.kind, at, event.summary, key,
+                     event.severity, event.route_state, json.dumps(payload, default=str)),
                 )
-            for dedup_key, receiver, payload in notifications:
-                db.execute(
-                    "INSERT OR IGNORE INTO outbox (dedup_key, receiver, payload, created_at,"
-                    " next_attempt_at) VALUES (?,?,?,?,?)",
-                    (dedup_key, receiver, json.dumps(payload), at, at),
-                )
+                if cursor.rowcount == 1:
+                    keys.append(key)
+        return keys
+
+    @staticmethod
+    def _event_key(db: sqlite3.Connection, alert: AlertRecord, kind: str) -> str:
+        base = f"{alert.fingerprint}:{alert.transition}"
+        if kind in ("firing", "resolved"):
+            return base
+        # Counted inside the write transaction, so n is unique and deterministic.
+        row = db.execute(
+            "SELECT COUNT(*) FROM alert_transitions WHERE fingerprint = ? AND transition = ?"
+            " AND kind = ?", (alert.fingerprint, alert.transition, kind)).fetchone()
+        return f"{base}:{kind}{int(row[0]) + 1}"
 
     def transitions(self, fingerprint: str) -> list[tuple[int, str, float, str]]:
         rows = self._db.execute(
@@ -387,6 +483,35 @@ class StateStore:
             " ORDER BY id", (fingerprint,)
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def alert_events(self, fingerprint: str) -> list[EventRow]:
+        """Every event row of one alert, oldest first (payload included)."""
+        rows = self._db.execute(
+            "SELECT * FROM alert_transitions WHERE fingerprint = ? ORDER BY id", (fingerprint,))
+        return [_event_from_row(row) for row in rows]
+
+    def last_event(self, fingerprint: str, kinds: Sequence[str]) -> EventRow | None:
+        marks = ",".join("?" * len(kinds))
+        row = self._db.execute(
+            f"SELECT * FROM alert_transitions WHERE fingerprint = ? AND kind IN ({marks})"
+            " ORDER BY id DESC LIMIT 1", (fingerprint, *kinds)).fetchone()
+        return _event_from_row(row) if row else None
+
+    def alerts_held_by(self, reason: str | None = None) -> list[AlertRecord]:
+        """Alerts held for ``reason`` (any held alert when None)."""
+        if reason is None:
+            rows = self._db.execute("SELECT * FROM alerts WHERE held IS NOT NULL")
+        else:
+            rows = self._db.execute("SELECT * FROM alerts WHERE held = ?", (reason,))
+        return [_alert_from_row(row) for row in rows]
+
+    def acked_alerts(self) -> list[AlertRecord]:
+        rows = self._db.execute("SELECT * FROM alerts WHERE ack_by IS NOT NULL")
+        return [_alert_from_row(row) for row in rows]
+
+    def all_alerts(self) -> list[AlertRecord]:
+        rows = self._db.execute("SELECT * FROM alerts ORDER BY lms, check_name")
+        return [_alert_from_row(row) for row in rows]
 
     # -- outbox -----------------------------------------------------------------
     def enqueue(self, dedup_key: str, receiver: str, payload: dict[str, Any], now: float) -> bool:
@@ -466,7 +591,16 @@ def _state_from_row(row: sqlite3.Row) -> CheckState:
 def _alert_from_row(row: sqlite3.Row) -> AlertRecord:
     return AlertRecord(row["fingerprint"], row["lms"], row["check_name"], row["state"],
                        Status(row["status"]), row["summary"], json.loads(row["labels"]),
-                       row["started_at"], row["resolved_at"], row["transition"])
+                       row["started_at"], row["resolved_at"], row["transition"],
+                       row["severity"], bool(row["flapping"]), row["held"], row["ack_by"],
+                       row["ack_comment"], row["ack_at"], bool(row["ack_sticky"]),
+                       row["ack_expires_at"])
+
+
+def _event_from_row(row: sqlite3.Row) -> EventRow:
+    return EventRow(row["id"], row["fingerprint"], row["transition"], row["kind"], row["at"],
+                    row["summary"], row["dedup_key"], row["severity"], row["route_state"],
+                    json.loads(row["payload"]))
 
 
 def _outbox_from_row(row: sqlite3.Row) -> OutboxItem:

@@ -11,7 +11,7 @@ from alerts.engine import fingerprint
 from checks.base import Result, Status
 from monitor.api import create_app
 from monitor.metrics import build_registry
-from monitor.store import AlertRecord, StateStore
+from monitor.store import AlertEvent, AlertRecord, StateStore
 
 
 @dataclass
@@ -53,7 +53,7 @@ def test_checks_api_lists_states_and_filters_by_lms(store: StateStore) -> None:
 def test_alert_endpoints(store: StateStore) -> None:
     fp = fingerprint("a", "http")
     alert = AlertRecord(fp, "a", "http", "firing", Status.CRITICAL, "HTTP 503", {}, 5.0, None, 1)
-    store.save_alert(alert, "firing", 5.0, [])
+    store.save_alert(alert, [AlertEvent("firing", "HTTP 503", "critical", "pending", {})], 5.0)
     client = client_for(store)
     [listed] = client.get("/api/v1/alerts").json()["alerts"]
     assert listed["fingerprint"] == fp and listed["status"] == "CRITICAL"

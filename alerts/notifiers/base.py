@@ -1,8 +1,9 @@
 """The notifier contract: how the outbox dispatcher hands a notification to a channel.
 
-A notifier transports one stored payload (``alerts.messages.build_notification`` plus
-rendered text) and reports failure as ``NotifyError``, permanent or retryable. It
-never retries, sleeps or records deliveries: the dispatcher owns all of that.
+A notifier transports one stored outbox payload (a group notification from the router:
+its alerts' snapshots plus the rendered title, text and HTML) and reports failure as
+``NotifyError``, permanent or retryable. It never retries, sleeps or records
+deliveries: the dispatcher owns all of that.
 """
 
 from __future__ import annotations

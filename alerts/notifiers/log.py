@@ -1,7 +1,9 @@
-"""The log notifier: writes a notification's rendered text to the ``vigil.alerts`` logger.
+"""The log notifier: writes a notification's rendered title and text to ``vigil.alerts``.
 
 The always-available receiver (journald under systemd). Like every notifier it only
-transports: the text was rendered from templates when the notification was queued.
+transports: title and text were rendered from templates when the group notification
+was queued (alerts/router.py). Structured fields go in the record's ``extra`` so a
+JSON log handler can index them.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ class LogNotifier:
         self.level = logging.getLevelNamesMapping()[spec.level.upper()]
         self.logger = logger or logging.getLogger(LOGGER_NAME)
 
+    def __repr__(self) -> str:
+        return f"LogNotifier(name={self.spec.name!r}, level={self.spec.level!r})"
+
     async def send(self, notification: dict[str, Any]) -> None:
-        # Fall back to the summary for payloads queued without rendered text.
-        text = notification.get("text") or notification.get("summary", "")
-        title = notification.get("title", "")
+        alerts = notification.get("alerts") or []
         self.logger.log(
-            self.level, "%s\n%s", title, text,
+            self.level, "%s\n%s", notification.get("title", ""), notification.get("text", ""),
             extra={"alert_dedup_key": notification.get("dedup_key"),
-                   "alert_status": notification.get("status")},
+                   "alert_status": notification.get("status"),
+                   "alert_reason": notification.get("reason"),
+                   "alert_group_key": notification.get("group_key"),
+                   "alert_fingerprints": [a.get("fingerprint") for a in alerts]},
         )
 
     async def aclose(self) -> None:

@@ -16,8 +16,11 @@ Semantics copied from Moodle (moodle/moodle):
   a 503 themed page (web maintenance, "soft"); admins can still log in.
 - admin/cli/maintenance.php --enablelater=MIN sets config maintenance_later (unix time);
   lib/setup.php switches to CLI maintenance with the first request after that time.
-Every maintenance state is an alert unless a Vigil maintenance window covers it. The
-windows arrive with the alerting work; until then the list is empty, so nothing is covered.
+Every maintenance state is an alert unless a Vigil maintenance window covers it: the
+runner puts the windows covering this check now into ``ctx.maintenance_windows``
+(alerts/maintenance/lifecycle.py windows_for, matched on the check's alert labels), so a
+maintenance mode inside a window (e.g. switched on by the window itself) is OK and one
+left on after the window alerts.
 
 Index use: config.name is a unique index (three single-row look-ups).
 """
@@ -87,7 +90,7 @@ class MaintenanceCheck:
         state = MaintenanceState(cli_since, web if web not in (None, "", "0") else None,
                                  _number(config.get("maintenance_later")),
                                  config.get("maintenance_message"), dataroot is not None)
-        return judge(self.spec, state, ctx.now(), windows=())
+        return judge(self.spec, state, ctx.now(), windows=ctx.maintenance_windows)
 
 
 def judge(spec: MaintenanceSpec, state: MaintenanceState, now: float,

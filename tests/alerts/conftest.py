@@ -11,16 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from alerts.config import LogReceiverSpec, WebhookReceiverSpec
-from alerts.notifiers import Notifier, NotifierOptions, build_notifier
 from checks.base import Result, Status
 from monitor.store import CheckState, StateStore
-
-SECRET = "s3cr3t-t0ken-value"
-SECRET_PATH = "/hooks/T0K3N-IN-PATH"
 
 
 @pytest.fixture
@@ -123,46 +117,3 @@ def http_receiver() -> Iterator[Receiver]:
     server.shutdown()
     server.server_close()
     thread.join()
-
-
-# -- the shared notifier contract -------------------------------------------------
-Responder = Callable[[httpx.Request], httpx.Response]
-
-
-@dataclass(frozen=True)
-class Harness:
-    """How the contract test builds one notifier kind against a scripted endpoint."""
-
-    uses_http: bool
-    build: Callable[[Responder], Notifier]
-
-
-def _log_harness(respond: Responder) -> Notifier:
-    return build_notifier(LogReceiverSpec(name="ops-log"))
-
-
-def _webhook_harness(respond: Responder) -> Notifier:
-    spec = WebhookReceiverSpec(
-        name="hook", url=f"https://hooks.example.org{SECRET_PATH}?key={SECRET}x",
-        headers={"Authorization": f"Bearer {SECRET}"},  # type: ignore[dict-item]
-    )
-    return build_notifier(spec, NotifierOptions(http_transport=httpx.MockTransport(respond)))
-
-
-@pytest.fixture
-def notifier_harnesses() -> dict[str, Harness]:
-    return {
-        "log": Harness(uses_http=False, build=_log_harness),
-        "webhook": Harness(uses_http=True, build=_webhook_harness),
-    }
-
-
-@pytest.fixture
-def secret() -> str:
-    return SECRET
-
-
-@pytest.fixture
-def secret_path() -> str:
-    return SECRET_PATH
-

@@ -224,3 +224,143 @@ async def test_reconfigure_swaps_receivers(store: StateStore, recording_notifier
     await dispatcher.step(0.0)
     await dispatcher.aclose()
     assert keys(new) == ["a:1"] and not old.sent and new.closed
+
+
+# -- receiver health and self-alerts ----------------------------------------------------
+def _router_and_health(store: StateStore) -> tuple[Any, Any]:
+    from alerts.receiver_health import ReceiverHealth
+    from alerts.router import Router
+    from tests.alerts.router_kit import config
+
+    router = Router(store, config(receivers=[{"type": "log", "name": n}
+                                             for n in ("pager", "mail", "chat")]))
+    health = ReceiverHealth(store, router)
+    health.sync(["pager", "mail", "chat"], 0.0)
+    return router, health
+
+
+async def test_a_permanent_error_marks_the_receiver_failed_and_tells_the_others(
+    store: StateStore, recording_notifier: Any
+) -> None:
+    from alerts.receiver_health import receiver_states
+
+    _, health = _router_and_health(store)
+    pager = recording_notifier([NotifyError("HTTP 401 Unauthorized", permanent=True)] * 2)
+    mail, chat = recording_notifier(), recording_notifier()
+    dispatcher = Dispatcher(store, {"pager": pager, "mail": mail, "chat": chat}, RETRY,
+                            health=health)
+    queue(store, "a:1", receiver="pager")
+    queue(store, "b:1", receiver="pager")
+
+    await dispatcher.step(100.0)  # both fail; the receiver is announced once
+    await dispatcher.step(100.0)  # the self-alerts were queued; deliver them
+
+    state = receiver_states(store.db)
+    assert not state["pager"].up and state["pager"].reason == "HTTP 401 Unauthorized"
+    assert state["mail"].up and state["chat"].up
+    for notifier in (mail, chat):
+        [alert] = notifier.sent
+        assert (alert["reason"], alert["status"]) == ("self", "firing")
+        assert alert["title"] == "[VIGIL] Receiver pager has FAILED: notifications to it are " \
+                                 "not delivered"
+        assert "HTTP 401 Unauthorized" in alert["text"] and "HTTP 401" in alert["html"]
+    assert not any(item.receiver == "pager" and item.payload.get("reason") == "self"
+                   for item in store.outbox_items())
+
+
+async def test_a_later_success_marks_it_up_again_and_says_so(
+    store: StateStore, recording_notifier: Any
+) -> None:
+    from alerts.receiver_health import receiver_states
+
+    router, health = _router_and_health(store)
+    pager = recording_notifier([NotifyError("HTTP 403", permanent=True)])
+    mail = recording_notifier()
+    dispatcher = Dispatcher(store, {"pager": pager, "mail": mail, "chat": recording_notifier()},
+                            RETRY, health=health)
+    queue(store, "a:1", receiver="pager")
+    await dispatcher.step(100.0)
+    queue(store, "a:2", receiver="pager", now=200.0)  # e.g. after the admin fixed the token
+    await dispatcher.step(200.0)
+    await dispatcher.step(200.0)
+
+    assert receiver_states(store.db)["pager"].up
+    assert [n["status"] for n in mail.sent] == ["firing", "resolved"]
+    assert mail.sent[1]["title"] == "[VIGIL] Receiver pager delivers again"
+    assert [n["dedup_key"] for n in pager.sent][:1] == ["a:2"]
+
+
+async def test_retryable_errors_do_not_mark_a_receiver_failed(
+    store: StateStore, recording_notifier: Any
+) -> None:
+    from alerts.receiver_health import receiver_states
+
+    _, health = _router_and_health(store)
+    pager = recording_notifier([NotifyError("HTTP 503")] * 3)
+    dispatcher = Dispatcher(store, {"pager": pager}, RETRY, health=health)
+    queue(store, "a:1", receiver="pager")
+    for now in (0.0, 5.0, 15.0, 35.0):
+        await dispatcher.step(now)
+    assert receiver_states(store.db)["pager"].up and keys(pager) == ["a:1"]
+
+
+async def test_notifications_of_one_group_keep_their_order(
+    store: StateStore, recording_notifier: Any
+) -> None:
+    notifier = recording_notifier([NotifyError("HTTP 502")])
+    dispatcher = Dispatcher(store, {"r": notifier}, RETRY)
+    store.enqueue("notify-1", "r", {"group_key": "g", "dedup_key": "notify-1"}, 0.0)
+    await dispatcher.step(0.0)
+    store.enqueue("notify-2", "r", {"group_key": "g", "dedup_key": "notify-2"}, 1.0)
+    store.enqueue("notify-3", "r", {"group_key": "h", "dedup_key": "notify-3"}, 1.0)
+    assert await dispatcher.step(1.0) == 1  # only the other group
+    await dispatcher.step(5.0)
+    assert keys(notifier) == ["notify-3", "notify-1", "notify-2"]
+
+
+def test_receiver_health_is_exported_as_vigil_receiver_up(store: StateStore) -> None:
+    from monitor.metrics import build_registry
+
+    _, health = _router_and_health(store)
+    health.failed("pager", "HTTP 401", 10.0)
+    registry, _ = build_registry(store)
+    assert registry.get_sample_value("vigil_receiver_up", {"receiver": "pager"}) == 0.0
+    assert registry.get_sample_value("vigil_receiver_up", {"receiver": "mail"}) == 1.0
+    health.sync(["mail"], 20.0)  # a receiver removed from the config is no longer exported
+    registry, _ = build_registry(store)
+    assert registry.get_sample_value("vigil_receiver_up", {"receiver": "pager"}) is None
+
+
+async def test_nothing_is_lost_while_a_receiver_is_down_for_hours(
+    store: StateStore, recording_notifier: Any
+) -> None:
+    down_until = 6 * 3600.0
+    now = 0.0
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.sent: list[dict[str, Any]] = []
+
+        async def send(self, notification: dict[str, Any]) -> None:
+            if now < down_until:
+                raise NotifyError("connection refused")
+            self.sent.append(notification)
+
+        async def aclose(self) -> None:
+            return None
+
+    notifier = Flaky()
+    dispatcher = Dispatcher(store, {"r": notifier}, RetrySettings(jitter=0.2))
+    for index in range(20):
+        store.enqueue(f"n{index}", "r", {"group_key": f"g{index % 3}",
+                                         "dedup_key": f"n{index}"}, index * 600.0)
+    attempts = 0
+    while store.outbox_items("pending") and attempts < 10_000:
+        next_at = dispatcher.next_wake_at()
+        now = max(now, next_at if next_at is not None else now)
+        attempts += await dispatcher.step(now)
+    assert sorted(keys(notifier)) == sorted(f"n{i}" for i in range(20))
+    for group in ("g0", "g1", "g2"):  # and each group in its own order
+        sent = [k for k in keys(notifier) if int(k[1:]) % 3 == int(group[1:])]
+        assert sent == sorted(sent, key=lambda k: int(k[1:]))
+    assert now - down_until <= 600  # backoff is capped: delivered within max_backoff

@@ -13,7 +13,9 @@ from alerts.messages import (
     TemplateRenderError,
     build_notification,
     format_duration,
+    notification_links,
     rfc3339,
+    sample_notifications,
     sample_payloads,
 )
 from checks.base import Status
@@ -116,14 +118,15 @@ def test_html_is_escaped_but_plain_text_is_not() -> None:
 
 
 def test_an_admin_directory_overrides_single_templates(tmp_path: Path) -> None:
-    (tmp_path / "title.txt.j2").write_text("{{ lms }} needs you")
+    (tmp_path / "title.txt.j2").write_text("{{ alert.lms }} needs you ({{ firing|length }})")
     rendered = Renderer(tmp_path).render(sample_payloads()[0])
-    assert rendered["title"] == "moodle-prod needs you"
+    assert rendered["title"] == "moodle-prod needs you (1)"
     assert "What to do" in rendered["text"]  # the other templates are the built-in ones
 
 
 def test_a_missing_variable_in_a_custom_template_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "message.txt.j2").write_text("Alert\n{{ lms }} is down\n{{ ticket_url }}\n")
+    (tmp_path / "message.txt.j2").write_text(
+        "Alert\n{{ alert.lms }} is down\n{{ ticket_url }}\n")
     with pytest.raises(TemplateRenderError) as info:
         Renderer(tmp_path).check()
     message = str(info.value)
@@ -137,9 +140,18 @@ def test_a_syntax_error_in_a_custom_template_names_the_line(tmp_path: Path) -> N
         Renderer(tmp_path).check()
 
 
-def test_templates_run_in_a_sandbox(tmp_path: Path) -> None:
-    (tmp_path / "title.txt.j2").write_text("{{ lms.__class__.__mro__[1].__subclasses__() }}")
-    with pytest.raises(TemplateRenderError, match="unsafe|not safely"):
+@pytest.mark.parametrize("attack", [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ alert.lms.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{{ alerts.__class__.__base__.__subclasses__() }}",
+    "{{ alert.get.__self__ }}",
+    "{{ self._TemplateReference__context }}",
+    '{{ "{0.__class__.__mro__}".format(alert.lms) }}',
+])
+def test_a_malicious_admin_template_cannot_leave_the_sandbox(tmp_path: Path, attack: str) -> None:
+    (tmp_path / "title.txt.j2").write_text(attack)
+    with pytest.raises(TemplateRenderError, match="is unsafe"):
         Renderer(tmp_path).check()
 
 
@@ -156,3 +168,63 @@ def test_timestamps_are_rfc3339_like_alertmanager() -> None:
     (0, "0s"), (42, "42s"), (60, "1m"), (3725, "1h 2m"), (90061, "1d 1h"), (None, "-")])
 def test_durations_read_like_a_human_wrote_them(seconds: float | None, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+# -- group notifications (the router's outbox payload) ----------------------------------
+def test_a_group_notification_lists_every_alert_with_what_to_do_and_links() -> None:
+    _, _, group, *_ = sample_notifications()
+    rendered = Renderer().render_notification(group)
+    assert rendered["title"] == "[PAGE:2] host=db1: 2 checks failing on 2 LMS, 1 resolved"
+    text = rendered["text"]
+    for needle in ("PROBLEM on moodle-prod", "PROBLEM on moodle-test", "RESOLVED: check",
+                   "What to do: Open the page", "Acknowledged: by alice: on it",
+                   "Outage:     15m", "Grafana:     https://grafana.example.org/d/vigil-fleet",
+                   "Status page: https://vigil.example.org/"):
+        assert needle in text, needle
+    assert 'href="https://grafana.example.org/d/vigil-fleet"' in rendered["html"]
+
+
+@pytest.mark.parametrize(("index", "title"), [
+    (3, "[REMINDER] [PAGE:2] lms=moodle-prod: 2 checks failing on 2 LMS"),
+    (4, "[ESCALATION 2] [CRITICAL] moodle-prod: homepage is failing: HTTP 503 from "
+        "https://lms.example.org/ after 1.2s"),
+    (5, "[ACKNOWLEDGED] moodle-test: homepage acknowledged by alice"),
+    (6, "[RESOLVED:2] lms=moodle-prod: 2 checks OK again"),
+])
+def test_titles_say_why_the_notification_was_sent(index: int, title: str) -> None:
+    assert Renderer().render_notification(sample_notifications()[index])["title"] == title
+
+
+def test_group_html_is_escaped() -> None:
+    notification = sample_notifications()[0]
+    alert = dict(notification["alerts"][0], summary="<img src=x onerror=alert(1)>")
+    html = Renderer().render_notification(dict(notification, alerts=[alert]))["html"]
+    assert "&lt;img src=x" in html and "<img" not in html
+
+
+def test_a_broken_admin_template_falls_back_to_the_built_in_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    (tmp_path / "title.txt.j2").write_text("{{ nope }}")
+    rendered = Renderer(tmp_path).render_notification_safely(
+        sample_notifications()[0], logging.getLogger("test"))
+    assert rendered["title"].startswith("[CRITICAL] moodle-prod")
+    assert "'nope' is undefined" in caplog.text
+
+
+@pytest.mark.parametrize(("labels", "grafana"), [
+    ({"lms": "moodle prod"}, "https://g.example.org/d/vigil-lms-detail?var-lms=moodle%20prod"),
+    ({"host": "db1"}, "https://g.example.org/d/vigil-fleet"),
+])
+def test_notification_links_point_at_the_status_page_and_grafana(
+    labels: dict[str, str], grafana: str
+) -> None:
+    from alerts.config import AlertingConfig
+
+    config = AlertingConfig(base_url="https://vigil.example.org/",
+                            grafana_url="https://g.example.org")
+    assert notification_links(config, labels) == {
+        "status_page": "https://vigil.example.org/", "grafana": grafana}
+    assert notification_links(AlertingConfig(), labels) == {}

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"
 BOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
 DS_REF = {"type": "prometheus", "uid": "${datasource}"}
-EXPECTED = {"vigil-fleet.json", "vigil-lms-detail.json", "vigil-learning.json",
-            "vigil-self.json"}
+EXPECTED = {"vigil-fleet.json", "vigil-lms-detail.json", "vigil-patch-integrity.json",
+            "vigil-learning.json", "vigil-self.json"}
 
 # Series Prometheus itself adds for every scrape target.
 PROMETHEUS_BUILTINS = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
@@ -175,9 +175,13 @@ def test_panels_have_description_unit_and_thresholds(path):
 
 
 @boards
-def test_alert_transition_annotation(path):
-    annotations = load(path)["annotations"]["list"]
-    assert any("lms_alert_firing" in a.get("expr", "") for a in annotations)
+def test_alert_transition_and_maintenance_annotations(path):
+    annotations = {a["name"]: a for a in load(path)["annotations"]["list"]}
+    assert "lms_alert_firing" in annotations["Alert transitions"]["expr"]
+    assert annotations["Alert transitions"]["enable"]
+    window = annotations["Maintenance windows"]
+    assert window["enable"] and window["expr"].startswith("vigil_maintenance_active{")
+    assert window["expr"].endswith("== 1")
 
 
 @boards
@@ -241,3 +245,41 @@ def test_every_query_parses_with_promtool(tmp_path):
     result = subprocess.run(["promtool", "check", "rules", str(rules_file)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What issue 6 asks each board to show, as the metrics that carry it.
+REQUIRED_METRICS = {
+    "vigil-fleet.json": {
+        "up", "lms_check_status", "lms_alert_firing", "lms_slo_availability_ratio",
+        "lms_slo_error_budget_remaining_ratio", "lms_slo_burn_rate",
+        "vigil_maintenance_active", "lms_moodle_update_security_pending",
+        "lms_integrity_changed_files"},
+    "vigil-lms-detail.json": {
+        "lms_check_status", "lms_http_duration_seconds", "lms_tls_cert_expiry_seconds",
+        "lms_moodle_cron_age_seconds", "lms_moodle_scheduled_tasks_failing",
+        "lms_moodle_adhoc_tasks_due", "lms_moodle_redis_up", "lms_moodle_sessions",
+        "lms_system_cpu_usage_ratio", "lms_prediction_seconds_to_threshold"},
+    "vigil-patch-integrity.json": {
+        "lms_moodle_update_available", "lms_moodle_update_security_pending",
+        "lms_os_updates_pending", "lms_moodle_branch_security_support_end_timestamp_seconds",
+        "lms_integrity_changed_files", "lms_integrity_data_scripts",
+        "lms_moodle_filestore_missing_blobs", "lms_moodle_filestore_orphan_blobs",
+        "lms_moodle_config_settings_changed", "lms_moodle_privileged_account_changes"},
+    "vigil-learning.json": {
+        "lms_moodle_active_users", "lms_moodle_logins", "lms_moodle_failed_logins",
+        "lms_moodle_course_completions", "lms_moodle_enrolments_created",
+        "lms_moodle_quiz_attempts_in_progress"},
+    "vigil-self.json": {
+        "vigil_check_run_duration_seconds_bucket", "vigil_scheduler_lag_seconds_bucket",
+        "vigil_outbox_notifications", "vigil_notifications_total", "vigil_receiver_up",
+        "scrape_duration_seconds"},
+}
+
+
+@boards
+def test_each_board_shows_what_the_issue_asks(path):
+    board = load(path)
+    panel_exprs = [t["expr"] for p in all_panels(board) for t in p.get("targets", [])]
+    used = {name for expr in panel_exprs for name in metric_names(expr)}
+    missing = REQUIRED_METRICS[path.name] - used
+    assert not missing, f"{path.name} has no panel on {sorted(missing)}"

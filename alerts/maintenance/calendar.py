@@ -1,0 +1,204 @@
+"""Expanding windows into occurrences, and the iCalendar feed (``/maintenance.ics``).
+
+Pure functions over stored windows (alerts/maintenance/store.py): the book asks "which
+occurrences overlap [start, end)?", the feed renders one VEVENT per window. Recurrence is
+computed on local wall-clock times in the window's IANA timezone (python-dateutil's rrule
+with a naive DTSTART), and only then converted to UTC, so "Sunday 02:30 Europe/Berlin"
+stays 02:30 local across DST changes; a local time that does not exist on a spring-forward
+day follows RFC 5545 3.3.5 (see model.to_utc).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from dateutil.rrule import rrule, rrulestr
+from icalendar import Calendar, Event, vRecur
+
+from alerts.maintenance.model import Matcher, WindowActions, WindowSpec, from_utc, to_utc
+
+if TYPE_CHECKING:
+    from alerts.maintenance.store import Window
+
+# Safety bound: an hourly rule over a year is ~9000 occurrences; never expand more.
+MAX_OCCURRENCES = 20_000
+PRODID = "-//Vigil//maintenance windows//EN"
+_UNTIL_UTC = re.compile(r"UNTIL=(\d{8}T\d{6})Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One stretch of time in which a window is active (contract for the router, A2, E)."""
+
+    window_id: int
+    uid: str
+    name: str
+    start: float  # Unix seconds
+    end: float | None  # None: a manual window still open
+    matchers: tuple[Matcher, ...]
+    actions: WindowActions
+    kind: str
+    timezone: str
+
+    def contains(self, now: float) -> bool:
+        return self.start <= now and (self.end is None or now < self.end)
+
+    def matches(self, labels: object) -> bool:
+        return all(m.matches(labels) for m in self.matchers)
+
+    @property
+    def key(self) -> str:
+        """Stable id of this occurrence (window uid + start), e.g. for outbox dedup keys."""
+        return f"{self.uid}:{int(self.start)}"
+
+
+def build_rule(text: str, start: datetime, zone: str) -> rrule:
+    """The dateutil rule for a normalized RRULE, iterating naive local times from ``start``.
+
+    An ``UNTIL=...Z`` (UTC, as RFC 5545 requires beside a DTSTART with TZID) is turned
+    into local time first, because the iteration runs on naive local times.
+    """
+    def local_until(match: re.Match[str]) -> str:
+        utc = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        return "UNTIL=" + from_utc(utc.timestamp(), zone).strftime("%Y%m%dT%H%M%S")
+
+    try:
+        rule = rrulestr(_UNTIL_UTC.sub(local_until, text), dtstart=start, cache=True)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{text!r} is not a valid RRULE: {exc}") from None
+    if not isinstance(rule, rrule):
+        raise ValueError(f"{text!r} must be a single RRULE")
+    return rule
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_rule(text: str, start: datetime, zone: str) -> rrule:
+    """The router asks per alert: reuse each rule and the instants it has expanded
+    (dateutil caches them with cache=True) instead of iterating from DTSTART again."""
+    return build_rule(text, start, zone)
+
+
+def window_occurrences(window: Window, start: float, end: float) -> list[Occurrence]:
+    """Occurrences of ``window`` that overlap [start, end), by start time.
+
+    An ended window (``ended_at``) stops there: the running occurrence is cut short and
+    later ones are gone.
+    """
+    spec, stop = window.spec, window.ended_at
+    if stop is not None:
+        end = min(end, stop)
+    if end <= start:
+        return []
+    found = [(s, e) for s, e in _spans(window, start, end) if s < end and (e is None or e > start)]
+    return [Occurrence(window.id, window.uid, spec.name, s,
+                       e if stop is None else (stop if e is None else min(e, stop)),
+                       spec.parsed_matchers, spec.actions, spec.kind or "once", spec.timezone)
+            for s, e in found if stop is None or s < stop]
+
+
+def _spans(window: Window, start: float, end: float) -> list[tuple[float, float | None]]:
+    spec = window.spec
+    zone = spec.timezone
+    if spec.kind == "manual":
+        begin = to_utc(spec.start, zone) if spec.start else window.created_at
+        return [(begin, None)]
+    length = spec.length() or 0.0
+    assert spec.start is not None
+    first = to_utc(spec.start, zone)
+    if spec.kind == "once":
+        return [(first, first + length)]
+    assert spec.rrule is not None
+    rule = _cached_rule(spec.rrule, spec.start, zone)
+    # Local search bounds with a day of slack each side: offsets differ by < 1 day.
+    lo = from_utc(start - length, zone) - timedelta(days=1)
+    hi = from_utc(end, zone) + timedelta(days=1)
+    spans: list[tuple[float, float | None]] = []
+    for local in rule.xafter(max(lo, spec.start), count=MAX_OCCURRENCES, inc=True):
+        if local > hi:
+            break
+        at = to_utc(local, zone)
+        spans.append((at, at + length))
+    return spans
+
+
+# -- iCalendar ---------------------------------------------------------------------------
+def feed(windows: list[Window], now: float) -> bytes:
+    """The VCALENDAR with one VEVENT per window and the VTIMEZONEs they use."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", "Vigil maintenance windows")
+    for window in windows:
+        cal.add_component(window_event(window, now))
+    # VTIMEZONE transitions from the earliest window on, through the next ten years.
+    today = datetime.fromtimestamp(now, UTC).date()
+    first = min([w.spec.start.date() for w in windows if w.spec.start] + [today])
+    cal.add_missing_timezones(first_date=first - timedelta(days=366),
+                              last_date=today + timedelta(days=3653))
+    return cal.to_ical()
+
+
+def window_event(window: Window, now: float) -> Event:
+    spec, zone = window.spec, window.spec.zone
+    event = Event()
+    event.add("uid", window.uid)
+    event.add("dtstamp", datetime.fromtimestamp(window.updated_at, UTC))
+    event.add("created", datetime.fromtimestamp(window.created_at, UTC))
+    event.add("last-modified", datetime.fromtimestamp(window.updated_at, UTC))
+    event.add("summary", f"Maintenance: {spec.name}")
+    scope = ", ".join(spec.matchers)
+    event.add("description", "\n".join(filter(None, [spec.comment, f"Scope: {scope}",
+                                                      f"Created by {spec.created_by}"])))
+    event.add("categories", ["MAINTENANCE"])
+    if spec.kind == "manual":
+        begin = spec.start or from_utc(window.created_at, spec.timezone)
+        event.add("dtstart", begin.replace(tzinfo=zone))
+        # Open-ended: show it until the next full hour; the feed is refreshed by clients.
+        until = window.ended_at or (now // 3600 + 1) * 3600
+        event.add("dtend", datetime.fromtimestamp(max(until, to_utc(begin, spec.timezone)),
+                                                  zone))
+        if window.ended_at is None:
+            event.add("x-vigil-open", "TRUE")
+    else:
+        assert spec.start is not None
+        event.add("dtstart", spec.start.replace(tzinfo=zone))
+        event.add("duration", timedelta(seconds=spec.length() or 0))
+        if spec.kind == "recurring":
+            assert spec.rrule is not None
+            event.add("rrule", _rrule_for_feed(spec, window.ended_at))
+        if window.ended_at is not None and window.ended_at <= to_utc(spec.start, spec.timezone):
+            event.add("status", "CANCELLED")
+    event.add("x-vigil-kind", spec.kind or "once")
+    return event
+
+
+def _rrule_for_feed(spec: WindowSpec, ended_at: float | None) -> vRecur:
+    """The stored RRULE; an ended window gets UNTIL (UTC, as RFC 5545 wants with TZID)."""
+    recur = vRecur.from_ical(spec.rrule or "")
+    until = recur.get("UNTIL", [None])[0]
+    if isinstance(until, datetime) and until.tzinfo is None:  # stored as local time
+        until = until.replace(tzinfo=spec.zone).astimezone(UTC)
+    if ended_at is not None:
+        end = datetime.fromtimestamp(ended_at, UTC).replace(microsecond=0)
+        if not isinstance(until, datetime) or until > end:
+            until = end
+        recur.pop("COUNT", None)
+    if until is not None:
+        recur["UNTIL"] = [until]
+    return recur
+
+
+def config_uid(name: str) -> str:
+    """Stable UID for a window from the config file: the same name keeps its UID (and its
+    place in subscribers' calendars) across reloads and restarts."""
+    return f"{uuid.uuid5(uuid.NAMESPACE_URL, 'vigil-config-window:' + name)}@vigil"
+
+
+def new_uid() -> str:
+    return f"{uuid.uuid4()}@vigil"

@@ -1,0 +1,393 @@
+"""What Vigil does around each maintenance occurrence: notices, the LMS's own maintenance
+mode, a snapshot at the start, integrity acceptance and the post-maintenance report.
+
+Sits beside the router: the daemon calls ``MaintenanceLifecycle.step(now)`` every few
+seconds. It reads the book (alerts/maintenance/book.py) for occurrences, the scheduler's
+jobs for the checks in a window's scope (and ``run_checks``, the scheduler's run_now, at
+the end), the state store for their states, and hands notices and reports to
+lifecycle_messages.py (outbox rows with a fixed dedup key per window uid, occurrence
+start and what, so a restart never sends one twice). The LMS's maintenance mode goes
+through lifecycle_lms.py, the integrity acceptance through lifecycle_integrity.py, the
+comparison and wording through report.py. The runner asks ``windows_for`` which window
+covers a check (CheckContext.maintenance_windows).
+
+Crash safety: each occurrence's progress is a row of maintenance_occurrences (state,
+snapshot, actions_log), saved after every action. States, in order: noticed -> starting
+-> started -> ending -> accepted -> checked -> done (or missed: never started, cancelled:
+ended before it began). A switch of the LMS's maintenance mode is written down as
+"enabling"/"disabling" before the script runs; after a crash the lifecycle asks the LMS
+for the mode instead of running the script again, so nothing is repeated or skipped.
+The LMS mode is switched off at the end only when Vigil switched it on (an admin's own
+maintenance mode is left alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alerts.maintenance import lifecycle_lms as lms_mode
+from alerts.maintenance.book import MaintenanceBook
+from alerts.maintenance.calendar import Occurrence
+from alerts.maintenance.lifecycle_integrity import (
+    IntegrityWindowError,
+    accept_window_changes,
+    start_marks,
+    tree_of,
+)
+from alerts.maintenance.lifecycle_messages import EnqueueMessage, MaintenanceMessages
+from alerts.maintenance.report import (
+    ReportRenderer,
+    action_entry,
+    build_report,
+    integrity_entry,
+    take_snapshot,
+)
+from alerts.maintenance.store import OccurrenceRecord, get_occurrence, save_occurrence
+from checks.base import Result
+from monitor.runner import CheckJob
+from monitor.store import CheckState, StateStore
+
+T = TypeVar("T")
+FINISHED = ("done", "missed", "cancelled")
+STARTED = ("starting", "started")  # the end actions are still to do
+Window = tuple[float, float]
+RunBlocking = Callable[[Callable[[], T]], Awaitable[T]]
+
+
+def job_labels(job: CheckJob) -> dict[str, str]:
+    """The labels a check's alerts carry (the router matches windows against these)."""
+    return {**job.target.labels, **job.spec.labels, "lms": job.target.name,
+            "check": job.name, "check_type": job.spec.type}
+
+
+def in_scope(occ: Occurrence, labels: Mapping[str, str]) -> bool:
+    """A check is in a window's scope when every matcher matches its labels; a severity
+    matcher is decided per alert, so it does not narrow the checks snapshotted and re-run."""
+    return all(m.matches(labels) for m in occ.matchers if m.label != "severity")
+
+
+class MaintenanceLifecycle:
+    def __init__(
+        self, store: StateStore, book: MaintenanceBook, *,
+        jobs: Callable[[], Mapping[str, CheckJob]],
+        run_checks: Callable[[Sequence[str]], Awaitable[Mapping[str, Result]]],
+        receivers: Callable[[], Sequence[str]],
+        state_dir: Path | None = None,
+        renderer: ReportRenderer | None = None,
+        run_blocking: RunBlocking[Any] | None = None,
+        wake: Callable[[], None] | None = None,
+        base_url: str | None = None,
+        enqueue_message: EnqueueMessage | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.store, self.book = store, book
+        self.jobs, self.run_checks = jobs, run_checks
+        self.state_dir = state_dir
+        self.run_blocking: RunBlocking[Any] = run_blocking or asyncio.to_thread
+        self.log = logger or logging.getLogger("vigil.maintenance")
+        self.messages = MaintenanceMessages(
+            store, receivers, renderer=renderer, wake=wake, base_url=base_url,
+            enqueue_message=enqueue_message, logger=self.log)
+        self._errors: dict[str, str] = {}  # occurrence key -> last error logged
+
+    # -- questions from the runner ------------------------------------------------------
+    def windows_for(self, job: CheckJob, now: float) -> tuple[Window, ...]:
+        """The active window covering ``job`` now, as [start, end) for the check context
+        (checks/moodle/maintenance.py: maintenance mode inside a window is expected)."""
+        occ = self.book.covering(job_labels(job), now)
+        if occ is None:
+            return ()
+        return ((occ.start, math.inf if occ.end is None else occ.end),)
+
+    # -- the loop step ----------------------------------------------------------------
+    async def step(self, now: float) -> None:
+        """One pass over upcoming, active and unfinished occurrences. Never raises: a
+        failing occurrence is logged and retried at the next step."""
+        try:
+            todo = self._occurrences(now)
+        except Exception:
+            self.log.exception("maintenance lifecycle: cannot read the windows")
+            return
+        for key, (occ, record) in todo.items():
+            try:
+                await self._advance(occ, record, now)
+                self._errors.pop(key, None)
+            except Exception as exc:
+                if self._errors.get(key) != repr(exc):  # once per distinct failure
+                    self.log.exception("maintenance lifecycle: occurrence %s failed; "
+                                       "retrying at the next step", key)
+                self._errors[key] = repr(exc)
+
+    def _occurrences(self, now: float) -> dict[str, tuple[Occurrence | None, Any]]:
+        """Occurrences to look at: upcoming within the longest notice period, active,
+        and every unfinished record (its occurrence may be gone: ended or edited)."""
+        ahead = max((w.spec.actions.notify_before or 0.0
+                     for w in self.book.list(include_ended=False)), default=0.0)
+        found: dict[str, tuple[Occurrence | None, Any]] = {}
+        for occ in self.book.occurrences_between(now, now + ahead + 1.0):
+            found[occ.key] = (occ, get_occurrence(self.store, occ.window_id, occ.start))
+        rows = self.store.db.execute(
+            "SELECT window_id, starts_at FROM maintenance_occurrences WHERE state NOT IN"
+            f" ({','.join('?' * len(FINISHED))}) ORDER BY starts_at", FINISHED).fetchall()
+        for window_id, starts_at in rows:
+            record = get_occurrence(self.store, window_id, starts_at)
+            live = self._live(window_id, starts_at, now)
+            key = live.key if live else f"window {window_id}:{int(starts_at)}"
+            found.setdefault(key, (live, record))
+        return found
+
+    def _live(self, window_id: int, start: float, now: float) -> Occurrence | None:
+        for occ in self.book.occurrences_between(start, max(now, start) + 1e-3):
+            if occ.window_id == window_id and occ.start == start:
+                return occ
+        return None
+
+    async def _advance(self, occ: Occurrence | None, record: OccurrenceRecord | None,
+                       now: float) -> None:
+        state = record.state if record else None
+        if state in FINISHED:
+            return
+        if occ is None or (occ.end is not None and occ.end <= now):  # over, or gone
+            end = now if occ is None or occ.end is None else occ.end
+            if record is not None and state in (*STARTED, "ending", "accepted", "checked"):
+                await self._end(record, end, now)
+            elif record is not None:  # only noticed: it never ran while we were up
+                self._save(record, state="missed" if occ is not None else "cancelled")
+            return
+        if now < occ.start:
+            if state is None and occ.actions.notify_before and \
+                    now >= occ.start - occ.actions.notify_before:
+                self._notice(occ, "before", self._window_info(occ), now)
+                self._save(self._new_record(occ, "noticed"))
+            return
+        if state in (None, "noticed", "starting"):
+            await self._start(occ, record, now)
+
+    # -- start ------------------------------------------------------------------------
+    async def _start(self, occ: Occurrence, record: OccurrenceRecord | None,
+                     now: float) -> None:
+        if record is None or record.state == "noticed":
+            scope = self._scope(occ)
+            snapshot: dict[str, Any] = {
+                "window": self._window_info(occ), "scope": sorted(scope),
+                "lms": sorted({job.target.name for job in scope.values()}),
+                "before": take_snapshot(self._states(scope), now),
+                "integrity": await self._integrity_marks(occ, scope, now), "mode": {}}
+            late = now - occ.start
+            detail = f"{len(scope)} check(s) in scope" + (
+                f", {late:.0f}s after the scheduled start" if late > 60 else "")
+            record = self._save(self._new_record(occ, "starting"), snapshot=snapshot,
+                                log=[action_entry(now, "snapshot", True, detail)])
+        if occ.actions.lms_maintenance_mode:
+            record = await self._mode_on(record, now)
+        self._save(record, state="started")
+
+    def _scope(self, occ: Occurrence) -> dict[str, CheckJob]:
+        return {key: job for key, job in self.jobs().items() if in_scope(occ, job_labels(job))}
+
+    def _states(self, keys: Collection[str]) -> list[CheckState]:
+        return [s for s in self.store.states() if f"{s.lms}/{s.check}" in keys]
+
+    async def _integrity_marks(self, occ: Occurrence, scope: Mapping[str, CheckJob],
+                               now: float) -> dict[str, Any]:
+        if not occ.actions.accept_integrity_changes:
+            return {}
+        marks: dict[str, Any] = {}
+        for key, job in _integrity_jobs(scope).items():
+            if self.state_dir is None:
+                marks[key] = {"error": "no state directory: the baseline is not kept"}
+                continue
+            try:
+                tree = tree_of(job)
+                found = await self.run_blocking(partial(start_marks, self.state_dir, tree, now))
+                marks[key] = {"root": tree.root, "marks": found}
+            except IntegrityWindowError as exc:
+                marks[key] = {"error": str(exc)}
+        return marks
+
+    async def _mode_on(self, record: OccurrenceRecord, now: float) -> OccurrenceRecord:
+        modes = dict(record.snapshot.get("mode", {}))
+        for lms, (kind, site) in self._sites(record.snapshot["lms"]).items():
+            state = modes.get(lms)
+            if state not in (None, "enabling"):
+                continue  # done before a restart
+            found = await self.run_blocking(partial(lms_mode.status, kind, site))
+            if not found.ok:
+                record = self._mode_log(record, modes, lms, "failed", "maintenance_mode_on",
+                                        found, now)
+                continue
+            if found.enabled:  # an admin's mode, or ours before a crash
+                mine = state == "enabling"
+                why = ("found on after a restart" if mine else
+                       "already on before the window: left on at the end")
+                record = self._mode_log(record, modes, lms, "on" if mine else "was_on",
+                                        "maintenance_mode_on",
+                                        lms_mode.ModeResult(True, why, True), now)
+                continue
+            modes[lms] = "enabling"
+            record = self._save(record, snapshot={**record.snapshot, "mode": modes})
+            done = await self.run_blocking(partial(lms_mode.switch, kind, site, True))
+            record = self._mode_log(record, modes, lms, "on" if done.ok else "failed",
+                                    "maintenance_mode_on", done, now)
+        return record
+
+    # -- end --------------------------------------------------------------------------
+    async def _end(self, record: OccurrenceRecord, end: float, now: float) -> None:
+        snap = record.snapshot or {}
+        actions = snap.get("window", {}).get("actions", {})
+        window = {**snap.get("window", {}), "end": end}
+        if record.state in STARTED:
+            record = self._save(record, state="ending", ends_at=end,
+                                snapshot={**snap, "window": window})
+        if record.state == "ending":
+            record = await self._mode_off(record, now)
+            if actions.get("notify_at_end"):
+                self._notice_from(record, "end", now)
+            record = await self._accept(record, now)
+        if record.state == "accepted":
+            scope = [k for k in record.snapshot["scope"] if k in self.jobs()]
+            results = await self.run_checks(scope)
+            after = take_snapshot(self._states(record.snapshot["scope"]), now)
+            entry = action_entry(now, "checks_run", True, f"{len(results)} of "
+                                 f"{len(record.snapshot['scope'])} check(s) run")
+            record = self._save(record, state="checked", log=[*record.actions_log, entry],
+                                snapshot={**record.snapshot, "after": after})
+        if record.state == "checked":
+            report = None
+            if actions.get("report", True):
+                report = self._report(record, now)
+            self._save(record, state="done", report=report)
+
+    async def _mode_off(self, record: OccurrenceRecord, now: float) -> OccurrenceRecord:
+        modes = dict(record.snapshot.get("mode", {}))
+        sites = self._sites(list(modes))
+        for lms, state in list(modes.items()):
+            if state not in ("on", "enabling", "failed", "disabling"):
+                continue
+            if lms not in sites:
+                gone = lms_mode.ModeResult(False, "the LMS is no longer in the config: its "
+                                           "maintenance mode may still be on")
+                record = self._mode_log(record, modes, lms, "off_failed",
+                                        "maintenance_mode_off", gone, now)
+                continue
+            kind, site = sites[lms]
+            if state != "on":  # unsure whether the mode is on: ask, never switch blindly
+                found = await self.run_blocking(partial(lms_mode.status, kind, site))
+                if found.ok and not found.enabled:
+                    why = "found off after a restart" if state == "disabling" else ""
+                    record = self._mode_log(record, modes, lms, "off", "maintenance_mode_off",
+                                            lms_mode.ModeResult(True, why, False), now,
+                                            quiet=not why)
+                    continue
+                if not found.ok and state == "failed":
+                    continue  # it never came on as far as we know; the start failure is logged
+            modes[lms] = "disabling"
+            record = self._save(record, snapshot={**record.snapshot, "mode": modes})
+            done = await self.run_blocking(partial(lms_mode.switch, kind, site, False))
+            record = self._mode_log(record, modes, lms, "off" if done.ok else "off_failed",
+                                    "maintenance_mode_off", done, now)
+        return record
+
+    async def _accept(self, record: OccurrenceRecord, now: float) -> OccurrenceRecord:
+        marks = record.snapshot.get("integrity", {})
+        jobs = self.jobs()
+        name = record.snapshot["window"]["name"]
+        for key, started in marks.items():
+            results = list(record.snapshot.get("integrity_result", []))
+            lms, check = key.split("/", 1)
+            if any(r["lms"] == lms and r["check"] == check for r in results):
+                continue  # accepted before a restart
+            job, log = jobs.get(key), list(record.actions_log)
+            error = started.get("error") or (None if job else "the check is no longer "
+                                             "configured")
+            if error is None and self.state_dir is not None and job is not None:
+                try:
+                    tree = tree_of(job)
+                    paths, kept = await self.run_blocking(partial(
+                        accept_window_changes, self.state_dir, tree, started["marks"], now,
+                        f"maintenance window {name}"))
+                    results.append(integrity_entry(lms, check, tree.root, paths, kept))
+                    log.append(action_entry(now, "integrity_accept", True,
+                                            f"{len(paths)} file(s) accepted, {kept} change(s)"
+                                            " from before the window left", lms))
+                except IntegrityWindowError as exc:
+                    error = str(exc)
+            if error is not None:
+                results.append(integrity_entry(lms, check, started.get("root"), error=error))
+                log.append(action_entry(now, "integrity_accept", False, error, lms))
+            # Saved per tree: after a crash a tree is not accepted (and reported) twice.
+            record = self._save(record, log=log,
+                                snapshot={**record.snapshot, "integrity_result": results})
+        return self._save(record, state="accepted")
+
+    # -- notices and report -----------------------------------------------------------
+    def _report(self, record: OccurrenceRecord, now: float) -> dict[str, Any]:
+        snap = record.snapshot
+        report = build_report(snap["window"], snap["before"], snap["after"],
+                              integrity=snap.get("integrity_result", []),
+                              actions=record.actions_log, generated_at=now)
+        self.messages.report(snap["window"], snap["lms"], report, now)
+        return report
+
+    def _notice(self, occ: Occurrence, kind: str, window: dict[str, Any], now: float) -> None:
+        lms = sorted({job.target.name for job in self._scope(occ).values()})
+        self.messages.notice(kind, window, lms, [], now)
+
+    def _notice_from(self, record: OccurrenceRecord, kind: str, now: float) -> None:
+        snap = record.snapshot
+        self.messages.notice(kind, snap["window"], snap["lms"], record.actions_log, now)
+
+    # -- records ----------------------------------------------------------------------
+    def _window_info(self, occ: Occurrence) -> dict[str, Any]:
+        window = self.book.windows.get(occ.window_id)
+        return {"id": occ.window_id, "uid": occ.uid, "name": occ.name, "kind": occ.kind,
+                "timezone": occ.timezone, "start": occ.start, "end": occ.end,
+                "scope": ", ".join(str(m) for m in occ.matchers),
+                "comment": window.spec.comment if window else "",
+                "actions": occ.actions.model_dump(mode="json")}
+
+    def _new_record(self, occ: Occurrence, state: str) -> OccurrenceRecord:
+        return OccurrenceRecord(occ.window_id, occ.start, occ.end, state, None, None, [])
+
+    def _save(self, record: OccurrenceRecord, *, state: str | None = None,
+              snapshot: Any = None, log: list[Any] | None = None, report: Any = None,
+              ends_at: float | None = None) -> OccurrenceRecord:
+        new = OccurrenceRecord(
+            record.window_id, record.starts_at,
+            record.ends_at if ends_at is None else ends_at, state or record.state,
+            record.snapshot if snapshot is None else snapshot,
+            record.report if report is None else report,
+            record.actions_log if log is None else log)
+        save_occurrence(self.store, new)
+        return new
+
+    def _mode_log(self, record: OccurrenceRecord, modes: dict[str, str], lms: str,
+                  state: str, action: str, result: lms_mode.ModeResult, now: float, *,
+                  quiet: bool = False) -> OccurrenceRecord:
+        modes[lms] = state
+        log = record.actions_log if quiet else [
+            *record.actions_log, action_entry(now, action, result.ok, result.detail, lms)]
+        if not result.ok:
+            self.log.warning("maintenance window %s: %s on %s failed: %s",
+                             record.snapshot["window"]["uid"], action, lms, result.detail)
+        return self._save(record, snapshot={**record.snapshot, "mode": dict(modes)}, log=log)
+
+    def _sites(self, names: Sequence[str]) -> dict[str, tuple[str, Any]]:
+        """LMS name -> (kind, site access) for the LMS that have a job with a site."""
+        sites: dict[str, tuple[str, Any]] = {}
+        for job in self.jobs().values():
+            if job.target.name in names and job.target.name not in sites:
+                sites[job.target.name] = (job.target.kind, job.site)
+        return sites
+
+
+def _integrity_jobs(scope: Mapping[str, CheckJob]) -> dict[str, CheckJob]:
+    """code_integrity checks whose spec allows acceptance inside a window."""
+    return {key: job for key, job in scope.items()
+            if job.spec.type == "code_integrity" and getattr(job.spec, "accept_in_window", True)}

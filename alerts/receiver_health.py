@@ -1,0 +1,101 @@
+"""Receiver health: a permanent delivery error marks a receiver failed, a success heals it.
+
+The Dispatcher reports each outcome here. On a change this module records it (table
+receiver_health, read by the metrics collector as ``vigil_receiver_up{receiver}``)
+and tells the OTHER receivers through the router's ``enqueue_message`` (reason
+'self'), with text from the receiver_*.j2 templates. Retryable errors do not count:
+a receiver that is down for a while keeps its queue and is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from alerts.messages import Renderer
+from monitor.store import StateStore
+
+UP, FAILED = "up", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverState:
+    receiver: str
+    up: bool
+    reason: str | None
+    since: float
+
+
+def receiver_states(db: sqlite3.Connection) -> dict[str, ReceiverState]:
+    rows = db.execute("SELECT receiver, state, reason, since FROM receiver_health")
+    return {r[0]: ReceiverState(r[0], r[1] == UP, r[2], r[3]) for r in rows}
+
+
+class Messenger(Protocol):
+    """What the router offers (alerts/router.py ``Router.enqueue_message``)."""
+
+    def enqueue_message(
+        self, reason: str, title: str, text: str, html: str, receivers: list[str] | None = None,
+        labels: dict[str, str] | None = None, now: float = 0.0, *, status: str = "firing",
+        key: str | None = None,
+    ) -> int: ...
+
+
+class ReceiverHealth:
+    def __init__(
+        self, store: StateStore, messenger: Messenger | None = None, *,
+        renderer: Renderer | None = None, logger: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.messenger = messenger
+        self.renderer = renderer or Renderer()
+        self.logger = logger or logging.getLogger("vigil.alerts.receivers")
+        # Successful deliveries are the common case: answer them from memory.
+        self._up = {name: state.up for name, state in receiver_states(store.db).items()}
+
+    def sync(self, receivers: Iterable[str], now: float) -> None:
+        """Track exactly the configured receivers (new ones start up)."""
+        names = list(receivers)
+        with self.store.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO receiver_health (receiver, state, since)"
+                           " VALUES (?,?,?)", [(name, UP, now) for name in names])
+            marks = ",".join("?" * len(names))
+            db.execute(f"DELETE FROM receiver_health WHERE receiver NOT IN ({marks})", names)
+        self._up = {name: state.up for name, state in receiver_states(self.store.db).items()}
+
+    def failed(self, receiver: str, reason: str, now: float) -> None:
+        if self._up.get(receiver) is False:
+            return  # already failed and announced
+        self._set(receiver, FAILED, reason, now)
+        self.logger.error("receiver %r marked FAILED after a permanent error: %s", receiver, reason)
+        self._tell(receiver, "failed", reason, now)
+
+    def delivered(self, receiver: str, now: float) -> None:
+        if self._up.get(receiver) is not False:
+            return  # the common case: nothing changed, no database write
+        self._set(receiver, UP, None, now)
+        self.logger.warning("receiver %r delivers again; marked up", receiver)
+        self._tell(receiver, "recovered", None, now)
+
+    def _set(self, receiver: str, state: str, reason: str | None, now: float) -> None:
+        with self.store.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO receiver_health (receiver, state, reason, since)"
+                       " VALUES (?,?,?,?)", (receiver, state, reason, now))
+        self._up[receiver] = state == UP
+
+    def _tell(self, receiver: str, change: str, reason: str | None, now: float) -> None:
+        if self.messenger is None:
+            return
+        text = self.renderer.render_receiver_health(
+            {"receiver": receiver, "change": change, "reason": reason, "since": now})
+        queued = self.messenger.enqueue_message(
+            "self", text["title"], text["text"], text["html"], None, {"receiver": receiver},
+            now, status="firing" if change == "failed" else "resolved",
+            key=f"receiver:{receiver}:{change}:{now:.3f}",
+        )
+        if not queued:
+            self.logger.error("no other healthy receiver to tell that receiver %r %s",
+                              receiver, change)

@@ -1,0 +1,365 @@
+"""The router: alert events in, grouped notifications out to the outbox.
+
+Sits between AlertService (which writes every alert event as a 'pending' row of
+alert_transitions, with a snapshot of the alert) and the outbox Dispatcher.
+``step(now)`` is one pass, driven after each check result and on a ~1 s tick:
+
+1. ingest: each pending event is routed through the route tree (alerts/routing.py)
+   into notification groups per (route, group labels, receiver), in one transaction
+   that also marks it 'routed' (or 'suppressed:maintenance:<uid>' while a maintenance
+   window covers it);
+2. flush: a group with news is sent group_wait after it was created, later ones
+   group_interval after its previous notification, as ONE outbox row per receiver,
+   in one transaction with the group's bookkeeping: a crash leaves each event either
+   waiting in its group or queued, never lost or queued twice;
+3. reminders every repeat_interval for firing, unacknowledged alerts; escalation
+   levels (alerts/escalation.py); events held by a maintenance window are released
+   when it ends if their alert still fires.
+
+Resolved (and acknowledgement) news goes only to receivers that were told of the
+problem. Time intervals follow Alertmanager, with one deliberate difference: a
+notification muted by a mute/active interval is not dropped but held, and sent when
+the interval allows if it is still news (a still-firing alert, or the end of a problem
+the receiver was told of); one that fired and resolved while muted is never sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from alerts import outbound
+from alerts import router_store as rs
+from alerts.config import AlertingConfig
+from alerts.escalation import Escalations
+from alerts.messages import Renderer
+from alerts.receiver_health import receiver_states
+from alerts.router_store import CLOSING, Event, Group
+from alerts.routing import ROOT, Route, compile_route
+from monitor.store import StateStore
+
+Covering = Callable[[Mapping[str, str], float], Any]
+_ERROR_PAUSE = 5.0
+
+
+class Router:
+    def __init__(
+        self,
+        store: StateStore,
+        config: AlertingConfig,
+        *,
+        renderer: Renderer | None = None,
+        covering: Covering | None = None,
+        wake_dispatcher: Callable[[], None] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.covering = covering
+        self.wake_dispatcher = wake_dispatcher
+        self.logger = logger or logging.getLogger("vigil.alerts.router")
+        self._wake = asyncio.Event()
+        self.reconfigure(config, renderer)
+
+    def reconfigure(self, config: AlertingConfig, renderer: Renderer | None = None) -> None:
+        """Apply a reloaded [alerts] config; groups already waiting keep their keys."""
+        self.config = config
+        self.renderer = renderer or Renderer(config.templates_dir)
+        self.root = compile_route(config.route)
+        self.routes = {route.id: route for route in self.root.walk()}
+        self.intervals = {named.name: named for named in config.time_intervals}
+        self.escalations = Escalations(self, config.escalations)
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- one pass -----------------------------------------------------------------------
+    def step(self, now: float) -> int:
+        """Route pending events and send what is due; return outbox rows queued."""
+        self._release_maintenance(now)
+        while self._ingest(now):
+            pass
+        queued = 0
+        for group in rs.groups(self.store.db):
+            queued += self._flush(group, now)
+        queued += self.escalations.step(now)
+        if queued and self.wake_dispatcher is not None:
+            self.wake_dispatcher()
+        return queued
+
+    def receivers(self, route: Route) -> list[str]:
+        if route.receiver is not None:
+            return [route.receiver]
+        return [spec.name for spec in self.config.receivers]
+
+    def covered_by(self, labels: Mapping[str, str], now: float) -> Any:
+        return self.covering(labels, now) if self.covering is not None else None
+
+    # -- ingest ---------------------------------------------------------------------------
+    def _ingest(self, now: float) -> int:
+        with self.store.transaction() as db:
+            batch = rs.pending_events(db)
+            for event in batch:
+                rs.set_route_state(db, event.id, self._route_safely(db, event, now))
+        return len(batch)
+
+    def _route_safely(self, db: Any, event: Event, now: float) -> str:
+        db.execute("SAVEPOINT route_event")
+        try:
+            state = self._route_event(db, event, now)
+            db.execute("RELEASE route_event")
+            return state
+        except sqlite3.Error:
+            raise  # the whole transaction rolls back; the events stay pending
+        except Exception:
+            # A bug or an odd snapshot must not block every later event, nor lose this
+            # one: undo its half-done routing and send it to every receiver.
+            db.execute("ROLLBACK TO route_event")
+            db.execute("RELEASE route_event")
+            self.logger.exception("routing alert event %s failed; sending it to every "
+                                  "receiver", event.dedup_key)
+            labels = self.root.group_labels(event.labels)
+            for spec in self.config.receivers:
+                rs.add_to_group(db, _group_key(ROOT, labels), spec.name, ROOT, labels, event,
+                                now)
+            return "routed"
+
+    def _route_event(self, db: Any, event: Event, now: float) -> str:
+        labels = event.labels
+        if event.firing and event.kind not in CLOSING:
+            window = self.covered_by(labels, now)
+            if window is not None:
+                reason = f"maintenance:{getattr(window, 'uid', window)}"
+                db.execute(
+                    "INSERT OR REPLACE INTO notification_suppressed (event_id, fingerprint,"
+                    " transition, reason, at, until) VALUES (?,?,?,?,?,?)",
+                    (event.id, event.fingerprint, event.transition, reason, now,
+                     getattr(window, "end", None)),
+                )
+                self.logger.info("alert event %s (%s) suppressed by %s",
+                                 event.dedup_key, event.kind, reason)
+                return f"suppressed:{reason}"
+            for route in self.root.match(labels):
+                group_labels = route.group_labels(labels)
+                for receiver in self.receivers(route):
+                    rs.add_to_group(db, _group_key(route.id, group_labels), receiver, route.id,
+                                    group_labels, event, now)
+            return "routed"
+        # News about a problem goes where the problem went, and to anyone told of it.
+        reached: set[str] = set()
+        for key, receiver, route_id, labels_json in rs.destinations_of(db, event.fingerprint):
+            rs.add_to_group(db, key, receiver, route_id, json.loads(labels_json), event, now)
+            reached.add(receiver)
+        root_labels = self.root.group_labels(labels)
+        for receiver in rs.told_open(db, event.fingerprint):
+            if receiver not in reached:
+                rs.add_to_group(db, _group_key(ROOT, root_labels), receiver, ROOT, root_labels,
+                                event, now)
+        return "routed"
+
+    def _release_maintenance(self, now: float) -> None:
+        """Alerts still firing when their window ended notify now (their latest held event)."""
+        rows = self.store.db.execute(
+            "SELECT s.event_id, s.fingerprint, s.transition, s.until, a.state,"
+            " a.transition AS current FROM notification_suppressed s LEFT JOIN alerts a"
+            " USING (fingerprint) WHERE s.released_at IS NULL ORDER BY s.event_id DESC"
+        ).fetchall()
+        found = rs.events(self.store.db, [row["event_id"] for row in rows])
+        seen: set[str] = set()
+        release: list[Event] = []
+        settle: list[int] = []
+        extend: list[tuple[float | None, int]] = []
+        for row in rows:
+            event = found.get(row["event_id"])
+            latest = row["fingerprint"] not in seen
+            seen.add(row["fingerprint"])
+            if event is None or not latest or not (
+                    row["state"] == "firing" and row["current"] == row["transition"]):
+                settle.append(row["event_id"])  # superseded, or the problem ended
+            elif row["until"] is None or now >= row["until"]:
+                # Asking the book is not free (recurrences): only when the window may be over.
+                window = self.covered_by(event.labels, now)
+                if window is None:
+                    release.append(event)
+                else:
+                    extend.append((getattr(window, "end", None), event.id))
+        if not (release or settle or extend):
+            return
+        with self.store.transaction() as db:
+            for event in release:
+                rs.set_route_state(db, event.id, "pending")
+                self.logger.info("maintenance over, alert %s still firing: notifying",
+                                 event.dedup_key)
+            db.executemany("UPDATE notification_suppressed SET released_at = ? WHERE"
+                           " event_id = ?", [(now, e.id) for e in release]
+                           + [(now, event_id) for event_id in settle])
+            db.executemany("UPDATE notification_suppressed SET until = ? WHERE event_id = ?",
+                           extend)
+
+    # -- flush ----------------------------------------------------------------------------
+    def route_of(self, route_id: str) -> Route:
+        # After a reload a route may be gone: its waiting groups use the root's settings.
+        return self.routes.get(route_id, self.root)
+
+    def allowed(self, route: Route, now: float) -> bool:
+        """Active and mute time intervals (unknown names after a reload are ignored)."""
+        active = [self.intervals[n] for n in route.active_time_intervals if n in self.intervals]
+        if active and not any(interval.contains(now) for interval in active):
+            return False
+        return not any(self.intervals[n].contains(now)
+                       for n in route.mute_time_intervals if n in self.intervals)
+
+    def sends_resolved(self, route: Route, receiver: str) -> bool:
+        if route.send_resolved is not None:
+            return route.send_resolved
+        spec = self.config.receiver(receiver)
+        return True if spec is None else self.config.sends_resolved(spec)
+
+    def _flush(self, group: Group, now: float) -> int:
+        route = self.route_of(group.route)
+        members = rs.members(self.store.db, group)
+        if not any(m.changed for m in members):
+            return self._remind(group, route, members, now)
+        wait = (group.created_at + route.group_wait if group.last_flushed_at is None
+                else group.last_flushed_at + route.group_interval)
+        if now < wait or not self.allowed(route, now):
+            return 0
+        found = rs.events(self.store.db, [m.event_id for m in members])
+        told = {m.fingerprint: rs.told_open(self.store.db, m.fingerprint) for m in members}
+        live = rs.alerts_now(self.store.db, (m.fingerprint for m in members))
+        alerts: list[Event] = []
+        news = False
+        settled: dict[tuple[str, int], bool] = {}
+        for member in members:
+            event = found[member.event_id]
+            # A firing whose end will never come through here (held back, or the alert
+            # was removed) must not be listed as still failing.
+            stale = event.firing and member.fingerprint in live and not (
+                live[member.fingerprint].firing)
+            settled[(member.fingerprint, member.instance)] = not event.firing or stale
+            if stale:
+                continue
+            if event.firing:
+                alerts.append(event)
+                news = news or member.changed
+            elif member.changed and self._tell_end(route, group.receiver, event, told):
+                alerts.append(event)
+                news = True
+        with self.store.transaction() as db:
+            queued = 0
+            if news:
+                queued = self._queue(db, group, "notify", alerts, now, seq=group.flushes)
+                rs.mark_flushed(db, group, now, reminder=False)
+                for event in alerts:
+                    rs.log_told(db, event, group.receiver, now)
+                self.escalations.notified(db, alerts, now)
+            for member in members:
+                ended = found[member.event_id]
+                if member.changed and not ended.firing and ended not in alerts:
+                    # Not told of the end (opted out): the problem is over all the same.
+                    rs.close_told(db, ended, group.receiver)
+            rs.settle_members(db, group, settled)
+        return queued
+
+    def _tell_end(self, route: Route, receiver: str, event: Event,
+                  told: Mapping[str, Mapping[str, int]]) -> bool:
+        fired = told.get(event.fingerprint, {}).get(receiver)
+        if fired is None or fired >= event.transition:
+            return False  # this receiver never heard of the problem (or of this one)
+        return self.sends_resolved(route, receiver)
+
+    def _remind(self, group: Group, route: Route, members: list[rs.Member], now: float) -> int:
+        if group.last_flushed_at is None or now < group.last_flushed_at + route.repeat_interval:
+            return 0
+        if not self.allowed(route, now):
+            return 0
+        found = rs.events(self.store.db, [m.event_id for m in members])
+        live = rs.alerts_now(self.store.db, (m.fingerprint for m in members))
+        alerts = []
+        for member in members:
+            event, state = found[member.event_id], live.get(member.fingerprint)
+            if (event.firing and state is not None and state.firing and not state.acknowledged
+                    and self.covered_by(event.labels, now) is None):
+                alerts.append(event)
+        if not alerts:
+            return 0
+        with self.store.transaction() as db:
+            queued = self._queue(db, group, "reminder", alerts, now, seq=group.reminders + 1)
+            rs.mark_flushed(db, group, now, reminder=True)
+        return queued
+
+    # -- building notifications -----------------------------------------------------------
+    def _queue(self, db: Any, group: Group, reason: str, alerts: list[Event], now: float,
+               *, seq: int, level: int = 0) -> int:
+        payload = self.build(group.receiver, group.route, group.key, group.labels, reason,
+                             alerts, seq=seq, level=level)
+        queued = outbound.queue(db, payload, [group.receiver], now)
+        self.logger.info("queued %s notification %s for receiver %r (%d alert(s), group %s)",
+                         reason, payload["dedup_key"], group.receiver, len(alerts), group.key)
+        return queued
+
+    def build(self, receiver: str, route: str, group_key: str, group_labels: Mapping[str, str],
+              reason: str, alerts: list[Event], *, seq: int, level: int = 0) -> dict[str, Any]:
+        """The outbox payload (contract with the notifiers), text rendered from templates."""
+        payload = outbound.group_payload(self.config, receiver, route, group_key, group_labels,
+                                         reason, alerts, seq=seq, level=level)
+        payload.update(self.renderer.render_notification_safely(payload, self.logger))
+        return payload
+
+    def enqueue_message(
+        self, reason: str, title: str, text: str, html: str,
+        receivers: Sequence[str] | None = None, labels: Mapping[str, str] | None = None,
+        now: float = 0.0, *, status: str = "firing", key: str | None = None,
+    ) -> int:
+        """Queue an already-written message (maintenance notice, report, self-alert).
+
+        ``receivers`` None means every receiver not marked failed. ``key`` makes the
+        dedup key; by default it is derived from the content, so queuing the same
+        message twice (e.g. after a crash) sends it once.
+        """
+        if receivers is None:
+            health = receiver_states(self.store.db)
+            receivers = [spec.name for spec in self.config.receivers
+                         if spec.name not in health or health[spec.name].up]
+        payload = outbound.message_payload(self.config, reason, title, text, html, labels or {},
+                                           status=status, key=key)
+        with self.store.transaction() as db:
+            queued = outbound.queue(db, payload, receivers, now)
+        if queued and self.wake_dispatcher is not None:
+            self.wake_dispatcher()
+        return queued
+
+    # -- the loop -------------------------------------------------------------------------
+    async def run_forever(
+        self, clock: Callable[[], float], stop_event: asyncio.Event, *, tick: float = 1.0
+    ) -> None:
+        """Step after every wake-up and at least every ``tick`` seconds; never raises."""
+        while not stop_event.is_set():
+            self._wake.clear()
+            delay = tick
+            try:
+                self.step(clock())
+            except Exception:
+                self.logger.exception("alert router step failed; trying again shortly")
+                delay = _ERROR_PAUSE
+            wake = asyncio.ensure_future(self._wake.wait())
+            stop = asyncio.ensure_future(stop_event.wait())
+            try:
+                await asyncio.wait([wake, stop], timeout=delay,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in (wake, stop):
+                    waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.gather(wake, stop, return_exceptions=True)
+
+
+def _group_key(route_id: str, labels: Mapping[str, str]) -> str:
+    inner = ",".join(f"{name}={json.dumps(value)}" for name, value in sorted(labels.items()))
+    return f"{route_id}:{{{inner}}}"
+

@@ -1,0 +1,523 @@
+"""The router: pending events -> routes -> groups -> one outbox row per receiver.
+
+Event rows are written directly (tests/alerts/router_kit.py) as the engine writes them;
+time is injected (``step(now)``); the outbox is the real SQLite table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from alerts.router import Router
+from monitor.store import StateStore
+from tests.alerts.router_kit import AlertWriter, alert_keys, config, outbox, route_states
+
+T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC, a Friday
+
+
+@pytest.fixture
+def alerts(store: StateStore) -> AlertWriter:
+    return AlertWriter(store)
+
+
+def test_a_firing_waits_group_wait_then_is_one_outbox_row_per_receiver(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config())  # default route: every receiver, group_by lms
+    alerts.fire("moodle-prod", T0)
+
+    assert router.step(T0) == 0 and route_states(store) == ["routed"]
+    assert router.step(T0 + 9.9) == 0
+    assert router.step(T0 + 10) == 2
+    rows = outbox(store)
+    assert [receiver for receiver, _ in rows] == ["ops", "pager"]
+    payload = rows[0][1]
+    assert (payload["version"], payload["reason"], payload["status"]) == (1, "notify", "firing")
+    assert payload["group_labels"] == {"lms": "moodle-prod"} and payload["route"] == "route"
+    assert alert_keys(payload) == [f"{alerts.fingerprint('moodle-prod', 'database')}:1"]
+    assert payload["title"].startswith("[CRITICAL] moodle-prod: database is failing")
+    assert "Check the database server." in payload["text"]  # what to do, from the snapshot
+    assert rows[1][1]["dedup_key"] == payload["dedup_key"]
+    assert router.step(T0 + 3600) == 0  # nothing new, no reminder before repeat_interval
+
+
+def test_fifty_lms_on_one_database_host_are_one_page_not_fifty(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "pager", "group_by": ["host"]}))
+    for index in range(50):
+        alerts.fire(f"moodle-{index:02d}", T0 + index * 0.1, labels={"host": "db1"})
+    alerts.fire("canvas", T0 + 1, labels={"host": "db2"})
+
+    router.step(T0 + 5)
+    assert router.step(T0 + 10.1) == 1  # db1's group waited 10 s from its first event
+    [(receiver, payload)] = outbox(store)
+    assert receiver == "pager" and len(payload["alerts"]) == 50
+    assert payload["group_labels"] == {"host": "db1"}
+    assert payload["common_labels"]["host"] == "db1" and "lms" not in payload["common_labels"]
+    assert payload["title"].startswith("[CRITICAL:50] host=db1: 50 checks failing on 50 LMS")
+    assert router.step(T0 + 11) == 1  # db2: its own group, its own wait
+    assert outbox(store)[1][1]["group_labels"] == {"host": "db2"}
+
+
+def test_news_in_a_group_already_notified_waits_for_group_interval(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_by": ["host"],
+                                         "group_interval": "5m"}))
+    alerts.fire("a", T0, labels={"host": "db1"})
+    router.step(T0 + 10)
+    alerts.fire("b", T0 + 20, labels={"host": "db1"})
+
+    assert router.step(T0 + 309) == 0
+    assert router.step(T0 + 310) == 1
+    second = outbox(store)[1][1]
+    # The whole group, like Alertmanager: the new alert and the one still firing.
+    assert [a["lms"] for a in second["alerts"]] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("routes", "labels", "expected"), [
+    # first matching child wins
+    ([{"receiver": "pager", "matchers": ['severity=~"critical|page"']},
+      {"receiver": "ops", "matchers": "team=elearning"}],
+     {"team": "elearning"}, [("pager", "route.routes[0]")]),
+    # continue = true: the next sibling is tried as well
+    ([{"receiver": "pager", "matchers": ['severity=~"critical|page"'], "continue": True},
+      {"receiver": "ops", "matchers": {"team": "elearning"}}],
+     {"team": "elearning"}, [("pager", "route.routes[0]"), ("ops", "route.routes[1]")]),
+    # no child matches: the root's receiver
+    ([{"receiver": "pager", "matchers": ['severity="page"']}], {}, [("ops", "route")]),
+])
+def test_routes_pick_receivers_by_labels(
+    store: StateStore, alerts: AlertWriter, routes: list[dict[str, Any]],
+    labels: dict[str, str], expected: list[tuple[str, str]],
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0, "routes": routes}))
+    alerts.fire("moodle-prod", T0, labels=labels)
+    router.step(T0)
+    assert [(receiver, p["route"]) for receiver, p in outbox(store)] == expected
+
+
+def test_a_reminder_goes_out_every_repeat_interval_until_acknowledged(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0,
+                                         "repeat_interval": "1h"}))
+    alerts.fire("moodle-prod", T0)
+    router.step(T0)
+    assert router.step(T0 + 3599) == 0
+    assert router.step(T0 + 3600) == 1
+    assert router.step(T0 + 7199) == 0
+    assert router.step(T0 + 7200) == 1
+    reminders = [p for _, p in outbox(store) if p["reason"] == "reminder"]
+    assert len(reminders) == 2 and reminders[0]["dedup_key"] != reminders[1]["dedup_key"]
+    assert reminders[0]["title"].startswith("[REMINDER] [CRITICAL] moodle-prod")
+
+    alerts.ack("moodle-prod", T0 + 7300)
+    assert router.step(T0 + 7300 + 60) == 1  # the acknowledgement itself is news
+    assert outbox(store)[-1][1]["title"].startswith("[ACKNOWLEDGED] moodle-prod")
+    assert router.step(T0 + 20 * 3600) == 0  # acknowledged: no more reminders
+
+
+def test_escalation_tells_the_next_level_while_nobody_acknowledges(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(
+        receivers=[{"type": "log", "name": n} for n in ("primary", "secondary", "lead")],
+        route={"receiver": "primary", "group_wait": 0},
+        escalations=[{"name": "pages", "severity": ["critical", "page"], "levels": [
+            {"after": "15m", "receivers": ["secondary"]}, {"after": "30m", "receivers": ["lead"]},
+        ]}]))
+    alerts.fire("moodle-prod", T0)
+    alerts.fire("moodle-test", T0 + 1)
+    alerts.fire("moodle-dev", T0 + 2, severity="warning")  # no policy for warnings
+    router.step(T0 + 2)
+    assert router.step(T0 + 2 + 899) == 0
+    assert router.step(T0 + 2 + 900) == 1  # both critical alerts escalate together
+    [(receiver, payload)] = outbox(store)[-1:]
+    assert (receiver, payload["reason"], payload["escalation_level"]) == ("secondary",
+                                                                         "escalation", 1)
+    assert sorted(a["lms"] for a in payload["alerts"]) == ["moodle-prod", "moodle-test"]
+    assert payload["title"].startswith("[ESCALATION 1] [CRITICAL:2]")
+
+    alerts.ack("moodle-test", T0 + 1000)
+    router.step(T0 + 1000)
+    assert router.step(T0 + 2 + 1800) == 1
+    assert outbox(store)[-1][0] == "lead"
+    assert [a["lms"] for a in outbox(store)[-1][1]["alerts"]] == ["moodle-prod"]
+    router.step(T0 + 86400)
+    escalations = [p["escalation_level"] for _, p in outbox(store) if p["reason"] == "escalation"]
+    assert escalations == [1, 2]  # every level told once
+
+    alerts.resolve("moodle-prod", T0 + 90000)
+    router.step(T0 + 90000 + 60)
+    told = sorted(r for r, p in outbox(store) if p["status"] == "resolved")
+    assert told == ["lead", "primary", "secondary"]  # everyone who heard of it
+
+
+def test_resolved_goes_only_to_receivers_told_of_the_firing(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0, "routes": [
+        {"receiver": "pager", "matchers": 'severity="page"'}]}))
+    alerts.fire("moodle-prod", T0, severity="critical")
+    router.step(T0)
+    alerts.event("severity", "moodle-prod", T0 + 100, severity="page")  # now pages as well
+    router.step(T0 + 100)
+    alerts.resolve("moodle-prod", T0 + 900)
+    router.step(T0 + 1000)
+
+    resolved = [(r, p) for r, p in outbox(store) if p["status"] == "resolved"]
+    assert sorted(r for r, _ in resolved) == ["ops", "pager"]
+    assert "Outage:     15m" in resolved[0][1]["text"]
+    assert resolved[0][1]["title"] == "[RESOLVED] moodle-prod: database is OK again after 15m"
+
+
+def test_an_alert_that_fired_and_resolved_within_group_wait_is_not_sent(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config())
+    alerts.fire("moodle-prod", T0)
+    alerts.resolve("moodle-prod", T0 + 3)
+    assert router.step(T0 + 3) == 0 and router.step(T0 + 60) == 0
+    assert outbox(store) == [] and store.db.execute(
+        "SELECT COUNT(*) FROM notification_groups").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("route_opt", "receiver_opt", "expected"), [
+    (None, None, ["ops"]),
+    (False, None, []),        # the route opts out
+    (None, False, []),        # the receiver opts out
+    (True, False, ["ops"]),   # the route's choice wins
+])
+def test_resolved_can_be_switched_off_per_route_or_receiver(
+    store: StateStore, alerts: AlertWriter, route_opt: bool | None,
+    receiver_opt: bool | None, expected: list[str],
+) -> None:
+    route: dict[str, Any] = {"receiver": "ops", "group_wait": 0}
+    if route_opt is not None:
+        route["send_resolved"] = route_opt
+    receiver: dict[str, Any] = {"type": "log", "name": "ops"}
+    if receiver_opt is not None:
+        receiver["send_resolved"] = receiver_opt
+    router = Router(store, config(route=route, receivers=[receiver]))
+    alerts.fire("moodle-prod", T0)
+    router.step(T0)
+    alerts.resolve("moodle-prod", T0 + 600)
+    router.step(T0 + 700)
+    assert [r for r, p in outbox(store) if p["status"] == "resolved"] == expected
+    assert store.db.execute("SELECT COUNT(*) FROM notification_group_alerts").fetchone()[0] == 0
+
+
+def test_a_flap_back_to_firing_keeps_the_resolved_it_owes(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0,
+                                         "group_interval": "1m"}))
+    alerts.fire("moodle-prod", T0)
+    router.step(T0)
+    alerts.resolve("moodle-prod", T0 + 10)
+    alerts.fire("moodle-prod", T0 + 20)
+    router.step(T0 + 60)
+    _, payload = outbox(store)[-1]
+    fp = alerts.fingerprint("moodle-prod", "database")
+    assert [(a["dedup_key"], a["status"]) for a in payload["alerts"]] == [
+        (f"{fp}:2", "resolved"), (f"{fp}:3", "firing")]
+
+
+@dataclass(frozen=True)
+class Window:
+    uid: str
+    lms: str
+    end: float
+
+
+class Book:
+    """Stands in for helper A1's MaintenanceBook.covering at its contract boundary."""
+
+    def __init__(self, *windows: Window) -> None:
+        self.windows = list(windows)
+
+    def covering(self, labels: Any, now: float) -> Window | None:
+        return next((w for w in self.windows if w.lms == labels.get("lms") and now < w.end),
+                    None)
+
+
+def test_maintenance_suppresses_and_notifies_at_its_end_if_still_firing(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    book = Book(Window("mw-1", "moodle-prod", T0 + 3600), Window("mw-2", "moodle-test", T0 + 3600))
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0}),
+                    covering=book.covering)
+    alerts.fire("moodle-prod", T0 + 10)
+    alerts.fire("moodle-test", T0 + 20)
+    alerts.fire("canvas", T0 + 30)
+    router.step(T0 + 30)
+    assert route_states(store) == ["suppressed:maintenance:mw-1", "suppressed:maintenance:mw-2",
+                                   "routed"]
+    assert [a["lms"] for _, p in outbox(store) for a in p["alerts"]] == ["canvas"]
+    alerts.resolve("moodle-test", T0 + 1800)  # fixed inside the window: nobody needs to know
+    router.step(T0 + 1800)
+    assert router.step(T0 + 3599) == 0
+
+    assert router.step(T0 + 3600) == 1
+    _, payload = outbox(store)[-1]
+    assert [a["lms"] for a in payload["alerts"]] == ["moodle-prod"]
+    assert router.step(T0 + 7200) == 0  # released once
+
+
+def test_reminders_and_escalations_wait_while_a_window_covers_the_alert(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    book = Book()
+    router = Router(store, config(
+        route={"receiver": "ops", "group_wait": 0, "repeat_interval": "1h"},
+        escalations=[{"name": "e", "levels": [{"after": "2h", "receivers": ["pager"]}]}]),
+        covering=book.covering)
+    alerts.fire("moodle-prod", T0)
+    router.step(T0)
+    book.windows.append(Window("mw", "moodle-prod", T0 + 5 * 3600))
+    assert router.step(T0 + 3600) == 0 and router.step(T0 + 7200) == 0
+    assert router.step(T0 + 5 * 3600) == 2  # the window ended: reminder and escalation
+    assert sorted(p["reason"] for _, p in outbox(store)[1:]) == ["escalation", "reminder"]
+
+
+def test_held_events_are_left_to_the_engine(store: StateStore, alerts: AlertWriter) -> None:
+    router = Router(store, config(route={"group_wait": 0}))
+    alerts.fire("moodle-prod", T0, route_state="held:dependency:moodle-prod/homepage")
+    assert router.step(T0 + 60) == 0
+    assert route_states(store) == ["held:dependency:moodle-prod/homepage"]
+
+
+def test_the_flush_is_one_transaction_a_failure_loses_and_repeats_nothing(
+    store: StateStore, alerts: AlertWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0}))
+    alerts.fire("moodle-prod", T0)
+    store.db.execute("CREATE TRIGGER full BEFORE INSERT ON outbox"
+                     " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="disk is full"):
+        router.step(T0)
+    # The event reached its group; nothing was queued and the group still owes it.
+    assert route_states(store) == ["routed"] and outbox(store) == []
+    assert store.db.execute("SELECT notified_event_id FROM notification_group_alerts"
+                            ).fetchone()[0] is None
+    assert store.db.execute("SELECT COUNT(*) FROM notification_log").fetchone()[0] == 0
+
+    store.db.execute("DROP TRIGGER full")
+    assert router.step(T0 + 1) == 1 and router.step(T0 + 2) == 0
+    assert len(outbox(store)) == 1
+
+
+def test_a_failed_ingest_leaves_the_events_pending(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0}))
+    alerts.fire("moodle-prod", T0)
+    alerts.fire("moodle-test", T0)
+    store.db.execute("CREATE TRIGGER broken BEFORE INSERT ON notification_group_alerts"
+                     " WHEN NEW.fingerprint = '" + alerts.fingerprint("moodle-test", "database")
+                     + "' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    with pytest.raises(sqlite3.IntegrityError):
+        router.step(T0)
+    assert route_states(store) == ["pending", "pending"]  # all or nothing
+    store.db.execute("DROP TRIGGER broken")
+    assert router.step(T0) == 2 and route_states(store) == ["routed", "routed"]
+
+
+def test_the_outbox_key_is_derived_from_the_content(tmp_path: Any) -> None:
+    keys = []
+    for name in ("one", "two"):
+        db = StateStore(tmp_path / f"{name}.sqlite")
+        writer = AlertWriter(db)
+        writer.fire("moodle-prod", T0)
+        Router(db, config(route={"group_wait": 0})).step(T0 + 5)
+        keys.append([p["dedup_key"] for _, p in outbox(db)])
+        db.close()
+    assert keys[0] == keys[1] and keys[0][0].startswith("notify-")
+
+
+def test_enqueue_message_goes_to_every_healthy_receiver_once(
+    store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = Router(store, config())
+    store.db.execute("INSERT INTO receiver_health VALUES ('pager', 'failed', 'HTTP 401', 0)")
+    args = ("maintenance", "Maintenance in 30 min", "text", "<p>html</p>")
+    assert router.enqueue_message(*args, labels={"lms": "moodle-prod"}, now=T0) == 1
+    assert router.enqueue_message(*args, labels={"lms": "moodle-prod"}, now=T0 + 5) == 0
+    assert router.enqueue_message(*args, receivers=["pager"], now=T0) == 1
+    (receiver, payload), _ = outbox(store)
+    assert receiver == "ops" and payload["alerts"] == [] and payload["reason"] == "maintenance"
+    assert (payload["title"], payload["text"], payload["html"]) == args[1:]
+
+
+async def test_the_loop_steps_on_wake_and_survives_a_failing_step(
+    store: StateStore, alerts: AlertWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = Router(store, config(route={"group_wait": 0}))
+    calls: list[float] = []
+    real = router.step
+
+    def step(now: float) -> int:
+        calls.append(now)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real(now)
+
+    router.step = step  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    loop = asyncio.create_task(router.run_forever(lambda: T0, stop, tick=3600))
+    await asyncio.sleep(0.05)
+    alerts.fire("moodle-prod", T0)
+    router.wake()
+    for _ in range(100):
+        if outbox(store):
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(loop, 2)
+    assert len(outbox(store)) == 2
+    assert any("router step failed" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.ERROR)
+
+
+def _berlin(local: str) -> float:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    return datetime.fromisoformat(local).replace(tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+
+
+OFFICE_HOURS = [{"name": "office", "weekdays": ["monday:friday"], "location": "Europe/Berlin",
+                 "times": [{"start_time": "09:00", "end_time": "17:00"}]}]
+
+
+def test_a_ticket_outside_office_hours_is_held_until_they_start_across_dst(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(
+        time_intervals=OFFICE_HOURS,
+        route={"receiver": "ops", "group_wait": 0, "routes": [
+            {"receiver": "pager", "matchers": 'severity="warning"',
+             "active_time_intervals": ["office"]}]}))
+    friday_night = _berlin("2026-03-27 22:00")  # CET; Monday is CEST
+    alerts.fire("moodle-prod", friday_night, severity="warning")
+    alerts.fire("moodle-test", friday_night, severity="warning")
+    router.step(friday_night)
+    alerts.resolve("moodle-test", friday_night + 3600)  # over before anyone was told
+    assert router.step(_berlin("2026-03-28 10:00")) == 0  # Saturday
+    assert router.step(_berlin("2026-03-30 08:59")) == 0
+    assert router.step(_berlin("2026-03-30 09:00")) == 1  # Monday 09:00 local, after DST
+    [(receiver, payload)] = outbox(store)
+    assert receiver == "pager" and [a["lms"] for a in payload["alerts"]] == ["moodle-prod"]
+
+
+def test_a_mute_interval_holds_reminders_and_news_until_it_ends(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(
+        time_intervals=[{"name": "nights", "location": "Europe/Berlin",
+                         "times": [{"start_time": "00:00", "end_time": "07:00"}]}],
+        route={"receiver": "ops", "group_wait": 0, "repeat_interval": "1h",
+               "mute_time_intervals": ["nights"]}))
+    evening = _berlin("2026-06-01 23:00")
+    alerts.fire("moodle-prod", evening)
+    assert router.step(evening) == 1
+    assert router.step(_berlin("2026-06-02 00:30")) == 0  # reminder due, but muted
+    alerts.resolve("moodle-prod", _berlin("2026-06-02 03:00"))
+    assert router.step(_berlin("2026-06-02 03:01")) == 0
+    assert router.step(_berlin("2026-06-02 07:00")) == 1  # the resolved it was owed
+    assert outbox(store)[-1][1]["status"] == "resolved"
+
+
+def test_an_event_that_cannot_be_routed_goes_to_every_receiver_not_nowhere(
+    store: StateStore, alerts: AlertWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0}))
+
+    def broken(labels: Any, now: float) -> None:
+        raise RuntimeError("maintenance book bug")
+
+    router.covering = broken
+    alerts.fire("moodle-prod", T0)
+    assert router.step(T0) == 2
+    assert sorted(r for r, _ in outbox(store)) == ["ops", "pager"]
+    assert "routing alert event" in caplog.text
+
+
+def test_an_alert_that_ended_without_a_resolved_event_is_not_listed_as_failing(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0,
+                                         "group_by": ["host"]}))
+    alerts.fire("a", T0, labels={"host": "db1"})
+    router.step(T0)
+    alerts.fire("b", T0 + 5, labels={"host": "db1"})
+    store.db.execute("UPDATE alerts SET state = 'ok' WHERE lms = 'a'")  # its end held back
+    router.step(T0 + 60)
+    assert [a["lms"] for a in outbox(store)[-1][1]["alerts"]] == ["b"]
+
+
+def test_an_expired_acknowledgement_notifies_again_and_reminders_resume(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0,
+                                         "repeat_interval": "1h"}))
+    alerts.fire("moodle-prod", T0)
+    router.step(T0)
+    alerts.ack("moodle-prod", T0 + 60)
+    router.step(T0 + 120)
+    assert router.step(T0 + 2 * 3600) == 0
+    alerts.clear_ack("moodle-prod")
+    alerts.event("ack_expired", "moodle-prod", T0 + 3 * 3600)
+    assert router.step(T0 + 3 * 3600) == 1
+    assert outbox(store)[-1][1]["alerts"][0]["kind"] == "ack_expired"
+    assert router.step(T0 + 4 * 3600) == 1 and outbox(store)[-1][1]["reason"] == "reminder"
+
+
+def test_a_reload_keeps_waiting_groups_and_applies_the_new_timings(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": "1m"}))
+    alerts.fire("moodle-prod", T0)
+    router.step(T0)
+    router.reconfigure(config(route={"receiver": "ops", "group_wait": "5s"}))
+    assert router.step(T0 + 5) == 1  # the waiting group flushed under the new group_wait
+
+
+def test_an_unsent_resolved_still_closes_what_the_receiver_was_told(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0,
+                                         "send_resolved": False}))
+    alerts.fire("moodle-prod", T0)
+    router.step(T0)
+    alerts.resolve("moodle-prod", T0 + 60)
+    router.step(T0 + 120)
+    assert [tuple(r) for r in store.db.execute("SELECT open FROM notification_log")] == [(0,)]
+
+
+def test_the_maintenance_book_is_asked_again_only_when_the_window_may_be_over(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    book = Book(Window("mw-1", "moodle-prod", T0 + 3600))
+    calls: list[float] = []
+
+    def covering(labels: Any, now: float) -> Window | None:
+        calls.append(now)
+        return book.covering(labels, now)
+
+    router = Router(store, config(route={"group_wait": 0}), covering=covering)
+    alerts.fire("moodle-prod", T0)
+    router.step(T0)
+    for second in range(1, 600):
+        router.step(T0 + second)
+    assert calls == [T0]  # the window's end is known: no need to ask every second
+    router.step(T0 + 3600)
+    assert calls[0] == T0 and all(now == T0 + 3600 for now in calls[1:])
+    assert len(outbox(store)) == 2

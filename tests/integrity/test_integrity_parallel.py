@@ -1,0 +1,126 @@
+"""The CLI's way of hashing a whole tree (worker processes walking and hashing, each part
+stored as it arrives, a new baseline written with the observed rows) gives exactly what
+the daemon's single-process way gives, bad inputs included."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from pathlib import Path
+
+from integrity_helpers import Clock
+
+from checks.integrity.accept import accept
+from checks.integrity.baseline import Limits, Outcome, Tree, create_baseline, verify
+from checks.integrity.hashing import CHUNK, default_opener
+from checks.integrity.store import IntegrityStore
+from tests.moodle_double.sitedir import FakeSite
+
+PROCESSES = Limits(workers=2, processes=True)  # what `vigil integrity` uses
+
+
+class Opener:
+    """A file-opening boundary the worker processes can receive (pickled): denies one
+    file, and removes another as it is opened."""
+
+    def __init__(self, deny: str, vanish: str) -> None:
+        self.deny, self.vanish = deny, vanish
+
+    def __call__(self, path: str) -> int:
+        if path.endswith(self.deny):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        if path.endswith(self.vanish):
+            os.unlink(path)
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+        return default_opener(path)
+
+
+def awkward_tree(site: FakeSite) -> Tree:
+    """The generated site plus what a walk must survive: a symlink loop, a FIFO, a socket,
+    a name that is not UTF-8, an empty file, a tag in a non-PHP name, multi-chunk files."""
+    root = site.root
+    os.symlink("b", root / "a")
+    os.symlink("a", root / "b")
+    os.symlink("..", root / "lib" / "up")
+    os.mkfifo(root / "lib" / "pipe")
+    (root / "lib" / "empty.txt").write_bytes(b"")
+    (root / "theme" / "polyglot.gif").write_bytes(b"GIF89a;<?php system($_GET[1]);")
+    (root / "lib" / "chunk.bin").write_bytes(b"x" * CHUNK)
+    (root / "lib" / "big.bin").write_bytes(os.urandom(3 * CHUNK + 1))
+    with open(os.fsencode(str(root / "lib")) + b"/bad\xff\xfe.php", "wb") as fh:
+        fh.write(b"<?php echo 1;")
+    return Tree("moodle-test", str(root))
+
+
+def baseline_both_ways(tmp_path: Path, tree: Tree, clock: Clock,
+                       ) -> tuple[Outcome, Outcome, IntegrityStore, IntegrityStore]:
+    serial = IntegrityStore.in_state_dir(tmp_path / "serial")
+    forked = IntegrityStore.in_state_dir(tmp_path / "forked")
+    one = create_baseline(serial, tree, Limits(), clock.now, "test")
+    two = create_baseline(forked, tree, PROCESSES, clock.now, "test")
+    return one, two, serial, forked
+
+
+def test_worker_processes_store_the_same_rows_as_one_process(site, tmp_path, clock) -> None:
+    tree = awkward_tree(site)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(site.root / "lib" / "php.sock"))
+    try:
+        one, two, serial, forked = baseline_both_ways(tmp_path, tree, clock)
+    finally:
+        sock.close()
+    with serial, forked:
+        for source in ("observed", "baseline"):
+            rows = forked.load(tree.site, tree.root, source)
+            assert rows == serial.load(tree.site, tree.root, source), source
+        assert rows["theme/polyglot.gif"].note == "script"
+        assert rows["lib/big.bin"].sha256 == one.observed["lib/big.bin"].sha256
+        assert rows["a"].stat.kind == "symlink" and rows["a"].stat.link == "b"
+    assert two.observed == one.observed and len(two.observed) > 20
+    assert sorted(two.scan.special) == sorted(one.scan.special) == [
+        ("lib/php.sock", "socket"), ("lib/pipe", "fifo")]
+    assert (two.read_bytes, two.hashed_files) == (one.read_bytes, one.hashed_files)
+    assert two.scan.directories == one.scan.directories
+    assert two.baseline_run is not None and two.baseline_run.files == len(one.observed)
+
+
+def test_an_unreadable_and_a_vanishing_file_in_a_worker_process(site, tmp_path,
+                                                                clock) -> None:
+    tree = Tree("moodle-test", str(site.root))
+    limits = Limits(workers=2, processes=True,
+                    opener=Opener(deny="lib/weblib.php", vanish="mod/quiz/lib.php"))
+    with IntegrityStore.in_state_dir(tmp_path / "state") as store:
+        out = create_baseline(store, tree, limits, clock.now, "test")
+        assert out.unreadable == ["lib/weblib.php"]
+        assert out.scan.vanished == ["mod/quiz/lib.php"]
+        assert "mod/quiz/lib.php" not in out.observed
+        row = store.load(tree.site, tree.root, "baseline")["lib/weblib.php"]
+        assert row.sha256 is None and row.note == "unreadable" and row.stat.size > 0
+        again = verify(store, tree, PROCESSES, clock.now)  # readable again, hashed now
+        assert again.unreadable == [] and again.diff.changed == 0
+        filled = store.load(tree.site, tree.root, "baseline")["lib/weblib.php"]
+        assert filled.sha256 == again.observed["lib/weblib.php"].sha256 is not None
+
+
+def test_a_new_baseline_over_an_old_one_drops_gone_files_and_keeps_acceptances(
+        site, tmp_path, clock) -> None:
+    tree = Tree("moodle-test", str(site.root))
+    with IntegrityStore.in_state_dir(tmp_path / "state") as store:
+        create_baseline(store, tree, PROCESSES, clock.now, "test")
+        (site.root / "local").mkdir(exist_ok=True)
+        (site.root / "local" / "hack.php").write_text("<?php // ours")
+        (site.root / "lib" / "weblib.php").write_text("<?php // patched")
+        accept(store, tree, ["local/hack.php", "lib/weblib.php"], clock.now, "admin")
+        (site.root / "lib" / "weblib.php").write_text("<?php // patched again")
+        (site.root / "README.txt").unlink()
+        clock.advance(60)
+        out = create_baseline(store, tree, PROCESSES, clock.now, "admin")
+        baseline = store.load(tree.site, tree.root, "baseline")
+        observed = store.load(tree.site, tree.root, "observed")
+        assert "README.txt" not in baseline and baseline.keys() == out.observed.keys()
+        assert baseline["local/hack.php"].accepted_by == "admin"  # same content
+        assert baseline["lib/weblib.php"].accepted_by is None  # changed since accepted
+        assert {p: r._replace(accepted_at=None, accepted_by=None)
+                for p, r in baseline.items()} == observed
+        assert verify(store, tree, Limits(rolling=False), clock.now).diff.changed == 0

@@ -1,0 +1,79 @@
+"""retry_interval: while a check fails softly, the scheduler runs it again sooner."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alerts.config import AlertingConfig
+from alerts.service import AlertService
+from checks.base import CheckContext, Result, Status, Target
+from checks.spec import CheckSpec
+from monitor.runner import CheckJob, CheckRunner
+from monitor.scheduler import CheckScheduler
+from monitor.store import StateStore
+from tests.conftest import FakeClock
+
+TARGET = Target(name="site", kind="generic", url="http://127.0.0.1:9")
+
+
+class Scripted:
+    def __init__(self, statuses: str) -> None:
+        self.statuses = list(statuses)
+
+    async def run(self, ctx: CheckContext) -> Result:
+        code = self.statuses.pop(0)
+        return Result(Status.OK if code == "O" else Status.CRITICAL, code)
+
+
+async def test_soft_failures_bring_the_next_run_forward_until_the_alert_fires(
+    clock: FakeClock, store: StateStore
+) -> None:
+    service = AlertService(store, AlertingConfig())
+    runner = CheckRunner(clock, store=store, listener=service)
+    scheduler = CheckScheduler(runner, clock)
+    spec = CheckSpec(type="test", interval=300, retry_interval=15, timeout=5)
+    scheduler.start(paused=True)
+    try:
+        scheduler.apply({"site/web": CheckJob(TARGET, "web", spec, Scripted("OCCCCO"))})
+        planned = []
+        for _ in range(6):
+            # As APScheduler does when it submits a run: the next one is an interval away.
+            normal = datetime.fromtimestamp(clock.time() + 300, UTC)
+            scheduler._scheduler.get_job("site/web").modify(next_run_time=normal)
+            await scheduler._fire("site/web")
+            after = scheduler.next_run_time("site/web")
+            sooner = datetime.fromtimestamp(clock.time() + 15, UTC)
+            planned.append("retry" if after == sooner else
+                           "normal" if after == normal else str(after))
+            clock.advance(15)
+        # O: normal; C, C: soft -> retry; C: fires (hard) -> normal; C firing; O.
+        assert planned == ["normal", "retry", "retry", "normal", "normal", "normal"]
+    finally:
+        await scheduler.shutdown(grace=0.1)
+
+
+async def test_without_retry_interval_nothing_is_rescheduled(
+    clock: FakeClock, store: StateStore
+) -> None:
+    runner = CheckRunner(clock, store=store, listener=AlertService(store, AlertingConfig()))
+    job = CheckJob(TARGET, "web", CheckSpec(type="test"), Scripted("C"))
+    await runner.run(job)
+    assert runner.retry_at == {}
+
+
+async def test_unknown_that_does_not_count_is_not_retried_sooner(
+    clock: FakeClock, store: StateStore
+) -> None:
+    class Unknown:
+        async def run(self, ctx: CheckContext) -> Result:
+            return Result(Status.UNKNOWN, "cannot tell")
+
+    service = AlertService(store, AlertingConfig(unknown_is_failure=False))
+    runner = CheckRunner(clock, store=store, listener=service)
+    spec = CheckSpec(type="test", retry_interval=10)
+    await runner.run(CheckJob(TARGET, "web", spec, Unknown()))
+    assert runner.retry_at == {}
+    service_counting = AlertService(store, AlertingConfig())
+    runner.listener = service_counting
+    await runner.run(CheckJob(TARGET, "web", spec, Unknown()))
+    assert runner.retry_at == {"site/web": clock.time() + 10}
