@@ -254,6 +254,10 @@ def _without_union_tags(exc: ValidationError) -> ValidationError:
     return ValidationError.from_exception_data(exc.title, details)
 
 
+def _default_severity_rules() -> list[SeverityRule]:
+    return [SeverityRule(check_type=["slo"], status=["CRITICAL"], severity="page")]
+
+
 def _default_receivers() -> list[AnyReceiverSpec]:
     return [LogReceiverSpec(name="log")]
 
@@ -271,7 +275,9 @@ class AlertingConfig(StrictModel):
     receivers: list[ReceiverSpec] = Field(default_factory=_default_receivers)
     # Alert policy (alerts/policy.py): severity rules, exam raise, flapping, dependencies.
     grafana_url: str | None = None
-    severity_rules: list[SeverityRule] = Field(default_factory=list)
+    # Default: an SLO fast burn (CRITICAL) pages, as in the SRE workbook; a list given in
+    # the config replaces the defaults.
+    severity_rules: list[SeverityRule] = Field(default_factory=_default_severity_rules)
     exam_signal: ExamSignal = Field(default_factory=ExamSignal)
     flapping: FlappingSettings = Field(default_factory=FlappingSettings)
     dependencies: DependencySettings = Field(default_factory=DependencySettings)

@@ -160,6 +160,24 @@ class VigilConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _dependencies_name_known_checks(self) -> VigilConfig:
+        """A misspelt parent would silently never hold anything: refuse it."""
+        known = {(site.name, name) for site in self.lms for name in site.checks}
+        for i, site in enumerate(self.lms):
+            for name, spec in site.checks.items():
+                for j, parent in enumerate(spec.depends_on):
+                    lms, _, check = parent.rpartition("/")
+                    key = (lms or site.name, check)
+                    if key not in known:
+                        raise ValueError(
+                            f"lms[{i}].checks.{name}.depends_on[{j}]: no check {check!r} on "
+                            f"LMS {key[0]!r}")
+                    if key == (site.name, name):
+                        raise ValueError(f"lms[{i}].checks.{name}.depends_on[{j}]: "
+                                         "a check cannot depend on itself")
+        return self
+
+    @model_validator(mode="after")
     def _slo_names_known_checks(self) -> VigilConfig:
         sites = {site.name: {n: spec.type for n, spec in site.checks.items()} for site in self.lms}
         problems = slo_reference_problems(self.alerts.slo, sites)

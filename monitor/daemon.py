@@ -74,7 +74,9 @@ class Daemon:
         self.dispatcher = self._build_dispatcher(config)
         # Routing: pending alert events -> notification groups -> outbox (alerts/router.py);
         # a receiver's permanent failure becomes a self-alert through the others.
-        self.router = Router(self.store, config.alerts, covering=self.maintenance.covering,
+        # The lifecycle (built below) keeps a window's scope quiet until its end actions ran.
+        self.router = Router(self.store, config.alerts,
+                             covering=lambda labels, now: self.lifecycle.covering(labels, now),
                              wake_dispatcher=self.dispatcher.wake)
         self.receiver_health = ReceiverHealth(self.store, self.router)
         self.receiver_health.sync([r.name for r in config.alerts.receivers], self.clock.time())

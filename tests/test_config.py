@@ -188,3 +188,21 @@ def test_a_moodle_site_without_checks_gets_the_moodle_probe_set() -> None:
 def test_a_moodle_section_on_a_generic_site_is_rejected() -> None:
     [problem] = problems_of('[[lms]]\nname="m"\nurl="http://x"\n[lms.moodle]\n')
     assert 'needs kind = "moodle"' in problem
+
+
+def test_depends_on_must_name_a_configured_check() -> None:
+    text = """
+[[lms]]
+name = "campus"
+url = "https://campus.example.edu"
+[lms.checks.http]
+[lms.checks.tls]
+depends_on = ["htp"]
+"""
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    assert "lms[0].checks.tls.depends_on[0]: no check 'htp' on LMS 'campus'" in str(err.value)
+    parse_config(text.replace('"htp"', '"http"'))  # the right name is accepted
+    with pytest.raises(ConfigError) as err:
+        parse_config(text.replace('"htp"', '"other/http"'))
+    assert "no check 'http' on LMS 'other'" in str(err.value)

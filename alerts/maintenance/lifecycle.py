@@ -56,6 +56,10 @@ from monitor.store import CheckState, StateStore
 T = TypeVar("T")
 FINISHED = ("done", "missed", "cancelled")
 STARTED = ("starting", "started")  # the end actions are still to do
+# After a window ends, its scope stays quiet while the end actions (integrity accept, the
+# re-run of every check, the report) finish, so an in-window change does not page and then
+# resolve a few seconds later; capped so a stuck end never silences alerts for long.
+END_GRACE = 600.0
 Window = tuple[float, float]
 RunBlocking = Callable[[Callable[[], T]], Awaitable[T]]
 
@@ -104,6 +108,22 @@ class MaintenanceLifecycle:
         if occ is None:
             return ()
         return ((occ.start, math.inf if occ.end is None else occ.end),)
+
+    def covering(self, labels: Mapping[str, str], now: float) -> Occurrence | None:
+        """What the router asks: the window covering ``labels`` now, or one that ended
+        less than END_GRACE ago whose end actions are not done yet."""
+        occ = self.book.covering(labels, now)
+        if occ is not None:
+            return occ
+        for ended in self.book.occurrences_between(now - END_GRACE, now):
+            if ended.end is None or not now - END_GRACE < ended.end <= now:
+                continue
+            if not ended.matches(labels):
+                continue
+            record = get_occurrence(self.store, ended.window_id, ended.start)
+            if record is not None and record.state not in FINISHED:
+                return ended
+        return None
 
     # -- the loop step ----------------------------------------------------------------
     async def step(self, now: float) -> None:

@@ -544,3 +544,24 @@ async def test_checks_learn_the_windows_that_cover_them(
     assert got == covered
     assert all(env.lifecycle.windows_for(job, start - 10) == ()
                for job in env.scheduler.jobs.values())
+
+
+async def test_the_scope_stays_covered_until_the_end_actions_are_done(env: Env) -> None:
+    """The router asks ``lifecycle.covering``: after the end, an alert of the scope stays
+    suppressed while the end actions are unfinished (at most END_GRACE), then not."""
+    from alerts.maintenance.lifecycle import END_GRACE
+    from alerts.maintenance.store import OccurrenceRecord, save_occurrence
+
+    start = env.clock.now + 60
+    window = env.add_window(start, end=HOUR)
+    labels = {"lms": LMS, "check": "code", "check_type": "code_integrity"}
+    assert env.lifecycle.covering(labels, start + 10) is not None
+    assert env.lifecycle.covering({"lms": "elsewhere"}, start + 10) is None
+    end = start + HOUR
+    assert env.lifecycle.covering(labels, end + 5) is None  # no record: nothing pending
+    record = OccurrenceRecord(window.id, start, end, "checked", None, None, [])
+    save_occurrence(env.store, record)
+    assert env.lifecycle.covering(labels, end + 5) is not None
+    assert env.lifecycle.covering(labels, end + END_GRACE + 1) is None  # capped
+    save_occurrence(env.store, OccurrenceRecord(window.id, start, end, "done", None, None, []))
+    assert env.lifecycle.covering(labels, end + 5) is None
