@@ -168,7 +168,9 @@ def _page(message: str, status: int) -> HTMLResponse:
     from html import escape
 
     return HTMLResponse(
-        f"<!doctype html><title>Vigil: acknowledgement not saved</title>"
+        # The icon link: no /favicon.ico request, so no 404 in the browser's console.
+        f"<!doctype html><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
+        f"<title>Vigil: acknowledgement not saved</title>"
         f"<p>{escape(message)}</p><p><a href=\"/\">Back to the status page</a></p>",
         status_code=status)
 

@@ -160,12 +160,13 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
                         headers={"Content-Disposition": 'inline; filename="maintenance.ics"'})
 
     def render(status: int = 200, form: dict[str, str] | None = None,
-               outcome: Outcome | None = None, problems: list[str] | None = None) -> Response:
+               outcome: Outcome | None = None, problems: list[str] | None = None,
+               ended: int | None = None) -> Response:
         now = view.clock.time()
         windows = [window_json(book(), w, now) for w in book().list(include_ended=False)]
         return HTMLResponse(page.render(
             windows=windows, form=form or {}, outcome=outcome, problems=problems or [],
-            lms_names=[lms.name for lms in view.config.lms]), status_code=status)
+            ended=ended, lms_names=[lms.name for lms in view.config.lms]), status_code=status)
 
     async def form_fields(request: Request) -> tuple[dict[str, str], Response | None]:
         """The posted form, and the page to answer with when its token does not do."""
@@ -181,7 +182,9 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
 
     async def web_page(request: Request) -> Response:
         if request.method == "GET":
-            return render()
+            # After "End now" the window leaves the list; say so instead of nothing.
+            ended = request.query_params.get("ended", "")
+            return render(ended=int(ended) if ended.isdigit() else None)
         fields, refused = await form_fields(request)
         if refused is not None:
             return refused
@@ -199,11 +202,12 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
         _, refused = await form_fields(request)
         if refused is not None:
             return refused
+        window_id = int(request.path_params["id"])
         try:
-            book().end(int(request.path_params["id"]), now=view.clock.time())
+            book().end(window_id, now=view.clock.time())
         except (WindowNotFound, ReadOnlyWindow) as exc:
             return render(404 if isinstance(exc, WindowNotFound) else 409, problems=[str(exc)])
-        return RedirectResponse("/maintenance", status_code=303)
+        return RedirectResponse(f"/maintenance?ended={window_id}", status_code=303)
 
     return [
         Route("/api/v1/maintenance", list_windows, methods=["GET"]),

@@ -11,6 +11,9 @@ command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 # A real Alertmanager and blackbox exporter: receiver integration tests and the latency bench.
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+# A real headless browser for the status and maintenance pages (tests/test_web_pages_browser.py).
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
