@@ -1,4 +1,4 @@
-"""``vigil alerts list|show|ack|unack``: alerts from the host's shell, no token needed.
+"""``vigil alerts list|show|ack|unack|outbox|resend``: alerts from the host's shell.
 
 Opens the daemon's state database (``state.dir`` of the config) directly; SQLite's WAL
 lets this run beside ``vigil run``, whose router then picks up the 'acknowledged' event.
@@ -35,8 +35,13 @@ def add_parser(sub: Any) -> None:
     show = cmds.add_parser("show", help="one alert with its events")
     ack = cmds.add_parser("ack", help="acknowledge a firing alert")
     unack = cmds.add_parser("unack", help="withdraw an acknowledgement")
-    for parser in (listing, show, ack, unack):
+    outbox = cmds.add_parser("outbox", help="notifications not delivered (pending, failed)")
+    resend = cmds.add_parser("resend", help="queue notifications that failed permanently "
+                             "again (after fixing the receiver)")
+    for parser in (listing, show, ack, unack, outbox, resend):
         parser.add_argument("-c", "--config", type=Path, required=True)
+    outbox.add_argument("--json", action="store_true", help="print JSON")
+    resend.add_argument("--receiver", help="only this receiver (default: every receiver)")
     listing.add_argument("--all", action="store_true", help="also alerts that are not firing")
     for parser in (listing, show):
         parser.add_argument("--json", action="store_true", help="print JSON")
@@ -85,6 +90,15 @@ def _run(args: argparse.Namespace, service: AlertService) -> int:
             if not alerts:
                 print("no alerts firing" if not args.all else "no alerts")
         return 0
+    if args.alerts_command == "outbox":
+        return _outbox(store, args.json)
+    if args.alerts_command == "resend":
+        if args.receiver and service.config.receiver(args.receiver) is None:
+            raise AckError("invalid", f"--receiver: no receiver {args.receiver!r} in the config")
+        count = store.requeue_failed(now, args.receiver)
+        print(f"{count} failed notification(s) queued again; the daemon delivers them"
+              " within its poll interval (30 s)")
+        return 0
     fp = _fingerprint(args.alert)
     if args.alerts_command == "show":
         found = store.get_alert(fp)
@@ -113,6 +127,24 @@ def _run(args: argparse.Namespace, service: AlertService) -> int:
         return 0
     alert = service.unack(fp, by, now=now)
     print(f"acknowledgement of {alert.lms}/{alert.check} ({alert.fingerprint}) withdrawn")
+    return 0
+
+
+def _outbox(store: StateStore, as_json: bool) -> int:
+    items = store.outbox_items("failed") + store.outbox_items("pending")
+    rows = [{"id": i.id, "state": i.state, "receiver": i.receiver, "dedup_key": i.dedup_key,
+             "created_at": i.created_at, "attempts": i.attempts,
+             "next_attempt_at": i.next_attempt_at, "last_error": i.last_error,
+             "title": i.payload.get("title", "")} for i in items]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['state']:<8} {row['receiver']:<16} {_when(row['created_at'])}"
+              f"  attempts {row['attempts']:<3} {row['title']}"
+              + (f"\n         last error: {row['last_error']}" if row["last_error"] else ""))
+    counts = store.outbox_counts()
+    print(f"{counts['pending']} pending, {counts['failed']} failed, {counts['sent']} sent")
     return 0
 
 

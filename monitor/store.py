@@ -565,6 +565,16 @@ class StateStore:
             rows = self._db.execute("SELECT * FROM outbox WHERE state = ? ORDER BY id", (state,))
         return [_outbox_from_row(row) for row in rows]
 
+    def requeue_failed(self, now: float, receiver: str | None = None) -> int:
+        """Give notifications that failed permanently another go (after the admin fixed
+        the receiver): pending again, due now, attempts reset. Returns how many."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?, attempts = 0"
+                " WHERE state = 'failed' AND (? IS NULL OR receiver = ?)",
+                (now, receiver, receiver))
+        return cursor.rowcount
+
     def outbox_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")
         counts = {"pending": 0, "sent": 0, "failed": 0}

@@ -195,3 +195,37 @@ def test_cli_reports_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[
     path.write_text("[alerts.flapping]\nlow = 90\n")
     assert cli("alerts", "list", "-c", str(path)) == 2
     assert "alerts.flapping: low (90) must be < high (50)" in capsys.readouterr().err
+
+
+def test_cli_lists_failed_notifications_and_queues_them_again(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A receiver rejected notifications (bad credentials); once fixed, `resend` queues the
+    failed ones again, and only those (or only one receiver's)."""
+    db = seeded(config_file)
+    store = StateStore(db)
+    try:
+        for key, receiver in (("k1", "log"), ("k2", "log"), ("k3", "other")):
+            store.enqueue(key, receiver, {"title": f"title {key}"}, 100.0)
+        items = {i.dedup_key: i for i in store.outbox_items()}
+        store.mark_failed(items["k1"].id, "HTTP 401 from the webhook")
+        store.mark_failed(items["k3"].id, "HTTP 403")
+        store.mark_sent(items["k2"].id, 101.0)
+    finally:
+        store.close()
+    c = str(config_file)
+    assert cli("alerts", "outbox", "-c", c) == 0
+    out = capsys.readouterr().out
+    assert "last error: HTTP 401 from the webhook" in out and "title k1" in out
+    assert "0 pending, 2 failed, 1 sent" in out
+
+    assert cli("alerts", "resend", "-c", c, "--receiver", "nope") == 1
+    assert "no receiver 'nope'" in capsys.readouterr().err
+    assert cli("alerts", "resend", "-c", c, "--receiver", "log") == 0
+    assert "1 failed notification(s) queued again" in capsys.readouterr().out
+    store = StateStore(db)
+    try:
+        states = {i.dedup_key: (i.state, i.attempts) for i in store.outbox_items()}
+    finally:
+        store.close()
+    assert states == {"k1": ("pending", 0), "k2": ("sent", 1), "k3": ("failed", 1)}
