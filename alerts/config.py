@@ -268,6 +268,9 @@ class AlertingConfig(StrictModel):
     failure_threshold: int = Field(default=3, ge=1)
     success_threshold: int = Field(default=2, ge=1)
     unknown_is_failure: bool = True
+    # A check failing softly (not firing yet) without its own retry_interval runs again
+    # after interval x this ratio; 0 = wait the full interval.
+    soft_retry_ratio: float = Field(default=0.2, ge=0.0, lt=1.0)
     send_resolved: bool = True
     base_url: str | None = None
     templates_dir: Path | None = None

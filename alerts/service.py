@@ -136,6 +136,10 @@ class AlertService:
     def retry_delay(self, state: CheckState, spec: ThresholdOverrides | None) -> float | None:
         """The check's retry_interval while it fails softly (not firing yet), else None."""
         interval = getattr(spec, "retry_interval", None)
+        if interval is None and self.config.soft_retry_ratio:
+            # Icinga's habit (retry 1m for a 5m check): confirm a problem faster than
+            # the normal interval, so a hard state costs seconds, not whole intervals.
+            interval = float(getattr(spec, "interval", 0.0)) * self.config.soft_retry_ratio
         if not interval:
             return None
         alert = self.store.get_alert(fingerprint(state.lms, state.check))

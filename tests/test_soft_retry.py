@@ -52,11 +52,17 @@ async def test_soft_failures_bring_the_next_run_forward_until_the_alert_fires(
         await scheduler.shutdown(grace=0.1)
 
 
-async def test_without_retry_interval_nothing_is_rescheduled(
+async def test_without_retry_interval_the_default_ratio_applies_and_zero_turns_it_off(
     clock: FakeClock, store: StateStore
 ) -> None:
+    """No retry_interval on the check: re-run after interval x soft_retry_ratio (0.2, as
+    Icinga's 1m retry for a 5m check); soft_retry_ratio = 0 waits the full interval."""
     runner = CheckRunner(clock, store=store, listener=AlertService(store, AlertingConfig()))
-    job = CheckJob(TARGET, "web", CheckSpec(type="test"), Scripted("C"))
+    job = CheckJob(TARGET, "web", CheckSpec(type="test", interval=60), Scripted("CC"))
+    await runner.run(job)
+    assert runner.retry_at == {"site/web": clock.time() + 12}
+    runner.retry_at.clear()
+    runner.listener = AlertService(store, AlertingConfig(soft_retry_ratio=0))
     await runner.run(job)
     assert runner.retry_at == {}
 
