@@ -18,14 +18,17 @@ from alerts.messages import notification_links
 from alerts.router_store import Event
 
 
-def notification_key(reason: str, group_key: str, seq: int, alert_keys: Sequence[str]) -> str:
-    digest = hashlib.sha256(json.dumps([reason, group_key, seq, sorted(alert_keys)]).encode())
+def notification_key(reason: str, group_key: str, seq: int, alert_keys: Sequence[str],
+                     installation: str = "") -> str:
+    # installation: StateStore.installation_id, so keys differ between state databases.
+    digest = hashlib.sha256(
+        json.dumps([installation, reason, group_key, seq, sorted(alert_keys)]).encode())
     return f"{reason}-{digest.hexdigest()[:24]}"
 
 
 def group_payload(
     config: Any, receiver: str, route: str, group_key: str, group_labels: Mapping[str, str],
-    reason: str, alerts: list[Event], *, seq: int, level: int = 0,
+    reason: str, alerts: list[Event], *, seq: int, level: int = 0, installation: str = "",
 ) -> dict[str, Any]:
     """A group notification without its text (``config``: AlertingConfig)."""
     snapshots = []
@@ -42,7 +45,8 @@ def group_payload(
         "common_labels": dict(sorted(common.items())),
         # seq: a reminder repeats the same alerts, yet is a new notification.
         "dedup_key": notification_key(reason, group_key, seq,
-                                      [f"{e.dedup_key}/{e.kind}" for e in alerts]),
+                                      [f"{e.dedup_key}/{e.kind}" for e in alerts],
+                                      installation),
         "escalation_level": level, "alerts": snapshots,
         "links": notification_links(config, common),
     }
@@ -50,7 +54,7 @@ def group_payload(
 
 def message_payload(
     config: Any, reason: str, title: str, text: str, html: str, labels: Mapping[str, str], *,
-    status: str = "firing", key: str | None = None,
+    status: str = "firing", key: str | None = None, installation: str = "",
 ) -> dict[str, Any]:
     """A ready-made message; ``key`` (else the content) identifies it."""
     ident = key or _digest([title, text, sorted(labels.items())])
@@ -58,7 +62,8 @@ def message_payload(
     return {
         "version": 1, "route": "", "reason": reason, "status": status,
         "group_key": group_key, "group_labels": dict(labels), "common_labels": dict(labels),
-        "dedup_key": notification_key(reason, group_key, 0, []), "escalation_level": 0,
+        "dedup_key": notification_key(reason, group_key, 0, [], installation),
+        "escalation_level": 0,
         "alerts": [], "title": title, "text": text, "html": html,
         "links": notification_links(config, labels),
     }

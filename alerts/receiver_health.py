@@ -69,16 +69,18 @@ class ReceiverHealth:
     def failed(self, receiver: str, reason: str, now: float) -> None:
         if self._up.get(receiver) is False:
             return  # already failed and announced
-        self._set(receiver, FAILED, reason, now)
         self.logger.error("receiver %r marked FAILED after a permanent error: %s", receiver, reason)
+        # Tell first, then record: a crash in between repeats the message after the
+        # restart (the receiver still looks up), rather than losing it for good.
         self._tell(receiver, "failed", reason, now)
+        self._set(receiver, FAILED, reason, now)
 
     def delivered(self, receiver: str, now: float) -> None:
         if self._up.get(receiver) is not False:
             return  # the common case: nothing changed, no database write
-        self._set(receiver, UP, None, now)
         self.logger.warning("receiver %r delivers again; marked up", receiver)
         self._tell(receiver, "recovered", None, now)
+        self._set(receiver, UP, None, now)
 
     def _set(self, receiver: str, state: str, reason: str | None, now: float) -> None:
         with self.store.transaction() as db:
@@ -92,7 +94,9 @@ class ReceiverHealth:
         text = self.renderer.render_receiver_health(
             {"receiver": receiver, "change": change, "reason": reason, "since": now})
         queued = self.messenger.enqueue_message(
-            "self", text["title"], text["text"], text["html"], None, {"receiver": receiver},
+            "self", text["title"], text["text"], text["html"],
+            [name for name, up in self._up.items() if up and name != receiver],
+            {"receiver": receiver},
             now, status="firing" if change == "failed" else "resolved",
             key=f"receiver:{receiver}:{change}:{now:.3f}",
         )

@@ -307,7 +307,8 @@ class Router:
               reason: str, alerts: list[Event], *, seq: int, level: int = 0) -> dict[str, Any]:
         """The outbox payload (contract with the notifiers), text rendered from templates."""
         payload = outbound.group_payload(self.config, receiver, route, group_key, group_labels,
-                                         reason, alerts, seq=seq, level=level)
+                                         reason, alerts, seq=seq, level=level,
+                                         installation=self.store.installation_id)
         payload.update(self.renderer.render_notification_safely(payload, self.logger))
         return payload
 
@@ -327,7 +328,8 @@ class Router:
             receivers = [spec.name for spec in self.config.receivers
                          if spec.name not in health or health[spec.name].up]
         payload = outbound.message_payload(self.config, reason, title, text, html, labels or {},
-                                           status=status, key=key)
+                                           status=status, key=key,
+                                           installation=self.store.installation_id)
         with self.store.transaction() as db:
             queued = outbound.queue(db, payload, receivers, now)
         if queued and self.wake_dispatcher is not None:

@@ -130,6 +130,7 @@ class Daemon:
     async def start(self) -> None:
         diff = self.scheduler.apply(self._jobs(self.config))
         self.store.forget_checks_except(self.config.check_keys() | self.policy.check_keys())
+        self._reevaluate_stored_states()
         self.scheduler.start()
         log.info("scheduled %d checks on %d LMS", len(diff.added), len(self.config.lms))
         if self.config.server.enabled:
@@ -150,6 +151,24 @@ class Daemon:
         if interval:
             self._tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))
         self.systemd.ready(f"watching {len(self.scheduler.jobs)} checks")
+
+    def _reevaluate_stored_states(self) -> None:
+        """Judge each check's stored state once more at start-up.
+
+        A result is stored, then judged, in two transactions: a crash in between would
+        leave a result that should have fired unjudged, and an OK next would hide it for
+        good. Judging a state again that was judged already changes nothing.
+        """
+        now = self.clock.time()
+        for job in self.scheduler.jobs.values():
+            state = self.store.get_state(job.target.name, job.name)
+            if state is None:
+                continue
+            try:
+                self.alerts.on_state(state, job.spec, now,
+                                     labels={**job.target.labels, **job.spec.labels})
+            except Exception:
+                log.exception("could not re-evaluate the stored state of %s", job.key)
 
     async def _run_dispatcher(self) -> None:
         while not self._stop.is_set():

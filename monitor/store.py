@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -140,6 +141,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE receiver_health (
         receiver TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT, since REAL NOT NULL
     );
+    CREATE TABLE vigil_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
     # Maintenance windows (alerts/maintenance/): the windows from config, API and CLI
     # (times are local wall-clock in the window's IANA timezone) and, per occurrence,
@@ -301,6 +303,7 @@ class StateStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
+        self._installation_id = self._load_installation_id()
 
     # -- schema -----------------------------------------------------------------
     @property
@@ -326,6 +329,21 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def installation_id(self) -> str:
+        """A random id made once per state database. Mixed into notification keys, so a
+        re-installed Vigil (fingerprints and transition numbers start again) or a second
+        one watching the same names never repeats a key a receiver already deduplicated."""
+        return self._installation_id
+
+    def _load_installation_id(self) -> str:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO vigil_meta VALUES ('installation_id', ?)",
+                       (uuid.uuid4().hex,))
+            row = db.execute("SELECT value FROM vigil_meta WHERE key = 'installation_id'"
+                             ).fetchone()
+        return str(row[0])
 
     @property
     def db(self) -> sqlite3.Connection:

@@ -200,6 +200,16 @@ url = "https://m.example.org"
 [lms.checks.http]
 retry_interval = "10s"
 depends_on = ["proxy", "edge/haproxy"]
+[lms.checks.proxy]
+type = "tcp"
+host = "127.0.0.1"
+port = 3128
+[[lms]]
+name = "edge"
+[lms.checks.haproxy]
+type = "tcp"
+host = "127.0.0.1"
+port = 8404
 ''')
     alerts = config.alerts
     assert alerts.grafana_url == "https://grafana.example.org"

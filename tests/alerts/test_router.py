@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from alerts import outbound
 from alerts.router import Router
 from monitor.store import StateStore
 from tests.alerts.router_kit import AlertWriter, alert_keys, config, outbox, route_states
@@ -331,16 +332,29 @@ def test_a_failed_ingest_leaves_the_events_pending(
     assert router.step(T0) == 2 and route_states(store) == ["routed", "routed"]
 
 
-def test_the_outbox_key_is_derived_from_the_content(tmp_path: Any) -> None:
-    keys = []
-    for name in ("one", "two"):
-        db = StateStore(tmp_path / f"{name}.sqlite")
+def test_the_outbox_key_is_derived_from_the_content_and_the_installation(
+    tmp_path: Any
+) -> None:
+    """Same content in the same state database: the same key (a replayed flush queues
+    nothing new). Another state database (a re-install, a second Vigil): another key, so
+    a receiver that deduplicates by key never drops a genuinely new page."""
+    def flush(path: Any) -> list[str]:
+        db = StateStore(path)
         writer = AlertWriter(db)
         writer.fire("moodle-prod", T0)
         Router(db, config(route={"group_wait": 0})).step(T0 + 5)
-        keys.append([p["dedup_key"] for _, p in outbox(db)])
+        keys = [p["dedup_key"] for _, p in outbox(db)]
         db.close()
-    assert keys[0] == keys[1] and keys[0][0].startswith("notify-")
+        return keys
+
+    one = flush(tmp_path / "one.sqlite")
+    assert one[0].startswith("notify-")
+    assert StateStore(tmp_path / "one.sqlite").installation_id  # kept across opens
+    again = StateStore(tmp_path / "one.sqlite")
+    same = outbound.notification_key("notify", "g", 1, ["k"], again.installation_id)
+    assert same == outbound.notification_key("notify", "g", 1, ["k"], again.installation_id)
+    again.close()
+    assert flush(tmp_path / "two.sqlite") != one
 
 
 def test_enqueue_message_goes_to_every_healthy_receiver_once(
