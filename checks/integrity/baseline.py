@@ -25,7 +25,7 @@ from checks.integrity.hashing import (
     sniff,
 )
 from checks.integrity.manifest import installed_release
-from checks.integrity.parallel import scan_and_hash
+from checks.integrity.parallel import gc_paused, merge, scan_and_hash
 from checks.integrity.patterns import SNIFF_BYTES, PathRules, is_script_name
 from checks.integrity.scan import FileStat, Scan, scan
 from checks.integrity.store import Cursor, IntegrityStore, Record, Run
@@ -91,43 +91,74 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
     cursor = store.cursor(tree.site, tree.root)
     if cursor.cycle_started is None:
         cursor = Cursor(None, now, cursor.last_cycle_at, cursor.last_cycle_seconds)
+    observed = store.load(tree.site, tree.root, "observed", brief=True)
+    seen = _Seen(dict(observed))
+    created = baseline_run is None or rebaseline
+    # Acceptances to carry into a new baseline, read before its rows are replaced.
+    kept = store.load(tree.site, tree.root, "baseline", accepted_only=True) if created else {}
+    staged: str | None = None  # baseline rows written with the observed ones ("new", "over")
     if limits.processes and limits.workers > 1 and limits.budget is None and limits.rolling:
-        # Every file gets hashed: walk and hash in worker processes, then plan as usual.
-        observed = store.load(tree.site, tree.root, "observed", brief=True)
-        found, digests = scan_and_hash(tree.root, tree.rules, limits.workers,
-                                       opener=limits.opener)
+        # Every file gets hashed. The first baseline of a tree (nothing observed either)
+        # takes each row as it is written: no copy of all rows after the last part. A
+        # baseline already recorded is replaced by one copy, so that an interrupted run
+        # never leaves it half replaced; rows without a recorded run are not trusted.
+        if baseline_run is None and not observed:
+            staged = "over" if store.has_rows(tree.site, tree.root, "baseline") else "new"
+        found, digests = _hash_all(store, tree, limits, observed, seen, now, bool(staged))
         plan = _plan(found, observed, limits, cursor)
     else:  # (loading in a thread while walking was tried: the GIL made both slower)
-        observed = store.load(tree.site, tree.root, "observed", brief=True)
         found = scan(tree.root, tree.rules)
         plan = _plan(found, observed, limits, cursor)
         digests = hash_many(tree.root, ((p, found.files[p].ino) for p in plan.hash),
                             workers=limits.workers, opener=limits.opener,
                             deadline=limits.deadline, processes=limits.processes)
-    heads = _sniff_new(tree.root, found, observed, plan, limits)
-    current, updates, stealth = _observe(found, observed, plan, digests, heads, now)
-    store.write(tree.site, tree.root, "observed", updates,
-                delete=observed.keys() - current.keys())
+        heads = _sniff_new(tree.root, found, observed, plan, limits)
+        store.write(tree.site, tree.root, "observed", seen.observe(
+            found, observed, {*plan.changed, *digests}, digests, heads, now))
+    gone = observed.keys() - found.files.keys()
+    for path in gone:
+        seen.current.pop(path, None)
+    store.write(tree.site, tree.root, "observed", {}, delete=gone)
     moved = _advance(cursor, plan, digests, now)
     if moved != cursor:
         store.set_cursor(tree.site, tree.root, moved)
-    cursor = moved
-    out = Outcome(baseline_run is None or rebaseline, tree.root, found, TreeDiff(), current,
-                  stealth=stealth, cursor=cursor, baseline_run=baseline_run)
+    out = Outcome(created, tree.root, found, TreeDiff(), seen.current,
+                  stealth=sorted(seen.stealth), cursor=moved, baseline_run=baseline_run)
     _tally(out, plan, digests)
     if out.created:
-        _make_baseline(store, tree, out, now, actor)
+        _make_baseline(store, tree, out, now, actor, kept, staged)
     else:
-        out.diff, out.release = _compare(store, tree, current)
+        out.diff, out.release = _compare(store, tree, seen.current)
     return out
 
 
-def _make_baseline(store: IntegrityStore, tree: Tree, out: Outcome, now: float,
-                   actor: str) -> None:
-    """The observed rows become the baseline (copied inside SQLite). Explicit acceptances
+def _hash_all(store: IntegrityStore, tree: Tree, limits: Limits,
+              observed: Mapping[str, Record], seen: _Seen, now: float, staged: bool,
+              ) -> tuple[Scan, dict[str, Digest]]:
+    """Walk and hash in worker processes, storing each part while the workers hash the
+    next (and, if ``staged``, writing its rows to the baseline too)."""
+    found, digests = Scan(), dict[str, Digest]()
+    with gc_paused():
+        for part, part_digests in scan_and_hash(tree.root, tree.rules, limits.workers,
+                                                opener=limits.opener):
+            merge(found, part)
+            digests.update(part_digests)
+            updates = seen.observe(found, observed, list(part.files), part_digests, {}, now)
+            store.write(tree.site, tree.root, "observed", updates,
+                        also="baseline" if staged else None)
+    return found, digests
+
+
+def _make_baseline(store: IntegrityStore, tree: Tree, out: Outcome, now: float, actor: str,
+                   kept: Mapping[str, Record], staged: str | None) -> None:
+    """The observed rows become the baseline (copied inside SQLite, unless the run
+    ``staged`` them: then only rows of files gone since are dropped). Explicit acceptances
     survive for files whose content did not change."""
-    kept = store.load(tree.site, tree.root, "baseline", accepted_only=True)
-    store.copy(tree.site, tree.root, "observed", "baseline")
+    if staged:
+        if staged == "over":  # left by an interrupted first baseline
+            store.prune(tree.site, tree.root, "baseline", keep="observed")
+    else:
+        store.copy(tree.site, tree.root, "observed", "baseline")
     marks = {p: rec._replace(accepted_at=prev.accepted_at, accepted_by=prev.accepted_by)
              for p, prev in kept.items()
              if (rec := out.observed.get(p)) is not None and same_content(prev, rec)}
@@ -248,38 +279,44 @@ def _sniff_new(root: str, found: Scan, observed: Mapping[str, Record], plan: _Pl
     return heads
 
 
-def _observe(found: Scan, observed: Mapping[str, Record], plan: _Plan,
-             digests: Mapping[str, Digest], heads: Mapping[str, bool], now: float,
-             ) -> tuple[dict[str, Record], dict[str, Record], list[str]]:
-    """The observed state after this run, the rows that changed, and stealth changes.
-    Only paths the plan found changed or that were read are looked at one by one."""
-    current = dict(observed)
-    for gone in observed.keys() - found.files.keys():
-        del current[gone]
-    updates: dict[str, Record] = {}
-    stealth: list[str] = []
-    for path in {*plan.changed, *digests}:
-        st, old, got = found.files[path], observed.get(path), digests.get(path)
-        if got is not None and got.sha256 is not None:
-            rec = Record(st, got.sha256, now,
-                         "script" if got.tagged and not is_script_name(path) else None)
-            if old is not None and old.stat == st and old.sha256 not in (None, got.sha256):
-                stealth.append(path)
-        elif got is not None and got.problem == "vanished":
-            found.vanished.append(path)
-            del found.files[path]
-            current.pop(path, None)
-            continue
-        elif got is not None and got.problem == "unreadable":
-            rec = Record(st, None, None, "unreadable")
-        elif old is not None and old.stat == st:
-            continue  # unchanged (a read cut short by the deadline)
-        else:  # a symlink, or a file left for a later run (maybe sniffed)
-            rec = Record(st, None, None, "script" if heads.get(path) else None)
-        current[path] = rec
-        if rec != old:
-            updates[path] = rec
-    return current, updates, sorted(stealth)
+_new = tuple.__new__
+
+
+@dataclass(slots=True)
+class _Seen:
+    """The observed state as a run builds it, and the stealth changes it found."""
+
+    current: dict[str, Record]
+    stealth: list[str] = field(default_factory=list)  # content changed, stat did not
+
+    def observe(self, found: Scan, observed: Mapping[str, Record], paths: Iterable[str],
+                digests: Mapping[str, Digest], heads: Mapping[str, bool], now: float,
+                ) -> dict[str, Record]:
+        """Take what this run saw of ``paths`` (those the plan found changed or that were
+        read: the others keep their row) and return the rows that changed."""
+        current, updates = self.current, {}
+        for path in paths:
+            st, old, got = found.files[path], observed.get(path), digests.get(path)
+            if got is not None and got.sha256 is not None:  # (tuple.__new__: once per file)
+                rec = _new(Record, (st, got.sha256, now, "script" if got.tagged and
+                                    not is_script_name(path) else None, None, None))
+                if old is not None and old.stat == st and old.sha256 not in (None, got.sha256):
+                    self.stealth.append(path)
+            elif got is not None and got.problem == "vanished":
+                found.vanished.append(path)
+                del found.files[path]
+                current.pop(path, None)
+                continue
+            elif got is not None and got.problem == "unreadable":
+                rec = Record(st, None, None, "unreadable")
+            elif old is not None and old.stat == st:
+                continue  # unchanged (a read cut short by the deadline)
+            else:  # a symlink, or a file left for a later run (maybe sniffed)
+                rec = Record(st, None, None, "script" if heads.get(path) else None)
+            current[path] = rec
+            if rec != old:
+                updates[path] = rec
+        return updates
 
 
 def _advance(cursor: Cursor, plan: _Plan, digests: Mapping[str, Digest], now: float) -> Cursor:

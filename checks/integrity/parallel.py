@@ -4,50 +4,192 @@
 baseline.verify() calls scan_and_hash() instead of scan() + hash_many() when every file
 must be hashed anyway: each top-level directory is one task (walked and hashed by one
 worker, the pool balancing the tasks), so the walk runs in parallel too, not only the
-hashing. Results come back pickled: a Scan and the Digests of its files.
+hashing. Parts are yielded as workers finish them, so the caller stores one part while
+the workers hash the next.
+
+A worker hashes each regular file as the walk meets it: opened relative to its directory
+(no path look-up from the root), its fstat() is the file's stat (no separate lstat); a
+file it cannot open is lstat()ed and, if still regular, read by hash_file() at the end of
+the task (which says why it is unreadable, or that it vanished). Results come back as
+plain tuples: pickling a NamedTuple calls Python code per object, which cost as much as
+storing the rows.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import stat
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from operator import itemgetter
+from typing import Any
 
-from checks.integrity.hashing import Digest, Opener, default_opener, hash_many
+from checks.integrity.hashing import (
+    _OPEN_FLAGS,
+    Digest,
+    Opener,
+    _buffer,
+    default_opener,
+    hash_file,
+    hash_many,
+    read_whole,
+)
 from checks.integrity.patterns import PathRules
-from checks.integrity.scan import Scan, ScanError, scan, scan_top
+from checks.integrity.scan import _DIR_FLAGS, FileStat, Scan, _record, scan_top
+
+# One file: (path, the FileStat fields, the Digest fields or None): plain tuples.
+Row = tuple[str, tuple[Any, ...], tuple[Any, ...] | None]
+_new = tuple.__new__
+S_ISREG = stat.S_ISREG
 
 
-def scan_and_hash(root: str, rules: PathRules, workers: int, *,
-                  opener: Opener = default_opener) -> tuple[Scan, dict[str, Digest]]:
+def scan_and_hash(root: str, rules: PathRules, workers: int, *, opener: Opener = default_opener,
+                  ) -> Iterator[tuple[Scan, dict[str, Digest]]]:
+    """Yield (part of the scan, digests of its regular files) until the tree is covered;
+    the first part holds the files directly in ``root``."""
     top, subdirs = scan_top(root, rules)
-    digests = hash_many(root, _regular(top), opener=opener)
     if not subdirs:
-        return top, digests
+        yield top, hash_many(root, _regular(top), opener=opener)
+        return
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        parts = pool.map(_subtree, [root] * len(subdirs), [rules] * len(subdirs), subdirs,
-                         [opener] * len(subdirs))
-        for part, part_digests in parts:
-            _merge(top, part)
-            digests.update(part_digests)
-    return top, digests
+        tasks = [pool.submit(_subtree, root, rules, under, opener) for under in subdirs]
+        yield top, hash_many(root, _regular(top), opener=opener)  # while the workers walk
+        for task in as_completed(tasks):
+            yield _unpack(*task.result())
 
 
-def _subtree(root: str, rules: PathRules, under: str,
-             opener: Opener) -> tuple[Scan, dict[str, Digest]]:
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: a tree's rows are tens of thousands of tuples
+    that hold no cycles, and each 700 of them started a collection (~7 % of the parent's
+    time). Only in the CLI's processes (the daemon never forks: this is never on there)."""
+    was = gc.isenabled()
+    gc.disable()
     try:
-        found = scan(root, rules, under=under)
-    except ScanError:  # the root went away meanwhile: the parent's result says so
-        return Scan(vanished=[under]), {}
-    return found, hash_many(root, _regular(found), opener=opener)
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _unpack(part: Scan, rows: list[Row]) -> tuple[Scan, dict[str, Digest]]:
+    files, digests = part.files, {}
+    for path, st, digest in rows:
+        files[path] = _new(FileStat, st)
+        if digest is not None:
+            digests[path] = _new(Digest, digest)
+    return part, digests
+
+
+def _subtree(root: str, rules: PathRules, under: str, opener: Opener,
+             ) -> tuple[Scan, list[Row]]:
+    """Worker: walk ``root/under`` like scan.scan() and hash every regular file in it."""
+    try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:  # the root went away meanwhile: the parent's result says so
+        return Scan(vanished=[under]), []
+    walker = _Walker(rules, None if opener is default_opener else root.rstrip("/") + "/",
+                     opener)
+    try:
+        pending = [under]
+        with gc_paused():
+            while pending:
+                walker.walk_dir(root_fd, pending.pop(), pending)
+    finally:
+        os.close(root_fd)
+    part, rows = walker.part, walker.rows
+    prefix = root.rstrip("/") + "/"
+    for path, st in part.files.items():  # symlinks, and files the walk could not hash
+        digest = None if st.kind != "file" else tuple(
+            hash_file(prefix + path, st.ino, opener=opener))  # (again: the error, if any)
+        rows.append((path, tuple(st), digest))
+    part.files = {}
+    rows.sort(key=itemgetter(0))  # here, in parallel: the parent stores them in key order
+    return part, rows
+
+
+class _Walker:
+    def __init__(self, rules: PathRules, prefix: str | None, opener: Opener) -> None:
+        self.rules = rules
+        self.prefix = prefix  # None: open relative to the directory (the default opener)
+        self.opener = opener
+        self.part = Scan()
+        self.rows: list[Row] = []
+        self.buf = _buffer()
+        self.view = memoryview(self.buf)
+
+    def walk_dir(self, root_fd: int, rel: str, pending: list[str]) -> None:
+        out, rows, rules = self.part, self.rows, self.rules
+        try:
+            fd = os.open(rel, _DIR_FLAGS, dir_fd=root_fd)
+        except FileNotFoundError:
+            out.vanished.append(rel)
+            return
+        except OSError:
+            out.unreadable.append(rel)
+            return
+        out.directories += 1
+        try:
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    path = f"{rel}/{entry.name}"
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                        if rules and rules.matches(path, is_dir):
+                            out.ignored += 1
+                            continue
+                        if is_dir:
+                            pending.append(path)
+                            continue
+                        if entry.is_file(follow_symlinks=False):
+                            row = self.hash_entry(fd, entry.name, path)
+                            if row is not None:
+                                rows.append(row)
+                                continue
+                        st = entry.stat(follow_symlinks=False)  # a symlink, or open() failed
+                    except FileNotFoundError:
+                        out.vanished.append(path)
+                        continue
+                    _record(fd, entry.name, path, st, out)
+        except OSError:
+            out.unreadable.append(rel)
+        finally:
+            os.close(fd)
+
+    def hash_entry(self, dir_fd: int, name: str, path: str) -> Row | None:
+        """The row of a regular file, hashed; None when it cannot be opened or is no
+        longer a regular file (then lstat()ed and left to the end of the task). Raises
+        FileNotFoundError when it vanished."""
+        try:
+            fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd) if self.prefix is None else (
+                self.opener(self.prefix + path))
+        except FileNotFoundError:
+            raise
+        except OSError:  # EACCES, ELOOP (a symlink swapped in)...
+            return None
+        try:
+            st = os.fstat(fd)
+            if not S_ISREG(st.st_mode):  # swapped for a FIFO or a device since the listing
+                return None
+            fields = ("file", st.st_size, st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns,
+                      st.st_ctime_ns, st.st_ino, None)
+            try:
+                return path, fields, read_whole(fd, self.buf, self.view)
+            except OSError as exc:  # EIO...
+                return path, fields, (None, False, 0, "unreadable", exc.strerror or str(exc))
+        finally:
+            os.close(fd)
 
 
 def _regular(found: Scan) -> list[tuple[str, int | None]]:
     return [(path, st.ino) for path, st in found.files.items() if st.kind == "file"]
 
 
-def _merge(into: Scan, part: Scan) -> None:
+def merge(into: Scan, part: Scan) -> None:
     into.files.update(part.files)
     into.special += part.special
     into.unreadable += part.unreadable

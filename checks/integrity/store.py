@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,20 @@ from checks.integrity.scan import FileStat
 STATE_FILE = "vigil.sqlite3"  # the daemon's state file (monitor/daemon.py STATE_FILE)
 _COLUMNS = ("path, kind, size, mode, uid, gid, mtime_ns, ctime_ns, ino, link_target, "
             "sha256, hashed_at, note, accepted_at, accepted_by")
+
+
+SOURCES = ("baseline", "observed", "release", "data")  # see the module docstring
+_UPSERT = (f"INSERT OR REPLACE INTO integrity_files (tree_id, source, {_COLUMNS}) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _upsert_twice(also: str) -> str:
+    """_UPSERT inserting a second row, the same but for its source (?NNN: bound once)."""
+    if also not in SOURCES:  # spelled into the statement
+        raise ValueError(f"unknown source {also!r}")
+    same = ", ".join(f"?{n}" for n in range(3, 3 + len(_COLUMNS.split(","))))
+    return (f"INSERT OR REPLACE INTO integrity_files (tree_id, source, {_COLUMNS}) "
+            f"VALUES (?1, ?2, {same}), (?1, '{also}', {same})")
 
 
 # Columns whose difference between two sources makes a row worth comparing.
@@ -78,6 +93,9 @@ class IntegrityStore:
         self._db = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=10000")
+        # As the daemon's own connection (monitor/store.py): in WAL mode a commit then
+        # needs no fsync; a power loss may drop the last commits, never corrupt the file.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._ids: dict[tuple[str, str], int] = {}
 
     @classmethod
@@ -136,8 +154,11 @@ class IntegrityStore:
                 _records(self._db.execute(query, (tree_id, second, first))))
 
     def write(self, site: str, tree: str, source: str, records: Mapping[str, Record],
-              *, delete: Iterable[str] = (), replace: bool = False) -> None:
-        """Upsert ``records`` and delete ``delete`` (or every other row, with replace)."""
+              *, delete: Iterable[str] = (), replace: bool = False,
+              also: str | None = None) -> None:
+        """Upsert ``records`` and delete ``delete`` (or every other row, with replace);
+        ``also`` upserts the same records into a second source (one statement binds
+        both rows: a baseline written with the observed rows costs no copy after)."""
         tree_id = self._tree(site, tree)
         delete = list(delete)
         if not (records or delete or replace):
@@ -150,11 +171,23 @@ class IntegrityStore:
             db.executemany(
                 "DELETE FROM integrity_files WHERE tree_id=? AND source=? AND path=?",
                 ((tree_id, source, _b(p)) for p in delete))
-            db.executemany(  # in key order: appends to the B-tree, no random inserts
-                f"INSERT OR REPLACE INTO integrity_files (tree_id, source, {_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ((tree_id, source, _b(p), *r.stat[:8], _b(r.stat.link), *r[1:])
-                 for p, r in sorted(records.items())))
+            # in key order: appends to the B-tree, no random inserts
+            db.executemany(_UPSERT if also is None else _upsert_twice(also),
+                           _rows(tree_id, source, records))
+
+    def has_rows(self, site: str, tree: str, source: str) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM integrity_files WHERE tree_id=? AND source=? LIMIT 1",
+            (self._tree(site, tree), source)).fetchone() is not None
+
+    def prune(self, site: str, tree: str, source: str, *, keep: str) -> None:
+        """Delete the ``source`` rows of paths that have no ``keep`` row."""
+        tree_id = self._tree(site, tree)
+        with self._tx() as db:
+            _bump(db, tree_id)
+            db.execute("DELETE FROM integrity_files AS x WHERE tree_id=? AND source=? AND "
+                       "NOT EXISTS (SELECT 1 FROM integrity_files y WHERE y.tree_id=x.tree_id "
+                       "AND y.source=? AND y.path=x.path)", (tree_id, source, keep))
 
     def copy(self, site: str, tree: str, source: str, target: str) -> None:
         """Replace the ``target`` rows with a copy of the ``source`` rows."""
@@ -224,6 +257,16 @@ def _bump(db: sqlite3.Connection, tree_id: int) -> None:
     # Any change to a tree's files invalidates its cached comparison (comparison()).
     db.execute("UPDATE integrity_trees SET generation = generation + 1 WHERE id=?",
                (tree_id,))
+
+
+def _rows(tree_id: int, source: str, records: Mapping[str, Record],
+          ) -> Iterable[tuple[Any, ...]]:
+    # Runs for every file of a tree at baseline time: os.fsencode() inlined.
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    for path, (st, *rest) in sorted(records.items()):
+        link = st[8]
+        yield (tree_id, source, path.encode(encoding, errors), *st[:8],
+               None if link is None else link.encode(encoding, errors), *rest)
 
 
 def _records(rows: Iterable[tuple[Any, ...]]) -> dict[str, Record]:

@@ -36,6 +36,22 @@ class Opener:
         return default_opener(path)
 
 
+class Swapper:
+    """Replaces files as a worker opens them: one by a FIFO, one by a symlink."""
+
+    def __init__(self, fifo: str, link: str) -> None:
+        self.fifo, self.link = fifo, link
+
+    def __call__(self, path: str) -> int:
+        if path.endswith(self.fifo):
+            os.unlink(path)
+            os.mkfifo(path)
+        elif path.endswith(self.link):
+            os.unlink(path)
+            os.symlink("/etc/passwd", path)
+        return default_opener(path)
+
+
 def awkward_tree(site: FakeSite) -> Tree:
     """The generated site plus what a walk must survive: a symlink loop, a FIFO, a socket,
     a name that is not UTF-8, an empty file, a tag in a non-PHP name, multi-chunk files."""
@@ -124,3 +140,31 @@ def test_a_new_baseline_over_an_old_one_drops_gone_files_and_keeps_acceptances(
         assert {p: r._replace(accepted_at=None, accepted_by=None)
                 for p, r in baseline.items()} == observed
         assert verify(store, tree, Limits(rolling=False), clock.now).diff.changed == 0
+
+
+def test_an_interrupted_first_baseline_leaves_no_row_behind(site, tmp_path, clock) -> None:
+    tree = Tree("moodle-test", str(site.root))
+    with IntegrityStore.in_state_dir(tmp_path / "state") as store:
+        create_baseline(store, tree, PROCESSES, clock.now, "test")
+        rows = store.load(tree.site, tree.root, "baseline")
+    with IntegrityStore.in_state_dir(tmp_path / "fresh") as store:
+        # rows written before the run was recorded (killed): one of a file gone since
+        stale = {"gone.php": rows["README.txt"], "README.txt": rows["README.txt"]._replace(
+            sha256="0" * 64)}
+        store.write(tree.site, tree.root, "baseline", stale)
+        out = create_baseline(store, tree, PROCESSES, clock.now, "test")
+        assert out.created and store.load(tree.site, tree.root, "baseline") == rows
+
+
+def test_files_swapped_while_a_worker_opens_them_are_taken_as_they_are_now(
+        site, tmp_path, clock) -> None:
+    tree = Tree("moodle-test", str(site.root))
+    limits = Limits(workers=2, processes=True,
+                    opener=Swapper(fifo="lib/weblib.php", link="mod/quiz/lib.php"))
+    with IntegrityStore.in_state_dir(tmp_path / "state") as store:
+        out = create_baseline(store, tree, limits, clock.now, "test")
+    assert ("lib/weblib.php", "fifo") in out.scan.special
+    assert "lib/weblib.php" not in out.observed
+    link = out.observed["mod/quiz/lib.php"].stat
+    assert link.kind == "symlink" and link.link == "/etc/passwd"
+    assert out.unreadable == [] and out.deferred == []
