@@ -408,7 +408,10 @@ def vigil_settings(config_path: Path, args: argparse.Namespace) -> str:
     parts = [f"interval {spec.interval:g}s", f"timeout {spec.timeout:g}s",
              f"failure_threshold {alerts.failure_threshold}",
              f"success_threshold {alerts.success_threshold}",
-             f"retry_interval {retry:g}s" if retry else "no retry_interval (soft: interval)"]
+             f"retry_interval {retry:g}s" if retry else
+             f"soft re-check after interval x soft_retry_ratio {alerts.soft_retry_ratio:g}"
+             f" = {spec.interval * alerts.soft_retry_ratio:g}s" if alerts.soft_retry_ratio
+             else "no soft re-check (soft: interval)"]
     route = getattr(alerts, "route", None)
     if route is not None:
         from alerts.routing import compile_route  # noqa: PLC0415
