@@ -5,8 +5,11 @@ transaction as each alert transition) and before the notifiers. ``step(now)`` is
 pass; ``run_forever`` is a thin loop around it. The dispatcher owns retries, backoff
 and the record of every attempt; notifiers only say "sent", "retry" or "permanent".
 
-Order: notifications of one alert group (or one alert) reach a receiver in the order
-they were queued (a "resolved" never overtakes its "firing" waiting for a retry).
+Order: every notification carrying alerts reaches a receiver in the order it was
+queued, whatever its group (a "resolved" on the route's group never overtakes the
+escalation "firing" of the same alert waiting for a retry); messages without alerts
+(maintenance notices, reports, self-alerts) keep their own order per group and are not
+held back by them.
 Receiver health: a permanent error marks the receiver failed and a later success marks
 it up again (alerts/receiver_health.py tells the other receivers both times).
 Delivery is at-least-once: a crash between a successful send and ``mark_sent``
@@ -112,13 +115,19 @@ class Dispatcher:
         return min(heads, default=None)
 
     def _chains(self) -> list[Chain]:
-        """Pending items grouped per (receiver, group or alert), oldest first."""
-        chains: dict[tuple[str, str], Chain] = {}
+        """Pending items per receiver: one chain of its alert notifications, and one per
+        group (or single alert, for older rows) of the rest; oldest first."""
+        chains: dict[tuple[str, bool, str], Chain] = {}
         for item in self.store.outbox_items("pending"):
             payload = item.payload
-            alert = str(payload.get("group_key") or payload.get("fingerprint")
-                        or item.dedup_key.rsplit(":", 1)[0])
-            chains.setdefault((item.receiver, alert), []).append(item)
+            if payload.get("alerts"):
+                # One alert can be in several groups (route, escalation): only a single
+                # chain per receiver keeps its firing ahead of its resolved.
+                key = (item.receiver, True, "")
+            else:
+                key = (item.receiver, False, str(payload.get("group_key")
+                       or payload.get("fingerprint") or item.dedup_key.rsplit(":", 1)[0]))
+            chains.setdefault(key, []).append(item)
         return list(chains.values())
 
     async def _deliver_chains(self, chains: list[Chain], now: float) -> int:

@@ -7,6 +7,13 @@ together as one notification per receiver, not fifty. A level is sent once; an
 acknowledgement stops the climb; a new firing starts again at level 0. Escalations
 ignore the routes' time intervals on purpose (an unanswered page must reach someone)
 but wait while a maintenance window covers the alert.
+
+Pacing: level k is due ``after[k]`` from the first notification AND at least
+``after[k] - after[k-1]`` after level k-1 was sent, so after a daemon downtime the
+levels still go out one step apart instead of all within seconds. A level that falls
+due while a window covers the alert restarts its wait at the window's end (the clock
+does not run during maintenance); for a window without a planned end the wait restarts
+whenever it is found still covered, so the level follows at most one wait after it ends.
 """
 
 from __future__ import annotations
@@ -54,11 +61,13 @@ class Escalations:
         db = self.router.store.db
         rows = db.execute(
             "SELECT e.fingerprint, e.transition, e.event_id, e.first_notified_at, e.level,"
-            " a.state, a.transition AS current, a.ack_at FROM notification_escalations e"
+            " e.escalated_at, a.state, a.transition AS current, a.ack_at"
+            " FROM notification_escalations e"
             " LEFT JOIN alerts a USING (fingerprint)").fetchall()
         found = rs.events(db, [row["event_id"] for row in rows])
         ended: list[str] = []
         due: dict[tuple[str, int], list[Event]] = {}
+        restart: list[tuple[float, str]] = []
         for row in rows:
             event = found.get(row["event_id"])
             if row["state"] != "firing" or row["current"] != row["transition"] or event is None:
@@ -68,15 +77,28 @@ class Escalations:
             if row["ack_at"] is not None or policy is None or row["level"] >= len(policy.levels):
                 continue
             level = row["level"] + 1
-            if now < row["first_notified_at"] + policy.levels[level - 1].after:
+            if now < _due_at(policy, row):
                 continue
-            if self.router.covered_by(event.labels, now) is not None:
+            window = self.router.covered_by(event.labels, now)
+            if window is not None:
+                # Restart this level's wait at the window's end (or now, if open-ended).
+                end = getattr(window, "end", None)
+                since = row["escalated_at"] if row["level"] and row["escalated_at"] else (
+                    row["first_notified_at"])
+                resume = end if end is not None and end > now else now
+                restart.append((resume - since, row["fingerprint"]))
                 continue
             due.setdefault((policy.name, level), []).append(event)
+        if not (ended or due or restart):
+            return 0  # nothing to write: do not take the write lock on an idle tick
         queued = 0
         with self.router.store.transaction() as tx:
             tx.executemany("DELETE FROM notification_escalations WHERE fingerprint = ?",
                            [(fp,) for fp in ended])
+            # Shifting both times keeps the pacing rule of _due_at, counted from ``resume``.
+            tx.executemany("UPDATE notification_escalations SET first_notified_at ="
+                           " first_notified_at + ?1, escalated_at = escalated_at + ?1"
+                           " WHERE fingerprint = ?2", restart)
             for (name, level), events in due.items():
                 policy = next(p for p in self.policies if p.name == name)
                 queued += self._escalate(tx, policy, level, events, now)
@@ -101,3 +123,15 @@ class Escalations:
             "escalating %d unacknowledged alert(s) to level %d of policy %r", len(events),
             level, policy.name)
         return queued
+
+
+def _due_at(policy: EscalationPolicy, row: Any) -> float:
+    """When the next level (``row["level"]`` levels sent so far) is due: its ``after``
+    from the first notification, and one step (the difference of the two levels'
+    ``after``) after the previous level was sent."""
+    sent = row["level"]
+    due: float = row["first_notified_at"] + policy.levels[sent].after
+    if sent and row["escalated_at"] is not None:
+        step = policy.levels[sent].after - policy.levels[sent - 1].after
+        due = max(due, row["escalated_at"] + step)
+    return due

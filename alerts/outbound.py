@@ -55,14 +55,17 @@ def group_payload(
 def message_payload(
     config: Any, reason: str, title: str, text: str, html: str, labels: Mapping[str, str], *,
     status: str = "firing", key: str | None = None, installation: str = "",
+    group: str | None = None,
 ) -> dict[str, Any]:
-    """A ready-made message; ``key`` (else the content) identifies it."""
+    """A ready-made message; ``key`` (else the content) identifies it. Messages with the
+    same ``group`` share a group key, so the dispatcher delivers them in queue order
+    (a receiver's "recovered" never overtakes its "failed")."""
     ident = key or _digest([title, text, sorted(labels.items())])
-    group_key = f"{reason}:{ident}"
+    group_key = f"{reason}:{group or ident}"
     return {
         "version": 1, "route": "", "reason": reason, "status": status,
         "group_key": group_key, "group_labels": dict(labels), "common_labels": dict(labels),
-        "dedup_key": notification_key(reason, group_key, 0, [], installation),
+        "dedup_key": notification_key(reason, group_key, 0, [ident], installation),
         "escalation_level": 0,
         "alerts": [], "title": title, "text": text, "html": html,
         "links": notification_links(config, labels),

@@ -5,17 +5,24 @@ receiver_health, read by the metrics collector as ``vigil_receiver_up{receiver}`
 and tells the OTHER receivers through the router's ``enqueue_message`` (reason
 'self'), with text from the receiver_*.j2 templates. Retryable errors do not count:
 a receiver that is down for a while keeps its queue and is retried with backoff.
+
+Both messages about one receiver carry the group label ``receiver`` (its stable
+identity, alerts/notifiers/base.py ``self_alert_key``): PagerDuty resolves with
+"recovered" the incident "failed" opened, Alertmanager ends the alert it kept alive.
+Each message keeps its own outbox key, so a second failure is announced again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from alerts.messages import Renderer
+from alerts.notifiers.base import SELF_ALERT_LABEL
 from monitor.store import StateStore
 
 UP, FAILED = "up", "failed"
@@ -34,13 +41,46 @@ def receiver_states(db: sqlite3.Connection) -> dict[str, ReceiverState]:
     return {r[0]: ReceiverState(r[0], r[1] == UP, r[2], r[3]) for r in rows}
 
 
+def failed_receivers(db: sqlite3.Connection) -> set[str]:
+    """Receivers marked failed: whose self-alert a re-sending notifier keeps alive."""
+    return {name for name, state in receiver_states(db).items() if not state.up}
+
+
+def latest_self_alerts(
+    db: sqlite3.Connection, receivers: Collection[str] | None = None
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """The newest delivered self-alert about each still-failed receiver, per receiver
+    that got it (all when None), as (outbox id, receiver, payload), oldest row first.
+
+    After a restart an Alertmanager receiver adopts these (``adopt_self_alerts``); the
+    outbox pruning must keep them. A newest one that says "recovered" is left out.
+    """
+    if receivers is not None and not receivers:
+        return []
+    subject = f"json_extract(o.payload, '$.group_labels.{SELF_ALERT_LABEL}')"
+    rows = db.execute(
+        "SELECT id, receiver, payload FROM ("
+        " SELECT o.id, o.receiver, o.payload, json_extract(o.payload, '$.status') AS status,"
+        f"  {subject} AS subject, ROW_NUMBER() OVER ("
+        f"  PARTITION BY o.receiver, {subject} ORDER BY o.id DESC) AS age"
+        " FROM outbox AS o WHERE o.state = 'sent'"
+        "  AND json_extract(o.payload, '$.reason') = 'self'"
+        "  AND (?1 IS NULL OR o.receiver IN (SELECT value FROM json_each(?1)))"
+        ") WHERE age = 1 AND status = 'firing'"
+        f" AND subject IN (SELECT receiver FROM receiver_health WHERE state = '{FAILED}')"
+        " ORDER BY id",
+        (None if receivers is None else json.dumps(sorted(receivers)),),
+    )
+    return [(row[0], row[1], json.loads(row[2])) for row in rows]
+
+
 class Messenger(Protocol):
     """What the router offers (alerts/router.py ``Router.enqueue_message``)."""
 
     def enqueue_message(
         self, reason: str, title: str, text: str, html: str, receivers: list[str] | None = None,
         labels: dict[str, str] | None = None, now: float = 0.0, *, status: str = "firing",
-        key: str | None = None,
+        key: str | None = None, group: str | None = None,
     ) -> int: ...
 
 
@@ -96,9 +136,10 @@ class ReceiverHealth:
         queued = self.messenger.enqueue_message(
             "self", text["title"], text["text"], text["html"],
             [name for name, up in self._up.items() if up and name != receiver],
-            {"receiver": receiver},
+            {SELF_ALERT_LABEL: receiver},
             now, status="firing" if change == "failed" else "resolved",
-            key=f"receiver:{receiver}:{change}:{now:.3f}",
+            # Unique per change (the outbox key); the label above is the stable identity.
+            key=f"receiver:{receiver}:{change}:{now:.3f}", group=f"receiver:{receiver}",
         )
         if not queued:
             self.logger.error("no other healthy receiver to tell that receiver %r %s",

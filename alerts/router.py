@@ -14,7 +14,7 @@ alert_transitions, with a snapshot of the alert) and the outbox Dispatcher.
    waiting in its group or queued, never lost or queued twice;
 3. reminders every repeat_interval for firing, unacknowledged alerts; escalation
    levels (alerts/escalation.py); events held by a maintenance window are released
-   when it ends if their alert still fires.
+   when it ends if their alert still fires and nobody acknowledged it.
 
 Resolved (and acknowledgement) news goes only to receivers that were told of the
 problem. Time intervals follow Alertmanager, with one deliberate difference: a
@@ -66,7 +66,9 @@ class Router:
         self.reconfigure(config, renderer)
 
     def reconfigure(self, config: AlertingConfig, renderer: Renderer | None = None) -> None:
-        """Apply a reloaded [alerts] config; groups already waiting keep their keys."""
+        """Apply a reloaded [alerts] config; groups already waiting keep their keys and
+        stay on their route as long as it exists with the same definition (route ids are
+        digests of it, alerts/routing.py); others use the root's settings."""
         self.config = config
         self.renderer = renderer or Renderer(config.templates_dir)
         self.root = compile_route(config.route)
@@ -102,6 +104,10 @@ class Router:
 
     # -- ingest ---------------------------------------------------------------------------
     def _ingest(self, now: float) -> int:
+        # Look before taking the write lock: an idle tick must not wait on another
+        # process's transaction (busy_timeout) and stall the event loop.
+        if not rs.pending_events(self.store.db, limit=1):
+            return 0
         with self.store.transaction() as db:
             batch = rs.pending_events(db)
             for event in batch:
@@ -163,10 +169,12 @@ class Router:
         return "routed"
 
     def _release_maintenance(self, now: float) -> None:
-        """Alerts still firing when their window ended notify now (their latest held event)."""
+        """Alerts still firing, unacknowledged, when their window ended notify now (their
+        latest held event)."""
         rows = self.store.db.execute(
-            "SELECT s.event_id, s.fingerprint, s.transition, s.until, a.state,"
-            " a.transition AS current FROM notification_suppressed s LEFT JOIN alerts a"
+            "SELECT s.event_id, s.fingerprint, s.transition, s.until, a.state, a.ack_at,"
+            " a.flapping, a.transition AS current FROM notification_suppressed s"
+            " LEFT JOIN alerts a"
             " USING (fingerprint) WHERE s.released_at IS NULL ORDER BY s.event_id DESC"
         ).fetchall()
         found = rs.events(self.store.db, [row["event_id"] for row in rows])
@@ -178,9 +186,16 @@ class Router:
             event = found.get(row["event_id"])
             latest = row["fingerprint"] not in seen
             seen.add(row["fingerprint"])
-            if event is None or not latest or not (
-                    row["state"] == "firing" and row["current"] == row["transition"]):
+            # Still a problem: firing in the same instance, or flapping (its transitions
+            # are silent, so the counter may have moved).
+            open_ = row["flapping"] or (row["state"] == "firing"
+                                        and row["current"] == row["transition"])
+            if event is None or not latest or not open_:
                 settle.append(row["event_id"])  # superseded, or the problem ended
+            elif row["ack_at"] is not None:
+                # Someone took it during the window: no page at its end. If the ack expires
+                # or is removed, that event routes (or is suppressed) on its own.
+                settle.append(row["event_id"])
             elif row["until"] is None or now >= row["until"]:
                 # Asking the book is not free (recurrences): only when the window may be over.
                 window = self.covered_by(event.labels, now)
@@ -269,7 +284,8 @@ class Router:
     def _tell_end(self, route: Route, receiver: str, event: Event,
                   told: Mapping[str, Mapping[str, int]]) -> bool:
         fired = told.get(event.fingerprint, {}).get(receiver)
-        if fired is None or fired >= event.transition:
+        # Equal transitions: the end of a flapping that never fired (no transition between).
+        if fired is None or fired > event.transition:
             return False  # this receiver never heard of the problem (or of this one)
         return self.sends_resolved(route, receiver)
 
@@ -296,8 +312,10 @@ class Router:
     # -- building notifications -----------------------------------------------------------
     def _queue(self, db: Any, group: Group, reason: str, alerts: list[Event], now: float,
                *, seq: int, level: int = 0) -> int:
-        payload = self.build(group.receiver, group.route, group.key, group.labels, reason,
-                             alerts, seq=seq, level=level)
+        # Notifications name the route by its readable config path, not its digest id.
+        known = self.routes.get(group.route)
+        payload = self.build(group.receiver, known.path if known else group.route, group.key,
+                             group.labels, reason, alerts, seq=seq, level=level)
         queued = outbound.queue(db, payload, [group.receiver], now)
         self.logger.info("queued %s notification %s for receiver %r (%d alert(s), group %s)",
                          reason, payload["dedup_key"], group.receiver, len(alerts), group.key)
@@ -316,6 +334,7 @@ class Router:
         self, reason: str, title: str, text: str, html: str,
         receivers: Sequence[str] | None = None, labels: Mapping[str, str] | None = None,
         now: float = 0.0, *, status: str = "firing", key: str | None = None,
+        group: str | None = None,
     ) -> int:
         """Queue an already-written message (maintenance notice, report, self-alert).
 
@@ -328,7 +347,7 @@ class Router:
             receivers = [spec.name for spec in self.config.receivers
                          if spec.name not in health or health[spec.name].up]
         payload = outbound.message_payload(self.config, reason, title, text, html, labels or {},
-                                           status=status, key=key,
+                                           status=status, key=key, group=group,
                                            installation=self.store.installation_id)
         with self.store.transaction() as db:
             queued = outbound.queue(db, payload, receivers, now)

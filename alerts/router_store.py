@@ -215,8 +215,10 @@ def log_told(db: sqlite3.Connection, event: Event, receiver: str, now: float) ->
 
 
 def close_told(db: sqlite3.Connection, event: Event, receiver: str) -> None:
+    # <=: a 'flapping_end' on an alert that never fired closes the flapping told at the
+    # same transition.
     db.execute("UPDATE notification_log SET open = 0 WHERE fingerprint = ? AND receiver = ?"
-               " AND fired_transition < ?", (event.fingerprint, receiver, event.transition))
+               " AND fired_transition <= ?", (event.fingerprint, receiver, event.transition))
 
 
 # -- live alert state (the alerts table is written by AlertService) ---------------------
@@ -230,8 +232,11 @@ class AlertNow:
 def alerts_now(db: sqlite3.Connection, fingerprints: Iterable[str]) -> dict[str, AlertNow]:
     found: dict[str, AlertNow] = {}
     for fingerprint in set(fingerprints):
-        row = db.execute("SELECT state, transition, ack_at FROM alerts WHERE fingerprint = ?",
-                         (fingerprint,)).fetchone()
+        row = db.execute("SELECT state, transition, ack_at, flapping FROM alerts WHERE"
+                         " fingerprint = ?", (fingerprint,)).fetchone()
         if row is not None:
-            found[fingerprint] = AlertNow(row[0] == "firing", row[1], row[2] is not None)
+            # A flapping alert is an open problem whatever its state (the engine writes no
+            # firing/resolved events while it flaps): keep it listed and reminded.
+            found[fingerprint] = AlertNow(row[0] == "firing" or bool(row[3]), row[1],
+                                          row[2] is not None)
     return found

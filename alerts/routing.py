@@ -12,10 +12,18 @@ Vigil's differences, on purpose:
   for hard states, so a further long wait only delays the page.
 - The root route needs no ``receiver``: without one it sends to every receiver, which
   is also the default tree when ``[alerts.route]`` is absent (grouped by ``lms``).
+
+A route's ``id`` (stored with every waiting notification group) is a digest of what
+the route *is*: its parent's id, matchers, receiver and group_by, not its position, so
+a reload that inserts or reorders routes leaves waiting groups on their own route;
+one whose definition changed gets a new id and its old groups use the root's timings.
+``path`` ("route.routes[1]") is the readable name put in notifications.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
@@ -67,8 +75,10 @@ class EscalationLevel(StrictModel):
 class EscalationPolicy(StrictModel):
     """Who to tell next when a firing alert is still not acknowledged ``after`` a while.
 
-    ``after`` counts from the alert's first notification. The first policy whose
-    matchers and severities fit an alert applies to it.
+    ``after`` counts from the alert's first notification, and a level also waits
+    ``after`` minus the previous level's ``after`` once that level was sent (see
+    alerts/escalation.py). The first policy whose matchers and severities fit an alert
+    applies to it.
     """
 
     name: str = Field(min_length=1, max_length=64)
@@ -96,7 +106,8 @@ class EscalationPolicy(StrictModel):
 class Route:
     """One node of the compiled tree, with every inherited setting resolved."""
 
-    id: str  # its config path, e.g. "route.routes[1]": stable, readable, in group keys
+    id: str  # "route" for the root, else "route-<digest of its identity>": in group keys
+    path: str  # its config path, e.g. "route.routes[1]": readable, in notifications
     receiver: str | None  # None: every configured receiver
     matchers: tuple[Matcher, ...]
     continue_: bool
@@ -133,6 +144,19 @@ class Route:
 
 
 def compile_route(spec: RouteSpec, parent: Route | None = None, path: str = ROOT) -> Route:
+    return _compile(spec, parent, path, {})
+
+
+def _identity(parent_id: str, matchers: tuple[Matcher, ...], receiver: str | None,
+              group_by: tuple[str, ...] | None) -> str:
+    """The id of a non-root route: what it catches and where it sends, not where it is."""
+    body = json.dumps([parent_id, sorted(str(m) for m in matchers), receiver,
+                       None if group_by is None else list(group_by)])
+    return f"{ROOT}-{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+
+
+def _compile(spec: RouteSpec, parent: Route | None, path: str, siblings: dict[str, int]
+             ) -> Route:
     group_by: tuple[str, ...] | None
     if spec.group_by is None:
         group_by = parent.group_by if parent else DEFAULT_GROUP_BY
@@ -144,9 +168,17 @@ def compile_route(spec: RouteSpec, parent: Route | None = None, path: str = ROOT
             return value
         return getattr(parent, name) if parent else default
 
+    receiver = inherit(spec.receiver, "receiver", None)
+    route_id = ROOT
+    if parent is not None:
+        route_id = _identity(parent.id, tuple(spec.matchers), receiver, group_by)
+        siblings[route_id] = siblings.get(route_id, 0) + 1
+        if siblings[route_id] > 1:  # identical siblings: told apart by their order
+            route_id = f"{route_id}~{siblings[route_id]}"
     node = Route(
-        id=path,
-        receiver=inherit(spec.receiver, "receiver", None),
+        id=route_id,
+        path=path,
+        receiver=receiver,
         matchers=tuple(spec.matchers),
         continue_=spec.continue_,
         group_by=group_by,
@@ -158,8 +190,9 @@ def compile_route(spec: RouteSpec, parent: Route | None = None, path: str = ROOT
         mute_time_intervals=tuple(spec.mute_time_intervals),
         routes=(),
     )
+    seen: dict[str, int] = {}
     children = tuple(
-        compile_route(child, node, f"{path}.routes[{index}]")
+        _compile(child, node, f"{path}.routes[{index}]", seen)
         for index, child in enumerate(spec.routes)
     )
     return replace(node, routes=children)

@@ -39,11 +39,12 @@ from alerts.policy import (
     parents_of,
 )
 from alerts.snapshot import build_snapshot
-from checks.base import Status
+from checks.base import Result, Status
 from monitor.store import AlertChanged, AlertEvent, AlertRecord, CheckState, StateStore
 
 HELD_DEPENDENCY = "dependency:"
 SUPPRESSED_DEPENDENCY = "suppressed:dependency"
+RETIRED_SUMMARY = "check removed from the configuration"
 
 
 class AlertService:
@@ -61,14 +62,22 @@ class AlertService:
         self.renderer = renderer or Renderer(config.templates_dir)
         self.wake = wake  # called when events wait for the router
         self.logger = logger or logging.getLogger("vigil.alerts")
-        self.defaults = Thresholds(
-            failure=config.failure_threshold,
-            success=config.success_threshold,
-            unknown_is_failure=config.unknown_is_failure,
-        )
+        self.defaults = _defaults(config)
         # Parents of each check seen since start, so a recovering parent can release its
         # children at once; a child not seen yet is released by its own next result.
         self._parents: dict[tuple[str, str], tuple[Parent, ...]] = {}
+
+    def reconfigure(self, config: AlertingConfig, renderer: Renderer | None = None) -> None:
+        """Apply a reloaded [alerts] config in place (the daemon's SIGHUP).
+
+        Keeps the parents map and the wake: a new service would start with no parents
+        known, and a parent recovering after the reload would not release its held
+        children until each child's own next result.
+        """
+        renderer = renderer or Renderer(config.templates_dir)  # may fail: before any change
+        self.config = config
+        self.renderer = renderer
+        self.defaults = _defaults(config)
 
     # -- check results ----------------------------------------------------------
     def on_state(
@@ -145,6 +154,45 @@ class AlertService:
         alert = self.store.get_alert(fingerprint(state.lms, state.check))
         thresholds = resolve_thresholds(self.defaults, spec)
         return float(interval) if soft_failing(alert, state, thresholds) else None
+
+    # -- checks removed from the configuration ---------------------------------
+    def retire(self, lms: str, check: str, now: float) -> bool:
+        """Resolve the alert of a check that is no longer configured; True if it wrote.
+
+        Nothing judges that check again, so a firing (or flapping, or held) alert would
+        fire for good: reminders, escalations and Alertmanager refreshes forever, never a
+        resolved. The resolved goes through the normal save path, so the router tells
+        whoever got the firing (and a firing that was held and never told stays untold).
+        """
+        self._parents.pop((lms, check), None)
+        stored = self.store.get_state(lms, check)
+        fp = fingerprint(lms, check)
+        for attempt in (1, 2):
+            previous = self.store.get_alert(fp)
+            if previous is None or not (previous.state == FIRING or previous.flapping
+                                        or previous.held):
+                return False
+            check_type = (stored.check_type if stored
+                          else str(previous.labels.get("check_type", "")))
+            # A synthetic OK result: resolves at once, whatever the check's thresholds.
+            state = CheckState(lms, check, check_type, Result(Status.OK, RETIRED_SUMMARY),
+                               now, 0.0, 1, 0, now)
+            announced = None
+            if previous.flapping:
+                last = self.store.last_event(fp, ("firing", "resolved"))
+                announced = last.kind if last else None
+            result = step(previous, state, Thresholds(failure=1, success=1),
+                          Judgement(previous.severity, False, None, announced), now)
+            alert = replace(result.alert, summary=RETIRED_SUMMARY)
+            result = replace(result, decision=replace(result.decision, alert=alert))
+            try:
+                self._save(result, state, now)
+                return True
+            except AlertChanged:
+                # An ack from the CLI landed between our read and write: decide again.
+                if attempt == 2:
+                    raise
+        return False
 
     # -- every few seconds ------------------------------------------------------
     def tick(self, now: float) -> int:
@@ -287,6 +335,11 @@ class AlertService:
                          held or "released")
         self._wake([], released=moved == "pending")
         return 1
+
+
+def _defaults(config: AlertingConfig) -> Thresholds:
+    return Thresholds(failure=config.failure_threshold, success=config.success_threshold,
+                      unknown_is_failure=config.unknown_is_failure)
 
 
 def _held_rows_to(previous: AlertRecord | None, alert: AlertRecord) -> str | None:

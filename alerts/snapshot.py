@@ -35,7 +35,9 @@ def build_snapshot(
 ) -> dict[str, Any]:
     """The payload of one event. ``problem`` is the alert as it failed (for a resolved
     event, the record before it resolved), so a resolved message names the problem."""
-    firing = alert.state == "firing"
+    # A flapping alert is a problem even while its state says OK: routers and notifiers
+    # read ``status``, so it must say firing (a 'flapping_end' follows the alert after it).
+    firing = alert.state == "firing" or alert.flapping
     bad = problem or alert
     bad_status = bad.status if bad.status != Status.OK else alert.status
     ended = alert.resolved_at if not firing else None

@@ -23,8 +23,8 @@ from alerts.maintenance.book import MaintenanceBook
 from alerts.maintenance.lifecycle import MaintenanceLifecycle
 from alerts.maintenance.report import ReportRenderer
 from alerts.notifiers import Notifier, NotifierOptions, build_notifiers, refresh_notifiers
-from alerts.notifiers.alertmanager import AlertmanagerNotifier, latest_snapshots
-from alerts.receiver_health import ReceiverHealth
+from alerts.notifiers.alertmanager import AlertmanagerNotifier
+from alerts.receiver_health import ReceiverHealth, failed_receivers, latest_self_alerts
 from alerts.router import Router
 from alerts.service import AlertService
 from monitor.api import create_app
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "vigil.sqlite3"
 # Keys that a SIGHUP cannot change in a running process.
 _RESTART_ONLY = ("state", "server")
+OUTBOX_PRUNE_EVERY = 3600.0  # delivered notifications are pruned at most hourly
 
 
 class Daemon:
@@ -108,6 +109,9 @@ class Daemon:
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        self._outbox_pruned_at: float | None = None
+        # A reload failed midway: the next one re-applies every step, [alerts] included.
+        self._partial_reload = False
         self.metrics.last_reload.set(self.clock.time())
 
     def _build_dispatcher(self, config: VigilConfig) -> Dispatcher:
@@ -129,7 +133,9 @@ class Daemon:
     # -- life cycle -------------------------------------------------------------
     async def start(self) -> None:
         diff = self.scheduler.apply(self._jobs(self.config))
-        self.store.forget_checks_except(self.config.check_keys() | self.policy.check_keys())
+        keep = self.config.check_keys() | self.policy.check_keys()
+        self._retire_removed_alerts(keep)  # removed while the daemon was down
+        self.store.forget_checks_except(keep)
         self._reevaluate_stored_states()
         self.scheduler.start()
         log.info("scheduled %d checks on %d LMS", len(diff.added), len(self.config.lms))
@@ -170,6 +176,20 @@ class Daemon:
             except Exception:
                 log.exception("could not re-evaluate the stored state of %s", job.key)
 
+    def _retire_removed_alerts(self, keep: set[tuple[str, str]]) -> None:
+        """Resolve the alerts of checks not in ``keep`` (no longer configured), before
+        their state is forgotten: nothing would ever judge them again."""
+        now = self.clock.time()
+        for alert in self.store.all_alerts():
+            if (alert.lms, alert.check) in keep:
+                continue
+            try:
+                if self.alerts.retire(alert.lms, alert.check, now):
+                    log.info("alert of removed check %s/%s resolved", alert.lms, alert.check)
+            except Exception:
+                log.exception("could not resolve the alert of removed check %s/%s",
+                              alert.lms, alert.check)
+
     async def _run_dispatcher(self) -> None:
         while not self._stop.is_set():
             try:
@@ -195,9 +215,9 @@ class Daemon:
         self._adopt_pushed_alerts()
         while not self._stop.is_set():
             try:
-                firing = {alert.fingerprint for alert in self.store.firing_alerts()}
                 due = await refresh_notifiers(self.dispatcher.notifiers, self.clock.time(),
-                                              firing)
+                                              self._problem_fingerprints(),
+                                              failed_receivers(self.store.db))
                 delay = every if due is None else min(every, max(1.0, due - self.clock.time()))
             except Exception:  # a receiver's trouble must not stop the daemon
                 log.exception("receiver refresh failed")
@@ -205,27 +225,60 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
 
+    def _problem_fingerprints(self) -> set[str]:
+        """Alerts a receiver was told are a problem: firing, or flapping (which notifies)."""
+        return {alert.fingerprint for alert in self.store.all_alerts()
+                if alert.state == "firing" or alert.flapping}
+
     def _adopt_pushed_alerts(self) -> None:
         """After a restart, keep alive what was pushed to Alertmanager before it."""
         try:
-            firing = {alert.fingerprint for alert in self.store.firing_alerts()}
-            sent = self.store.outbox_items("sent") if firing else []
+            names = [name for name, notifier in self.dispatcher.notifiers.items()
+                     if isinstance(notifier, AlertmanagerNotifier)]
+            firing = self._problem_fingerprints() if names else set()
+            # Only the newest delivered snapshot per (receiver, firing alert), read in SQL.
+            latest = self.store.latest_sent_alerts(firing, names) if firing else []
+            selfs = latest_self_alerts(self.store.db, names) if names else []
+            failed = failed_receivers(self.store.db)
+            now = self.clock.time()
             for name, notifier in self.dispatcher.notifiers.items():
                 if isinstance(notifier, AlertmanagerNotifier):
-                    payloads = [item.payload for item in sent if item.receiver == name]
-                    notifier.adopt(latest_snapshots(payloads, firing), self.clock.time())
+                    notifier.adopt([alert for _, receiver, alert in latest if receiver == name],
+                                   now)
+                    notifier.adopt_self_alerts([p for _, r, p in selfs if r == name], failed,
+                                               now)
         except Exception:
             log.exception("could not adopt alerts pushed to Alertmanager before the restart")
 
     async def _alert_ticks(self, every: float = 5.0) -> None:
-        """Time-driven alert work with no check result to trigger it: ack expiry, holds."""
+        """Time-driven alert work with no check result to trigger it: ack expiry, holds,
+        pruning delivered notifications."""
         while not self._stop.is_set():
             try:
                 self.alerts.tick(self.clock.time())
             except Exception:  # a bug here must not stop checks or delivery
                 log.exception("alert tick failed")
+            try:
+                self._prune_outbox(self.clock.time())
+            except Exception:
+                log.exception("pruning delivered notifications failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=every)
+
+    def _prune_outbox(self, now: float) -> int:
+        """At most hourly, delete notifications delivered more than alerts.outbox_retention
+        ago; the newest one of each firing alert per receiver stays (Alertmanager adoption
+        after a restart needs it)."""
+        if self._outbox_pruned_at is not None and now - self._outbox_pruned_at < OUTBOX_PRUNE_EVERY:
+            return 0
+        self._outbox_pruned_at = now
+        keep = {row_id for row_id, _, _ in
+                self.store.latest_sent_alerts(self._problem_fingerprints())}
+        keep |= {row_id for row_id, _, _ in latest_self_alerts(self.store.db)}
+        pruned = self.store.prune_outbox(now - self.config.alerts.outbox_retention, keep=keep)
+        if pruned:
+            log.info("pruned %d delivered notifications from the outbox", pruned)
+        return pruned
 
     async def _maintenance_steps(self, every: float = 5.0) -> None:
         """Maintenance notices, LMS maintenance mode, reports; a bug never stops the daemon."""
@@ -283,23 +336,39 @@ class Daemon:
                 log.error("  %s: %s", exc.source, problem)
             self.systemd.ready("reload rejected; running previous config")
             return False
-        self.apply(new)
+        try:
+            self.apply(new)
+        except Exception as exc:
+            # Called from the SIGHUP handler: never let it escape. What remains: if the
+            # notifiers could not be built, nothing changed; a later step's failure (e.g.
+            # 'database is locked') leaves the steps before it applied and self.config the
+            # previous one, so the next SIGHUP re-applies every step (each is idempotent).
+            self.metrics.config_reloads.labels("error").inc()
+            log.exception("config reload failed (%s: %s); send SIGHUP again to retry",
+                          type(exc).__name__, exc)
+            self.systemd.ready(f"reload failed ({type(exc).__name__}); "
+                               "previous config, partly replaced")
+            return False
         self.systemd.ready(f"watching {len(self.scheduler.jobs)} checks")
         return True
 
     def apply(self, new: VigilConfig) -> None:
+        """Make the running daemon follow ``new``; raises if a step fails (see reload)."""
         for key in _RESTART_ONLY:
             if getattr(new, key) != getattr(self.config, key):
                 log.warning("config section [%s] changed; it takes effect after a restart", key)
+        # Build what can fail (notifiers read CA and key files) before changing anything.
+        notifiers = (self._notifiers(new) if new.alerts != self.config.alerts
+                     or self._partial_reload else None)
+        self._partial_reload = True  # until the last step below is done
         diff = self.scheduler.apply(self._jobs(new))
-        if new.alerts != self.config.alerts:
+        if notifiers is not None:
             old_notifiers = self.dispatcher.notifiers
-            self.dispatcher.reconfigure(self._notifiers(new), new.alerts.retry)
+            self.dispatcher.reconfigure(notifiers, new.alerts.retry)
             self._adopt_pushed_alerts()  # new Alertmanager notifiers start empty
             self.router.reconfigure(new.alerts)
             self.receiver_health.sync([r.name for r in new.alerts.receivers], self.clock.time())
-            self.alerts = AlertService(self.store, new.alerts, wake=self._wake_alerting)
-            self.runner.listener = FanOut([self.recorder, self.alerts])
+            self.alerts.reconfigure(new.alerts)  # in place: keeps which checks hold which
             self.lifecycle.messages.renderer = ReportRenderer(new.alerts.templates_dir)
             self.lifecycle.messages.base_url = new.alerts.base_url
             for notifier in old_notifiers.values():
@@ -307,9 +376,12 @@ class Daemon:
         plan = WatchPlan.from_config(new)
         self.recorder.configure(plan)
         self.policy.configure(plan, listener=self.alerts)
-        self.store.forget_checks_except(new.check_keys() | self.policy.check_keys())
+        keep = new.check_keys() | self.policy.check_keys()
+        self._retire_removed_alerts(keep)  # before their state goes; the router says resolved
+        self.store.forget_checks_except(keep)
         self.maintenance.apply_config(new)
         self.config = new
+        self._partial_reload = False
         self.metrics.config_reloads.labels("success").inc()
         self.metrics.last_reload.set(self.clock.time())
         log.info("config reloaded: %d added, %d removed, %d changed, %d unchanged",

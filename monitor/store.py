@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -599,13 +599,42 @@ class StateStore:
         counts.update({r[0]: r[1] for r in rows})
         return counts
 
-    def prune_outbox(self, older_than: float) -> int:
-        """Delete delivered notifications created before ``older_than``; failed ones stay."""
+    def prune_outbox(self, older_than: float, keep: Collection[int] = ()) -> int:
+        """Delete delivered notifications created before ``older_than``, except the ids in
+        ``keep``; failed ones stay."""
         with self._tx() as db:
             cursor = db.execute(
-                "DELETE FROM outbox WHERE state = 'sent' AND created_at < ?", (older_than,)
+                "DELETE FROM outbox WHERE state = 'sent' AND created_at < ?"
+                " AND id NOT IN (SELECT value FROM json_each(?))",
+                (older_than, json.dumps(sorted(keep))),
             )
         return cursor.rowcount
+
+    def latest_sent_alerts(
+        self, fingerprints: Collection[str], receivers: Collection[str] | None = None
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """The newest delivered snapshot of each of these alerts per receiver (all
+        receivers when None), as (outbox id, receiver, alert snapshot), oldest row first.
+
+        SQLite picks the rows (json_each over each payload's alerts), so a start or a
+        reload reads one row per (receiver, alert), not every notification ever sent.
+        """
+        if not fingerprints or (receivers is not None and not receivers):
+            return []
+        rows = self._db.execute(
+            "SELECT id, receiver, alert FROM ("
+            " SELECT o.id, o.receiver, a.value AS alert, ROW_NUMBER() OVER ("
+            "  PARTITION BY o.receiver, json_extract(a.value, '$.fingerprint')"
+            "  ORDER BY o.id DESC) AS age"
+            " FROM outbox AS o, json_each(o.payload, '$.alerts') AS a"
+            " WHERE o.state = 'sent'"
+            "  AND (?1 IS NULL OR o.receiver IN (SELECT value FROM json_each(?1)))"
+            "  AND json_extract(a.value, '$.fingerprint') IN (SELECT value FROM json_each(?2))"
+            ") WHERE age = 1 ORDER BY id",
+            (None if receivers is None else json.dumps(sorted(receivers)),
+             json.dumps(sorted(fingerprints))),
+        )
+        return [(row["id"], row["receiver"], json.loads(row["alert"])) for row in rows]
 
 
 def _state_from_row(row: sqlite3.Row) -> CheckState:

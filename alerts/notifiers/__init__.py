@@ -53,7 +53,10 @@ class NotifierOptions:
 class Refreshing(Protocol):
     """A notifier that re-sends by itself between notifications (Alertmanager)."""
 
-    async def refresh(self, now: float, active: Collection[str] | None = None) -> int: ...
+    async def refresh(
+        self, now: float, active: Collection[str] | None = None,
+        failed_receivers: Collection[str] | None = None,
+    ) -> int: ...
 
     def next_refresh_at(self) -> float | None: ...
 
@@ -114,20 +117,23 @@ def build_notifiers(
 
 
 async def refresh_notifiers(
-    notifiers: Mapping[str, Notifier], now: float, active: Collection[str] | None = None
+    notifiers: Mapping[str, Notifier], now: float, active: Collection[str] | None = None,
+    failed_receivers: Collection[str] | None = None,
 ) -> float | None:
     """Let every re-sending notifier re-send what is due; return when to call again.
 
     ``active``: fingerprints of the alerts firing in the state store, if the caller
-    has them (ends alerts a notifier would otherwise keep alive by mistake). Never
-    raises: a receiver's trouble must not stop the daemon's timer.
+    has them (ends alerts a notifier would otherwise keep alive by mistake);
+    ``failed_receivers`` likewise for self-alerts (alerts.receiver_health
+    ``failed_receivers``). Never raises: a receiver's trouble must not stop the
+    daemon's timer.
     """
     due: list[float] = []
     for name, notifier in notifiers.items():
         if not isinstance(notifier, Refreshing):
             continue
         try:
-            await notifier.refresh(now, active)
+            await notifier.refresh(now, active, failed_receivers)
         except Exception:
             log.exception("receiver %r: refresh failed", name)
         next_at = notifier.next_refresh_at()

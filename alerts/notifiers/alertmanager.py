@@ -14,6 +14,13 @@ alert must be re-sent. Like Prometheus (rules/alerting.go: ``ValidUntil = ts +
 the daemon calls on a timer (see ``alerts.notifiers.refresh_notifiers``). The router's
 reminders are far too rare for this (hours), and a failed re-send must not fill the
 outbox, so re-sending lives here and not in the dispatcher.
+
+Messages without alerts become ``VigilNotice`` alerts (labels: the message's group
+labels and its reason). A maintenance notice or report is an event: it is pushed once
+and expires after the validity. A self-alert is a state: "receiver X failed" is kept
+alive like a firing alert for as long as X is failed, and "X delivers again" ends it
+(same labels, ``endsAt = now``). ``refresh`` also ends it once the caller's list of
+failed receivers no longer has X, should that message never come here.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from alerts.notifiers.am_alerts import (
     label_name,
     starts_at,
 )
-from alerts.notifiers.base import NotifyError
+from alerts.notifiers.base import NotifyError, self_alert_subject
 from alerts.notifiers.http import JsonPoster, endpoint_of
 from alerts.notifiers.redact import Redactor, url_secret_parts
 
@@ -48,7 +55,7 @@ log = logging.getLogger("vigil.alerts.alertmanager")
 
 @dataclass
 class _Tracked:
-    """A firing alert this notifier pushed and keeps alive."""
+    """A firing alert (or failed-receiver self-alert) this notifier pushed and keeps alive."""
 
     body: dict[str, Any]  # postableAlert without endsAt
     transition: int
@@ -73,6 +80,8 @@ class AlertmanagerNotifier:
         # Newest transition seen per fingerprint: a late, stale notification (a
         # reminder retried after the resolve) must not bring a resolved alert back.
         self._latest: dict[str, int] = {}
+        # Self-alerts kept alive, by the failed receiver they are about.
+        self._failed: dict[str, _Tracked] = {}
 
     def __repr__(self) -> str:
         endpoints = [endpoint_of(url) for url in self.spec.endpoints]
@@ -86,8 +95,12 @@ class AlertmanagerNotifier:
     async def send(self, notification: dict[str, Any]) -> None:
         now = self.clock()
         alerts = notification.get("alerts") or []
-        batch = (self._apply(alerts, now) if alerts
-                 else [self._notice(notification, now)])
+        if alerts:
+            batch = self._apply(alerts, now)
+        elif (subject := self_alert_subject(notification)) is not None:
+            batch = [self._self_alert(subject, notification, now)]
+        else:
+            batch = [self._notice(notification, now)]
         if batch:
             await self._push(batch)
 
@@ -117,15 +130,21 @@ class AlertmanagerNotifier:
         return batch
 
     def _notice(self, notification: Mapping[str, Any], now: float) -> dict[str, Any]:
-        """A maintenance notice, report or self-alert: an alert that expires by itself."""
-        labels = {label_name(str(k)): str(v)
-                  for k, v in (notification.get("group_labels") or {}).items() if v}
-        labels.update(alertname=NOTICE_ALERTNAME,
-                      reason=str(notification.get("reason", "notify")))
-        annotations = {"summary": str(notification.get("title", "")),
-                       "description": str(notification.get("text", ""))}
-        return {"labels": labels, "annotations": annotations, "startsAt": rfc3339(now),
-                "endsAt": rfc3339(now + self.validity)}
+        """A maintenance notice or report: an alert that expires by itself."""
+        return {**_notice_body(notification, now), "endsAt": rfc3339(now + self.validity)}
+
+    def _self_alert(
+        self, subject: str, notification: Mapping[str, Any], now: float
+    ) -> dict[str, Any]:
+        """"failed" fires and is kept alive; "recovered" ends it (same labels)."""
+        body = _notice_body(notification, now)
+        previous = self._failed.pop(subject, None)
+        if previous is not None:
+            body["startsAt"] = previous.body["startsAt"]  # one alert from failure to recovery
+        if notification.get("status") == "resolved":
+            return {**body, "endsAt": rfc3339(now)}
+        self._failed[subject] = _Tracked(body, 0, now)
+        return {**body, "endsAt": rfc3339(now + self.validity)}
 
     async def _push(self, batch: list[dict[str, Any]]) -> None:
         errors: list[NotifyError] = []
@@ -145,23 +164,30 @@ class AlertmanagerNotifier:
 
     # -- keeping firing alerts alive ----------------------------------------------
     def next_refresh_at(self) -> float | None:
-        if not self._firing:
+        tracked = [*self._firing.values(), *self._failed.values()]
+        if not tracked:
             return None
-        return min(t.sent_at for t in self._firing.values()) + self.spec.resend_interval
+        return min(t.sent_at for t in tracked) + self.spec.resend_interval
 
-    async def refresh(self, now: float, active: Collection[str] | None = None) -> int:
-        """Re-send firing alerts last sent ``resend_interval`` ago or more.
+    async def refresh(
+        self, now: float, active: Collection[str] | None = None,
+        failed_receivers: Collection[str] | None = None,
+    ) -> int:
+        """Re-send firing alerts and self-alerts last sent ``resend_interval`` ago or more.
 
         ``active``: fingerprints still firing in the state store, when the caller has
         them; a tracked alert not among them (deleted with its check, say) is ended
-        instead of being kept alive forever. Returns how many alerts were pushed.
-        A failure is logged and tried again at the next call; never raised.
+        instead of being kept alive forever. ``failed_receivers``: likewise for the
+        self-alerts (receivers marked failed; alerts/receiver_health.py). Returns how
+        many alerts were pushed. A failure is logged and tried again at the next call;
+        never raised.
         """
         batch: list[dict[str, Any]] = []
-        if active is not None:
-            for fingerprint in [fp for fp in self._firing if fp not in active]:
-                batch.append({**self._firing.pop(fingerprint).body, "endsAt": rfc3339(now)})
-        due = [t for t in self._firing.values()
+        for tracked_map, keep in ((self._firing, active), (self._failed, failed_receivers)):
+            if keep is not None:
+                for key in [key for key in tracked_map if key not in keep]:
+                    batch.append({**tracked_map.pop(key).body, "endsAt": rfc3339(now)})
+        due = [t for t in (*self._firing.values(), *self._failed.values())
                if now - t.sent_at >= self.spec.resend_interval]
         batch += [{**t.body, "endsAt": rfc3339(now + self.validity)} for t in due]
         if not batch:
@@ -186,8 +212,36 @@ class AlertmanagerNotifier:
             if alert.get("status") != "resolved":
                 self._apply([alert], now - self.spec.resend_interval)
 
+    def adopt_self_alerts(
+        self, sent: Iterable[Mapping[str, Any]], failed_receivers: Collection[str], now: float
+    ) -> None:
+        """Keep alive, after a restart, the self-alerts of receivers still failed.
+
+        ``sent``: payloads this receiver got, oldest first (the outbox's sent rows); the
+        newest self-alert about each receiver counts.
+        """
+        newest: dict[str, Mapping[str, Any]] = {}
+        for payload in sent:
+            if (subject := self_alert_subject(payload)) is not None:
+                newest[subject] = payload
+        for subject, payload in newest.items():
+            if subject in failed_receivers and payload.get("status") != "resolved":
+                # As if sent a resend_interval ago: the next refresh pushes it.
+                self._failed[subject] = _Tracked(
+                    _notice_body(payload, now), 0, now - self.spec.resend_interval)
+
     async def aclose(self) -> None:
         await self._poster.aclose()
+
+
+def _notice_body(notification: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """A message without alerts as a postableAlert without endsAt."""
+    labels = {label_name(str(k)): str(v)
+              for k, v in (notification.get("group_labels") or {}).items() if v}
+    labels.update(alertname=NOTICE_ALERTNAME, reason=str(notification.get("reason", "notify")))
+    annotations = {"summary": str(notification.get("title", "")),
+                   "description": str(notification.get("text", ""))}
+    return {"labels": labels, "annotations": annotations, "startsAt": rfc3339(now)}
 
 
 def latest_snapshots(

@@ -8,7 +8,27 @@ deliveries: the dispatcher owns all of that.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
+
+# A self-alert (reason "self", alerts/receiver_health.py) names the receiver it is about
+# in this group label. Its "failed" and "recovered" messages are two outbox rows with
+# their own keys, yet one incident: channels that correlate (PagerDuty's dedup_key,
+# Alertmanager's label set, a webhook's groupKey) use ``self_alert_key`` instead.
+SELF_ALERT_LABEL = "receiver"
+
+
+def self_alert_subject(notification: Mapping[str, Any]) -> str | None:
+    """The receiver a self-alert is about; None for any other notification."""
+    if notification.get("reason") != "self":
+        return None
+    subject = (notification.get("group_labels") or {}).get(SELF_ALERT_LABEL)
+    return str(subject) if subject else None
+
+
+def self_alert_key(receiver: str) -> str:
+    """The stable identity of the self-alert about ``receiver`` (same for both changes)."""
+    return f"vigil-self:{receiver}"
 
 
 class NotifyError(Exception):

@@ -10,8 +10,9 @@ land on one PagerDuty alert. Response codes (01-Overview.md): 202 accepted, 400 
 not retry, 429 and 5xx retry.
 
 Notifications without alerts: a maintenance notice or report becomes a change event
-(03-Change-Events.md: context for responders, never a page); a self-alert (a receiver
-failed) is triggered like an alert, keyed by the notification.
+(03-Change-Events.md: context for responders, never a page); a self-alert is an alert
+of its own: "receiver X failed" (status firing) triggers and "receiver X delivers
+again" (resolved) resolves, both under the stable dedup_key ``vigil-self:X``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import httpx
 
 from alerts.config import PagerDutyReceiverSpec
 from alerts.messages import rfc3339
+from alerts.notifiers.base import self_alert_key, self_alert_subject
 from alerts.notifiers.http import JsonPoster, endpoint_of
 from alerts.notifiers.redact import Redactor, url_secret_parts
 
@@ -81,20 +83,32 @@ def alert_event(alert: Mapping[str, Any], routing_key: str) -> dict[str, Any]:
 
 
 def message_event(notification: Mapping[str, Any], routing_key: str) -> dict[str, Any]:
-    """A notification without alerts: a change event, or a trigger for a self-alert."""
-    title = str(notification.get("title", ""))[:SUMMARY_MAX]
+    """A notification without alerts: a change event, or a self-alert's trigger/resolve."""
+    if notification.get("reason") == "self":
+        return self_alert_event(notification, routing_key)
+    return {"routing_key": routing_key, "payload": _message_payload(notification),
+            "links": _links(notification.get("links") or {})}
+
+
+def self_alert_event(notification: Mapping[str, Any], routing_key: str) -> dict[str, Any]:
+    """Trigger while the receiver is failed, resolve when it delivers again."""
+    subject = self_alert_subject(notification)
+    # Without a subject (not from receiver_health) the message is an incident of its own.
+    key = self_alert_key(subject) if subject else str(notification.get("dedup_key", ""))
+    event: dict[str, Any] = {"routing_key": routing_key, "dedup_key": key[:DEDUP_KEY_MAX]}
+    if notification.get("status") == "resolved":
+        return {**event, "event_action": "resolve"}
+    return {**event, "event_action": "trigger",
+            "payload": {**_message_payload(notification), "severity": "error"},
+            "client": CLIENT, "links": _links(notification.get("links") or {})}
+
+
+def _message_payload(notification: Mapping[str, Any]) -> dict[str, Any]:
     details = {"text": notification.get("text", ""),
                "reason": notification.get("reason", ""),
                "labels": notification.get("group_labels") or {}}
-    payload = {"summary": title, "source": CLIENT, "custom_details": details}
-    event: dict[str, Any] = {"routing_key": routing_key, "payload": payload,
-                             "links": _links(notification.get("links") or {})}
-    if notification.get("reason") == "self":
-        payload["severity"] = "error"
-        event.update(event_action="trigger",
-                     dedup_key=str(notification.get("dedup_key", ""))[:DEDUP_KEY_MAX],
-                     client=CLIENT)
-    return event
+    return {"summary": str(notification.get("title", ""))[:SUMMARY_MAX], "source": CLIENT,
+            "custom_details": details}
 
 
 def _links(links: Mapping[str, Any]) -> list[dict[str, str]]:

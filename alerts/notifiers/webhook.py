@@ -13,7 +13,9 @@ to ``fingerprint``; a ``vigil`` object with the rendered title and text, the rea
 (notify, reminder, escalation, maintenance, report, self) and the route. The
 notification's key goes in the ``Idempotency-Key`` header, so a receiver can drop the
 duplicate of a retry whose first answer was lost. Transport only: everything was
-built and rendered when the notification was queued.
+built and rendered when the notification was queued. A self-alert's "failed" (firing)
+and "recovered" (resolved) share the groupKey ``vigil-self:<receiver>``, so a consumer
+that correlates by groupKey closes what it opened.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from alerts.notifiers.am_alerts import (
     generator_url,
     starts_at,
 )
+from alerts.notifiers.base import self_alert_key, self_alert_subject
 from alerts.notifiers.http import JsonPoster, endpoint_of
 from alerts.notifiers.redact import Redactor, url_secret_parts
 
@@ -63,9 +66,11 @@ def webhook_payload(
     kept = alerts[:max_alerts] if max_alerts else alerts
     status = notification.get("status") or (
         "firing" if any(a["status"] == "firing" for a in alerts) else "resolved")
+    subject = self_alert_subject(notification)
     return {
         "version": "4",
-        "groupKey": str(notification.get("group_key") or _group_key(group_labels)),
+        "groupKey": self_alert_key(subject) if subject else str(
+            notification.get("group_key") or _group_key(group_labels)),
         "truncatedAlerts": len(alerts) - len(kept),
         "status": status,
         "receiver": receiver,

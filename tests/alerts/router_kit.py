@@ -26,6 +26,7 @@ class _Alert:
     transition: int = 0
     started_at: float | None = None
     firing: bool = False
+    flapping: bool = False
     kinds: dict[str, int] = field(default_factory=dict)
 
 
@@ -62,6 +63,17 @@ class AlertWriter:
             self.alerts[fp].severity = severity
         return self._write(fp, kind, at, "pending", ack_by=ack_by)
 
+    def flap(self, lms: str, at: float, *, check: str = "database", flapping: bool = True,
+             severity: str = "critical") -> int:
+        """A 'flapping' (or, with flapping=False, 'flapping_end') event; the alert's own
+        state stays as it is, as the engine leaves it while the check flaps."""
+        fp = self.fingerprint(lms, check)
+        alert = self.alerts.setdefault(fp, _Alert(lms, check, {}, severity))
+        alert.flapping = flapping
+        if alert.started_at is None:
+            alert.started_at = at
+        return self._write(fp, "flapping" if flapping else "flapping_end", at, "pending")
+
     def ack(self, lms: str, at: float, *, check: str = "database", by: str = "alice") -> int:
         return self.event("acknowledged", lms, at, check=check, ack_by=by)
 
@@ -76,27 +88,29 @@ class AlertWriter:
         labels = {**alert.labels, "lms": alert.lms, "check": alert.check, "check_type": "http",
                   "severity": alert.severity}
         ended = None if alert.firing else at
+        open_ = alert.firing or alert.flapping  # alerts/snapshot.py: flapping is a problem
         acknowledged = {"by": ack_by, "comment": "on it", "at": at} if ack_by else None
         snapshot: dict[str, Any] = {
-            "kind": kind, "status": "firing" if alert.firing else "resolved",
+            "kind": kind, "status": "firing" if open_ else "resolved",
             "lms": alert.lms, "check": alert.check, "check_type": "http",
             "severity": alert.severity, "check_status": "CRITICAL",
             "summary": "HTTP 503" if alert.firing else "HTTP 200 in 0.2s", "problem": "HTTP 503",
             "started_at": alert.started_at, "ended_at": ended,
             "duration_seconds": (at - alert.started_at) if alert.started_at is not None else None,
             "labels": labels, "details": {}, "fingerprint": fp, "transition": alert.transition,
-            "dedup_key": dedup, "runbook": "Check the database server.", "flapping": False,
+            "dedup_key": dedup, "runbook": "Check the database server.", "flapping": alert.flapping,
             "acknowledged": acknowledged, "held_reason": None, "links": {},
         }
         with self.store.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO alerts (fingerprint, lms, check_name, state, status,"
-                " summary, labels, started_at, resolved_at, transition, severity, ack_by, ack_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " summary, labels, started_at, resolved_at, transition, severity, ack_by, ack_at,"
+                " flapping) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (fp, alert.lms, alert.check, "firing" if alert.firing else "ok",
                  2 if alert.firing else 0, snapshot["summary"], json.dumps(alert.labels),
                  alert.started_at, ended, alert.transition, alert.severity,
-                 ack_by if alert.firing else None, at if ack_by and alert.firing else None),
+                 ack_by if alert.firing else None, at if ack_by and alert.firing else None,
+                 int(alert.flapping)),
             )
             cursor = db.execute(
                 "INSERT INTO alert_transitions (fingerprint, transition, kind, at, summary,"

@@ -318,6 +318,29 @@ async def test_notifications_of_one_group_keep_their_order(
     assert keys(notifier) == ["notify-3", "notify-1", "notify-2"]
 
 
+async def test_a_resolved_never_overtakes_an_escalation_of_its_alert_in_another_group(
+    store: StateStore, recording_notifier: Any
+) -> None:
+    notifier = recording_notifier([NotifyError("HTTP 502")])
+    dispatcher = Dispatcher(store, {"pd": notifier}, RETRY)
+
+    def alert(status: str) -> dict[str, Any]:
+        return {"fingerprint": "fp", "transition": 1 if status == "firing" else 2,
+                "status": status}
+
+    store.enqueue("esc-1", "pd", {"group_key": "escalation:pages:1", "dedup_key": "esc-1",
+                                  "alerts": [alert("firing")]}, 0.0)
+    await dispatcher.step(0.0)  # the escalation's trigger waits for its retry at t=5
+    store.enqueue("notify-2", "pd", {"group_key": 'route:{lms="moodle"}',
+                                     "dedup_key": "notify-2", "alerts": [alert("resolved")]},
+                  1.0)
+    store.enqueue("maint-1", "pd", {"group_key": "maintenance", "dedup_key": "maint-1",
+                                    "alerts": []}, 1.0)
+    assert await dispatcher.step(1.0) == 1  # only the notice without alerts goes now
+    assert await dispatcher.step(5.0) == 2
+    assert keys(notifier) == ["maint-1", "esc-1", "notify-2"]  # the incident ends resolved
+
+
 def test_receiver_health_is_exported_as_vigil_receiver_up(store: StateStore) -> None:
     from monitor.metrics import build_registry
 

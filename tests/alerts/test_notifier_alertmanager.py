@@ -197,3 +197,114 @@ def test_after_a_restart_the_newest_delivered_snapshot_of_each_firing_alert_is_a
     found = latest_snapshots(sent, firing={"a" * 16})
 
     assert [(a["fingerprint"], a["summary"]) for a in found] == [("a" * 16, "new")]
+
+
+# -- self-alerts: a state kept alive while the receiver is failed ---------------------
+SELF_LABELS = {"alertname": "VigilNotice", "reason": "self", "receiver": "mail"}
+
+
+def self_alert(change: str, receiver: str = "mail") -> dict[str, Any]:
+    """A receiver_health message as Router.enqueue_message queues it."""
+    return notification(
+        reason="self", status="firing" if change == "failed" else "resolved",
+        group_labels={"receiver": receiver}, common_labels={"receiver": receiver},
+        dedup_key=f"self-{receiver}-{change}", title=f"Receiver {receiver} {change}")
+
+
+async def test_a_failed_receiver_self_alert_is_refreshed_like_a_firing_alert(
+    am: AlertmanagerNotifier, recorder: Recorder, clock: FakeClock
+) -> None:
+    await am.send(self_alert("failed"))
+    [first] = recorder.alerts()
+    assert first["labels"] == SELF_LABELS
+    assert (first["startsAt"], first["endsAt"]) == (rfc3339(T0), rfc3339(T0 + 240))
+    assert am.next_refresh_at() == T0 + 60
+
+    clock.advance(60)
+    assert await am.refresh(clock.time(), active=set(), failed_receivers={"mail"}) == 1
+
+    refreshed = recorder.alerts()[-1]
+    assert refreshed["labels"] == SELF_LABELS and refreshed["startsAt"] == rfc3339(T0)
+    assert refreshed["endsAt"] == rfc3339(T0 + 60 + 240)
+
+
+async def test_recovered_ends_the_same_alert_and_stops_the_refresh(
+    am: AlertmanagerNotifier, recorder: Recorder, clock: FakeClock
+) -> None:
+    await am.send(self_alert("failed"))
+    clock.advance(500)
+    await am.send(self_alert("recovered"))
+
+    ended = recorder.alerts()[-1]
+    assert ended["labels"] == SELF_LABELS  # same labels: the same Alertmanager alert
+    assert (ended["startsAt"], ended["endsAt"]) == (rfc3339(T0), rfc3339(T0 + 500))
+    assert ended["annotations"]["summary"] == "Receiver mail recovered"
+    assert am.next_refresh_at() is None
+    clock.advance(600)
+    assert await am.refresh(clock.time(), failed_receivers={"mail"}) == 0
+
+
+async def test_recovered_without_a_tracked_failure_still_ends_it_in_alertmanager(
+    am: AlertmanagerNotifier, recorder: Recorder
+) -> None:
+    await am.send(self_alert("recovered"))  # e.g. the failure was pushed before a restart
+
+    [ended] = recorder.alerts()
+    assert ended["labels"] == SELF_LABELS and ended["endsAt"] == rfc3339(T0)
+    assert am.next_refresh_at() is None
+
+
+@pytest.mark.parametrize(("failed", "pushed", "ends_at"), [
+    ({"mail"}, 1, T0 + 60 + 240),  # still failed: kept alive
+    (set(), 1, T0 + 60),            # no longer failed, "recovered" never came here: ended
+    (None, 1, T0 + 60 + 240),       # caller does not know: kept until "recovered" comes
+])
+async def test_refresh_ends_a_self_alert_once_its_receiver_is_no_longer_failed(
+    am: AlertmanagerNotifier, recorder: Recorder, clock: FakeClock,
+    failed: set[str] | None, pushed: int, ends_at: float
+) -> None:
+    await am.send(self_alert("failed"))
+    clock.advance(60)
+
+    # ``active`` holds alert fingerprints: it must not end self-alerts.
+    assert await am.refresh(clock.time(), active=set(), failed_receivers=failed) == pushed
+
+    assert recorder.alerts()[-1]["endsAt"] == rfc3339(ends_at)
+    assert (am.next_refresh_at() is None) == (failed == set())
+
+
+async def test_refresh_notifiers_passes_the_failed_receivers_on(
+    am: AlertmanagerNotifier, recorder: Recorder, clock: FakeClock
+) -> None:
+    await am.send(self_alert("failed"))
+    await am.send(self_alert("failed", "chat"))
+    clock.advance(60)
+
+    assert await refresh_notifiers({"am": am}, clock.time(), set(), {"chat"}) == T0 + 120
+
+    mail, chat = recorder.posts[-1][1]
+    assert (mail["labels"]["receiver"], mail["endsAt"]) == ("mail", rfc3339(T0 + 60))
+    assert (chat["labels"]["receiver"], chat["endsAt"]) == ("chat", rfc3339(T0 + 300))
+
+
+async def test_maintenance_notices_and_reports_are_never_kept_alive(
+    am: AlertmanagerNotifier, recorder: Recorder, clock: FakeClock
+) -> None:
+    await am.send(notification(reason="maintenance", status="resolved"))
+    await am.send(notification(reason="report", status="firing"))  # a "worse" report
+
+    assert [a["endsAt"] for a in recorder.alerts()] == [rfc3339(T0 + 240)] * 2
+    assert am.next_refresh_at() is None
+
+
+async def test_after_a_restart_self_alerts_of_still_failed_receivers_are_adopted(
+    am: AlertmanagerNotifier, recorder: Recorder, clock: FakeClock
+) -> None:
+    sent = [self_alert("failed"), self_alert("failed", "chat"), self_alert("recovered", "chat"),
+            self_alert("failed", "sms"), notification(reason="maintenance")]
+
+    am.adopt_self_alerts(sent, failed_receivers={"mail", "chat"}, now=T0)  # sms: removed
+
+    assert await am.refresh(clock.time(), failed_receivers={"mail", "chat"}) == 1
+    [adopted] = recorder.alerts()
+    assert adopted["labels"] == SELF_LABELS and adopted["endsAt"] == rfc3339(T0 + 240)

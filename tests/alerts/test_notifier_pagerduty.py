@@ -65,12 +65,52 @@ def test_a_long_summary_is_cut_to_the_documented_1024_characters() -> None:
     assert len(event["payload"]["summary"]) == 1024
 
 
-def test_a_maintenance_notice_is_a_change_event_and_a_self_alert_a_trigger() -> None:
-    change = message_event(notification(reason="maintenance", title="Upgrade at 22:00"), KEY)
-    assert "event_action" not in change and change["payload"]["summary"] == "Upgrade at 22:00"
-    trigger = message_event(notification(reason="self", dedup_key="self:email:1"), KEY)
-    assert trigger["event_action"] == "trigger" and trigger["dedup_key"] == "self:email:1"
+@pytest.mark.parametrize("reason", ["maintenance", "report"])
+@pytest.mark.parametrize("status", ["firing", "resolved"])
+def test_maintenance_notices_and_reports_are_change_events_never_pages(
+    reason: str, status: str
+) -> None:
+    change = message_event(notification(reason=reason, status=status,
+                                        title="Upgrade at 22:00", text="Moodle 4.5"), KEY)
+    # The change-events body: no event_action, dedup_key or severity (03-Change-Events.md).
+    assert set(change) == {"routing_key", "payload", "links"}
+    assert change["payload"] == {
+        "summary": "Upgrade at 22:00", "source": "Vigil",
+        "custom_details": {"text": "Moodle 4.5", "reason": reason,
+                           "labels": {"lms": "moodle-prod"}}}
+
+
+def self_alert(change: str, receiver: str = "mail", **fields: Any) -> dict[str, Any]:
+    """A receiver_health message as Router.enqueue_message queues it."""
+    return notification(
+        reason="self", status="firing" if change == "failed" else "resolved",
+        group_labels={"receiver": receiver}, common_labels={"receiver": receiver},
+        dedup_key=f"self-{receiver}-{change}", title=f"[VIGIL] Receiver {receiver} {change}",
+        **fields)
+
+
+@pytest.mark.parametrize(("message", "action", "dedup_key"), [
+    (self_alert("failed"), "trigger", "vigil-self:mail"),
+    (self_alert("recovered"), "resolve", "vigil-self:mail"),
+    (self_alert("failed", "pager"), "trigger", "vigil-self:pager"),
+    (self_alert("failed", "p" * 300), "trigger", ("vigil-self:" + "p" * 300)[:255]),
+    # Not from receiver_health (no subject label): an incident of its own.
+    (notification(reason="self", dedup_key="self-x-1"), "trigger", "self-x-1"),
+])
+def test_a_self_alert_triggers_and_resolves_under_its_receivers_stable_key(
+    message: dict[str, Any], action: str, dedup_key: str
+) -> None:
+    event = message_event(message, KEY)
+    assert (event["event_action"], event["dedup_key"]) == (action, dedup_key)
+
+
+def test_a_self_alert_trigger_pages_and_its_resolve_carries_only_the_key() -> None:
+    trigger = message_event(self_alert("failed"), KEY)
     assert trigger["payload"]["severity"] == "error"
+    assert trigger["payload"]["summary"] == "[VIGIL] Receiver mail failed"
+    assert trigger["client"] == "Vigil"
+    assert message_event(self_alert("recovered"), KEY) == {
+        "routing_key": KEY, "event_action": "resolve", "dedup_key": "vigil-self:mail"}
 
 
 async def test_one_event_per_alert_goes_to_the_enqueue_url_and_notices_to_change() -> None:
@@ -86,7 +126,11 @@ async def test_one_event_per_alert_goes_to_the_enqueue_url_and_notices_to_change
         await notifier.send(notification(snapshot(), snapshot("resolved", fingerprint="f" * 16,
                                                               transition=2)))
         await notifier.send(notification(reason="report", title="Maintenance report"))
+        await notifier.send(self_alert("failed"))
+        await notifier.send(self_alert("recovered"))
     finally:
         await notifier.aclose()
     assert [(path, body.get("event_action")) for path, body in seen] == [
-        ("/v2/enqueue", "trigger"), ("/v2/enqueue", "resolve"), ("/v2/change/enqueue", None)]
+        ("/v2/enqueue", "trigger"), ("/v2/enqueue", "resolve"), ("/v2/change/enqueue", None),
+        ("/v2/enqueue", "trigger"), ("/v2/enqueue", "resolve")]
+    assert seen[-2][1]["dedup_key"] == seen[-1][1]["dedup_key"] == "vigil-self:mail"

@@ -167,6 +167,47 @@ async def test_alertmanager_lists_the_pushed_alerts_with_their_labels_until_reso
     assert set(remaining) >= {"live-cron"}
 
 
+def self_alert(change: str, receiver: str) -> dict[str, Any]:
+    """A receiver_health message as Router.enqueue_message queues it."""
+    return notification(
+        reason="self", status="firing" if change == "failed" else "resolved",
+        group_labels={"receiver": receiver}, common_labels={"receiver": receiver},
+        dedup_key=f"self-{receiver}-{change}", title=f"Receiver {receiver} {change}")
+
+
+async def test_alertmanager_keeps_a_failed_receiver_alert_active_until_it_recovers(
+    alertmanager: str, notifiers: list[Notifier]
+) -> None:
+    clock = FakeClock(start=time.time())
+    am = build(notifiers, AlertmanagerReceiverSpec(name="am", url=alertmanager),
+               clock=clock.time)
+    assert isinstance(am, AlertmanagerNotifier)
+
+    def listed(**params: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5, params={
+            "filter": ['alertname="VigilNotice"', 'receiver="live-chat"'], **params})
+        response.raise_for_status()
+        return list(response.json())
+
+    await am.send(self_alert("failed", "live-chat"))
+    [failed] = wait_for(lambda: listed(active="true"), 10, "self-alert in alertmanager")
+    assert failed["labels"] == {"alertname": "VigilNotice", "reason": "self",
+                                "receiver": "live-chat"}
+    assert parse_time(failed["endsAt"]) == pytest.approx(clock.time() + 240, abs=0.01)
+
+    clock.advance(60)  # still failed: the refresh moves endsAt forward
+    assert await am.refresh(clock.time(), set(), {"live-chat"}) == 1
+    wait_for(lambda: (a := listed()) and parse_time(a[0]["endsAt"]) > clock.time() + 200,
+             10, "refreshed self-alert")
+
+    clock.now = time.time()  # back to Alertmanager's clock, which judges endsAt = now
+    await am.send(self_alert("recovered", "live-chat"))
+    wait_for(lambda: not listed(active="true"), 10, "self-alert resolved")
+    # Ended, not fired anew (the old notice lived on for 4 resend intervals), and no
+    # longer kept alive.
+    assert listed() == [] and am.next_refresh_at() is None
+
+
 # -- webhook and PagerDuty bodies at a local HTTP server ------------------------------
 async def test_the_webhook_receiver_gets_alertmanager_v4_json_with_every_alert(
     http_receiver: Any, notifiers: list[Notifier]
@@ -218,6 +259,15 @@ async def test_the_pagerduty_endpoint_gets_documented_events_v2_bodies(
     assert isinstance(payload["custom_details"], dict)
     assert all("href" in link for link in trigger["links"])
     assert "payload" not in ack and "payload" not in resolve
+
+    http_receiver.statuses = [202, 202]
+    await pager.send(self_alert("failed", "mail"))
+    await pager.send(self_alert("recovered", "mail"))
+    opened, closed = (r["body"] for r in http_receiver.requests[3:])
+    assert (opened["event_action"], closed["event_action"]) == ("trigger", "resolve")
+    assert opened["dedup_key"] == closed["dedup_key"] == "vigil-self:mail"
+    assert {"summary", "source", "severity"} <= set(opened["payload"])
+    assert set(closed) == {"routing_key", "event_action", "dedup_key"}
 
 
 # -- apprise --------------------------------------------------------------------------

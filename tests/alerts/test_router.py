@@ -102,7 +102,7 @@ def test_routes_pick_receivers_by_labels(
     router = Router(store, config(route={"receiver": "ops", "group_wait": 0, "routes": routes}))
     alerts.fire("moodle-prod", T0, labels=labels)
     router.step(T0)
-    assert [(receiver, p["route"]) for receiver, p in outbox(store)] == expected
+    assert sorted((receiver, p["route"]) for receiver, p in outbox(store)) == sorted(expected)
 
 
 def test_a_reminder_goes_out_every_repeat_interval_until_acknowledged(
@@ -232,6 +232,33 @@ def test_a_flap_back_to_firing_keeps_the_resolved_it_owes(
         (f"{fp}:2", "resolved"), (f"{fp}:3", "firing")]
 
 
+@pytest.mark.parametrize("send_resolved", [True, False])
+def test_a_flapping_alert_that_never_fired_is_notified_reminded_and_told_its_end(
+    store: StateStore, alerts: AlertWriter, send_resolved: bool
+) -> None:
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0,
+                                         "repeat_interval": "1h",
+                                         "send_resolved": send_resolved}))
+    alerts.flap("moodle-prod", T0)  # the check flaps; its alert's state is still 'ok'
+    assert router.step(T0) == 1
+    [(receiver, payload)] = outbox(store)
+    assert (receiver, payload["status"], [a["kind"] for a in payload["alerts"]]) == (
+        "ops", "firing", ["flapping"])
+    assert router.step(T0 + 3600) == 1  # still flapping: reminded like a firing alert
+    assert outbox(store)[-1][1]["reason"] == "reminder"
+
+    alerts.flap("moodle-prod", T0 + 4000, flapping=False)  # settled OK, same transition
+    assert router.step(T0 + 4000 + 60) == int(send_resolved)
+    if send_resolved:
+        _, end = outbox(store)[-1]
+        assert (end["status"], [a["kind"] for a in end["alerts"]]) == ("resolved",
+                                                                       ["flapping_end"])
+    # Told or not, the problem is over for this receiver: no reminders, nothing open.
+    assert [tuple(r) for r in store.db.execute("SELECT open FROM notification_log")] == [(0,)]
+    assert store.db.execute("SELECT COUNT(*) FROM notification_groups").fetchone()[0] == 0
+    assert router.step(T0 + 5 * 3600) == 0
+
+
 @dataclass(frozen=True)
 class Window:
     uid: str
@@ -273,6 +300,38 @@ def test_maintenance_suppresses_and_notifies_at_its_end_if_still_firing(
     assert router.step(T0 + 7200) == 0  # released once
 
 
+def test_an_alert_acknowledged_during_maintenance_does_not_page_when_it_ends(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    book = Book(Window("mw-1", "moodle-prod", T0 + 3600))
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0}),
+                    covering=book.covering)
+    alerts.fire("moodle-prod", T0 + 10)
+    router.step(T0 + 10)
+    alerts.ack("moodle-prod", T0 + 600)  # someone is on it during the window
+    router.step(T0 + 600)
+    assert router.step(T0 + 3600) == 0 and router.step(T0 + 7200) == 0
+    assert outbox(store) == []
+
+    alerts.clear_ack("moodle-prod")
+    alerts.event("ack_expired", "moodle-prod", T0 + 9000)  # nobody on it any more: tell
+    assert router.step(T0 + 9000) == 1
+    assert [a["kind"] for a in outbox(store)[-1][1]["alerts"]] == ["ack_expired"]
+
+
+def test_an_alert_that_started_flapping_during_maintenance_is_notified_when_it_ends(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    book = Book(Window("mw-1", "moodle-prod", T0 + 3600))
+    router = Router(store, config(route={"receiver": "ops", "group_wait": 0}),
+                    covering=book.covering)
+    alerts.flap("moodle-prod", T0 + 10)  # never fired, flapping
+    assert router.step(T0 + 10) == 0
+    assert route_states(store) == ["suppressed:maintenance:mw-1"]
+    assert router.step(T0 + 3600) == 1
+    assert [a["kind"] for a in outbox(store)[-1][1]["alerts"]] == ["flapping"]
+
+
 def test_reminders_and_escalations_wait_while_a_window_covers_the_alert(
     store: StateStore, alerts: AlertWriter
 ) -> None:
@@ -285,8 +344,56 @@ def test_reminders_and_escalations_wait_while_a_window_covers_the_alert(
     router.step(T0)
     book.windows.append(Window("mw", "moodle-prod", T0 + 5 * 3600))
     assert router.step(T0 + 3600) == 0 and router.step(T0 + 7200) == 0
-    assert router.step(T0 + 5 * 3600) == 2  # the window ended: reminder and escalation
-    assert sorted(p["reason"] for _, p in outbox(store)[1:]) == ["escalation", "reminder"]
+    assert router.step(T0 + 5 * 3600) == 1  # the window ended: the reminder
+    assert outbox(store)[-1][1]["reason"] == "reminder"
+    # The escalation clock stood still: its 2h wait starts again at the window's end.
+    router.step(T0 + 6 * 3600)
+    assert router.step(T0 + 7 * 3600 - 1) == 0
+    assert router.step(T0 + 7 * 3600) == 2
+    assert sorted(p["reason"] for _, p in outbox(store)[-2:]) == ["escalation", "reminder"]
+
+
+LEVELS = [{"after": "15m", "receivers": ["secondary"]}, {"after": "30m", "receivers": ["lead"]},
+          {"after": "1h", "receivers": ["boss"]}]
+
+
+@pytest.mark.parametrize(("down", "window", "expected"), [
+    # (no steps between, maintenance (start, end), minutes each level is sent)
+    (None, None, [15, 30, 60]),
+    # Down from 10m to 3h: one level per step after the restart, not all three at once.
+    ((10, 180), None, [180, 195, 225]),
+    # Down after level 1 was sent: level 2 waits its 15m step from the restart.
+    ((20, 100), None, [15, 100, 130]),
+    # A window from 5m to 2h: the 15m wait starts again at its end.
+    (None, (5, 120), [135, 150, 180]),
+    # A window between levels 1 and 2 holds level 2 until its step passed after the end.
+    (None, (20, 90), [15, 105, 135]),
+], ids=["steady", "down-before-level-1", "down-after-level-1", "window-before-level-1",
+        "window-between-levels"])
+def test_escalation_levels_are_paced_after_downtime_and_maintenance(
+    store: StateStore, alerts: AlertWriter, down: tuple[int, int] | None,
+    window: tuple[int, int] | None, expected: list[int],
+) -> None:
+    book = Book()
+    if window is not None:
+        book.windows.append(Window("mw", "moodle-prod", T0 + window[1] * 60))
+    router = Router(store, config(
+        receivers=[{"type": "log", "name": n} for n in ("primary", "secondary", "lead", "boss")],
+        route={"receiver": "primary", "group_wait": 0, "repeat_interval": "24h"},
+        escalations=[{"name": "pages", "levels": LEVELS}]), covering=book.covering)
+    alerts.fire("moodle-prod", T0)
+    sent: list[int] = []
+    for minute in range(0, 300):
+        if down is not None and down[0] < minute < down[1]:
+            continue  # the daemon is not running
+        if window is not None and minute < window[0]:
+            book.windows[0] = Window("mw", "other-lms", T0 + window[1] * 60)  # not yet
+        elif window is not None:
+            book.windows[0] = Window("mw", "moodle-prod", T0 + window[1] * 60)
+        before = len(outbox(store))
+        router.step(T0 + minute * 60)
+        sent += [minute for _, p in outbox(store)[before:] if p["reason"] == "escalation"]
+    assert sent == expected
 
 
 def test_held_events_are_left_to_the_engine(store: StateStore, alerts: AlertWriter) -> None:
@@ -314,6 +421,22 @@ def test_the_flush_is_one_transaction_a_failure_loses_and_repeats_nothing(
     store.db.execute("DROP TRIGGER full")
     assert router.step(T0 + 1) == 1 and router.step(T0 + 2) == 0
     assert len(outbox(store)) == 1
+
+
+def test_an_idle_step_takes_no_write_lock(store: StateStore, alerts: AlertWriter) -> None:
+    router = Router(store, config(
+        route={"receiver": "ops", "group_wait": 0},
+        escalations=[{"name": "e", "levels": [{"after": "1h", "receivers": ["pager"]}]}]))
+    alerts.fire("moodle-prod", T0)
+    router.step(T0)  # notified; its escalation waits an hour
+    statements: list[str] = []
+    store.db.set_trace_callback(statements.append)
+    try:
+        for second in range(1, 30):
+            assert router.step(T0 + second) == 0
+    finally:
+        store.db.set_trace_callback(None)
+    assert statements and not [s for s in statements if s.lstrip().upper().startswith("BEGIN")]
 
 
 def test_a_failed_ingest_leaves_the_events_pending(
@@ -504,6 +627,35 @@ def test_a_reload_keeps_waiting_groups_and_applies_the_new_timings(
     assert router.step(T0 + 5) == 1  # the waiting group flushed under the new group_wait
 
 
+@pytest.mark.parametrize(("new_routes", "flushed_at"), [
+    # A route inserted before it: the waiting group stays on its route (its 1m wait).
+    ([{"receiver": "pager", "matchers": "team=x", "group_wait": "5m"},
+      {"receiver": "ops", "matchers": "team=elearning", "group_wait": "1m"}], 60),
+    # Reordered: the same.
+    ([{"receiver": "ops", "matchers": "team=elearning", "group_wait": "1m"},
+      {"receiver": "pager", "matchers": "team=x", "group_wait": "5m"}], 60),
+    # Its definition changed (another matcher): not the same route any more, the
+    # group uses the root's settings (group_wait 10m), never the route now at its place.
+    ([{"receiver": "ops", "matchers": "team=moodle", "group_wait": "1m"},
+      {"receiver": "pager", "matchers": "team=x", "group_wait": "5m"}], 600),
+])
+def test_a_reload_keeps_a_waiting_group_on_its_own_route_not_its_position(
+    store: StateStore, alerts: AlertWriter, new_routes: list[dict[str, Any]], flushed_at: int
+) -> None:
+    def tree(routes: list[dict[str, Any]]) -> Any:
+        return config(route={"receiver": "ops", "group_wait": "10m", "routes": routes})
+
+    router = Router(store, tree([
+        {"receiver": "ops", "matchers": "team=elearning", "group_wait": "1m"},
+        {"receiver": "pager", "matchers": "team=x", "group_wait": "5m"}]))
+    alerts.fire("moodle-prod", T0, labels={"team": "elearning"})
+    router.step(T0)
+    router.reconfigure(tree(new_routes))
+    assert router.step(T0 + flushed_at - 1) == 0
+    assert router.step(T0 + flushed_at) == 1
+    assert outbox(store)[0][0] == "ops"
+
+
 def test_an_unsent_resolved_still_closes_what_the_receiver_was_told(
     store: StateStore, alerts: AlertWriter
 ) -> None:
@@ -535,3 +687,16 @@ def test_the_maintenance_book_is_asked_again_only_when_the_window_may_be_over(
     router.step(T0 + 3600)
     assert calls[0] == T0 and all(now == T0 + 3600 for now in calls[1:])
     assert len(outbox(store)) == 2
+
+
+def test_messages_of_one_group_share_a_chain_but_not_a_key(store: StateStore) -> None:
+    """A receiver's "failed" and "recovered" self-alerts: one group key (the dispatcher
+    keeps their order), two outbox keys (both are delivered)."""
+    router = Router(store, config())
+    for change in ("failed", "recovered"):
+        router.enqueue_message("self", f"pager {change}", "t", "<p>t</p>", ["ops"],
+                               {"receiver": "pager"}, T0, key=f"receiver:pager:{change}:1",
+                               group="receiver:pager")
+    payloads = [p for _, p in outbox(store)]
+    assert len({p["group_key"] for p in payloads}) == 1
+    assert len({p["dedup_key"] for p in payloads}) == 2

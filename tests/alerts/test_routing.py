@@ -74,7 +74,25 @@ def test_an_alert_walks_the_tree_like_alertmanager(
     labels: dict[str, str], expected: list[str]
 ) -> None:
     root = compile_route(RouteSpec.model_validate(TREE))
-    assert [route.id for route in root.match(labels)] == expected
+    assert [route.path for route in root.match(labels)] == expected
+
+
+def test_route_ids_follow_the_definition_not_the_position() -> None:
+    first = compile_route(RouteSpec.model_validate(TREE))
+    moved = dict(TREE, routes=[{"receiver": "new", "matchers": "a=b"}, *reversed(TREE["routes"])])
+    second = compile_route(RouteSpec.model_validate(moved))
+    ids = {route.path: route.id for route in first.walk()}
+    again = {route.path: route.id for route in second.walk()}
+    assert ids["route"] == again["route"] == "route"
+    # Same routes at new places keep their ids (children too), paths change.
+    assert ids["route.routes[0]"] == again["route.routes[3]"]
+    assert ids["route.routes[1].routes[0]"] == again["route.routes[2].routes[0]"]
+    assert len(set(ids.values())) == len(ids)  # unique within a tree
+    changed = dict(TREE, routes=[dict(TREE["routes"][0], receiver="ops")])
+    assert compile_route(RouteSpec.model_validate(changed)).routes[0].id != ids[
+        "route.routes[0]"]
+    twins = compile_route(RouteSpec.model_validate({"routes": [{"receiver": "a"}] * 2}))
+    assert twins.routes[0].id != twins.routes[1].id  # identical siblings stay apart
 
 
 def test_children_inherit_receiver_grouping_and_timings_but_not_intervals() -> None:

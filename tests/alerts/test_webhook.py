@@ -145,6 +145,23 @@ async def test_a_maintenance_notice_arrives_with_its_text_and_no_alerts(
                                                                "Moodle upgrade")
 
 
+async def test_a_self_alerts_failure_and_recovery_share_one_group_key(
+    store: StateStore, http_receiver: Any, closing: list[Dispatcher]
+) -> None:
+    for change, status in (("failed", "firing"), ("recovered", "resolved")):
+        queue(store, notification(reason="self", status=status, dedup_key=f"self-{change}",
+                                  group_key=f"self:receiver:mail:{change}:1.000",
+                                  group_labels={"receiver": "mail"}, title=change))
+    await drive(dispatcher_for(store, http_receiver.url, closing), now=10.0)
+
+    failed, recovered = http_receiver.delivered()
+    assert [failed["status"], recovered["status"]] == ["firing", "resolved"]
+    assert failed["groupKey"] == recovered["groupKey"] == "vigil-self:mail"
+    # The retry-safety key stays each notification's own.
+    assert [r["headers"]["Idempotency-Key"] for r in http_receiver.requests] == [
+        "self-failed", "self-recovered"]
+
+
 async def test_every_notification_is_delivered_once_in_order_despite_server_errors(
     store: StateStore, http_receiver: Any, closing: list[Dispatcher]
 ) -> None:
