@@ -105,6 +105,7 @@ class Daemon:
             run_blocking=self.runner.run_blocking, wake=self.dispatcher.wake,
             base_url=config.alerts.base_url, enqueue_message=self.router.enqueue_message)
         self.runner.windows = self.lifecycle.windows_for
+        self.runner.is_configured = lambda job: job.key in self.scheduler.jobs
         self.sites = SiteRegistry()
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []

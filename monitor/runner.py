@@ -82,6 +82,9 @@ class CheckRunner:
         self.retry_at: dict[str, float] = {}
         # (job, now) -> maintenance windows covering the job (MaintenanceLifecycle.windows_for)
         self.windows: Callable[[CheckJob, float], tuple[tuple[float, float], ...]] | None = None
+        # Whether a job is still configured: a result that arrives after a reload removed
+        # its check is dropped, so it cannot fire an alert nobody will ever resolve.
+        self.is_configured: Callable[[CheckJob], bool] | None = None
 
     async def run_blocking(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
@@ -154,6 +157,10 @@ class CheckRunner:
 
     def _record(self, job: CheckJob, result: Result, duration: float) -> None:
         if self.store is None:
+            return
+        if self.is_configured is not None and not self.is_configured(job):
+            log.info("dropping the result of %s: the check was removed from the config",
+                     job.key)
             return
         now = self.clock.time()
         try:

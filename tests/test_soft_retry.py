@@ -83,3 +83,18 @@ async def test_unknown_that_does_not_count_is_not_retried_sooner(
     runner.listener = service_counting
     await runner.run(CheckJob(TARGET, "web", spec, Unknown()))
     assert runner.retry_at == {"site/web": clock.time() + 10}
+
+
+async def test_a_result_of_a_check_removed_meanwhile_is_dropped(
+    clock: FakeClock, store: StateStore
+) -> None:
+    """A run that was in flight when a reload removed its check stores and judges nothing."""
+    service = AlertService(store, AlertingConfig(failure_threshold=1))
+    runner = CheckRunner(clock, store=store, listener=service)
+    job = CheckJob(TARGET, "web", CheckSpec(type="test"), Scripted("CC"))
+    runner.is_configured = lambda j: False
+    await runner.run(job)
+    assert store.get_state("site", "web") is None and store.firing_alerts() == []
+    runner.is_configured = lambda j: True
+    await runner.run(job)
+    assert [a.check for a in store.firing_alerts()] == ["web"]
