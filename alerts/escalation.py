@@ -61,7 +61,7 @@ class Escalations:
         db = self.router.store.db
         rows = db.execute(
             "SELECT e.fingerprint, e.transition, e.event_id, e.first_notified_at, e.level,"
-            " e.escalated_at, a.state, a.transition AS current, a.ack_at"
+            " e.escalated_at, a.state, a.flapping, a.transition AS current, a.ack_at"
             " FROM notification_escalations e"
             " LEFT JOIN alerts a USING (fingerprint)").fetchall()
         found = rs.events(db, [row["event_id"] for row in rows])
@@ -70,7 +70,10 @@ class Escalations:
         restart: list[tuple[float, str]] = []
         for row in rows:
             event = found.get(row["event_id"])
-            if row["state"] != "firing" or row["current"] != row["transition"] or event is None:
+            # A flapping alert is a problem receivers were told of (alerts/snapshot.py),
+            # so it climbs like a firing one.
+            problem = row["state"] == "firing" or bool(row["flapping"])
+            if not problem or row["current"] != row["transition"] or event is None:
                 ended.append(row["fingerprint"])
                 continue
             policy = self.policy_for(event)

@@ -115,6 +115,8 @@ def _run(args: argparse.Namespace, service: AlertService) -> int:
                 print(f"  {_when(event['at'])}  {event['kind']:<15} {event['route_state']:<30}"
                       f" {event['summary']}")
         return 0
+    if store.get_alert(fp) is None:  # name it as the user wrote it, not as a fingerprint
+        raise AckError("not_found", f"no alert {args.alert!r}")
     by = args.by or getpass.getuser()
     if args.alerts_command == "ack":
         try:

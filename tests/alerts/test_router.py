@@ -700,3 +700,17 @@ def test_messages_of_one_group_share_a_chain_but_not_a_key(store: StateStore) ->
     payloads = [p for _, p in outbox(store)]
     assert len({p["group_key"] for p in payloads}) == 1
     assert len({p["dedup_key"] for p in payloads}) == 2
+
+
+def test_a_flapping_alert_escalates_like_a_firing_one(
+    store: StateStore, alerts: AlertWriter
+) -> None:
+    router = Router(store, config(
+        receivers=[{"type": "log", "name": n} for n in ("primary", "secondary")],
+        route={"receiver": "primary", "group_wait": 0},
+        escalations=[{"name": "pages", "levels": [{"after": "15m", "receivers": ["secondary"]}]}]))
+    alerts.flap("moodle-prod", T0)
+    router.step(T0)
+    assert outbox(store)[-1][0] == "primary"
+    assert router.step(T0 + 900) == 1
+    assert outbox(store)[-1][0] == "secondary"
