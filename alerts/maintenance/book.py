@@ -168,6 +168,10 @@ class MaintenanceBook:
                 what = "no LMS named" if matcher.op == "=" else "no configured LMS matches"
                 problems.append(f"lms: {what} {matcher.value!r} in the config "
                                 f"(known: {known})")
+        if not problems and self.targets and not self.lms_scope(spec):
+            # e.g. host="db9" when no LMS has that label: the window would silence nothing.
+            problems.append("matchers: " + ", ".join(str(m) for m in spec.parsed_matchers)
+                            + " match no check of any configured LMS")
         if problems:
             raise WindowError(problems)
 

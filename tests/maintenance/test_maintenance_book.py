@@ -192,3 +192,12 @@ def test_a_window_added_by_another_process_is_seen_at_once(
     finally:
         cli_store.close()
     assert daemon_book.covering({"lms": "prod"}, NOW + 10) is None
+
+
+def test_a_scope_that_matches_no_check_of_any_lms_is_refused(book: MaintenanceBook) -> None:
+    """host="db9" when no LMS has that host would silence nothing: say so."""
+    with pytest.raises(WindowError) as caught:
+        book.add(spec(kind="manual", lms=None, matchers=['host="db9"']), "api")
+    assert caught.value.problems == ['matchers: host="db9" match no check of any configured LMS']
+    window = book.add(spec(kind="manual", lms=None, matchers=['host="db2"']), "api")
+    assert book.lms_scope(window.spec) == ["exams"]
