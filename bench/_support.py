@@ -32,6 +32,18 @@ BENCH = Path(__file__).resolve().parent
 LOOPBACK = "127.0.0.1"
 
 
+# The peer both HTTP benchmarks compare against: Debian's blackbox_exporter, one module.
+BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
+BLACKBOX_CONFIG = """\
+modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+"""
+
+
 @contextlib.contextmanager
 def work_directory(prefix: str, keep: bool) -> Iterator[Path]:
     """A temporary directory for logs and state, kept when asked or when the run fails."""

@@ -54,6 +54,8 @@ from typing import Any
 
 import httpx
 from _support import (
+    BLACKBOX,
+    BLACKBOX_CONFIG,
     LOOPBACK,
     ROOT,
     Children,
@@ -68,21 +70,12 @@ from _support import (
 )
 
 PROMETHEUS = "/usr/bin/prometheus"
-BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 RATIO_TARGET = 0.3
 POLL = 0.25
 VIGIL_AGENT = "Vigil/"  # checks/http.py USER_AGENT
 BLACKBOX_AGENT = "Blackbox Exporter/"
 
-BLACKBOX_CONFIG = """\
-modules:
-  http_2xx:
-    prober: http
-    timeout: 5s
-    http:
-      preferred_ip_protocol: ip4
-"""
 
 
 # -- the target and the webhook receiver, in this process ---------------------------------

@@ -54,6 +54,8 @@ import httpx
 import psutil
 from _support import (
     BENCH,
+    BLACKBOX,
+    BLACKBOX_CONFIG,
     LOOPBACK,
     Children,
     CpuSample,
@@ -74,17 +76,8 @@ from _support import (
     work_directory,
 )
 
-BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
 RATIO_TARGET = 2.0
 LAG_TARGET = 1.0
-BLACKBOX_CONFIG = """\
-modules:
-  http_2xx:
-    prober: http
-    timeout: 5s
-    http:
-      preferred_ip_protocol: ip4
-"""
 
 
 @dataclass(frozen=True, slots=True)

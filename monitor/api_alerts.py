@@ -82,13 +82,20 @@ def ack_expiry(expires_in: float | None, expires_at: float | None, now: float) -
 def ack_routes(view: object, write_refusal: Any) -> list[Route]:
     """POST/DELETE /api/v1/alerts/{fingerprint}/ack and POST /alerts/{fingerprint}/ack."""
 
-    async def json_ack(request: Request) -> Response:
+    def _writer(request: Request) -> Any:
+        """The alert service for a JSON write, or the response that refuses it."""
         refused = write_refusal(request, _token(view))
         if refused is not None:
             return refused
         service = _service(view)
         if service is None:
             return JSONResponse({"error": "alerting is not running"}, status_code=503)
+        return service
+
+    async def json_ack(request: Request) -> Response:
+        service = _writer(request)
+        if isinstance(service, Response):
+            return service
         fingerprint = request.path_params["fingerprint"]
         try:
             raw = await request.json()
@@ -107,12 +114,9 @@ def ack_routes(view: object, write_refusal: Any) -> list[Route]:
         return JSONResponse({"fingerprint": alert.fingerprint, "acknowledged": ack_json(alert)})
 
     async def json_unack(request: Request) -> Response:
-        refused = write_refusal(request, _token(view))
-        if refused is not None:
-            return refused
-        service = _service(view)
-        if service is None:
-            return JSONResponse({"error": "alerting is not running"}, status_code=503)
+        service = _writer(request)
+        if isinstance(service, Response):
+            return service
         raw = await request.body()
         try:
             body = UnackBody.model_validate(json.loads(raw) if raw.strip() else {})

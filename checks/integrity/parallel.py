@@ -38,7 +38,7 @@ from checks.integrity.hashing import (
     read_whole,
 )
 from checks.integrity.patterns import PathRules
-from checks.integrity.scan import _DIR_FLAGS, FileStat, Scan, _record, scan_top
+from checks.integrity.scan import FileStat, Scan, _record, open_dir, scan_top
 
 # One file: (path, the FileStat fields, the Digest fields or None): plain tuples.
 Row = tuple[str, tuple[Any, ...], tuple[Any, ...] | None]
@@ -124,15 +124,9 @@ class _Walker:
 
     def walk_dir(self, root_fd: int, rel: str, pending: list[str]) -> None:
         out, rows, rules = self.part, self.rows, self.rules
-        try:
-            fd = os.open(rel, _DIR_FLAGS, dir_fd=root_fd)
-        except FileNotFoundError:
-            out.vanished.append(rel)
+        fd = open_dir(root_fd, rel, out)
+        if fd is None:
             return
-        except OSError:
-            out.unreadable.append(rel)
-            return
-        out.directories += 1
         try:
             with os.scandir(fd) as entries:
                 for entry in entries:

@@ -109,17 +109,26 @@ def scan_top(root: str, rules: PathRules | None = None) -> tuple[Scan, list[str]
     return result, sorted(subdirs)
 
 
-def _scan_dir(root_fd: int, rel: str, rules: PathRules, out: Scan, pending: list[str],
-              prune: PathRules | None) -> None:
+def open_dir(root_fd: int, rel: str, out: Scan) -> int | None:
+    """Open a directory below the root without following links; a directory that vanished
+    or cannot be read is noted in ``out`` (None), one that opened is counted."""
     try:
         fd = os.open(rel or ".", _DIR_FLAGS, dir_fd=root_fd)
     except FileNotFoundError:
         out.vanished.append(rel)
-        return
+        return None
     except OSError:
         out.unreadable.append(rel)
-        return
+        return None
     out.directories += 1
+    return fd
+
+
+def _scan_dir(root_fd: int, rel: str, rules: PathRules, out: Scan, pending: list[str],
+              prune: PathRules | None) -> None:
+    fd = open_dir(root_fd, rel, out)
+    if fd is None:
+        return
     prefix = f"{rel}/" if rel else ""
     files = out.files
     try:
