@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from alerts.engine import FIRING
-from monitor.store import AlertChanged, AlertRecord
+from alerts.store import AlertChanged, AlertRecord
 
 if TYPE_CHECKING:
     from alerts.service import AlertService

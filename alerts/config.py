@@ -1,6 +1,6 @@
 """Validated ``[alerts]`` settings: thresholds, delivery retries and receivers.
 
-Loaded once with the rest of the config (monitor/config.py); the engine, service,
+Loaded once with the rest of the config (monitor/app/config.py); the engine, service,
 dispatcher and notifiers receive these frozen models and never re-validate.
 """
 
@@ -35,7 +35,7 @@ from alerts.predict_rules import PredictRules, default_predict_rules
 from alerts.routing import EscalationPolicy, RouteSpec, routing_name_errors
 from alerts.slo import SloSettings
 from alerts.time_intervals import NamedTimeInterval
-from checks.spec import PositiveDuration, StrictModel
+from monitor.kernel.spec import PositiveDuration, StrictModel
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 # Receiver names end up in outbox rows and in a metric label: keep them short and plain.

@@ -27,8 +27,9 @@ from typing import Literal
 
 from alerts.config import RetrySettings
 from alerts.notifiers.base import Notifier, NotifyError
+from alerts.outbox_store import OutboxItem
 from alerts.receiver_health import ReceiverHealth
-from monitor.store import OutboxItem, StateStore
+from alerts.store import AlertingState
 
 Outcome = Literal["sent", "retry", "failed"]
 OnAttempt = Callable[[str, Outcome], None]
@@ -54,7 +55,7 @@ def backoff_delay(
 class Dispatcher:
     def __init__(
         self,
-        store: StateStore,
+        store: AlertingState,
         notifiers: Mapping[str, Notifier],
         retry: RetrySettings,
         *,

@@ -21,8 +21,9 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from alerts.policy import severity_rank
-from checks.base import Status
-from monitor.store import AlertRecord, CheckState
+from alerts.store import AlertRecord
+from monitor.kernel.result import Status
+from monitor.state.store import CheckState
 
 Transition = Literal["firing", "resolved"]
 FIRING: Transition = "firing"
@@ -40,7 +41,7 @@ class Thresholds:
 
 
 class ThresholdOverrides(Protocol):
-    """What a check spec may override; ``checks.spec.CheckSpec`` satisfies this."""
+    """What a check spec may override; ``monitor.kernel.spec.CheckSpec`` satisfies this."""
 
     @property
     def failure_threshold(self) -> int | None: ...

@@ -22,10 +22,11 @@ from alerts import slo
 from alerts.history import History, WatchPlan, labels_key
 from alerts.predict import SeriesInput, evaluate_rule, nothing_to_forecast, series_key
 from alerts.predict_rules import PredictRule
-from checks.base import Result
-from checks.spec import CheckSpec
-from monitor.runner import StateListener
-from monitor.store import CheckState, StateStore
+from alerts.store import AlertingState
+from monitor.kernel.result import Result
+from monitor.kernel.spec import CheckSpec
+from monitor.state.listener import StateListener
+from monitor.state.store import CheckState
 
 PREDICT_TYPE = "predict"
 SLO_TYPE = "slo"
@@ -34,7 +35,7 @@ CurrentSamples = dict[tuple[str, str, str, str], float]  # (lms, check, metric, 
 
 class PolicyEvaluator:
     def __init__(
-        self, store: StateStore, plan: WatchPlan, *, listener: StateListener | None = None,
+        self, store: AlertingState, plan: WatchPlan, *, listener: StateListener | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.store = store

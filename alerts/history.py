@@ -1,11 +1,11 @@
 """History for predictions and SLOs: what to keep, the recorder that keeps it, and reads.
 
-Sits beside the alert service as a runner listener (monitor/listeners.py fans each
+Sits beside the alert service as a runner listener (monitor/app/listeners.py fans each
 new check state out to both): ``SampleRecorder.on_state`` stores the samples of the
 gauges that predictive rules watch (only those, at most one point per series per
 ``resolution``) into ``sample_history``, and counts the probes of each LMS's
 availability check per minute into ``slo_minutes``. alerts/evaluator.py reads both
-through ``History``. Tables: migration 6 in monitor/store.py.
+through ``History``. Tables: migration 6 in monitor/app/store.py.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from alerts.predict_rules import PredictRule
 from alerts.slo import SloTarget, resolve_target
-from checks.base import Status
-from checks.spec import PositiveDuration, StrictModel
-from monitor.store import CheckState, StateStore
+from alerts.store import AlertingState
+from monitor.kernel.result import Status
+from monitor.kernel.spec import PositiveDuration, StrictModel
+from monitor.state.store import CheckState
 
 if TYPE_CHECKING:
-    from monitor.config import VigilConfig
+    from monitor.app.config import VigilConfig
 
 SeriesKey = tuple[str, str]  # (check, labels as sorted JSON)
 # (alert labels, now) -> a maintenance window covers them (MaintenanceBook.covering).
@@ -88,9 +89,9 @@ class WatchPlan:
 
 
 class History:
-    """Reads and writes of ``sample_history`` and ``slo_minutes`` (monitor/store.py)."""
+    """Reads and writes of ``sample_history`` and ``slo_minutes`` (monitor/app/store.py)."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: AlertingState) -> None:
         self.store = store
 
     def add_samples(self, rows: Iterable[tuple[str, str, str, str, float, float]]) -> None:
@@ -168,7 +169,7 @@ class SampleRecorder:
     """Runner listener (same ``on_state`` as AlertService) that feeds ``History``."""
 
     def __init__(
-        self, store: StateStore, plan: WatchPlan, *,
+        self, store: AlertingState, plan: WatchPlan, *,
         in_maintenance: InMaintenance | None = None, logger: logging.Logger | None = None,
     ) -> None:
         self.history = History(store)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from checks.spec import StrictModel
+from monitor.kernel.spec import StrictModel
 
 Op = Literal["=", "!=", "=~", "!~"]
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"

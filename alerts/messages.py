@@ -23,9 +23,9 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from alerts.engine import Decision, dedup_key
-from checks.base import Status
-from checks.common import fmt_duration
-from monitor.store import CheckState
+from monitor.kernel.result import Status
+from monitor.kernel.units import fmt_duration
+from monitor.state.store import CheckState
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 # Rendered in this order: the runbook hint is a variable of the other three.

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from checks.base import Status
-from checks.spec import PositiveDuration, StrictModel
+from monitor.kernel.result import Status
+from monitor.kernel.spec import PositiveDuration, StrictModel
 
 Severity = Literal["info", "warning", "critical", "page"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical", "page")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.predict_rules import PredictLevel, PredictRule
-from checks.base import Result, Sample, Status
-from checks.common import fmt_bytes, fmt_duration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.units import fmt_bytes, fmt_duration
 
 SECONDS_TO_THRESHOLD = "lms_prediction_seconds_to_threshold"
 NOT_ENOUGH_HISTORY = "not enough history"

@@ -31,8 +31,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from checks.spec import Duration, PositiveDuration, StrictModel
-from monitor.catalogue import CHECK_METRICS, MOODLE_METRICS
+from monitor.kernel.catalogue import CHECK_METRICS, MOODLE_METRICS
+from monitor.kernel.spec import Duration, PositiveDuration, StrictModel
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z%]*)\s*$")
@@ -127,7 +127,7 @@ _FORECASTABLE = {name: spec for name, spec in {**CHECK_METRICS, **MOODLE_METRICS
 
 def _forecastable(value: str) -> str:
     if value not in _FORECASTABLE:
-        raise ValueError(f"{value!r} is not a gauge that checks return (see monitor/catalogue.py)")
+        raise ValueError(f"{value!r} is not a gauge that checks return (see monitor/kernel/catalogue.py)")
     return value
 
 

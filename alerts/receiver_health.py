@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from alerts.messages import Renderer
 from alerts.notifiers.base import SELF_ALERT_LABEL
-from monitor.store import StateStore
+from alerts.store import AlertingState
 
 UP, FAILED = "up", "failed"
 
@@ -86,7 +86,7 @@ class Messenger(Protocol):
 
 class ReceiverHealth:
     def __init__(
-        self, store: StateStore, messenger: Messenger | None = None, *,
+        self, store: AlertingState, messenger: Messenger | None = None, *,
         renderer: Renderer | None = None, logger: logging.Logger | None = None,
     ) -> None:
         self.store = store

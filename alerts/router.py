@@ -41,7 +41,7 @@ from alerts.messages import Renderer
 from alerts.receiver_health import receiver_states
 from alerts.router_store import CLOSING, Event, Group
 from alerts.routing import ROOT, Route, compile_route
-from monitor.store import StateStore
+from alerts.store import AlertingState
 
 Covering = Callable[[Mapping[str, str], float], Any]
 _ERROR_PAUSE = 5.0
@@ -50,7 +50,7 @@ _ERROR_PAUSE = 5.0
 class Router:
     def __init__(
         self,
-        store: StateStore,
+        store: AlertingState,
         config: AlertingConfig,
         *,
         renderer: Renderer | None = None,

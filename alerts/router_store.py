@@ -1,4 +1,4 @@
-"""The router's tables in the state file (migration entry 4 of monitor/store.py).
+"""The router's tables in the state file (migration entry 4 of monitor/app/store.py).
 
 Only alerts/router.py uses this: reads of alert events (rows of alert_transitions
 written by AlertService) and of the router's own bookkeeping. Writes happen inside

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from alerts.matchers import Matcher, Matchers, matches_all
-from checks.spec import Duration, PositiveDuration, StrictModel
+from monitor.kernel.spec import Duration, PositiveDuration, StrictModel
 
 Severity = Literal["info", "warning", "critical", "page"]
 ALL_LABELS = "..."

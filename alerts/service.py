@@ -39,8 +39,9 @@ from alerts.policy import (
     parents_of,
 )
 from alerts.snapshot import build_snapshot
-from checks.base import Result, Status
-from monitor.store import AlertChanged, AlertEvent, AlertRecord, CheckState, StateStore
+from alerts.store import AlertChanged, AlertEvent, AlertingState, AlertRecord
+from monitor.kernel.result import Result, Status
+from monitor.state.store import CheckState
 
 HELD_DEPENDENCY = "dependency:"
 SUPPRESSED_DEPENDENCY = "suppressed:dependency"
@@ -50,7 +51,7 @@ RETIRED_SUMMARY = "check removed from the configuration"
 class AlertService:
     def __init__(
         self,
-        store: StateStore,
+        store: AlertingState,
         config: AlertingConfig,
         *,
         renderer: Renderer | None = None,
@@ -273,17 +274,12 @@ class AlertService:
         if not (self.config.dependencies.moodle_defaults
                 and state.check_type.startswith("moodle_")):
             return {}
-        rows = self.store.db.execute(
-            "SELECT check_name, check_type FROM check_state WHERE lms = ?", (state.lms,))
-        return {row[0]: row[1] for row in rows}
+        return self.store.check_types(state.lms)
 
     def _exam_attempts(self, lms: str, now: float) -> float | None:
         """Attempts in progress by the LMS's exams check, if its result is fresh."""
         signal = self.config.exam_signal
-        row = self.store.db.execute(
-            "SELECT check_name FROM check_state WHERE lms = ? AND check_type = ?"
-            " ORDER BY ran_at DESC LIMIT 1", (lms, signal.exams_check_type)).fetchone()
-        exams = self.store.get_state(lms, row[0]) if row else None
+        exams = self.store.latest_of_type(lms, signal.exams_check_type)
         if exams is None or now - exams.ran_at > signal.max_age:
             return None
         values = [s.value for s in exams.result.samples if s.name == EXAM_ATTEMPTS_SAMPLE]

@@ -20,9 +20,9 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from checks.base import Result, Sample, Status
-from checks.common import fmt_duration
-from checks.spec import PositiveDuration, StrictModel
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import PositiveDuration, StrictModel
+from monitor.kernel.units import fmt_duration
 
 CHECK_NAME = "slo_availability"
 NO_DATA = "no availability data"
@@ -216,7 +216,7 @@ def _http_check(checks: Mapping[str, str]) -> str | None:
 
 def reference_problems(settings: SloSettings, sites: Mapping[str, Mapping[str, str]]) -> list[str]:
     """Config errors for ``[alerts.slo]`` names that point nowhere (``sites``: LMS name ->
-    its check names -> types); monitor/config.py reports them with the other errors."""
+    its check names -> types); monitor/app/config.py reports them with the other errors."""
     problems = []
     for name, override in settings.lms.items():
         if name not in sites:

@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import quote
 
 from alerts.messages import Renderer, TemplateRenderError
-from checks.base import Status
-from monitor.store import AlertRecord, CheckState
+from alerts.store import AlertRecord
+from monitor.kernel.result import Status
+from monitor.state.store import CheckState
 
 log = logging.getLogger("vigil.alerts")
 

@@ -144,10 +144,11 @@ def load(db: Any, tsv: Path) -> float:
 
 def child(args: dict[str, Any]) -> None:
     """Runs in a fresh process: the check twice; prints one JSON line."""
-    from checks.base import CheckContext, Target
+    from checks.base import CheckContext
     from checks.moodle.filestore import FilestoreCheck, FilestoreSpec
     from checks.moodle.settings import DatabaseSettings, MoodleSettings
     from checks.moodle.site import MoodleSite
+    from monitor.kernel.target import Target
 
     settings = DatabaseSettings.model_validate(args["database"])
     site = MoodleSite(MoodleSettings(dataroot=Path(args["dataroot"]), database=settings))

@@ -3,7 +3,7 @@ with the check set of examples/moodle.toml, sampled over 5 minutes.
 
 What it does (everything on 127.0.0.1, bounded in time, stops by itself):
 
-1. Starts the demo LMS (monitor/demo_server.py DemoServer: HTTP, HTTPS with a private CA,
+1. Starts the demo LMS (monitor/app/demo/server.py DemoServer: HTTP, HTTPS with a private CA,
    control listener with the webhook sink) in its own process, together with a tiny
    loopback DNS responder (dnspython) so the dns check never leaves the machine; that
    process's CPU is not counted.
@@ -14,7 +14,7 @@ What it does (everything on 127.0.0.1, bounded in time, stops by itself):
    and vigil processes, cron/postgres are optional with min_count = 0 as this machine
    runs neither), database_port (tcp, 30 s, to the demo's port since there is no
    PostgreSQL). Receivers: log, and a webhook to the demo's sink (loopback).
-3. Starts ``python -m monitor.cli run -c FILE`` (HTTP API on a free port), waits for
+3. Starts ``python -m monitor.app.cli.main run -c FILE`` (HTTP API on a free port), waits for
    /readyz and ``--warmup`` seconds (default 60: every check's first run is spread over
    the first minute), then for ``--seconds`` (default 300) samples the vigil process
    (+ children) every ``--sample-every`` seconds with psutil: RSS, and CPU seconds
@@ -101,7 +101,7 @@ class _DnsResponder(asyncio.DatagramProtocol):
 async def serve_demo(info_file: Path, seconds: float) -> None:
     """Run the demo LMS and the DNS responder until SIGTERM or ``seconds`` pass."""
     sys.path.insert(0, str(ROOT))  # run as a script: bench/ is on sys.path, the repo is not
-    from monitor.demo_server import DemoServer
+    from monitor.app.demo.server import DemoServer
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -133,7 +133,7 @@ async def serve_demo(info_file: Path, seconds: float) -> None:
 _LIST_MODULES = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import monitor.cli, monitor.daemon
+import monitor.app.cli.main, monitor.app.daemon
 print(json.dumps(list(sys.modules)))
 """
 
@@ -162,7 +162,7 @@ print(json.dumps(out))
 def import_breakdown() -> list[tuple[str, float]]:
     """Approximate RSS (MB) that each top-level package adds when `vigil run` imports it.
 
-    A fresh interpreter lists what ``monitor.cli`` + ``monitor.daemon`` import; another
+    A fresh interpreter lists what ``monitor.app.cli.main`` + ``monitor.app.daemon`` import; another
     imports the same modules group by group (stdlib, then third-party packages by name,
     then Vigil's own) and reads VmRSS after each group. A package pulled in by an earlier
     group is counted there, so the split is approximate; the total is not.
@@ -279,7 +279,7 @@ load_per_core_critical = 4.0
 interval = "30s"
 processes = [
   {{ name = "demo-lms", pattern = "footprint.py --serve-demo", match = "cmdline" }},
-  {{ name = "vigil", pattern = "monitor.cli run", match = "cmdline" }},
+  {{ name = "vigil", pattern = "monitor.app.cli.main run", match = "cmdline" }},
   {{ name = "cron", min_count = 0 }},
   {{ name = "postgres", min_count = 0 }},
 ]
@@ -412,7 +412,7 @@ def main() -> int:
         config.write_text(vigil_config(workdir / "state", api_port, demo))
         print(f"[footprint] demo LMS at {demo['url']} / {demo['https_url']}; starting vigil "
               f"(log: {workdir / 'vigil.log'})", flush=True)
-        proc = children.start("vigil", [python(), "-m", "monitor.cli", "run", "-c",
+        proc = children.start("vigil", [python(), "-m", "monitor.app.cli.main", "run", "-c",
                                         str(config)], log=workdir / "vigil.log")
         api = f"http://{LOOPBACK}:{api_port}"
         wait_until(lambda: http_ok(api + "/readyz"), 60, "vigil /readyz", proc)

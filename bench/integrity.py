@@ -58,11 +58,11 @@ from _support import ROOT, machine_line, verdict, warn_if_busy
 sys.path.insert(0, str(ROOT))
 
 from checks.integrity.baseline import Limits, Tree, create_baseline, verify  # noqa: E402
-from checks.integrity.cli import WORKERS  # noqa: E402
 from checks.integrity.codetree import CodeIntegritySpec  # noqa: E402
 from checks.integrity.hashing import hash_many  # noqa: E402
 from checks.integrity.scan import scan  # noqa: E402
 from checks.integrity.store import IntegrityStore  # noqa: E402
+from monitor.app.cli.integrity_cmd import WORKERS  # noqa: E402
 
 TOPS = ("lib", "mod", "admin/tool", "blocks", "theme", "question/type", "course", "user",
         "auth", "enrol", "report", "local", "filter", "grade", "repository", "availability")

@@ -65,12 +65,14 @@ import _moodle_support as ms  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from checks.base import CheckContext, CheckUnavailable, Status, Target  # noqa: E402
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.registry import MOODLE_CHECK_TYPES  # noqa: E402
 from checks.moodle.settings import MoodleSettings  # noqa: E402
 from checks.moodle.site import MoodleSite  # noqa: E402
-from checks.spec import CheckSpec  # noqa: E402
-from monitor.demo_server import DemoServer  # noqa: E402
+from monitor.app.demo.server import DemoServer  # noqa: E402
+from monitor.kernel.result import Status
+from monitor.kernel.spec import CheckSpec  # noqa: E402
+from monitor.kernel.target import Target  # noqa: E402
 from tests.moodle_double.scenario import NOW, Scenario  # noqa: E402
 from tests.moodle_double.server import TestDatabase  # noqa: E402
 from tests.moodle_double.sitedir import FakeSite, make_site  # noqa: E402
@@ -78,7 +80,7 @@ from tests.moodle_double.sitedir import FakeSite, make_site  # noqa: E402
 WALL_TARGET = 1.0  # seconds, every run of every probe
 LOAD_TARGET = 2.0  # % of one database core, the whole set at default intervals
 BIG_TABLE = 100_000  # rows: a full scan of a table this size is flagged
-DEMO_TOKEN = "vigil-demo-token"  # monitor.demo_lms.DemoSite's default web-service token
+DEMO_TOKEN = "vigil-demo-token"  # monitor.app.demo.lms.DemoSite's default web-service token
 REDIS_SESSIONS = ("$CFG->session_handler_class = '\\\\core\\\\session\\\\redis';\n"
                   "$CFG->session_redis_host = '127.0.0.1';\n$CFG->session_redis_port = 6379;\n")
 

@@ -1,62 +1,24 @@
-"""The check contract: what every check returns and what it may use.
+"""The check contract: what a check may use (``CheckContext``) and how it is called.
 
-Sits between the scheduler (which calls ``Check.run(ctx)``) and the state store
-(which keeps the ``Result``). A check measures; thresholds in its spec judge.
+Sits between the scheduler (which calls ``Check.run(ctx)``) and the check-state
+repository (which keeps the kernel's ``Result``). A check measures; thresholds in its
+spec judge.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from monitor.kernel.result import Result
+from monitor.kernel.target import Target
+
 T = TypeVar("T")
-
-
-class Status(enum.IntEnum):
-    """Nagios plugin states, in Nagios order (the exit code of ``vigil check``)."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3
-
-    @staticmethod
-    def worst(statuses: Iterable[Status]) -> Status:
-        """The most severe status; CRITICAL outranks UNKNOWN as in Icinga's worst-state."""
-        order = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
-        return max(statuses, key=order.__getitem__, default=Status.OK)
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One number a check measured, in base units. ``name`` must be in the metric catalogue."""
-
-    name: str
-    value: float
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    status: Status
-    summary: str  # one line a human reads in an alert
-    samples: tuple[Sample, ...] = ()
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The LMS a check runs against (a validated ``[[lms]]`` entry, reduced to what checks need)."""
-
-    name: str
-    kind: str
-    url: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
+Window = tuple[float, float]  # a maintenance window [start, end) as Unix times
 
 
 @dataclass(slots=True)
@@ -89,17 +51,6 @@ class Check(Protocol):
     async def run(self, ctx: CheckContext) -> Result: ...
 
 
-def threshold_status(
-    value: float, warning: float | None, critical: float | None, *, higher_is_worse: bool = True
-) -> Status:
-    """Judge a value against optional warning/critical limits."""
-    def past(limit: float | None) -> bool:
-        if limit is None:
-            return False
-        return value >= limit if higher_is_worse else value <= limit
-
-    if past(critical):
-        return Status.CRITICAL
-    if past(warning):
-        return Status.WARNING
-    return Status.OK
+def covered_by_window(now: float, windows: Iterable[Window]) -> bool:
+    """True when ``now`` falls inside one of the maintenance windows [start, end)."""
+    return any(start <= now < end for start, end in windows)

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from checks.base import CheckContext, Status, threshold_status
-from checks.spec import CheckSpec, Duration
+from checks.base import CheckContext
+from monitor.kernel.result import Status, threshold_status
+from monitor.kernel.spec import CheckSpec, Duration
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SIZE_FACTOR = {
@@ -92,31 +93,6 @@ def target_port(ctx: CheckContext, default: int) -> int:
         return default
     parts = urlsplit(ctx.target.url)
     return parts.port or {"http": 80, "https": 443}.get(parts.scheme, default)
-
-
-def fmt_seconds(seconds: float) -> str:
-    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
-
-
-def fmt_duration(seconds: float) -> str:
-    """Short human durations for summaries and messages: "45s", "14m", "2h 14m", "3d 4h"."""
-    remaining = max(0, round(seconds))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if remaining >= size:
-            parts.append(f"{remaining // size}{unit}")
-            remaining %= size
-    if remaining or not parts:
-        parts.append(f"{remaining}s")
-    return " ".join(parts[:2])
-
-
-def fmt_bytes(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"  # pragma: no cover - loop always returns
 
 
 def describe_tls_error(exc: ssl.SSLError) -> str:

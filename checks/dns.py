@@ -16,8 +16,10 @@ import dns.rdatatype
 import dns.resolver
 from pydantic import Field, field_validator
 
-from checks.base import CheckContext, Result, Sample, Status
-from checks.common import LatencySpec, Port, describe_os_error, fmt_seconds, target_host
+from checks.base import CheckContext
+from checks.common import LatencySpec, Port, describe_os_error, target_host
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.units import fmt_seconds
 
 METRICS = ("lms_dns_lookup_seconds", "lms_dns_answers")  # catalogued, tested
 

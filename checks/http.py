@@ -22,14 +22,16 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 
-from checks.base import CheckContext, Result, Sample, Status
-from checks.common import ByteSize, LatencySpec, check_order, describe_os_error, fmt_seconds
+from checks.base import CheckContext
+from checks.common import ByteSize, LatencySpec, check_order, describe_os_error
 from checks.http_assert import Observed, judge
 from checks.http_backend import ResolveError, install_backend
 from checks.http_timing import CURRENT_TIMER, PHASES, PhaseTimer
-from checks.spec import StrictModel
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import StrictModel
+from monitor.kernel.units import fmt_seconds
 
-# Every sample name this module emits (catalogued in monitor/catalogue.py, tested).
+# Every sample name this module emits (catalogued in monitor/kernel/catalogue.py, tested).
 METRICS = ("lms_http_duration_seconds", "lms_http_response_time_seconds", "lms_http_status_code",
            "lms_http_content_length_bytes", "lms_http_uncompressed_body_bytes",
            "lms_http_redirects", "lms_http_ssl", "lms_http_tls_cert_expiry_timestamp_seconds")

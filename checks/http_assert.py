@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from checks.base import Status, threshold_status
-from checks.common import fmt_bytes, fmt_seconds
+from monitor.kernel.result import Status, threshold_status
+from monitor.kernel.units import fmt_bytes, fmt_seconds
 
 if TYPE_CHECKING:
     from checks.http import HeaderMatch, HttpSpec

@@ -24,8 +24,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from checks.base import CheckContext, Result, Sample, Status
-from checks.common import check_order, fmt_duration
+from checks.base import CheckContext
+from checks.common import check_order
 from checks.os_updates_host import (
     ENV_PATH,
     CommandOutput,
@@ -36,7 +36,9 @@ from checks.os_updates_host import (
 )
 from checks.os_updates_ledger import Ledger
 from checks.os_updates_parse import PendingUpdate
-from checks.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.units import fmt_duration
 
 METRICS = ("lms_os_updates_pending", "lms_os_updates_held", "lms_os_reboot_required",
            "lms_os_package_lists_age_seconds", "lms_os_last_package_change_timestamp_seconds",

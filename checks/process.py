@@ -18,10 +18,11 @@ from typing import Annotated, Any, Literal
 import psutil
 from pydantic import Field, field_validator, model_validator
 
-from checks.base import CheckContext, Result, Sample, Status
-from checks.spec import CheckSpec, StrictModel
+from checks.base import CheckContext
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, StrictModel
 
-# Every sample name this module emits (catalogued in monitor/catalogue.py, tested).
+# Every sample name this module emits (catalogued in monitor/kernel/catalogue.py, tested).
 METRICS = ("lms_process_count", "lms_process_start_time_seconds",
            "lms_process_resident_memory_bytes", "lms_process_cpu_seconds_total")
 # create_time is derived from boot time and clock ticks; allow for rounding.

@@ -1,6 +1,6 @@
 """Which check types exist: the explicit table the config loader and the scheduler read.
 
-config (monitor/config.py builds a discriminated union of the specs below) ->
+config (monitor/app/config.py builds a discriminated union of the specs below) ->
 build_check(spec) -> a Check the scheduler runs. An explicit dict literal, no scanning,
 like blackbox_exporter's ``Probers`` map.
 """
@@ -15,10 +15,10 @@ from checks.integrity.datascripts import DatarootScriptsCheck, DatarootScriptsSp
 from checks.moodle.registry import MOODLE_CHECK_TYPES
 from checks.os_updates import OsUpdatesCheck, OsUpdatesSpec
 from checks.process import ProcessCheck, ProcessSpec
-from checks.spec import CheckSpec
 from checks.system import SystemCheck, SystemSpec
 from checks.tcp import TcpCheck, TcpSpec
 from checks.tls import TlsCheck, TlsSpec
+from monitor.kernel.spec import CheckSpec
 
 CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "http": (HttpSpec, HttpCheck),

@@ -17,9 +17,10 @@ from typing import Any, Literal
 import psutil
 from pydantic import model_validator
 
-from checks.base import CheckContext, Result, Sample, Status, threshold_status
+from checks.base import CheckContext
 from checks.common import Ratio, check_order
-from checks.spec import CheckSpec
+from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.spec import CheckSpec
 
 # node_exporter's default diskstats exclusion: RAM/loop/floppy devices and partitions
 # (counting sda and sda1 twice would double the I/O totals).
@@ -220,7 +221,7 @@ def judge(spec: SystemSpec, snap: Snapshot) -> Result:
     return Result(status, summary, tuple(samples), details)
 
 
-# Every sample name this module emits (catalogued in monitor/catalogue.py, tested).
+# Every sample name this module emits (catalogued in monitor/kernel/catalogue.py, tested).
 METRICS = ("lms_system_cpu_usage_ratio", "lms_system_cpus", "lms_system_load1",
            "lms_system_load5", "lms_system_load15", "lms_system_memory_available_bytes",
            "lms_system_memory_total_bytes", "lms_system_swap_used_ratio",

@@ -14,10 +14,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from checks.base import CheckContext, Result, Sample, Status
-from checks.common import LatencySpec, Port, describe_connect_failure, fmt_seconds, target_host
+from checks.base import CheckContext
+from checks.common import LatencySpec, Port, describe_connect_failure, target_host
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.units import fmt_seconds
 
-METRICS = ("lms_tcp_connect_seconds",)  # catalogued in monitor/catalogue.py, tested
+METRICS = ("lms_tcp_connect_seconds",)  # catalogued in monitor/kernel/catalogue.py, tested
 
 
 class TcpSpec(LatencySpec):

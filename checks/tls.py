@@ -17,19 +17,20 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from pydantic import Field, FilePath, model_validator
 
-from checks.base import CheckContext, Result, Sample, Status, threshold_status
+from checks.base import CheckContext
 from checks.common import (
     LatencySpec,
     Port,
     check_order,
     describe_connect_failure,
     describe_tls_error,
-    fmt_seconds,
     target_host,
     target_port,
 )
+from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.units import fmt_seconds
 
-# Every sample name this module emits (catalogued in monitor/catalogue.py, tested).
+# Every sample name this module emits (catalogued in monitor/kernel/catalogue.py, tested).
 METRICS = ("lms_tls_handshake_seconds", "lms_tls_cert_verified",
            "lms_tls_cert_expiry_timestamp_seconds", "lms_tls_cert_expiry_seconds")
 

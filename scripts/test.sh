@@ -24,4 +24,6 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# Layer contracts (pyproject.toml [tool.importlinter]); tests/test_architecture.py runs them too.
+.venv/bin/lint-imports >/dev/null || { .venv/bin/lint-imports; exit 1; }
 exec .venv/bin/python -m pytest "$@"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 
 
 class FakeClock:

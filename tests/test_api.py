@@ -8,10 +8,11 @@ from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
 from alerts.engine import fingerprint
-from checks.base import Result, Status
-from monitor.api import create_app
-from monitor.metrics import build_registry
-from monitor.store import AlertEvent, AlertRecord, StateStore
+from alerts.store import AlertEvent, AlertRecord
+from monitor.app.metrics import build_registry
+from monitor.app.store import StateStore
+from monitor.app.web.api import create_app
+from monitor.kernel.result import Result, Status
 
 
 @dataclass

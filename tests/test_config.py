@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config, parse_config
+from monitor.app.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,7 +129,7 @@ def test_example_configs_are_valid(name: str, tmp_path: Path) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args],
+    return subprocess.run([sys.executable, "-m", "monitor.app.cli.main", *args],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
 
 

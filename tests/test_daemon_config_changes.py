@@ -18,11 +18,11 @@ import pytest
 from alerts.engine import fingerprint
 from alerts.notifiers import refresh_notifiers
 from alerts.service import RETIRED_SUMMARY
-from checks.base import Result, Status
-from monitor.config import VigilConfig, parse_config
-from monitor.daemon import STATE_FILE, Daemon
-from monitor.sdnotify import SystemdNotifier
-from monitor.store import StateStore
+from monitor.app.config import VigilConfig, parse_config
+from monitor.app.daemon import STATE_FILE, Daemon
+from monitor.app.sdnotify import SystemdNotifier
+from monitor.app.store import StateStore
+from monitor.kernel.result import Result, Status
 from tests.alerts.notification_samples import notification, snapshot
 from tests.conftest import FakeClock
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checks.base import Result, Status
-from monitor.config import parse_config
-from monitor.daemon import STATE_FILE, Daemon
-from monitor.store import StateStore
+from monitor.app.config import parse_config
+from monitor.app.daemon import STATE_FILE, Daemon
+from monitor.app.store import StateStore
+from monitor.kernel.result import Result, Status
 from tests.conftest import FakeClock
 
 NOW = 1_800_000_000.0

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from monitor.demo import demo_config_text
+from monitor.app.demo.command import demo_config_text
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +19,7 @@ def test_bundled_demo_config_is_the_documented_example() -> None:
 def test_demo_runs_checks_and_stops_after_its_duration(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "demo", "--state-dir", str(tmp_path / "state"),
+        [sys.executable, "-m", "monitor.app.cli.main", "demo", "--state-dir", str(tmp_path / "state"),
          "--port", str(port), "--duration", "8"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )

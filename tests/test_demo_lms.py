@@ -16,10 +16,10 @@ import httpx
 import pytest
 from cryptography import x509
 
-from monitor.demo_faults import FAULTS, FaultController, FaultSchedule
-from monitor.demo_lms import DemoSite
-from monitor.demo_server import DemoServer
-from monitor.demo_tls import write_demo_certificate
+from monitor.app.demo.faults import FAULTS, FaultController, FaultSchedule
+from monitor.app.demo.lms import DemoSite
+from monitor.app.demo.server import DemoServer
+from monitor.app.demo.tls import write_demo_certificate
 
 SITE_INFO = {"wsfunction": "core_webservice_get_site_info", "moodlewsrestformat": "json"}
 PUBLIC_CONFIG_CALL = [{"index": 0, "methodname": "tool_mobile_get_public_config", "args": {}}]
@@ -376,7 +376,7 @@ async def test_webhook_sink_keeps_payloads_and_logs_one_line_per_alert(
          "annotations": {"summary": "certificate expires in 14 days"}},
     ]}
 
-    with caplog.at_level(logging.INFO, logger="monitor.demo_sink"):
+    with caplog.at_level(logging.INFO, logger="monitor.app.demo.sink"):
         posted = await client.post(demo.webhook_url, json=payload)
     listed = await client.get(demo.webhook_url)
     also_on_lms = await client.get(f"{demo.url}/_demo/webhook")

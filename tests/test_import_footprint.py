@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_importing_the_daemon_does_not_load_database_or_redis_clients() -> None:
-    code = ("import sys, monitor.daemon, monitor.cli; "
+    code = ("import sys, monitor.app.daemon, monitor.app.cli.main; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('sqlalchemy', 'redis', 'psycopg', 'pymysql') and "
             "type(sys.modules[m]).__name__ != '_LazyModule'))")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from monitor.config import parse_config
+from monitor.app.config import parse_config
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

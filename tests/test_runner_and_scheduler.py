@@ -9,12 +9,16 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from checks.base import CheckContext, Result, Status, Target
-from checks.spec import CheckSpec
-from monitor.metrics import DaemonMetrics
-from monitor.runner import CheckJob, CheckRunner
-from monitor.scheduler import CheckScheduler, diff_jobs, first_run_offset
-from monitor.store import CheckState, StateStore
+from checks.base import CheckContext
+from monitor.app.metrics import DaemonMetrics
+from monitor.app.runner import CheckRunner
+from monitor.app.scheduler import CheckScheduler, diff_jobs, first_run_offset
+from monitor.app.store import StateStore
+from monitor.kernel.job import CheckJob
+from monitor.kernel.result import Result, Status
+from monitor.kernel.spec import CheckSpec
+from monitor.kernel.target import Target
+from monitor.state.store import CheckState
 from tests.conftest import FakeClock
 
 TARGET = Target(name="site", kind="generic", url="http://127.0.0.1:9")

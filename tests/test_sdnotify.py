@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sdnotify import SystemdNotifier
+from monitor.app.sdnotify import SystemdNotifier
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_unreachable_socket_warns_once_and_never_raises(
 ) -> None:
     notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "gone")})
 
-    with caplog.at_level(logging.WARNING, logger="monitor.sdnotify"):
+    with caplog.at_level(logging.WARNING, logger="monitor.app.sdnotify"):
         results = [notifier.watchdog() for _ in range(5)]
 
     assert results == [False] * 5
@@ -115,7 +115,7 @@ def test_unreachable_socket_warns_once_and_never_raises(
 def test_non_unix_notify_socket_is_ignored_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="monitor.sdnotify"):
+    with caplog.at_level(logging.WARNING, logger="monitor.app.sdnotify"):
         notifier = SystemdNotifier({"NOTIFY_SOCKET": "vsock:2:1234"})
 
     assert not notifier.enabled

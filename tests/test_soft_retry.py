@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 
 from alerts.config import AlertingConfig
 from alerts.service import AlertService
-from checks.base import CheckContext, Result, Status, Target
-from checks.spec import CheckSpec
-from monitor.runner import CheckJob, CheckRunner
-from monitor.scheduler import CheckScheduler
-from monitor.store import StateStore
+from checks.base import CheckContext
+from monitor.app.runner import CheckRunner
+from monitor.app.scheduler import CheckScheduler
+from monitor.app.store import StateStore
+from monitor.kernel.job import CheckJob
+from monitor.kernel.result import Result, Status
+from monitor.kernel.spec import CheckSpec
+from monitor.kernel.target import Target
 from tests.conftest import FakeClock
 
 TARGET = Target(name="site", kind="generic", url="http://127.0.0.1:9")

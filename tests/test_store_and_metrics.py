@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from checks.base import Result, Sample, Status
-from monitor.metrics import build_registry
-from monitor.nagios import render
-from monitor.store import MIGRATIONS, StateStore, StoreError
+from monitor.app.cli.nagios import render
+from monitor.app.metrics import build_registry
+from monitor.app.store import DOMAINS, StateStore
+from monitor.kernel.database import LAYOUT_MARK, StoreError
+from monitor.kernel.result import Result, Sample, Status
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
@@ -26,8 +27,9 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     state = again.get_state("m", "http")
     assert state.result.summary == "down" and state.consecutive_fail == 1
     assert [i.dedup_key for i in again.due(11.0)] == ["fp:1"]
-    assert again.schema_version == len(MIGRATIONS)
-    assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {m.domain: again.database.version(m.domain) for m in DOMAINS} == {
+        m.domain: len(m.steps) for m in DOMAINS}
+    assert again.database.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_consecutive_counters_follow_results(store: StateStore) -> None:
@@ -51,7 +53,18 @@ def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     StateStore(path).close()
     db = sqlite3.connect(path)
-    db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 5}")
+    db.execute("UPDATE schema_versions SET version = version + 5 WHERE domain = 'alerting'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="alerting schema version .* newer than this Vigil"):
+        StateStore(path)
+
+
+def test_a_newer_layout_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={LAYOUT_MARK + 1}")
     db.close()
     with pytest.raises(StoreError, match="newer than this Vigil supports"):
         StateStore(path)
@@ -110,6 +123,6 @@ def test_nagios_output_for_several_checks_reports_the_worst() -> None:
 @pytest.mark.parametrize("value, text", [(2.34e-05, "0.000023"), (5.0, "5"), (0.5, "0.5"),
                                          (-1.25, "-1.25"), (1e-9, "0")])
 def test_perfdata_numbers_never_use_exponents(value: float, text: str) -> None:
-    from monitor.nagios import perf_number
+    from monitor.app.cli.nagios import perf_number
 
     assert perf_number(value) == text

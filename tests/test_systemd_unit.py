@@ -49,7 +49,7 @@ def test_unit_runs_vigil_as_its_own_user_with_reload_and_state_dir() -> None:
     assert settings["ExecStart"] == ["/usr/local/bin/vigil run -c /etc/vigil/vigil.toml"]
     assert settings["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert settings["User"] == ["vigil"] and settings["Group"] == ["vigil"]
-    # monitor/config.py's default state dir is /var/lib/vigil.
+    # monitor/app/config.py's default state dir is /var/lib/vigil.
     assert settings["StateDirectory"] == ["vigil"]
     assert settings["ConfigurationDirectory"] == ["vigil"]
     assert settings["Restart"] == ["on-failure"]

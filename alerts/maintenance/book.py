@@ -26,11 +26,11 @@ from alerts.maintenance.calendar import (
 )
 from alerts.maintenance.model import Matcher, WindowSpec, parse_matcher
 from alerts.maintenance.store import Window, WindowStore
-from monitor.clock import Clock
-from monitor.store import StateStore
+from monitor.kernel.clock import Clock
+from monitor.kernel.database import Database
 
 if TYPE_CHECKING:
-    from monitor.config import VigilConfig
+    from monitor.app.config import VigilConfig
 
 _FAR_FUTURE = 4102444800.0  # 2100-01-01
 
@@ -73,11 +73,10 @@ def parse_spec(data: Mapping[str, Any]) -> WindowSpec:
 
 
 class MaintenanceBook:
-    def __init__(self, store: StateStore, clock: Clock,
+    def __init__(self, database: Database, clock: Clock,
                  lms_labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
-        self.store = store
         self.clock = clock
-        self.windows = WindowStore(store)
+        self.windows = WindowStore(database)
         # LMS name -> its labels (lms + [lms].labels); set from the config.
         self.lms_labels: dict[str, dict[str, str]] = {}
         # LMS name -> the static labels of each of its checks (see set_targets).

@@ -11,16 +11,16 @@ day follows RFC 5545 3.3.5 (see model.to_utc).
 from __future__ import annotations
 
 import functools
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule
 from icalendar import Calendar, Event, vRecur
 
 from alerts.maintenance.model import Matcher, WindowActions, WindowSpec, from_utc, to_utc
+from alerts.maintenance.rules import build_rule
 
 if TYPE_CHECKING:
     from alerts.maintenance.store import Window
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 # Safety bound: an hourly rule over a year is ~9000 occurrences; never expand more.
 MAX_OCCURRENCES = 20_000
 PRODID = "-//Vigil//maintenance windows//EN"
-_UNTIL_UTC = re.compile(r"UNTIL=(\d{8}T\d{6})Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,25 +54,6 @@ class Occurrence:
     def key(self) -> str:
         """Stable id of this occurrence (window uid + start), e.g. for outbox dedup keys."""
         return f"{self.uid}:{int(self.start)}"
-
-
-def build_rule(text: str, start: datetime, zone: str) -> rrule:
-    """The dateutil rule for a normalized RRULE, iterating naive local times from ``start``.
-
-    An ``UNTIL=...Z`` (UTC, as RFC 5545 requires beside a DTSTART with TZID) is turned
-    into local time first, because the iteration runs on naive local times.
-    """
-    def local_until(match: re.Match[str]) -> str:
-        utc = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-        return "UNTIL=" + from_utc(utc.timestamp(), zone).strftime("%Y%m%dT%H%M%S")
-
-    try:
-        rule = rrulestr(_UNTIL_UTC.sub(local_until, text), dtstart=start, cache=True)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"{text!r} is not a valid RRULE: {exc}") from None
-    if not isinstance(rule, rrule):
-        raise ValueError(f"{text!r} must be a single RRULE")
-    return rule
 
 
 @functools.lru_cache(maxsize=512)

@@ -48,10 +48,16 @@ from alerts.maintenance.report import (
     integrity_entry,
     take_snapshot,
 )
-from alerts.maintenance.store import OccurrenceRecord, get_occurrence, save_occurrence
-from checks.base import Result
-from monitor.runner import CheckJob
-from monitor.store import CheckState, StateStore
+from alerts.maintenance.store import (
+    OccurrenceRecord,
+    get_occurrence,
+    save_occurrence,
+    unfinished_occurrences,
+)
+from alerts.store import AlertingState
+from monitor.kernel.job import CheckJob
+from monitor.kernel.result import Result
+from monitor.state.store import CheckState
 
 T = TypeVar("T")
 FINISHED = ("done", "missed", "cancelled")
@@ -78,7 +84,7 @@ def in_scope(occ: Occurrence, labels: Mapping[str, str]) -> bool:
 
 class MaintenanceLifecycle:
     def __init__(
-        self, store: StateStore, book: MaintenanceBook, *,
+        self, store: AlertingState, book: MaintenanceBook, *,
         jobs: Callable[[], Mapping[str, CheckJob]],
         run_checks: Callable[[Sequence[str]], Awaitable[Mapping[str, Result]]],
         receivers: Callable[[], Sequence[str]],
@@ -120,7 +126,7 @@ class MaintenanceLifecycle:
                 continue
             if not ended.matches(labels):
                 continue
-            record = get_occurrence(self.store, ended.window_id, ended.start)
+            record = get_occurrence(self.store.database, ended.window_id, ended.start)
             if record is not None and record.state not in FINISHED:
                 return ended
         return None
@@ -151,12 +157,9 @@ class MaintenanceLifecycle:
                      for w in self.book.list(include_ended=False)), default=0.0)
         found: dict[str, tuple[Occurrence | None, Any]] = {}
         for occ in self.book.occurrences_between(now, now + ahead + 1.0):
-            found[occ.key] = (occ, get_occurrence(self.store, occ.window_id, occ.start))
-        rows = self.store.db.execute(
-            "SELECT window_id, starts_at FROM maintenance_occurrences WHERE state NOT IN"
-            f" ({','.join('?' * len(FINISHED))}) ORDER BY starts_at", FINISHED).fetchall()
-        for window_id, starts_at in rows:
-            record = get_occurrence(self.store, window_id, starts_at)
+            found[occ.key] = (occ, get_occurrence(self.store.database, occ.window_id, occ.start))
+        for window_id, starts_at in unfinished_occurrences(self.store.database, FINISHED):
+            record = get_occurrence(self.store.database, window_id, starts_at)
             live = self._live(window_id, starts_at, now)
             key = live.key if live else f"window {window_id}:{int(starts_at)}"
             found.setdefault(key, (live, record))
@@ -384,7 +387,7 @@ class MaintenanceLifecycle:
             record.snapshot if snapshot is None else snapshot,
             record.report if report is None else report,
             record.actions_log if log is None else log)
-        save_occurrence(self.store, new)
+        save_occurrence(self.store.database, new)
         return new
 
     def _mode_log(self, record: OccurrenceRecord, modes: dict[str, str], lms: str,

@@ -15,13 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alerts.maintenance.report import ReportRenderer, ReportTemplateError
-from monitor.store import StateStore
+from alerts.store import AlertingState
 
 EnqueueMessage = Callable[..., int]  # Router.enqueue_message
 
 
 class MaintenanceMessages:
-    def __init__(self, store: StateStore, receivers: Callable[[], Sequence[str]], *,
+    def __init__(self, store: AlertingState, receivers: Callable[[], Sequence[str]], *,
                  renderer: ReportRenderer | None = None, wake: Callable[[], None] | None = None,
                  base_url: str | None = None, enqueue_message: EnqueueMessage | None = None,
                  logger: logging.Logger | None = None) -> None:

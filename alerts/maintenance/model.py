@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from checks.spec import PositiveDuration, StrictModel
+from monitor.kernel.spec import PositiveDuration, StrictModel
 
 WindowKind = Literal["once", "recurring", "manual"]
 WINDOW_KINDS = ("once", "recurring", "manual")
@@ -162,7 +162,7 @@ class WindowSpec(StrictModel):
         text = normalize_rrule(value)
         start, zone = info.data.get("start"), info.data.get("timezone")
         if start is not None and zone is not None:
-            from alerts.maintenance.calendar import build_rule  # dateutil only when used
+            from alerts.maintenance.rules import build_rule  # dateutil only when used
 
             rule = build_rule(text, start, zone)
             if rule.after(start, inc=True) is None:
@@ -251,7 +251,8 @@ def to_utc(local: datetime, zone: str) -> float:
 
 
 def from_utc(timestamp: float, zone: str) -> datetime:
-    """Local wall-clock (naive) time of a Unix time in ``zone``."""
+    """Local wall-clock (naive) time of a Unix time in ``zone`` (as rules.from_utc, which
+    model.py does not import at start: it would bring dateutil)."""
     return datetime.fromtimestamp(timestamp, ZoneInfo(zone)).replace(tzinfo=None)
 
 

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from checks.base import Status
-from monitor.store import CheckState
+from monitor.kernel.result import Status
+from monitor.state.store import CheckState
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # Icinga's worst-state order: an UNKNOWN that became CRITICAL is worse, not "the same".

@@ -1,8 +1,8 @@
 """Adding and editing windows the way admins do it (API, web form, CLI): validate the
 scope, check Moodle exams, refuse on a conflict unless forced, then store.
 
-One code path for the HTTP API (monitor/api_maintenance.py) and the CLI
-(monitor/cli_maintenance.py), so both refuse the same windows with the same words.
+One code path for the HTTP API (monitor/app/web/api_maintenance.py) and the CLI
+(monitor/app/cli/maintenance_cmd.py), so both refuse the same windows with the same words.
 """
 
 from __future__ import annotations

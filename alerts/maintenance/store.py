@@ -1,4 +1,4 @@
-"""Maintenance windows and their occurrences in the state DB (migration entry 5).
+"""Maintenance windows and their occurrences: the maintenance domain's tables and repository.
 
 The book (alerts/maintenance/book.py) is the only user of WindowStore; lifecycle.py
 records what it did per occurrence through the occurrence helpers at the bottom. A
@@ -14,7 +14,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.maintenance.model import WindowSpec
-from monitor.store import StateStore
+from monitor.kernel.database import Database, Migrations
+
+# The windows from config, API and CLI (times are local wall-clock in the window's IANA
+# timezone) and, per occurrence, what Vigil did about it (notices, LMS maintenance mode,
+# snapshot, report).
+MIGRATIONS = Migrations("maintenance", (
+    """
+    CREATE TABLE maintenance_windows (
+        id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+        kind TEXT NOT NULL, timezone TEXT NOT NULL, starts_at TEXT, ends_at TEXT,
+        rrule TEXT, duration REAL, matchers TEXT NOT NULL, actions TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '', created_by TEXT NOT NULL, created_at REAL NOT NULL,
+        updated_at REAL NOT NULL, ended_at REAL, source TEXT NOT NULL,
+        forced INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE maintenance_occurrences (
+        window_id INTEGER NOT NULL, starts_at REAL NOT NULL, ends_at REAL,
+        state TEXT NOT NULL, snapshot TEXT, report TEXT, actions_log TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (window_id, starts_at)
+    );
+    """,
+), legacy=(5,))
 
 SOURCES = ("config", "api", "cli")
 
@@ -46,13 +67,13 @@ class Window:
 
 
 class WindowStore:
-    def __init__(self, store: StateStore) -> None:
-        self.store = store
+    def __init__(self, database: Database) -> None:
+        self.database = database
         self.writes = 0  # bumped on every write through this object (see signature)
 
     def insert(self, uid: str, spec: WindowSpec, source: str, now: float,
                forced: bool = False) -> int:
-        with self.store.transaction() as db:
+        with self.database.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO maintenance_windows (uid, name, kind, timezone, starts_at, ends_at,"
                 " rrule, duration, matchers, actions, comment, created_by, created_at,"
@@ -64,7 +85,7 @@ class WindowStore:
     def update(self, window_id: int, spec: WindowSpec, now: float, *,
                forced: bool | None = None, ended_at: float | None = None,
                reopen: bool = False) -> None:
-        with self.store.transaction() as db:
+        with self.database.transaction() as db:
             db.execute(
                 "UPDATE maintenance_windows SET name=?, kind=?, timezone=?, starts_at=?,"
                 " ends_at=?, rrule=?, duration=?, matchers=?, actions=?, comment=?,"
@@ -75,29 +96,29 @@ class WindowStore:
         self.writes += 1
 
     def end(self, window_id: int, now: float) -> None:
-        with self.store.transaction() as db:
+        with self.database.transaction() as db:
             db.execute("UPDATE maintenance_windows SET ended_at=?, updated_at=? WHERE id=?"
                        " AND ended_at IS NULL", (now, now, window_id))
         self.writes += 1
 
     def get(self, window_id: int) -> Window | None:
-        row = self.store.db.execute(
+        row = self.database.connection.execute(
             "SELECT * FROM maintenance_windows WHERE id=?", (window_id,)).fetchone()
         return _window(row) if row else None
 
     def by_uid(self, uid: str) -> Window | None:
-        row = self.store.db.execute(
+        row = self.database.connection.execute(
             "SELECT * FROM maintenance_windows WHERE uid=?", (uid,)).fetchone()
         return _window(row) if row else None
 
     def all(self) -> list[Window]:
-        rows = self.store.db.execute("SELECT * FROM maintenance_windows ORDER BY id")
+        rows = self.database.connection.execute("SELECT * FROM maintenance_windows ORDER BY id")
         return [_window(row) for row in rows]
 
     def signature(self) -> tuple[Any, ...]:
         """Changes whenever any window is added, edited or ended: by this connection
         (``writes``) or by another process (SQLite's data_version counts their commits)."""
-        version = self.store.db.execute("PRAGMA data_version").fetchone()[0]
+        version = self.database.connection.execute("PRAGMA data_version").fetchone()[0]
         return (self.writes, version)
 
 
@@ -132,9 +153,9 @@ class OccurrenceRecord:
     actions_log: list[Any]
 
 
-def get_occurrence(store: StateStore, window_id: int, starts_at: float
+def get_occurrence(database: Database, window_id: int, starts_at: float
                    ) -> OccurrenceRecord | None:
-    row = store.db.execute("SELECT * FROM maintenance_occurrences WHERE window_id=? AND"
+    row = database.connection.execute("SELECT * FROM maintenance_occurrences WHERE window_id=? AND"
                            " starts_at=?", (window_id, starts_at)).fetchone()
     if row is None:
         return None
@@ -143,9 +164,9 @@ def get_occurrence(store: StateStore, window_id: int, starts_at: float
                             json.loads(row["actions_log"]))
 
 
-def save_occurrence(store: StateStore, record: OccurrenceRecord) -> None:
+def save_occurrence(database: Database, record: OccurrenceRecord) -> None:
     """Insert or replace the record of one occurrence (one transaction)."""
-    with store.transaction() as db:
+    with database.transaction() as db:
         db.execute(
             "INSERT OR REPLACE INTO maintenance_occurrences (window_id, starts_at, ends_at,"
             " state, snapshot, report, actions_log) VALUES (?,?,?,?,?,?,?)",
@@ -157,3 +178,12 @@ def save_occurrence(store: StateStore, record: OccurrenceRecord) -> None:
 
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def unfinished_occurrences(database: Database, finished: tuple[str, ...]
+                           ) -> list[tuple[int, float]]:
+    """(window id, start) of every occurrence whose state is not one of ``finished``."""
+    rows = database.connection.execute(
+        "SELECT window_id, starts_at FROM maintenance_occurrences WHERE state NOT IN"
+        f" ({','.join('?' * len(finished))}) ORDER BY starts_at", finished).fetchall()
+    return [(int(row[0]), float(row[1])) for row in rows]

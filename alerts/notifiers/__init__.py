@@ -32,7 +32,7 @@ from alerts.notifiers.email import EmailNotifier
 from alerts.notifiers.log import LogNotifier
 from alerts.notifiers.pagerduty import PagerDutyNotifier
 from alerts.notifiers.webhook import WebhookNotifier
-from monitor.clock import SystemClock
+from monitor.kernel.clock import SystemClock
 
 __all__ = ["NOTIFIERS", "Notifier", "NotifierOptions", "NotifyError", "Refreshing",
            "build_notifier", "build_notifiers", "refresh_notifiers"]

@@ -34,8 +34,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
-from checks.common import fmt_duration, parse_size
+from checks.base import CheckContext, CheckUnavailable, Window, covered_by_window
+from checks.common import parse_size
 from checks.integrity.accept import accept_changes
 from checks.integrity.baseline import (
     Limits,
@@ -49,8 +49,9 @@ from checks.integrity.hashing import Deadline
 from checks.integrity.patterns import PathRules, display_path
 from checks.integrity.scan import ScanError
 from checks.integrity.store import IntegrityStore
-from checks.moodle.maintenance import Window, covered_by_window
-from checks.spec import CheckSpec, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, PositiveDuration
+from monitor.kernel.units import fmt_duration
 
 METRICS = (
     "lms_integrity_files", "lms_integrity_bytes", "lms_integrity_changed_files",

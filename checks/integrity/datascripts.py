@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
+from checks.base import CheckContext, CheckUnavailable, Window, covered_by_window
 from checks.integrity.codetree import LISTED, Bytes
 from checks.integrity.hashing import Deadline
 from checks.integrity.patterns import PathRules, display_path
@@ -32,8 +32,8 @@ from checks.integrity.webshells import (
     DataRules,
     find_scripts,
 )
-from checks.moodle.maintenance import Window, covered_by_window
-from checks.spec import CheckSpec, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, PositiveDuration
 
 METRICS = ("lms_integrity_data_scripts", "lms_integrity_data_files",
            "lms_integrity_skipped_files", "lms_integrity_read_bytes")

@@ -1,7 +1,7 @@
 """Integrity tables in Vigil's state DB: baselines, observed states, manifests, runs, cursor.
 
-The tables are created by a migration in monitor/store.py (MIGRATIONS); this module opens
-its own connection to the same SQLite file (WAL lets the daemon's connection and this one
+The integrity domain owns these tables and declares them here (MIGRATIONS, run through the
+kernel's ``Database``); this module opens its own connection to the same SQLite file (WAL lets the daemon's connection and this one
 work side by side) and keeps each transaction short. Each watched tree (site: the LMS
 name, root: the scanned directory) has an integrity_trees row; its files are keyed by
 (tree, source, path), source being one of
@@ -27,8 +27,40 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from checks.integrity.scan import FileStat
+from monitor.kernel.database import Database, Migrations, StoreError, write_transaction
 
-STATE_FILE = "vigil.sqlite3"  # the daemon's state file (monitor/daemon.py STATE_FILE)
+# Paths are bytes (BLOB): file names need not be UTF-8. One row per watched tree (site,
+# root) with its rolling re-hash position and its last comparison (reused while no file
+# row changed); per tree the files of each source and the runs.
+MIGRATIONS = Migrations("integrity", (
+    """
+    CREATE TABLE integrity_trees (
+        id INTEGER PRIMARY KEY, site TEXT NOT NULL, root BLOB NOT NULL,
+        position BLOB, cycle_started REAL, last_cycle_at REAL, last_cycle_seconds REAL,
+        generation INTEGER NOT NULL DEFAULT 0, compared_generation INTEGER,
+        comparison TEXT,
+        UNIQUE (site, root)
+    );
+    CREATE TABLE integrity_files (
+        tree_id INTEGER NOT NULL, source TEXT NOT NULL, path BLOB NOT NULL,
+        kind TEXT NOT NULL, size INTEGER NOT NULL, mode INTEGER NOT NULL,
+        uid INTEGER NOT NULL, gid INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+        ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, link_target BLOB,
+        sha256 TEXT, hashed_at REAL, note TEXT, accepted_at REAL, accepted_by TEXT,
+        PRIMARY KEY (tree_id, source, path)
+    ) WITHOUT ROWID;
+    CREATE TABLE integrity_runs (
+        id INTEGER PRIMARY KEY, tree_id INTEGER NOT NULL, kind TEXT NOT NULL,
+        at REAL NOT NULL, actor TEXT NOT NULL, files INTEGER NOT NULL DEFAULT 0,
+        bytes_read INTEGER NOT NULL DEFAULT 0, added INTEGER NOT NULL DEFAULT 0,
+        removed INTEGER NOT NULL DEFAULT 0, modified INTEGER NOT NULL DEFAULT 0,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX integrity_runs_by_tree ON integrity_runs (tree_id, kind, at);
+    """,
+), legacy=(2,))
+
+STATE_FILE = "vigil.sqlite3"  # the daemon's state file (monitor/app/daemon.py STATE_FILE)
 _COLUMNS = ("path, kind, size, mode, uid, gid, mtime_ns, ctime_ns, ino, link_target, "
             "sha256, hashed_at, note, accepted_at, accepted_by")
 
@@ -93,7 +125,7 @@ class IntegrityStore:
         self._db = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=10000")
-        # As the daemon's own connection (monitor/store.py): in WAL mode a commit then
+        # As the daemon's own connection (monitor/app/store.py): in WAL mode a commit then
         # needs no fsync; a power loss may drop the last commits, never corrupt the file.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._ids: dict[tuple[str, str], int] = {}
@@ -112,8 +144,6 @@ class IntegrityStore:
         self.close()
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        from monitor.store import write_transaction  # monitor imports checks, not back
-
         return write_transaction(self._db)
 
     def _tree(self, site: str, tree: str) -> int:
@@ -278,31 +308,28 @@ def _records(rows: Iterable[tuple[Any, ...]]) -> dict[str, Record]:
 
 
 _SCHEMA_LOCK = threading.Lock()  # two checks of one process may open a new file at once
+_SCHEMA_READY: set[tuple[Path, int]] = set()  # (path, inode): a replaced file is new
+
+
+def _file_id(path: Path) -> tuple[Path, int]:
+    try:
+        return path, path.stat().st_ino
+    except OSError:
+        return path, -1
 
 
 def _ensure_schema(path: Path) -> None:
-    """Create or upgrade the state file through the daemon's own migrations, so a one-shot
-    `vigil check` or `vigil integrity` works before the daemon ever ran."""
-    from monitor.store import MIGRATIONS, StateStore, StoreError  # monitor imports checks
-
+    """Create or upgrade the integrity tables of the state file, so a one-shot `vigil
+    check` or `vigil integrity` works before the daemon ever ran. Once per process."""
     with _SCHEMA_LOCK:
+        if _file_id(path) in _SCHEMA_READY:
+            return
         for attempt in range(50):  # another process (the daemon) may be migrating it
             try:
-                if _schema_version(path) >= len(MIGRATIONS):
-                    return
-                StateStore(path).close()
+                Database(path, [MIGRATIONS]).close()
+                _SCHEMA_READY.add(_file_id(path))
                 return
-            except (sqlite3.OperationalError, StoreError) as exc:
+            except StoreError as exc:
                 if "locked" not in str(exc) or attempt == 49:
                     raise
                 time.sleep(0.1)
-
-
-def _schema_version(path: Path) -> int:
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(str(path), timeout=10)
-    try:
-        return int(db.execute("PRAGMA user_version").fetchone()[0])
-    finally:
-        db.close()

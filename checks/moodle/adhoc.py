@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status, threshold_status
-from checks.common import check_order, fmt_duration
+from checks.base import CheckContext, CheckUnavailable
+from checks.common import check_order
 from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
@@ -60,6 +60,8 @@ from checks.moodle.tasks import (
     running_problems,
     summarize,
 )
+from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

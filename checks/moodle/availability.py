@@ -25,8 +25,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from pydantic import Field, FilePath, field_validator, model_validator
 
-from checks.base import CheckContext, Result, Sample, Status, threshold_status
-from checks.common import check_order, describe_os_error, fmt_seconds
+from checks.base import CheckContext
+from checks.common import check_order, describe_os_error
 from checks.http import USER_AGENT, redact_url
 from checks.moodle.availability_judge import (
     Answer,
@@ -38,7 +38,9 @@ from checks.moodle.availability_judge import (
     judge_site_info,
 )
 from checks.moodle.site import MoodleSite
-from checks.spec import CheckSpec, Duration
+from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.spec import CheckSpec, Duration
+from monitor.kernel.units import fmt_seconds
 
 METRICS = ("lms_moodle_login_page_seconds", "lms_moodle_http_status_code",
            "lms_moodle_http_duration_seconds", "lms_moodle_endpoint_ok",

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from checks.base import Status
+from monitor.kernel.result import Status
 
 SESSION_COOKIE = "MoodleSession"
 # (errorcode, exception class, message): lang/en/error.php and lib/dml/*_exception.php.

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
-from checks.common import fmt_duration
+from checks.base import CheckContext, CheckUnavailable
 from checks.lazy import lazy_import
 from checks.moodle.branch_table import (
     MOODLE_BRANCHES,
@@ -44,7 +43,9 @@ from checks.moodle.codebase import read_core_version, site_layout
 from checks.moodle.config_php import PhpSyntaxError
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site
-from checks.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status, threshold_status
-from checks.common import Port, Ratio, check_order, fmt_bytes, fmt_seconds
+from checks.base import CheckContext, CheckUnavailable
+from checks.common import Port, Ratio, check_order
 from checks.lazy import lazy_import
 from checks.moodle.caches_redis import (
     RedisEndpoint,
@@ -39,7 +39,9 @@ from checks.moodle.caches_redis import (
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import MoodleSite
 from checks.moodle.site_config import config_php_settings
-from checks.spec import CheckSpec, Duration, StrictModel
+from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.spec import CheckSpec, Duration, StrictModel
+from monitor.kernel.units import fmt_bytes, fmt_seconds
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -23,9 +23,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.cli import CliResult, run_cli
-from checks.spec import CheckSpec, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, PositiveDuration
 
 METRICS = ("lms_moodle_check_api_status", "lms_moodle_check_api_new_security_problems")
 CheckType = Literal["status", "security", "performance"]

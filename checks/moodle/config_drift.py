@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from checks.base import CheckContext, CheckUnavailable, Result
+from checks.base import CheckContext, CheckUnavailable
 from checks.lazy import lazy_import
 from checks.moodle.accounts import config_log_authors, usernames
 from checks.moodle.check_state import CheckState
@@ -48,7 +48,8 @@ from checks.moodle.config_php import PhpSyntaxError, parse_config_php, to_python
 from checks.moodle.held_change import Hold
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import moodle_site
-from checks.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.result import Result
+from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from checks.base import Result, Sample, Status
-from checks.common import fmt_duration
 from checks.moodle.config_fingerprint import FILE_KEY, Change
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
     from checks.moodle.config_drift import ConfigDriftSpec

@@ -35,13 +35,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import model_validator
 
-from checks.base import CheckContext, Result, Sample, Status
-from checks.common import fmt_duration
+from checks.base import CheckContext
 from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database
 from checks.moodle.tasks import Seconds, over
-from checks.spec import CheckSpec, parse_duration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, parse_duration
+from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -26,11 +26,12 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status, threshold_status
+from checks.base import CheckContext, CheckUnavailable
 from checks.common import ByteSize, Ratio, check_order
 from checks.moodle.config_php import PhpSyntaxError, parse_config_php
 from checks.moodle.site import moodle_site, site_dataroot
-from checks.spec import CheckSpec
+from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.spec import CheckSpec
 
 METRICS = ("lms_moodle_dataroot_writable", "lms_moodle_dataroot_filesystem_avail_bytes",
            "lms_moodle_dataroot_filesystem_size_bytes", "lms_moodle_dataroot_filesystem_files",

@@ -18,11 +18,9 @@ import json
 import os
 import pwd
 import re
-import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from checks.moodle.codebase import read_core_version, site_layout
 from checks.moodle.config_php import (
@@ -186,7 +184,7 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
 
 
-def _web_user(site: DiscoveredSite) -> str:
+def web_user(site: DiscoveredSite) -> str:
     """The dataroot's owner: Moodle creates it as the web user. Else Debian's www-data."""
     try:
         if site.dataroot:
@@ -202,46 +200,3 @@ def write_credentials(path: Path, secret: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secret + "\n")
     os.chmod(path, 0o600)
-
-
-def cmd_init(directory: Path, output: Path | None, name: str | None, *, force: bool = False,
-             out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """The ``vigil init --moodle DIR`` command; returns the exit code."""
-    out, err = out or sys.stdout, err or sys.stderr
-    from monitor.config import ConfigError, load_config  # the CLI's loader, imported late
-
-    try:
-        site = discover(directory)
-    except DiscoveryError as exc:
-        print(f"vigil init: {exc}", file=err)
-        return EXIT_USAGE
-    name = name or site_name(site)
-    output = (output or Path(f"{name}.toml")).absolute()
-    if output.exists() and not force:
-        print(f"vigil init: {output} exists (use --force to replace it)", file=err)
-        return EXIT_USAGE
-    output.parent.mkdir(parents=True, exist_ok=True)
-    cred = f"{name.replace('.', '_').replace('-', '_')}_dbpass"
-    secret_file = output.with_name(f"{output.stem}.dbpass")
-    password_ref = None
-    if site.database and site.database.get("password"):
-        write_credentials(secret_file, site.database["password"])
-        password_ref = f"${{file:{secret_file}}}"
-    php = shutil.which("php") or "/usr/bin/php"
-    output.write_text(render_config(site, name, password_ref, _web_user(site), php),
-                      encoding="utf-8")
-    try:
-        config = load_config(output)
-    except ConfigError as exc:
-        print(f"vigil init: the written config does not validate: {exc}", file=err)
-        return EXIT_USAGE
-    checks = sum(len(lms.checks) for lms in config.lms)
-    print(f"Wrote {output} (Moodle {site.release or '?'}, {checks} checks)", file=out)
-    for warning in site.warnings:
-        print(f"warning: {warning}", file=out)
-    if password_ref:
-        print(f"The database password is in {secret_file} (mode 0600), referenced as "
-              f"${{file:{secret_file}}}.\nTo use systemd credentials instead: `systemctl "
-              f"edit vigil`, add\n  [Service]\n  LoadCredential={cred}:{secret_file}\nand "
-              f"set password = \"${{cred:{cred}}}\" in {output.name}.", file=out)
-    return EXIT_OK

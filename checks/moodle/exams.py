@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from checks.base import CheckContext, Result, Sample, Status
+from checks.base import CheckContext
 from checks.lazy import lazy_import
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.tasks import fmt_duration
-from checks.spec import CheckSpec, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, PositiveDuration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

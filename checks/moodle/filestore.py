@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.common import ByteSize, check_order
 from checks.moodle import filestore_db as fdb
 from checks.moodle.check_state import CheckState
@@ -58,7 +58,8 @@ from checks.moodle.filestore_verify import (
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database, site_dataroot
 from checks.moodle.site_config import config_php_settings
-from checks.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.result import Result, Status
+from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from checks.base import Result, Sample, Status, threshold_status
-from checks.common import fmt_bytes
 from checks.moodle.filestore_scan import SAMPLE_CAP, Reconciled, WalkNotes
 from checks.moodle.filestore_verify import VerifyOutcome
+from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.units import fmt_bytes
 
 if TYPE_CHECKING:
     from checks.moodle.filestore import FilestoreSpec

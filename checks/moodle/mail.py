@@ -35,14 +35,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, FilePath, model_validator
 
-from checks.base import CheckContext, Result, Sample, Status, threshold_status
-from checks.common import check_order, describe_os_error, fmt_duration, fmt_seconds
+from checks.base import CheckContext
+from checks.common import check_order, describe_os_error
 from checks.lazy import lazy_import
 from checks.moodle.logstore import decode_other, standard_log_enabled
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.site_config import config_php_settings
-from checks.spec import CheckSpec, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.spec import CheckSpec, PositiveDuration
+from monitor.kernel.units import fmt_duration, fmt_seconds
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

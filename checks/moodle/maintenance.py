@@ -34,12 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
-from checks.common import fmt_duration
+from checks.base import CheckContext, CheckUnavailable, Window, covered_by_window
 from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database
-from checks.spec import CheckSpec
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec
+from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -48,7 +49,6 @@ sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_maintenance_enabled", "lms_moodle_maintenance_scheduled_timestamp_seconds",
            "lms_moodle_maintenance_covered")
-Window = tuple[float, float]  # [start, end) as Unix times
 StatusName = Literal["OK", "WARNING", "CRITICAL"]
 NOT_COVERED = "not covered by a Vigil maintenance window"
 
@@ -58,11 +58,6 @@ class MaintenanceSpec(CheckSpec):
     cli_status: StatusName = "CRITICAL"        # every page answers 503
     web_status: StatusName = "CRITICAL"        # every non-admin user gets a 503 page
     scheduled_status: StatusName = "WARNING"   # users will be locked out at a known time
-
-
-def covered_by_window(now: float, windows: Iterable[Window]) -> bool:
-    """True when ``now`` falls inside one of the maintenance windows [start, end)."""
-    return any(start <= now < end for start, end in windows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from checks.base import CheckContext, Result, Sample, Status
-from checks.common import fmt_duration
+from checks.base import CheckContext
 from checks.lazy import lazy_import
 from checks.moodle.accounts import admin_ids, people, siteadmins_log, usernames, who
 from checks.moodle.check_state import CheckState
@@ -34,7 +33,9 @@ from checks.moodle.held_change import Hold
 from checks.moodle.logstore import standard_log_enabled
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
-from checks.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

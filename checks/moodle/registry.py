@@ -24,7 +24,7 @@ from checks.moodle.tasks import ScheduledTasksCheck, ScheduledTasksSpec
 from checks.moodle.updates import UpdatesCheck, UpdatesSpec
 from checks.moodle.upgrade import UpgradeCheck, UpgradeSpec
 from checks.moodle.usage import UsageCheck, UsageSpec
-from checks.spec import CheckSpec
+from monitor.kernel.spec import CheckSpec
 
 MOODLE_CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "moodle_cron": (CronSpec, CronCheck),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from checks.base import CheckContext, Result, Sample, Status, threshold_status
+from checks.base import CheckContext
 from checks.common import check_order
 from checks.lazy import lazy_import
 from checks.moodle.accounts import admin_ids, siteadmins_log, usernames, who
@@ -28,7 +28,8 @@ from checks.moodle.logstore import FAILED_LOGIN, decode_other, standard_log_enab
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.tasks import fmt_duration
-from checks.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from checks.spec import PositiveDuration, StrictModel
+from monitor.kernel.spec import PositiveDuration, StrictModel
 
 # Moodle's $CFG->dbtype values (lib/dml/moodle_database.php drivers) that Vigil reads.
 DbType = Literal["pgsql", "mysqli", "mariadb", "auroramysql"]

@@ -35,12 +35,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 import psutil
 from pydantic import Field, field_validator, model_validator
 
-from checks.base import CheckContext, Result, Sample, Status
-from checks.common import check_order, fmt_duration
+from checks.base import CheckContext
+from checks.common import check_order
 from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
-from checks.spec import CheckSpec, Duration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, Duration
+from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

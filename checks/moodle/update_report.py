@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from checks.base import Result, Sample, Status
-from checks.common import fmt_duration
 from checks.moodle.update_judge import Assessment, Pending
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
     from checks.moodle.update_installed import Installed

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator
 
-from checks.base import CheckContext, Result
+from checks.base import CheckContext
 from checks.moodle.codebase import VersionCache
 from checks.moodle.update_feed import (
     USER_AGENT,
@@ -42,7 +42,8 @@ from checks.moodle.update_installed import Installed, read_installed
 from checks.moodle.update_judge import Assessment, Rules, assess
 from checks.moodle.update_report import METRICS, judge
 from checks.moodle.update_state import StateFile, UpdateState
-from checks.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.result import Result
+from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 
 __all__ = ["METRICS", "UpdatesCheck", "UpdatesSpec"]
 _DAY = 86400.0

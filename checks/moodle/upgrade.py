@@ -29,14 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.lazy import lazy_import
 from checks.moodle.cli import run_cli
 from checks.moodle.codebase import CodeVersions, VersionCache, read_code_versions, site_layout
 from checks.moodle.config_php import PhpSyntaxError
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database, site_dirroot
-from checks.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

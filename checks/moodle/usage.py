@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
-from checks.base import CheckContext, CheckUnavailable, Result, Sample, Status
-from checks.common import fmt_duration
+from checks.base import CheckContext, CheckUnavailable
 from checks.lazy import lazy_import
 from checks.moodle.logstore import ENROLMENT_CREATED, LOGGED_IN, standard_log_enabled
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
-from checks.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
+from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

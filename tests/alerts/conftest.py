@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from checks.base import Result, Status
-from monitor.store import CheckState, StateStore
+from monitor.app.store import StateStore
+from monitor.kernel.result import Result, Status
+from monitor.state.store import CheckState
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.config import AlertingConfig
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 
 
 @dataclass

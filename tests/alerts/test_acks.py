@@ -11,10 +11,10 @@ from alerts.acks import AckError
 from alerts.config import AlertingConfig
 from alerts.engine import fingerprint
 from alerts.service import AlertService
-from checks.base import Result, Status
-from checks.spec import CheckSpec
-from monitor.cli import main as vigil
-from monitor.store import StateStore
+from monitor.app.cli.main import main as vigil
+from monitor.app.store import StateStore
+from monitor.kernel.result import Result, Status
+from monitor.kernel.spec import CheckSpec
 
 FP = fingerprint("moodle", "http")
 

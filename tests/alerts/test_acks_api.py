@@ -10,11 +10,11 @@ from starlette.testclient import TestClient
 
 from alerts.engine import fingerprint
 from alerts.service import AlertService
-from checks.base import Result, Status
-from monitor.api import create_app
-from monitor.config import VigilConfig
-from monitor.metrics import build_registry
-from monitor.store import StateStore
+from monitor.app.config import VigilConfig
+from monitor.app.metrics import build_registry
+from monitor.app.store import StateStore
+from monitor.app.web.api import create_app
+from monitor.kernel.result import Result, Status
 from tests.conftest import FakeClock
 
 TOKEN = "t0ken-for-acks-0123456789"

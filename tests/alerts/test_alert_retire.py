@@ -7,8 +7,8 @@ import pytest
 
 from alerts.engine import fingerprint
 from alerts.service import RETIRED_SUMMARY
-from checks.spec import CheckSpec
-from monitor.store import StateStore
+from monitor.app.store import StateStore
+from monitor.kernel.spec import CheckSpec
 from tests.alerts.test_alert_service import site
 
 FLAPPING = "CO" * 15  # with thresholds 1/1: fires and resolves until it flaps

@@ -16,9 +16,9 @@ import pytest
 from alerts.config import AlertingConfig
 from alerts.engine import fingerprint
 from alerts.service import AlertService
-from checks.base import Result, Sample, Status
-from checks.spec import CheckSpec
-from monitor.store import StateStore
+from monitor.app.store import StateStore
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec
 
 CODES = {"O": Status.OK, "W": Status.WARNING, "C": Status.CRITICAL, "U": Status.UNKNOWN}
 
@@ -115,7 +115,7 @@ def test_a_replayed_transition_writes_one_event(store: StateStore) -> None:
     assert alert is not None
     [event] = store.alert_events(fp)
     # A crash between saving and acknowledging the job replays the same firing.
-    from monitor.store import AlertEvent
+    from alerts.store import AlertEvent
 
     again = AlertEvent("firing", alert.summary, "critical", "pending", event.payload)
     assert store.save_alert(alert, [again], s.now) == []

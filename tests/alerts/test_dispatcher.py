@@ -12,7 +12,7 @@ import pytest
 from alerts.config import RetrySettings
 from alerts.dispatcher import Dispatcher, backoff_delay
 from alerts.notifiers import NotifyError
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 
 RETRY = RetrySettings(initial_backoff=5, max_backoff=600, jitter=0.0)
 
@@ -342,7 +342,7 @@ async def test_a_resolved_never_overtakes_an_escalation_of_its_alert_in_another_
 
 
 def test_receiver_health_is_exported_as_vigil_receiver_up(store: StateStore) -> None:
-    from monitor.metrics import build_registry
+    from monitor.app.metrics import build_registry
 
     _, health = _router_and_health(store)
     health.failed("pager", "HTTP 401", 10.0)

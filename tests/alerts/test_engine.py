@@ -14,9 +14,10 @@ from alerts.engine import (
     fingerprint,
     resolve_thresholds,
 )
-from checks.base import Result, Status
-from checks.spec import CheckSpec
-from monitor.store import AlertRecord, CheckState
+from alerts.store import AlertRecord
+from monitor.kernel.result import Result, Status
+from monitor.kernel.spec import CheckSpec
+from monitor.state.store import CheckState
 
 CODES = {"O": Status.OK, "W": Status.WARNING, "C": Status.CRITICAL, "U": Status.UNKNOWN}
 MARKS = {None: ".", "firing": "F", "resolved": "R"}

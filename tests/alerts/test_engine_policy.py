@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 import pytest
 
 from alerts.engine import Judgement, Thresholds, soft_failing, step
-from checks.base import Result, Status
-from monitor.store import AlertRecord, CheckState
+from alerts.store import AlertRecord
+from monitor.kernel.result import Result, Status
+from monitor.state.store import CheckState
 
 CODES = {"O": Status.OK, "W": Status.WARNING, "C": Status.CRITICAL, "U": Status.UNKNOWN}
 SEV = {"w": "warning", "c": "critical", "p": "page", "i": "info"}

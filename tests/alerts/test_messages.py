@@ -18,8 +18,8 @@ from alerts.messages import (
     sample_notifications,
     sample_payloads,
 )
-from checks.base import Status
-from monitor.store import CheckState
+from monitor.kernel.result import Status
+from monitor.state.store import CheckState
 
 PAYLOAD_KEYS = {
     "status", "lms", "check", "check_type", "severity", "check_status", "summary", "problem",

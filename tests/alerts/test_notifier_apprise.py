@@ -15,7 +15,7 @@ from alerts.config import AppriseReceiverSpec, RetrySettings
 from alerts.dispatcher import Dispatcher
 from alerts.notifiers import NotifyError, build_notifier
 from alerts.notifiers.apprise import notify_type
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 from tests.alerts.notification_samples import notification, snapshot
 from tests.helpers import TargetServer
 

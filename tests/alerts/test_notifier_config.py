@@ -13,7 +13,7 @@ from alerts.config import (
     EmailReceiverSpec,
     PagerDutyReceiverSpec,
 )
-from monitor.config import ConfigError, parse_config
+from monitor.app.config import ConfigError, parse_config
 
 LMS = '[[lms]]\nname = "m"\nurl = "https://lms.example.org"\n'
 ENV = {"SMTP_PASSWORD": "smtp-s3cret", "PD_KEY": "pd-s3cret-routing-key",

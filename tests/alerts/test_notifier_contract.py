@@ -21,7 +21,7 @@ from alerts.config import (
 )
 from alerts.dispatcher import Dispatcher
 from alerts.notifiers import NOTIFIERS, Notifier, NotifierOptions, NotifyError, build_notifier
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 from tests.alerts.notification_samples import notification, snapshot
 
 SECRET = "s3cr3t-t0ken-value"

@@ -16,7 +16,7 @@ from alerts.config import EmailReceiverSpec, RetrySettings
 from alerts.dispatcher import Dispatcher
 from alerts.notifiers import NotifierOptions, NotifyError, build_notifier
 from alerts.notifiers.email import build_message, smtp_error
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 from tests.alerts.notification_samples import notification
 from tests.alerts.smtp_server import PASSWORD, USER, SmtpServer, start_smtp, write_ca
 from tests.helpers import free_port

@@ -22,7 +22,7 @@ from alerts.notifiers import NotifierOptions, build_notifiers, refresh_notifiers
 from alerts.notifiers.alertmanager import AlertmanagerNotifier
 from alerts.receiver_health import ReceiverHealth, failed_receivers, latest_self_alerts
 from alerts.router import Router
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 from tests.conftest import FakeClock
 
 PD_KEY = "R0UT1NGKEY0000000000000000000000"
@@ -75,7 +75,7 @@ class Site:
         await self.dispatcher.step(self.clock.time())
 
     async def refresh(self) -> float | None:
-        """What the daemon's refresh timer does (monitor/daemon.py _refresh_receivers)."""
+        """What the daemon's refresh timer does (monitor/app/daemon.py _refresh_receivers)."""
         return await refresh_notifiers(self.notifiers, self.clock.time(), set(),
                                        failed_receivers(self.store.db))
 
@@ -177,7 +177,7 @@ async def test_after_a_restart_alertmanager_adopts_the_failure_of_a_still_failed
     await site.chat_gets("n-1")
     pushed = len(site.http.bodies("am.test"))
     clock.advance(100)
-    # The restart: fresh notifiers, and what monitor/daemon.py's adoption would do.
+    # The restart: fresh notifiers, and what monitor/app/daemon.py's adoption would do.
     restarted = build_notifiers(CONFIG, NotifierOptions(
         http_transport=httpx.MockTransport(site.http), clock=clock.time))
     am = restarted["am"]

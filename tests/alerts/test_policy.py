@@ -18,8 +18,8 @@ from alerts.policy import (
     parents_of,
     percent_state_change,
 )
-from checks.base import Status
-from monitor.config import ConfigError, parse_config
+from monitor.app.config import ConfigError, parse_config
+from monitor.kernel.result import Status
 
 S = {"O": Status.OK, "W": Status.WARNING, "C": Status.CRITICAL, "U": Status.UNKNOWN}
 

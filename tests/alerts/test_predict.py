@@ -28,9 +28,9 @@ from alerts.predict_rules import (
     parse_gate,
     parse_quantity,
 )
-from checks.base import Status
-from monitor.catalogue import CATALOGUE
-from monitor.config import ConfigError, parse_config
+from monitor.app.config import ConfigError, parse_config
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Status
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0

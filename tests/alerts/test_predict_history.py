@@ -1,5 +1,5 @@
 """The history recorder, the evaluation loop and their wiring into the runner and daemon
-(alerts/history.py, alerts/evaluator.py, monitor/listeners.py).
+(alerts/history.py, alerts/evaluator.py, monitor/app/listeners.py).
 
 Real SQLite file, real AlertService, the runner's own fan-out; time is injected.
 """
@@ -16,14 +16,18 @@ from prometheus_client import generate_latest
 from alerts.evaluator import PolicyEvaluator
 from alerts.history import History, SampleRecorder, WatchPlan
 from alerts.service import AlertService
-from checks.base import CheckContext, Result, Sample, Status, Target
-from checks.spec import CheckSpec
-from monitor.config import VigilConfig, parse_config
-from monitor.daemon import Daemon
-from monitor.listeners import FanOut
-from monitor.metrics import build_registry
-from monitor.runner import CheckJob, CheckRunner
-from monitor.store import CheckState, StateStore
+from checks.base import CheckContext
+from monitor.app.config import VigilConfig, parse_config
+from monitor.app.daemon import Daemon
+from monitor.app.listeners import FanOut
+from monitor.app.metrics import build_registry
+from monitor.app.runner import CheckRunner
+from monitor.app.store import StateStore
+from monitor.kernel.job import CheckJob
+from monitor.kernel.result import Result, Sample, Status
+from monitor.kernel.spec import CheckSpec
+from monitor.kernel.target import Target
+from monitor.state.store import CheckState
 from tests.conftest import FakeClock
 
 HOUR = 3600.0

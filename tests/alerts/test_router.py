@@ -16,7 +16,7 @@ import pytest
 
 from alerts import outbound
 from alerts.router import Router
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 from tests.alerts.router_kit import AlertWriter, alert_keys, config, outbox, route_states
 
 T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC, a Friday

@@ -13,8 +13,9 @@ from alerts.config import AlertingConfig
 from alerts.dispatcher import Dispatcher
 from alerts.router import Router
 from alerts.service import AlertService
-from checks.base import Status
-from monitor.store import CheckState, StateStore
+from monitor.app.store import StateStore
+from monitor.kernel.result import Status
+from monitor.state.store import CheckState
 
 T0 = 1_800_000_000.0
 

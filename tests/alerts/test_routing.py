@@ -13,7 +13,7 @@ from alerts.config import AlertingConfig
 from alerts.matchers import Matcher, parse_matchers
 from alerts.routing import EscalationPolicy, RouteSpec, compile_route
 from alerts.time_intervals import NamedTimeInterval
-from monitor.config import ConfigError, parse_config
+from monitor.app.config import ConfigError, parse_config
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -27,10 +27,11 @@ from alerts.slo import (
     resolve_target,
     windows_for,
 )
-from checks.base import Result, Status
-from monitor.config import ConfigError, VigilConfig, parse_config
-from monitor.metrics import build_registry
-from monitor.store import CheckState, StateStore
+from monitor.app.config import ConfigError, VigilConfig, parse_config
+from monitor.app.metrics import build_registry
+from monitor.app.store import StateStore
+from monitor.kernel.result import Result, Status
+from monitor.state.store import CheckState
 from tests.conftest import FakeClock
 
 NOW = 1_800_000_000.0  # a whole minute: minute buckets line up with the windows

@@ -7,8 +7,8 @@ import pytest
 
 from alerts.messages import Renderer
 from alerts.snapshot import build_snapshot
-from checks.base import Status
-from monitor.store import AlertRecord
+from alerts.store import AlertRecord
+from monitor.kernel.result import Status
 
 T0 = 1_800_000_000.0
 

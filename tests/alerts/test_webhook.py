@@ -15,7 +15,7 @@ import pytest
 from alerts.config import RetrySettings, WebhookReceiverSpec
 from alerts.dispatcher import Dispatcher
 from alerts.notifiers import NotifyError, build_notifier
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 from tests.alerts.notification_samples import notification, snapshot
 from tests.helpers import free_port
 

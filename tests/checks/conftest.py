@@ -15,8 +15,9 @@ import pytest
 import trustme
 from check_helpers import server_context
 
-from checks.base import Check, CheckContext, Result
-from monitor.catalogue import CATALOGUE
+from checks.base import Check, CheckContext
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import pytest
 from checks import dns, http, os_updates, process, system, tcp, tls
 from checks.integrity import codetree, datascripts
 from checks.registry import CHECK_TYPES, build_check
-from checks.spec import CheckSpec
-from monitor.catalogue import CHECK_METRICS
+from monitor.kernel.catalogue import CHECK_METRICS
+from monitor.kernel.spec import CheckSpec
 
 MODULES = (http, tls, tcp, dns, system, process, os_updates, codetree, datascripts)
 

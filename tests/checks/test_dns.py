@@ -14,8 +14,8 @@ import dns.rrset
 import pytest
 from check_helpers import make_ctx
 
-from checks.base import Status
 from checks.dns import DnsCheck, DnsSpec
+from monitor.kernel.result import Status
 
 ZONE = {
     ("lms.example.test.", "A"): ["192.0.2.10", "192.0.2.11"],

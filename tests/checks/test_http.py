@@ -9,8 +9,8 @@ import httpx
 import pytest
 from check_helpers import make_ctx
 
-from checks.base import Status
 from checks.http import HttpCheck, HttpSpec
+from monitor.kernel.result import Status
 
 URL = "https://lms.example.org/login/index.php"
 

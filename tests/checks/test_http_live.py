@@ -21,8 +21,8 @@ from check_helpers import (
     unused_port,
 )
 
-from checks.base import Status
 from checks.http import HttpCheck, HttpSpec
+from monitor.kernel.result import Status
 
 PHASES = {"resolve", "connect", "tls", "processing", "transfer"}
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status, Target
+from checks.base import CheckContext, CheckUnavailable
 from checks.os_updates import CommandOutput, OsUpdatesCheck, OsUpdatesSpec, run_command
 from checks.os_updates_parse import (
     ParseError,
@@ -24,6 +24,8 @@ from checks.os_updates_parse import (
     parse_dnf_check_update,
     parse_dnf_security,
 )
+from monitor.kernel.result import Result, Status
+from monitor.kernel.target import Target
 
 NOW = 1_800_000_000.0
 DAY = 86400.0

@@ -9,8 +9,8 @@ import psutil
 import pytest
 from check_helpers import make_ctx
 
-from checks.base import Status
 from checks.process import ProcessCheck, ProcessSpec, ProcInfo
+from monitor.kernel.result import Status
 
 
 def value(result: Any, name: str, process: str) -> float:

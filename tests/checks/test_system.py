@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from check_helpers import make_ctx
 
-from checks.base import Status
 from checks.system import Filesystem, Snapshot, SystemCheck, SystemSpec, judge
+from monitor.kernel.result import Status
 
 QUIET = {"memory_available_warning": None, "memory_available_critical": None,
          "disk_free_warning": None, "disk_free_critical": None,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from check_helpers import make_ctx, serve, silent, unused_port
 
-from checks.base import Status
 from checks.tcp import TcpCheck, TcpSpec
+from monitor.kernel.result import Status
 
 
 async def run_tcp(probe: Any, port: int, timeout: float = 2.0, **spec: Any) -> Any:

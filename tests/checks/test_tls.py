@@ -12,8 +12,8 @@ import pytest
 import trustme
 from check_helpers import make_ctx, self_signed_context, serve, server_context, silent, unused_port
 
-from checks.base import Status
 from checks.tls import TlsCheck, TlsSpec
+from monitor.kernel.result import Status
 
 
 async def hold(reader: Any, writer: Any) -> None:

@@ -2,7 +2,7 @@
 `vigil run` that watches the demo LMS and a Moodle double, so every dashboard panel has data.
 
 What runs (all on 127.0.0.1, free ports, a temporary directory):
-- the demo LMS (monitor/demo_server.py) over HTTP and HTTPS, in a thread's event loop:
+- the demo LMS (monitor/app/demo/server.py) over HTTP and HTTPS, in a thread's event loop:
   Moodle's pages for the HTTP, TLS and availability checks;
 - a Moodle double (tests/moodle_double): a Moodle-shaped database on the local PostgreSQL
   with a healthy site's rows plus a few findings (exam running, adhoc backlog, failing task,
@@ -40,7 +40,7 @@ import httpx
 import yaml
 
 from checks.moodle.settings import DatabaseSettings
-from monitor.demo_server import DemoServer
+from monitor.app.demo.server import DemoServer
 from tests.helpers import TargetServer, free_port, wait_for
 from tests.moodle_double.scenario import Scenario
 from tests.moodle_double.server import TestDatabase
@@ -182,7 +182,7 @@ class LiveSetup:
     def _start_vigil(self, config: Path) -> None:
         log = self.stack.enter_context((self.tmp / "vigil.log").open("w"))
         vigil = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "run", "-c", str(config)], cwd=ROOT,
+            [sys.executable, "-m", "monitor.app.cli.main", "run", "-c", str(config)], cwd=ROOT,
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.procs.append(vigil)
 
@@ -221,7 +221,7 @@ def store_release_manifest(tmp: Path, config: Path, site: FakeSite) -> None:
         tar.add(site.root, arcname="moodle",
                 filter=lambda info: None if "/.fake" in info.name else info)
     result = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "integrity", "manifest", "-c", str(config),
+        [sys.executable, "-m", "monitor.app.cli.main", "integrity", "manifest", "-c", str(config),
          "--lms", LMS_MOODLE, "--check", "code_integrity", "--by", "test",
          "--from", str(archive)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -15,9 +15,11 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from checks.base import CheckContext, Result, Target
+from checks.base import CheckContext
 from checks.moodle.site import MoodleSite
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result
+from monitor.kernel.target import Target
 from tests.moodle_double.sitedir import FakeSite, make_site
 
 EXTRA_CODE = {  # generated files on top of make_site's tree (a few of each kind)

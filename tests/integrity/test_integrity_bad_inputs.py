@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from integrity_helpers import Clock, assert_catalogued, context, failing_opener, sample
 
-from checks.base import Status
 from checks.integrity.baseline import Limits, Tree, create_baseline, verify
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec, judge
 from checks.integrity.store import IntegrityStore
+from monitor.kernel.result import Status
 from tests.moodle_double.sitedir import FakeSite
 
 SPEC = CodeIntegritySpec.model_validate({"type": "code_integrity"})

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from integrity_helpers import assert_catalogued, context, sample
 
-from checks.base import Status
 from checks.integrity.baseline import Limits, Tree, create_baseline, verify
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
 from checks.integrity.hashing import Deadline, hash_file
 from checks.integrity.store import IntegrityStore
+from monitor.kernel.result import Status
 
 
 def flat_tree(root: Path, count: int = 10, size: int = 1000) -> Tree:

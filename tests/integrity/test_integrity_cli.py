@@ -1,4 +1,4 @@
-"""`vigil integrity ...` end to end through monitor.cli.main, with a real config file."""
+"""`vigil integrity ...` end to end through monitor.app.cli.main.main, with a real config file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from integrity_helpers import make_tgz, tree_files, write_git_index
 
-from monitor.cli import main
+from monitor.app.cli.main import main
 from tests.moodle_double.sitedir import FakeSite
 
 

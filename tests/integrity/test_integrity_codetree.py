@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from integrity_helpers import Clock, assert_catalogued, context, sample
 
-from checks.base import CheckContext, CheckUnavailable, Status, Target
+from checks.base import CheckContext, CheckUnavailable
 from checks.integrity.accept import accept
 from checks.integrity.baseline import Tree
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
 from checks.integrity.store import IntegrityStore
+from monitor.kernel.result import Status
+from monitor.kernel.target import Target
 from tests.moodle_double.sitedir import FakeSite
 
 

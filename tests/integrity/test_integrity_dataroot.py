@@ -9,7 +9,6 @@ from pathlib import Path
 
 from integrity_helpers import Clock, assert_catalogued, context, sample
 
-from checks.base import Status
 from checks.integrity.datascripts import DatarootScriptsCheck, DatarootScriptsSpec
 from checks.integrity.hashing import NO_DEADLINE, default_opener
 from checks.integrity.patterns import PathRules
@@ -20,6 +19,7 @@ from checks.integrity.webshells import (
     DataRules,
     find_scripts,
 )
+from monitor.kernel.result import Status
 from tests.moodle_double.sitedir import FakeSite
 
 MOODLE_WRITES = {  # PHP and other files Moodle itself keeps in its dataroot

@@ -18,13 +18,13 @@ from integrity_helpers import (
     write_git_index,
 )
 
-from checks.base import Status
 from checks.integrity.accept import accept
 from checks.integrity.baseline import Tree
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
 from checks.integrity.gitindex import IndexError_, read_index
 from checks.integrity.manifest import ManifestError, from_archive, from_git, save_manifest
 from checks.integrity.store import IntegrityStore
+from monitor.kernel.result import Status
 from tests.moodle_double.sitedir import FakeSite
 
 SPEC = CodeIntegritySpec.model_validate({"type": "code_integrity"})

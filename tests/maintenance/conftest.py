@@ -14,7 +14,7 @@ import pytest
 
 from alerts.maintenance.book import MaintenanceBook, parse_spec
 from alerts.maintenance.model import WindowSpec
-from monitor.store import StateStore
+from monitor.app.store import StateStore
 from tests.conftest import FakeClock
 from tests.moodle_double.double import MoodleDouble
 from tests.moodle_double.scenario import NOW
@@ -39,7 +39,7 @@ def spec(**fields: Any) -> WindowSpec:
 
 @pytest.fixture
 def book(store: StateStore, clock: FakeClock) -> Iterator[MaintenanceBook]:
-    yield MaintenanceBook(store, clock, LMS_LABELS)
+    yield MaintenanceBook(store.database, clock, LMS_LABELS)
 
 
 @pytest.fixture(scope="session")

@@ -20,17 +20,20 @@ from alerts.maintenance.lifecycle import MaintenanceLifecycle
 from alerts.maintenance.model import from_utc
 from alerts.maintenance.store import get_occurrence
 from alerts.router import Router
-from checks.base import CheckContext, Result, Status, Target
+from checks.base import CheckContext
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
 from checks.integrity.store import IntegrityStore
 from checks.moodle.codebase import read_code_versions
 from checks.moodle.maintenance import MaintenanceCheck, MaintenanceSpec
 from checks.moodle.site import MoodleSite
 from checks.moodle.upgrade import UpgradeCheck, UpgradeSpec, compare
-from checks.spec import CheckSpec
-from monitor.runner import CheckJob, CheckRunner
-from monitor.scheduler import CheckScheduler
-from monitor.store import StateStore
+from monitor.app.runner import CheckRunner
+from monitor.app.scheduler import CheckScheduler
+from monitor.app.store import StateStore
+from monitor.kernel.job import CheckJob
+from monitor.kernel.result import Result, Status
+from monitor.kernel.spec import CheckSpec
+from monitor.kernel.target import Target
 from tests.conftest import FakeClock
 from tests.integrity.integrity_helpers import EXTRA_CODE, write_tree
 from tests.moodle_double.sitedir import FakeSite, make_site
@@ -87,7 +90,7 @@ class Env:
         self.runner = CheckRunner(self.clock, store=self.store, state_dir=self.state_dir)
         self.scheduler = CheckScheduler(self.runner, self.clock)
         self.scheduler.apply(jobs)
-        self.book = MaintenanceBook(self.store, self.clock, {LMS: {}})
+        self.book = MaintenanceBook(self.store.database, self.clock, {LMS: {}})
         kwargs: dict[str, Any] = {"run_blocking": run_blocking} if run_blocking else {}
         if router:
             config = AlertingConfig.model_validate(
@@ -131,7 +134,7 @@ class Env:
         assert self.store is not None
         occ = self.book.occurrences_between(0, 4e9)
         found = [o for o in occ if o.window_id == window.id]
-        return get_occurrence(self.store, window.id, found[0].start)
+        return get_occurrence(self.store.database, window.id, found[0].start)
 
     def maintenance_calls(self, option: str | None = None) -> list[list[str]]:
         calls = [c["argv"][1:] for c in self.site.calls()
@@ -560,8 +563,8 @@ async def test_the_scope_stays_covered_until_the_end_actions_are_done(env: Env) 
     end = start + HOUR
     assert env.lifecycle.covering(labels, end + 5) is None  # no record: nothing pending
     record = OccurrenceRecord(window.id, start, end, "checked", None, None, [])
-    save_occurrence(env.store, record)
+    save_occurrence(env.store.database, record)
     assert env.lifecycle.covering(labels, end + 5) is not None
     assert env.lifecycle.covering(labels, end + END_GRACE + 1) is None  # capped
-    save_occurrence(env.store, OccurrenceRecord(window.id, start, end, "done", None, None, []))
+    save_occurrence(env.store.database, OccurrenceRecord(window.id, start, end, "done", None, None, []))
     assert env.lifecycle.covering(labels, end + 5) is None

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from checks.base import Status
-from monitor.config import parse_config
-from monitor.daemon import Daemon
+from monitor.app.config import parse_config
+from monitor.app.daemon import Daemon
+from monitor.kernel.result import Status
 from tests.conftest import FakeClock
 from tests.moodle_double.sitedir import make_site
 

@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
 from alerts.maintenance.book import MaintenanceBook
-from monitor.api import create_app
-from monitor.config import VigilConfig, parse_config
-from monitor.metrics import build_registry
-from monitor.sites import SiteRegistry
-from monitor.store import StateStore
+from monitor.app.config import VigilConfig, parse_config
+from monitor.app.metrics import build_registry
+from monitor.app.sites import SiteRegistry
+from monitor.app.store import StateStore
+from monitor.app.web.api import create_app
 from tests.conftest import FakeClock
 
 TOKEN = "s3cret-token-0123456789"
@@ -64,7 +64,7 @@ def make_view(store: StateStore, clock: FakeClock, tmp_path: Path,
               token: str | None = TOKEN) -> View:
     config = parse_config(CONFIG.format(dir=tmp_path, token=f'api_token = "{token}"'
                                         if token else ""))
-    book = MaintenanceBook(store, clock)
+    book = MaintenanceBook(store.database, clock)
     book.apply_config(config)
     registry, _ = build_registry(store, maintenance=lambda: book.lms_activity(clock.time()))
     return View(store, registry, config, clock, book)

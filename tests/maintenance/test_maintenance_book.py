@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from alerts.maintenance.book import MaintenanceBook, ReadOnlyWindow, WindowError, WindowNotFound
-from monitor.config import parse_config
-from monitor.store import StateStore
+from monitor.app.config import parse_config
+from monitor.app.store import StateStore
 from tests.conftest import FakeClock
 from tests.maintenance.conftest import LMS_LABELS, spec, ts
 
@@ -134,7 +134,7 @@ lms = "prod"
 
 def test_config_windows_are_synced_and_api_windows_survive_reloads(
         store: StateStore, clock: FakeClock, tmp_path: Path) -> None:
-    book = MaintenanceBook(store, clock)
+    book = MaintenanceBook(store.database, clock)
     api_window = book.add(spec(kind="manual"), "api")
     config = parse_config(CONFIG.format(dir=tmp_path, extra=WEEKLY.format(duration="1h")))
     book.apply_config(config)
@@ -160,7 +160,7 @@ def test_config_windows_are_synced_and_api_windows_survive_reloads(
 
 
 def test_the_config_refuses_bad_and_duplicate_windows(tmp_path: Path) -> None:
-    from monitor.config import ConfigError
+    from monitor.app.config import ConfigError
 
     twice = WEEKLY.format(duration="1h") * 2
     with pytest.raises(ConfigError) as caught:
@@ -181,14 +181,14 @@ def test_the_config_refuses_bad_and_duplicate_windows(tmp_path: Path) -> None:
 
 def test_a_window_added_by_another_process_is_seen_at_once(
         store: StateStore, clock: FakeClock) -> None:
-    daemon_book = MaintenanceBook(store, clock, LMS_LABELS)
+    daemon_book = MaintenanceBook(store.database, clock, LMS_LABELS)
     assert daemon_book.covering({"lms": "prod"}, NOW) is None
     cli_store = StateStore(store.path)  # what `vigil maintenance add` opens
     try:
-        window = MaintenanceBook(cli_store, clock, LMS_LABELS).add(spec(kind="manual"), "cli")
+        window = MaintenanceBook(cli_store.database, clock, LMS_LABELS).add(spec(kind="manual"), "cli")
         occ = daemon_book.covering({"lms": "prod"}, NOW)
         assert occ is not None and occ.window_id == window.id
-        MaintenanceBook(cli_store, clock, LMS_LABELS).end(window.id, now=NOW + 5)
+        MaintenanceBook(cli_store.database, clock, LMS_LABELS).end(window.id, now=NOW + 5)
     finally:
         cli_store.close()
     assert daemon_book.covering({"lms": "prod"}, NOW + 10) is None

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from alerts.maintenance.book import MaintenanceBook
-from monitor.cli import main
-from monitor.clock import SystemClock
-from monitor.store import StateStore
+from monitor.app.cli.main import main
+from monitor.app.store import StateStore
+from monitor.kernel.clock import SystemClock
 from tests.moodle_double.double import MoodleDouble
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +98,7 @@ def test_the_daemon_sees_what_the_cli_wrote(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     config = str(write_config(tmp_path))
     store = StateStore(tmp_path / "state" / "vigil.sqlite3")
-    book = MaintenanceBook(store, SystemClock(), {"prod": {"host": "db1"}})
+    book = MaintenanceBook(store.database, SystemClock(), {"prod": {"host": "db1"}})
     try:
         assert book.covering({"lms": "prod", "check": "http"}, SystemClock().time()) is None
         code, out, _ = vigil(capsys, "add", "-c", config, "--name", "hotfix", "--manual",
@@ -169,7 +169,7 @@ prefix = "{db.prefix}"
 
 def test_the_installed_command_runs(tmp_path: Path) -> None:
     config = str(write_config(tmp_path))
-    run = [sys.executable, "-m", "monitor.cli", "maintenance"]
+    run = [sys.executable, "-m", "monitor.app.cli.main", "maintenance"]
     added = subprocess.run([*run, "add", "-c", config, "--name", "kernel", "--lms", "prod",
                             "--start", "2030-06-01 06:00", "--duration", "1h"],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)

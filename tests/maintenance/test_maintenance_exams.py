@@ -15,11 +15,11 @@ from starlette.testclient import TestClient
 from alerts.maintenance.book import MaintenanceBook
 from alerts.maintenance.scheduling import Outcome, add_window
 from checks.moodle.settings import DatabaseSettings
-from monitor.api import create_app
-from monitor.config import VigilConfig
-from monitor.metrics import build_registry
-from monitor.sites import SiteRegistry
-from monitor.store import StateStore
+from monitor.app.config import VigilConfig
+from monitor.app.metrics import build_registry
+from monitor.app.sites import SiteRegistry
+from monitor.app.store import StateStore
+from monitor.app.web.api import create_app
 from tests.conftest import FakeClock
 from tests.maintenance.conftest import spec
 from tests.maintenance.test_maintenance_api import AUTH, TOKEN, View
@@ -44,7 +44,7 @@ def config_for(tmp_path: Path, database: DatabaseSettings | None) -> VigilConfig
 class Env:
     def __init__(self, store: StateStore, clock: FakeClock, config: VigilConfig) -> None:
         self.config, self.clock = config, clock
-        self.book = MaintenanceBook(store, clock)
+        self.book = MaintenanceBook(store.database, clock)
         self.book.apply_config(config)
         self.registry = SiteRegistry()
         self.sites = self.registry.sites_for(config)

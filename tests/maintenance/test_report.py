@@ -16,10 +16,10 @@ from alerts.maintenance.report import (
     take_snapshot,
     versions_of,
 )
-from checks.base import Result, Sample, Status
 from checks.moodle.codebase import read_code_versions
 from checks.moodle.upgrade import UpgradeCheck, UpgradeSpec, compare
-from monitor.store import CheckState
+from monitor.kernel.result import Result, Sample, Status
+from monitor.state.store import CheckState
 from tests.moodle_double.sitedir import make_site
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle import adhoc
 from checks.moodle.adhoc import AdhocTasksCheck, AdhocTasksSpec
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.scenario_tasks import ADHOC_TASKS
 

@@ -15,14 +15,16 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from checks.base import CheckContext, Result, Status, Target
+from checks.base import CheckContext
 from checks.moodle.availability import METRICS, AvailabilityCheck, AvailabilitySpec
 from checks.moodle.settings import MoodleSettings
 from checks.moodle.site import MoodleSite
-from monitor.catalogue import CATALOGUE
-from monitor.demo_faults import FaultController
-from monitor.demo_lms import DemoSite
-from monitor.demo_server import DemoServer
+from monitor.app.demo.faults import FaultController
+from monitor.app.demo.lms import DemoSite
+from monitor.app.demo.server import DemoServer
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
+from monitor.kernel.target import Target
 
 TOKEN = "vigil-demo-token"  # DemoSite's default token
 

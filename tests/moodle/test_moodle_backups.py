@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.backups import BackupsCheck, BackupsSpec, schedule_gap_days
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.scenario import Scenario
 from tests.moodle_double.scenario_content import (

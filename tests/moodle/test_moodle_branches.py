@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle import branches as MODULE
 from checks.moodle.branch_table import (
     MOODLE_BRANCHES,
@@ -21,7 +21,8 @@ from checks.moodle.branch_table import (
     version_key,
 )
 from checks.moodle.branches import BranchSupportCheck, BranchSupportSpec
-from monitor.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle_double.sitedir import FakeSite, make_site
 

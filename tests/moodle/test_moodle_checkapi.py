@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from checks.base import CheckUnavailable, Result, Status
+from checks.base import CheckUnavailable
 from checks.moodle import checkapi as MODULE
 from checks.moodle.checkapi import CheckApiCheck, CheckApiSpec, parse_checks_output
 from checks.moodle.cli import CliResult
-from monitor.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.result import Result, Status
 from tests.moodle_double.sitedir import FakeSite, make_site
 
 

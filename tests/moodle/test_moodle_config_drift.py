@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.config_drift import ConfigDriftCheck, ConfigDriftSpec
 from checks.moodle.config_fingerprint import (
     DEFAULT_PUBLIC_NAMES,
@@ -21,7 +21,8 @@ from checks.moodle.config_fingerprint import (
     flatten,
     shown,
 )
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle_double.sitedir import config_php_text
 

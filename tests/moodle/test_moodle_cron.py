@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.cron import CronCheck, CronSpec
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from checks.base import CheckUnavailable, Result, Status
+from checks.base import CheckUnavailable
 from checks.moodle import dataroot as MODULE
 from checks.moodle.dataroot import DatarootCheck, DatarootSpec, web_user_can_write
-from monitor.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.result import Result, Status
 from tests.moodle_double.sitedir import FakeSite, make_site
 
 NOBODY = "nobody"

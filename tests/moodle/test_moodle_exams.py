@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.exams import ExamInfo, ExamsCheck, ExamsSpec, exams_between
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 
 

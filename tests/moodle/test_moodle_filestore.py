@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle import filestore_scan
 from checks.moodle.filestore import METRICS, FilestoreCheck, FilestoreSpec
 from checks.moodle.filestore_scan import (
@@ -26,7 +26,8 @@ from checks.moodle.filestore_scan import (
     reconcile,
 )
 from checks.moodle.filestore_verify import Throttle
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.scenario import Scenario
 from tests.moodle_double.scenario_content import pool_path, sha1

@@ -13,8 +13,8 @@ import pytest
 
 from checks.moodle.discovery import DiscoveryError, default_checks, discover
 from checks.moodle.registry import MOODLE_CHECK_TYPES
-from monitor.cli import main
-from monitor.config import load_config
+from monitor.app.cli.main import main
+from monitor.app.config import load_config
 from tests.moodle_double.sitedir import make_site
 
 

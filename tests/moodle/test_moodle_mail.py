@@ -14,11 +14,12 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.mail import EMAIL_FAILED, METRICS, MailCheck, MailSpec, parse_smtphosts
 from checks.moodle.settings import MoodleSettings
 from checks.moodle.site import MoodleSite
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle_double.sitedir import make_site
 

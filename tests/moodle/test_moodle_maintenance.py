@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable, covered_by_window
 from checks.moodle import maintenance as MODULE
 from checks.moodle.maintenance import (
     MaintenanceCheck,
     MaintenanceSpec,
     MaintenanceState,
-    covered_by_window,
     judge,
 )
 from checks.moodle.settings import MoodleSettings
 from checks.moodle.site import MoodleSite
-from monitor.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 
 NOW = 1_800_000_000.0

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from checks.base import CheckContext, Result, Status
+from checks.base import CheckContext
 from checks.moodle.held_change import Hold
 from checks.moodle.privileged import METRICS, ROLE_UNASSIGNED, PrivilegedCheck, PrivilegedSpec
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle_double.scenario import Scenario
 

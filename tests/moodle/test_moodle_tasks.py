@@ -9,14 +9,15 @@ import subprocess
 import pytest
 from pydantic import ValidationError
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.tasks import (
     LocalProcesses,
     ScheduledTasksCheck,
     ScheduledTasksSpec,
     fmt_duration,
 )
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.scenario_tasks import CORE_DISABLED_TASKS, CORE_SCHEDULED_TASKS
 

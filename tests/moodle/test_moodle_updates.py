@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from checks.base import CheckContext, Result, Status
+from checks.base import CheckContext
 from checks.moodle import updates as MODULE
 from checks.moodle.update_feed import FeedError, parse_release, php_number, request_params, validate
 from checks.moodle.updates import UpdatesCheck, UpdatesSpec
-from monitor.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.sitedir import DEFAULT_PLUGINS, FakeSite, make_site
 from tests.moodle_double.update_feed_server import (

@@ -10,11 +10,12 @@ from types import ModuleType
 import pytest
 from pydantic import ValidationError
 
-from checks.base import CheckContext, CheckUnavailable, Result, Status
+from checks.base import CheckContext, CheckUnavailable
 from checks.moodle import backups, exams, security, usage
 from checks.moodle.logstore import ENROLMENT_CREATED
 from checks.moodle.usage import UsageCheck, UsageSpec
-from monitor.catalogue import CATALOGUE
+from monitor.kernel.catalogue import CATALOGUE
+from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 
 

@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from checks.base import CheckContext, Target
+from checks.base import CheckContext
 from checks.moodle.schema import MoodleTables
 from checks.moodle.settings import DatabaseSettings, MoodleSettings
 from checks.moodle.site import MoodleSite
+from monitor.kernel.target import Target
 from tests.moodle_double.scenario import Scenario
 from tests.moodle_double.server import Backend, TestDatabase
 

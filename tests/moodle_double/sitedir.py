@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from checks.base import CheckContext, Target
+from checks.base import CheckContext
 from checks.moodle.settings import CliSettings, DatabaseSettings, MoodleSettings
 from checks.moodle.site import MoodleSite
+from monitor.kernel.target import Target
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 Layout = Literal["4.5", "5.1"]

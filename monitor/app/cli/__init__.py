@@ -1,0 +1,1 @@
+"""The `vigil` command line: entry point (main.py) and its subcommands."""

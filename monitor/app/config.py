@@ -1,0 +1,307 @@
+"""Load and validate Vigil's one TOML config file, completely, before anything runs.
+
+``vigil config validate``, ``vigil run`` start-up and SIGHUP reloads all go through
+``load_config``; a failure raises ConfigError listing every problem as
+``path: rule`` (e.g. ``lms[0].checks.http.timeout: must be > 0``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import (
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from alerts.config import AlertingConfig
+from alerts.maintenance.model import WindowSpec
+from alerts.messages import Renderer, TemplateRenderError
+from alerts.slo import reference_problems as slo_reference_problems
+from checks.moodle.registry import default_moodle_checks
+from checks.moodle.settings import MoodleSettings
+from checks.registry import CHECK_TYPES
+from monitor.app.secrets import resolve_references
+from monitor.kernel.spec import CheckSpec, PositiveDuration, StrictModel
+
+LMS_KINDS = ("moodle", "canvas", "openedx", "generic")
+
+
+def _check_type_of(value: Any) -> str | None:
+    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+
+
+if TYPE_CHECKING:  # built from the registry at import time; for mypy it is a CheckSpec
+    AnyCheckSpec = CheckSpec
+else:
+    AnyCheckSpec = Annotated[
+        Union[tuple(Annotated[spec, Tag(name)] for name, (spec, _) in CHECK_TYPES.items())],  # noqa: UP007
+        Discriminator(
+            _check_type_of,
+            custom_error_type="check_type",
+            custom_error_message=f"type must be one of: {', '.join(CHECK_TYPES)}",
+        ),
+    ]
+
+
+class LmsConfig(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    kind: Literal["moodle", "canvas", "openedx", "generic"] = "generic"
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
+    labels: dict[str, str] = Field(default_factory=dict)
+    moodle: MoodleSettings | None = None
+    checks: dict[str, AnyCheckSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        """A check table named after its type may omit ``type``. A site with a URL and no
+        checks gets the generic HTTP (and, for https, TLS) checks; a Moodle site with an
+        [lms.moodle] section also gets every Moodle probe that works with its defaults."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        checks = data.get("checks")
+        if checks is None:
+            checks = {}
+            if isinstance(data.get("url"), str):
+                checks["http"] = {}
+                if data["url"].startswith("https://"):
+                    checks["tls"] = {}
+            moodle = data.get("moodle")
+            if data.get("kind") == "moodle" and isinstance(moodle, dict):
+                checks.update({name: {} for name in default_moodle_checks()})
+                # File integrity of the code tree and scripts dropped in the data directory.
+                if moodle.get("dirroot"):
+                    checks["code_integrity"] = {}
+                if moodle.get("dataroot"):
+                    checks["dataroot_scripts"] = {}
+        if isinstance(checks, dict):
+            data["checks"] = {
+                name: ({"type": name, **spec} if isinstance(spec, dict) and "type" not in spec
+                       and name in CHECK_TYPES else spec)
+                for name, spec in checks.items()
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _moodle_section_for_moodle_only(self) -> LmsConfig:
+        if self.moodle is not None and self.kind != "moodle":
+            raise ValueError(f"[lms.moodle] needs kind = \"moodle\" (this site is {self.kind!r})")
+        return self
+
+    @field_validator("checks")
+    @classmethod
+    def _check_names(cls, checks: dict[str, CheckSpec]) -> dict[str, CheckSpec]:
+        for name in checks:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"check name {name!r} may use only letters, digits, _ and -")
+        return checks
+
+
+class StateConfig(StrictModel):
+    dir: Path = Path("/var/lib/vigil")
+    history_limit: int = Field(default=500, ge=10, le=100_000)
+
+
+class ServerConfig(StrictModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9787, ge=0, le=65535)
+    # Bearer token for the API's write operations (acknowledge, maintenance windows).
+    # None: writes are refused over HTTP; the CLI on the host still works.
+    api_token: SecretStr | None = Field(default=None, min_length=16)
+
+
+class SchedulerConfig(StrictModel):
+    max_concurrency: int = Field(default=64, ge=1, le=10_000)
+    # A run that could not start within this long after it was due is skipped (coalesced).
+    misfire_grace: PositiveDuration = 30.0
+    shutdown_grace: PositiveDuration = 8.0
+
+
+class VigilConfig(StrictModel):
+    state: StateConfig = StateConfig()
+    server: ServerConfig = ServerConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    alerts: AlertingConfig = AlertingConfig()
+    lms: list[LmsConfig] = Field(default_factory=list)
+    # [[maintenance]] windows (alerts/maintenance/model.py); synced into the state DB.
+    maintenance: list[WindowSpec] = Field(default_factory=list)
+
+    @field_validator("lms")
+    @classmethod
+    def _unique_names(cls, lms: list[LmsConfig]) -> list[LmsConfig]:
+        seen: set[str] = set()
+        for site in lms:
+            if site.name in seen:
+                raise ValueError(f"LMS name {site.name!r} is used twice; names must be unique")
+            seen.add(site.name)
+        return lms
+
+    @model_validator(mode="after")
+    def _http_checks_have_url(self) -> VigilConfig:
+        for i, site in enumerate(self.lms):
+            for name, spec in site.checks.items():
+                needs_url = getattr(spec, "url", "absent") is None
+                if needs_url and site.url is None:
+                    raise ValueError(
+                        f"lms[{i}].checks.{name}.url: required because lms[{i}].url is not set"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _dependencies_name_known_checks(self) -> VigilConfig:
+        """A misspelt parent would silently never hold anything: refuse it."""
+        known = {(site.name, name) for site in self.lms for name in site.checks}
+        for i, site in enumerate(self.lms):
+            for name, spec in site.checks.items():
+                for j, parent in enumerate(spec.depends_on):
+                    lms, _, check = parent.rpartition("/")
+                    key = (lms or site.name, check)
+                    if key not in known:
+                        raise ValueError(
+                            f"lms[{i}].checks.{name}.depends_on[{j}]: no check {check!r} on "
+                            f"LMS {key[0]!r}")
+                    if key == (site.name, name):
+                        raise ValueError(f"lms[{i}].checks.{name}.depends_on[{j}]: "
+                                         "a check cannot depend on itself")
+        return self
+
+    @model_validator(mode="after")
+    def _slo_names_known_checks(self) -> VigilConfig:
+        sites = {site.name: {n: spec.type for n, spec in site.checks.items()} for site in self.lms}
+        problems = slo_reference_problems(self.alerts.slo, sites)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _maintenance_windows_name_known_lms(self) -> VigilConfig:
+        names = [site.name for site in self.lms]
+        seen: set[str] = set()
+        for i, window in enumerate(self.maintenance):
+            if window.name in seen:
+                raise ValueError(f"maintenance[{i}].name: {window.name!r} is used twice; "
+                                 "window names must be unique")
+            seen.add(window.name)
+            for matcher in window.parsed_matchers:
+                if matcher.label == "lms" and matcher.op in ("=", "=~") and not any(
+                        matcher.matches({"lms": name}) for name in names):
+                    raise ValueError(f"maintenance[{i}].matchers: {matcher} matches no LMS "
+                                     f"in [[lms]] (known: {', '.join(names) or 'none'})")
+        return self
+
+    def check_keys(self) -> set[tuple[str, str]]:
+        return {(site.name, name) for site in self.lms for name in site.checks}
+
+
+class ConfigError(Exception):
+    """The config is unusable; ``problems`` lists every ``path: rule`` found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> VigilConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read file: {exc}"]) from None
+    return parse_config(text, source=str(path), env=env, base_dir=path.parent)
+
+
+def parse_config(
+    text: str, source: str = "<config>", env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> VigilConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"TOML syntax error: {exc}"]) from None
+    problems: list[str] = []
+    raw = resolve_references(raw, os.environ if env is None else env, "", problems)
+    if base_dir is not None:
+        _anchor_state_dir(raw, base_dir)
+    try:
+        config = VigilConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(format_validation_error(exc))
+        raise ConfigError(source, problems) from None
+    if config.alerts.templates_dir is not None:
+        try:  # render samples now so a broken template fails here, not at 3 a.m.
+            Renderer(config.alerts.templates_dir).check()
+        except TemplateRenderError as exc:
+            problems.append(f"alerts.templates_dir: {exc}")
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def _anchor_state_dir(raw: dict[str, Any], base_dir: Path) -> None:
+    """A relative state dir is relative to the config file, not to wherever vigil started."""
+    state = raw.get("state")
+    if isinstance(state, dict) and isinstance(state.get("dir"), str):
+        if not Path(state["dir"]).is_absolute():
+            state["dir"] = str((base_dir / state["dir"]).resolve())
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        message = _message(err)
+        # Cross-field rules on the whole file already name their path in the message.
+        problems.append(message if not err["loc"] else f"{format_loc(err['loc'])}: {message}")
+    return problems
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    items = list(loc)
+    for index, item in enumerate(items):
+        # Discriminated unions add the tag after the check name; users never wrote it.
+        if index >= 2 and items[index - 2] == "checks" and item in CHECK_TYPES:
+            continue
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _message(err: Any) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "greater_than":
+        return f"must be > {err['ctx']['gt']}"
+    if kind == "greater_than_equal":
+        return f"must be >= {err['ctx']['ge']}"
+    if kind == "less_than_equal":
+        return f"must be <= {err['ctx']['le']}"
+    if kind == "string_pattern_mismatch":
+        return f"{err['input']!r} does not match {err['ctx']['pattern']}"
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, "):]
+    # Echo wrong-typed input, but never a string: it may be a resolved secret.
+    if kind != "check_type" and (kind.endswith("_type") or kind.endswith("_parsing")) and (
+        not isinstance(err.get("input"), str | dict | list)
+    ):
+        return f"{msg} (got {err.get('input')!r})"
+    return msg

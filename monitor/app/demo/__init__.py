@@ -1,0 +1,1 @@
+"""`vigil demo`: a Moodle-like demo LMS with injected faults, and the daemon watching it."""

@@ -1,0 +1,165 @@
+"""Runs one check once: the boundary where a misbehaving check becomes a Result.
+
+Called by the scheduler (and by ``vigil check``). Bounds concurrency, applies the
+check's timeout, turns exceptions into UNKNOWN, stores the result and hands the new
+state to the alert service. Nothing here ever raises into the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from checks.base import CheckContext, CheckUnavailable
+from monitor.app.metrics import DaemonMetrics
+from monitor.app.store import StateStore
+from monitor.kernel.clock import Clock
+from monitor.kernel.job import CheckJob
+from monitor.kernel.result import Result, Status
+from monitor.state.listener import RetryAdvisor, StateListener
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class CheckRunner:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        store: StateStore | None = None,
+        listener: StateListener | None = None,
+        metrics: DaemonMetrics | None = None,
+        max_concurrency: int = 64,
+        blocking_workers: int = 8,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        self.listener = listener
+        self.metrics = metrics
+        self.http_transport = http_transport
+        self.state_dir = state_dir
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._pool = ThreadPoolExecutor(blocking_workers, thread_name_prefix="vigil-blocking")
+        self.in_flight: set[asyncio.Task[Any]] = set()
+        # Job key -> when the scheduler should run it again (retry_interval while soft).
+        self.retry_at: dict[str, float] = {}
+        # (job, now) -> maintenance windows covering the job (MaintenanceLifecycle.windows_for)
+        self.windows: Callable[[CheckJob, float], tuple[tuple[float, float], ...]] | None = None
+        # Whether a job is still configured: a result that arrives after a reload removed
+        # its check is dropped, so it cannot fire an alert nobody will ever resolve.
+        self.is_configured: Callable[[CheckJob], bool] | None = None
+
+    async def run_blocking(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    async def run(self, job: CheckJob, due_at: float | None = None) -> Result:
+        """Run the check, record what happened, and return the result. Never raises."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)
+        try:
+            async with self._slots:
+                if due_at is not None and self.metrics:
+                    self.metrics.scheduler_lag.observe(max(0.0, self.clock.time() - due_at))
+                return await self._run_and_record(job)
+        finally:
+            if task is not None:
+                self.in_flight.discard(task)
+
+    async def _run_and_record(self, job: CheckJob) -> Result:
+        started = self.clock.monotonic()
+        if self.metrics:
+            self.metrics.in_flight.inc()
+        try:
+            result = await self._execute(job)
+        finally:
+            if self.metrics:
+                self.metrics.in_flight.dec()
+        duration = max(0.0, self.clock.monotonic() - started)
+        if self.metrics:
+            self.metrics.check_runs.labels(job.spec.type, result.status.name).inc()
+            self.metrics.check_duration.labels(job.spec.type).observe(duration)
+        self._record(job, result, duration)
+        return result
+
+    async def _execute(self, job: CheckJob) -> Result:
+        ctx = CheckContext(
+            target=job.target, timeout=job.spec.timeout, now=self.clock.time,
+            run_blocking=self.run_blocking, http_transport=self.http_transport, site=job.site,
+            state_dir=self.state_dir, maintenance_windows=self._windows(job),
+        )
+        try:
+            async with asyncio.timeout(job.spec.timeout):
+                result = await job.check.run(ctx)
+        except CheckUnavailable as exc:
+            return Result(Status.UNKNOWN, str(exc))
+        except TimeoutError:
+            self._count_error(job, "timeout")
+            return Result(Status.CRITICAL, f"timed out after {job.spec.timeout:g}s")
+        except Exception as exc:  # a bug in a check must not stop the daemon
+            log.exception("check %s raised", job.key)
+            self._count_error(job, "exception")
+            return Result(Status.UNKNOWN, f"check failed: {type(exc).__name__}: {exc}")
+        if not isinstance(result, Result):
+            self._count_error(job, "bad_result")
+            return Result(Status.UNKNOWN, f"check returned {type(result).__name__}, not a Result")
+        return result
+
+    def _windows(self, job: CheckJob) -> tuple[tuple[float, float], ...]:
+        if self.windows is None:
+            return ()
+        try:
+            return self.windows(job, self.clock.time())
+        except Exception:  # a broken window must not stop the check from running
+            log.exception("cannot tell whether a maintenance window covers %s", job.key)
+            return ()
+
+    def _count_error(self, job: CheckJob, reason: str) -> None:
+        if self.metrics:
+            self.metrics.check_errors.labels(job.spec.type, reason).inc()
+
+    def _record(self, job: CheckJob, result: Result, duration: float) -> None:
+        if self.store is None:
+            return
+        if self.is_configured is not None and not self.is_configured(job):
+            log.info("dropping the result of %s: the check was removed from the config",
+                     job.key)
+            return
+        now = self.clock.time()
+        try:
+            state = self.store.record_result(
+                job.target.name, job.name, job.spec.type, result, now, duration
+            )
+            if self.listener is not None:
+                labels = {**job.target.labels, **job.spec.labels}
+                self.listener.on_state(state, job.spec, now, labels=labels)
+            if isinstance(self.listener, RetryAdvisor):
+                delay = self.listener.retry_delay(state, job.spec)
+                if delay:  # soft failure: the scheduler runs the check again sooner
+                    self.retry_at[job.key] = now + delay
+        except Exception:  # a full disk or a broken notifier config must not stop checks
+            log.exception("could not record the result of %s", job.key)
+
+    async def drain(self, grace: float) -> int:
+        """Wait up to ``grace`` seconds for checks in flight, cancel the rest; return cancelled."""
+        pending = {t for t in self.in_flight if t is not asyncio.current_task()}
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=grace)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
+            return len(still)
+        return 0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

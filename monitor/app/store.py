@@ -1,0 +1,36 @@
+"""The daemon's state file: every domain's repository over one kernel ``Database``.
+
+The shell opens the file once with each domain's migrations (check state, alerting,
+maintenance, integrity) and hands the repositories to the domains; the metrics exporter
+and the HTTP API read through them. ``StateStore`` is alerting's view (check states,
+alerts, outbox) plus the ``database`` that maintenance and integrity wrap themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alerts.maintenance.store import MIGRATIONS as MAINTENANCE_MIGRATIONS
+from alerts.schema import MIGRATIONS as ALERTING_MIGRATIONS
+from alerts.store import AlertingState
+from checks.integrity.store import MIGRATIONS as INTEGRITY_MIGRATIONS
+from monitor.kernel.database import Database
+from monitor.state.store import MIGRATIONS as CHECK_STATE_MIGRATIONS
+
+DOMAINS = (CHECK_STATE_MIGRATIONS, ALERTING_MIGRATIONS, MAINTENANCE_MIGRATIONS,
+           INTEGRITY_MIGRATIONS)
+
+
+class StateStore(AlertingState):
+    """The state file with every domain's tables created or upgraded in place."""
+
+    def __init__(self, path: Path | str, *, history_limit: int = 500) -> None:
+        super().__init__(Database(path, DOMAINS), history_limit=history_limit)
+        self.path = self.database.path
+
+    def is_writable(self) -> bool:
+        """For /readyz: a write transaction can be taken."""
+        return self.database.is_writable()
+
+    def close(self) -> None:
+        self.database.close()

@@ -1,0 +1,159 @@
+"""The SQLite state file every domain keeps its tables in, with per-domain migrations.
+
+One file (WAL) under the state directory. Each domain (check state, alerting,
+maintenance, integrity) declares its tables as a ``Migrations`` list and wraps this
+``Database`` in its own repository; nobody else touches those tables. The shell opens the
+file once with every domain's migrations; a tool that needs one domain (``vigil
+integrity``) opens it with that domain's alone, and the others are left as they are.
+
+Versions are kept per domain in ``schema_versions``. Files written before the split
+carried one linear ``PRAGMA user_version`` (1..6); each domain names, in ``legacy``,
+the old version that created each of its steps, so such a file upgrades in place. New
+files set ``user_version`` to ``LAYOUT_MARK`` so that an older Vigil refuses them with
+"newer than this Vigil supports" instead of re-creating tables. Part of the kernel:
+imports nothing of Vigil.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+LAYOUT_MARK = 1000  # PRAGMA user_version of a per-domain file; old layouts used 1..6
+_LEGACY = "_legacy_user_version"  # schema_versions row: the single-file version upgraded
+
+
+@dataclass(frozen=True, slots=True)
+class Migrations:
+    """One domain's schema: each step upgrades it by one version (append, never edit)."""
+
+    domain: str
+    steps: tuple[str, ...]
+    # For each step, the linear user_version of the old single-file layout that made the
+    # same change (0: the step is new since the split). Lets old files upgrade in place.
+    legacy: tuple[int, ...] = ()
+
+    def version_in_legacy_file(self, user_version: int) -> int:
+        """How many of this domain's steps a file of the old layout already has."""
+        done = 0
+        for old in self.legacy:
+            if not old or old > user_version:
+                break
+            done += 1
+        return done
+
+
+class StoreError(Exception):
+    """The state file cannot be opened or is newer than this Vigil understands."""
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection; rolled back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+class Database:
+    """The open state file. Repositories read with ``read`` and write in ``transaction``."""
+
+    def __init__(self, path: Path | str, migrations: Sequence[Migrations]) -> None:
+        self.path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._prepare()
+            for domain in migrations:
+                self._migrate(domain)
+            self.installation_id = self._load_installation_id()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open state database {path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot open state database {path}: {exc}") from exc
+
+    # -- schema -----------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Create the version table; remember the old linear version of a legacy file."""
+        user_version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if user_version > LAYOUT_MARK:
+            raise StoreError(
+                f"state database {self.path} has layout {user_version}, newer than this "
+                f"Vigil supports ({LAYOUT_MARK}); upgrade Vigil")
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_versions ("
+                       "domain TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS vigil_meta ("
+                       "key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            if user_version != LAYOUT_MARK:
+                db.execute("INSERT OR IGNORE INTO schema_versions VALUES (?, ?)",
+                           (_LEGACY, user_version))
+                db.execute(f"PRAGMA user_version={LAYOUT_MARK}")
+
+    def version(self, domain: str) -> int | None:
+        row = self._db.execute("SELECT version FROM schema_versions WHERE domain = ?",
+                               (domain,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _migrate(self, domain: Migrations) -> None:
+        current = self.version(domain.domain)
+        if current is None:
+            current = domain.version_in_legacy_file(self.version(_LEGACY) or 0)
+        if current > len(domain.steps):
+            raise StoreError(
+                f"state database {self.path} has {domain.domain} schema version {current}, "
+                f"newer than this Vigil supports ({len(domain.steps)}); upgrade Vigil")
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO schema_versions VALUES (?, ?)",
+                       (domain.domain, current))
+        for version, script in enumerate(domain.steps[current:], start=current + 1):
+            with self.transaction() as db:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("UPDATE schema_versions SET version = ? WHERE domain = ?",
+                           (version, domain.domain))
+
+    def _load_installation_id(self) -> str:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO vigil_meta VALUES ('installation_id', ?)",
+                       (uuid.uuid4().hex,))
+            row = db.execute("SELECT value FROM vigil_meta WHERE key = 'installation_id'"
+                             ).fetchone()
+        return str(row[0])
+
+    # -- access -----------------------------------------------------------------
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For a domain repository's reads (rows are ``sqlite3.Row``); writes go through
+        ``transaction()``. Repositories keep it to themselves."""
+        return self._db
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; rolled back on any error."""
+        return write_transaction(self._db)
+
+    def is_writable(self) -> bool:
+        """For /readyz: a write transaction can be taken and a row written."""
+        try:
+            with self.transaction() as db:
+                db.execute("UPDATE vigil_meta SET value = value WHERE key = 'installation_id'")
+            return True
+        except sqlite3.Error:
+            return False
+
+    def close(self) -> None:
+        self._db.close()
