@@ -127,7 +127,8 @@ _FORECASTABLE = {name: spec for name, spec in {**CHECK_METRICS, **MOODLE_METRICS
 
 def _forecastable(value: str) -> str:
     if value not in _FORECASTABLE:
-        raise ValueError(f"{value!r} is not a gauge that checks return (see monitor/kernel/catalogue.py)")
+        raise ValueError(f"{value!r} is not a gauge that checks return "
+                         "(see monitor/kernel/catalogue.py)")
     return value
 
 

@@ -2,8 +2,8 @@
 
 Data flow: AlertService decides (engine.py) -> ``AlertStore.save_alert`` writes the
 alert and its events in one transaction -> the router reads pending events. Owns the
-alerting tables of the state file (kernel ``Database``, schema in schema.py): alerts, alert_transitions,
-outbox (outbox_store.py), the routing tables (router_store.py), receiver_health
+alerting tables of the state file (kernel ``Database``, schema in schema.py): alerts,
+alert_transitions, outbox (outbox_store.py), the routing tables (router_store.py), receiver_health
 (receiver_health.py), sample_history and slo_minutes (history.py). Those modules are
 alerting's own and share ``AlertStore.db``; no module outside alerts/ touches them.
 """

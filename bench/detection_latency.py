@@ -8,7 +8,7 @@ What it does (everything on 127.0.0.1, temp dirs, stops by itself):
    records when the first ``"status": "firing"`` body arrives on each.
 2. Starts /usr/bin/prometheus-blackbox-exporter once (module http_2xx, timeout 5s).
 3. Each run (``--runs``, default 5) starts fresh, with empty state:
-   - Vigil (``python -m monitor.app.cli.main run``): one http check on the target every
+   - Vigil (``python -m monitor run``): one http check on the target every
      ``--interval`` (default 10 s, timeout 5 s as blackbox's); everything else at Vigil's
      defaults (failure and success thresholds, soft retry interval, routing and
      group_wait; ``--vigil-retry-interval`` / ``--vigil-group-wait`` override two of
@@ -313,7 +313,7 @@ class Stack:
             f"--web.listen-address={LOOPBACK}:{prom_port}", "--log.level=warn"],
             log=workdir / "prometheus.log")
         self.vigil = children.start("vigil", [
-            python(), "-m", "monitor.app.cli.main", "run", "-c", str(workdir / "vigil.toml")],
+            python(), "-m", "monitor", "run", "-c", str(workdir / "vigil.toml")],
             log=workdir / "vigil.log", cwd=ROOT)
         wait_until(lambda: http_ok(am_api + "/-/ready"), 30, "alertmanager /-/ready", self.am)
         wait_until(lambda: http_ok(self.prom_api + "/-/ready"), 30, "prometheus /-/ready",

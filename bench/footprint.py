@@ -14,7 +14,7 @@ What it does (everything on 127.0.0.1, bounded in time, stops by itself):
    and vigil processes, cron/postgres are optional with min_count = 0 as this machine
    runs neither), database_port (tcp, 30 s, to the demo's port since there is no
    PostgreSQL). Receivers: log, and a webhook to the demo's sink (loopback).
-3. Starts ``python -m monitor.app.cli.main run -c FILE`` (HTTP API on a free port), waits for
+3. Starts ``python -m monitor run -c FILE`` (HTTP API on a free port), waits for
    /readyz and ``--warmup`` seconds (default 60: every check's first run is spread over
    the first minute), then for ``--seconds`` (default 300) samples the vigil process
    (+ children) every ``--sample-every`` seconds with psutil: RSS, and CPU seconds
@@ -412,7 +412,7 @@ def main() -> int:
         config.write_text(vigil_config(workdir / "state", api_port, demo))
         print(f"[footprint] demo LMS at {demo['url']} / {demo['https_url']}; starting vigil "
               f"(log: {workdir / 'vigil.log'})", flush=True)
-        proc = children.start("vigil", [python(), "-m", "monitor.app.cli.main", "run", "-c",
+        proc = children.start("vigil", [python(), "-m", "monitor", "run", "-c",
                                         str(config)], log=workdir / "vigil.log")
         api = f"http://{LOOPBACK}:{api_port}"
         wait_until(lambda: http_ok(api + "/readyz"), 60, "vigil /readyz", proc)

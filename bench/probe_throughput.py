@@ -7,7 +7,7 @@ What it does, in one run (everything on 127.0.0.1, bounded in time, stops by its
    answers every GET with a small 200 page and closes the connection.
 2. Vigil: writes a config with ``--lms`` x ``--checks-per-lms`` http checks (default
    20 x 100 = 2,000) at ``--interval`` (default 10 s), each on its own path of the same
-   server, and starts ``python -m monitor.app.cli.main run -c FILE`` as a subprocess with its
+   server, and starts ``python -m monitor run -c FILE`` as a subprocess with its
    HTTP server on a free port. After a warm-up (every check has run at least once, and
    at least ``--warmup`` seconds), it measures for ``--seconds`` (default 60):
    - CPU: psutil user+system seconds of the vigil process (all its threads) and its
@@ -146,7 +146,7 @@ def run_vigil(children: Children, workdir: Path, target: str,
     checks = args.lms * args.checks_per_lms
     print(f"[vigil] starting with {checks} http checks every {args.interval:g}s "
           f"(log: {workdir / 'vigil.log'})", flush=True)
-    proc = children.start("vigil", [python(), "-m", "monitor.app.cli.main", "run", "-c", str(config)],
+    proc = children.start("vigil", [python(), "-m", "monitor", "run", "-c", str(config)],
                           log=workdir / "vigil.log")
     api = f"http://{LOOPBACK}:{api_port}"
     wait_until(lambda: http_ok(api + "/readyz"), 60, "vigil /readyz", proc)

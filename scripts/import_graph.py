@@ -145,7 +145,11 @@ def cycle_dodges(graph: dict[str, set[str]], nested: dict[str, list[tuple[int, s
             for line, target in items if target == module or reaches(graph, target, module)]
 
 
-def build(root: Path) -> tuple[dict[str, set[str]], dict[str, list[tuple[int, str]]], dict[str, Path]]:
+Graph = dict[str, set[str]]
+Nested = dict[str, list[tuple[int, str]]]
+
+
+def build(root: Path) -> tuple[Graph, Nested, dict[str, Path]]:
     modules = product_modules(root)
     known = set(modules)
     graph: dict[str, set[str]] = {}

@@ -129,7 +129,7 @@ def test_example_configs_are_valid(name: str, tmp_path: Path) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.app.cli.main", *args],
+    return subprocess.run([sys.executable, "-m", "monitor", *args],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
 
 

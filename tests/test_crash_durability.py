@@ -1,6 +1,6 @@
 """Crash durability of the alert pipeline: SIGKILL `vigil run` 50 times, lose nothing.
 
-A real `vigil run` process (``python -m monitor.app.cli.main run``) watches one http check on a
+A real `vigil run` process (``python -m monitor run``) watches one http check on a
 local target that flips between up (200) and down (503) every 0.6-1.4 s, so alerts fire and
 resolve all the time (failure/success threshold 1). Its only receiver is a webhook on a
 local HTTP server that alternates between failing (503) and working. The test kills
@@ -285,7 +285,7 @@ class Lives:
         self.logs.append(log)
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor.app.cli.main", "run", "-c", str(self.config)],
+                [sys.executable, "-m", "monitor", "run", "-c", str(self.config)],
                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1",
                      "NOTIFY_SOCKET": str(self.notify_path)},

@@ -69,7 +69,7 @@ class Vigil:
     def __init__(self, config: Path, api_port: int) -> None:
         self.log = (config.parent / "vigil.log").open("w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.app.cli.main", "run", "-c", str(config)],
+            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -183,7 +183,7 @@ def test_a_busy_api_port_is_a_clear_error_not_a_traceback(
         busy.listen()
         port = busy.getsockname()[1]
         write_config(tmp_path / "vigil.toml", port, *servers)
-        proc = subprocess.run([sys.executable, "-m", "monitor.app.cli.main", "run", "-c",
+        proc = subprocess.run([sys.executable, "-m", "monitor", "run", "-c",
                                str(tmp_path / "vigil.toml")], cwd=ROOT, capture_output=True,
                               text=True, timeout=30)
     assert proc.returncode == 1
@@ -192,7 +192,7 @@ def test_a_busy_api_port_is_a_clear_error_not_a_traceback(
 
 
 def test_a_missing_config_file_exits_2_with_its_name(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "monitor.app.cli.main", "run", "-c",
+    proc = subprocess.run([sys.executable, "-m", "monitor", "run", "-c",
                            str(tmp_path / "nope.toml")], cwd=ROOT, capture_output=True,
                           text=True, timeout=30)
     assert proc.returncode == 2
@@ -211,7 +211,7 @@ def test_daemon_speaks_sd_notify_ready_watchdog_and_stopping(
         port = free_port()
         write_config(tmp_path / "vigil.toml", port, *servers)
         env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "1000000"}
-        proc = subprocess.Popen([sys.executable, "-m", "monitor.app.cli.main", "run", "-c",
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c",
                                  str(tmp_path / "vigil.toml")], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -238,7 +238,7 @@ def test_check_command_prints_nagios_output_and_exit_code(
     write_config(tmp_path / "vigil.toml", free_port(), *servers)
 
     def check(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "monitor.app.cli.main", "check", "-c",
+        return subprocess.run([sys.executable, "-m", "monitor", "check", "-c",
                                str(tmp_path / "vigil.toml"), *args], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
 

@@ -19,7 +19,7 @@ def test_bundled_demo_config_is_the_documented_example() -> None:
 def test_demo_runs_checks_and_stops_after_its_duration(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor.app.cli.main", "demo", "--state-dir", str(tmp_path / "state"),
+        [sys.executable, "-m", "monitor", "demo", "--state-dir", str(tmp_path / "state"),
          "--port", str(port), "--duration", "8"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )

@@ -25,7 +25,7 @@ def test_every_code_directory_is_a_package_the_build_includes() -> None:
 def test_package_data_globs_cover_the_runtime_files() -> None:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"]
-    assert "pages/*" in data["monitor"] and "templates/*" in data["monitor"]
+    assert "pages/*" in data["monitor.app.demo"] and "templates/*" in data["monitor.app.web"]
     assert "templates/*" in data["alerts"]
     for needed in ("monitor/app/demo/pages/demo.toml", "monitor/app/web/templates/status.html.j2",
                    "alerts/templates/message.txt.j2"):

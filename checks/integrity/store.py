@@ -1,10 +1,11 @@
 """Integrity tables in Vigil's state DB: baselines, observed states, manifests, runs, cursor.
 
 The integrity domain owns these tables and declares them here (MIGRATIONS, run through the
-kernel's ``Database``); this module opens its own connection to the same SQLite file (WAL lets the daemon's connection and this one
-work side by side) and keeps each transaction short. Each watched tree (site: the LMS
-name, root: the scanned directory) has an integrity_trees row; its files are keyed by
-(tree, source, path), source being one of
+kernel's ``Database``); this module opens its own connection to the same SQLite file
+(WAL lets the daemon's connection and this one work side by side) and keeps each
+transaction short. Each watched tree (site: the LMS name, root: the scanned directory)
+has an integrity_trees row; its files are keyed by (tree, source, path), source being
+one of
 - "baseline": the accepted state (what verification compares against);
 - "observed": the last state seen, with the last hash, so a run re-hashes only files
   whose stat changed (plus the rolling slice);

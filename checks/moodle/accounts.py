@@ -27,7 +27,10 @@ from checks.moodle.schema import MoodleTables
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 DELETED, MISSING = "(deleted user)", "(no such user)"
 NAME_CAP = 10  # people named in one summary line

@@ -66,7 +66,10 @@ from monitor.kernel.units import fmt_duration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_adhoc_tasks_due", "lms_moodle_adhoc_oldest_due_age_seconds",
            "lms_moodle_adhoc_tasks_failing", "lms_moodle_adhoc_tasks_dead",

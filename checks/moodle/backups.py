@@ -40,7 +40,10 @@ from monitor.kernel.units import fmt_duration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_backup_courses", "lms_moodle_backup_last_success_timestamp_seconds",
            "lms_moodle_backup_auto_active", "lms_moodle_backup_stuck")

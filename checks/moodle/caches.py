@@ -46,7 +46,10 @@ from monitor.kernel.units import fmt_bytes, fmt_seconds
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_session_handler", "lms_moodle_redis_up", "lms_moodle_redis_ping_seconds",
            "lms_moodle_redis_memory_used_bytes", "lms_moodle_redis_memory_max_bytes",
@@ -302,7 +305,7 @@ def _healthy(handler: str | None, rows: int | None, size: int | None,
     return "; ".join(parts) or "nothing to report"
 
 
-def _regclass() -> object:
+def _regclass() -> Any:
     from sqlalchemy.dialects.postgresql import REGCLASS  # PostgreSQL sites only
 
     return REGCLASS

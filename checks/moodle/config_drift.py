@@ -54,7 +54,10 @@ from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_config_settings_watched", "lms_moodle_config_settings_changed")
 StatusName = Literal["WARNING", "CRITICAL"]
@@ -146,10 +149,10 @@ def read_database(conn: Connection, t: MoodleTables, names: list[str]) -> dict[s
         values.update({f"config:{name}": value for name, value in rows})
     if plugin:
         cp = t.config_plugins
-        rows = conn.execute(sa.select(cp.c.plugin, cp.c.name, cp.c.value).where(
+        found = conn.execute(sa.select(cp.c.plugin, cp.c.name, cp.c.value).where(
             cp.c.plugin.in_(sorted({p for p, _ in plugin})),
             cp.c.name.in_(sorted({n for _, n in plugin}))))
-        values.update({f"config_plugins:{p}/{n}": v for p, n, v in rows if (p, n) in plugin})
+        values.update({f"config_plugins:{p}/{n}": v for p, n, v in found if (p, n) in plugin})
     return values
 
 

@@ -47,7 +47,10 @@ from monitor.kernel.units import fmt_duration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_cron_last_start_timestamp_seconds", "lms_moodle_cron_age_seconds",
            "lms_moodle_cron_interval_seconds", "lms_moodle_cron_enabled")

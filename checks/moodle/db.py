@@ -19,7 +19,10 @@ from checks.moodle.settings import DatabaseSettings
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 T = TypeVar("T")
 

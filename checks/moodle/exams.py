@@ -37,7 +37,10 @@ from monitor.kernel.spec import CheckSpec, PositiveDuration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_exam_in_progress", "lms_moodle_exam_quizzes_in_progress",
            "lms_moodle_exam_attempts_in_progress", "lms_moodle_exam_quizzes_closing")

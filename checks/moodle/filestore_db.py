@@ -28,7 +28,10 @@ from checks.moodle.schema import MoodleTables
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 _BATCH = 5000  # rows per round trip of the server-side cursor
 _IN_LIST = 500

@@ -21,7 +21,10 @@ from checks.moodle.schema import MoodleTables
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 # eventname = '\\' . classname (lib/classes/event/base.php).
 FAILED_LOGIN = "\\core\\event\\user_login_failed"

@@ -49,7 +49,10 @@ from monitor.kernel.units import fmt_duration, fmt_seconds
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_smtp_up", "lms_moodle_smtp_response_seconds", "lms_moodle_smtp_starttls",
            "lms_moodle_noemailever", "lms_moodle_email_failed_events")

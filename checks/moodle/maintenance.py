@@ -45,7 +45,10 @@ from monitor.kernel.units import fmt_duration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_maintenance_enabled", "lms_moodle_maintenance_scheduled_timestamp_seconds",
            "lms_moodle_maintenance_covered")

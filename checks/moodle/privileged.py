@@ -40,7 +40,10 @@ from monitor.kernel.units import fmt_duration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_privileged_accounts", "lms_moodle_privileged_account_changes")
 CONTEXT_SYSTEM = 10
@@ -128,9 +131,10 @@ def _actors(conn: Connection, t: MoodleTables, since: float, removed: dict[str, 
                                               if (role, u) in seen.assigned)
     roles = [r for r in removed if r != SITEADMIN]
     if roles and standard_log_enabled(conn, t):
-        log, role = t.logstore_standard_log, t.role
+        log, role_table = t.logstore_standard_log, t.role
         ids: dict[int, str] = {int(i): str(name) for i, name in conn.execute(
-            sa.select(role.c.id, role.c.shortname).where(role.c.shortname.in_(roles)))}
+            sa.select(role_table.c.id, role_table.c.shortname)
+            .where(role_table.c.shortname.in_(roles)))}
         rows = conn.execute(sa.select(log.c.objectid, log.c.relateduserid, log.c.userid).where(
             log.c.timecreated >= int(since), log.c.eventname == ROLE_UNASSIGNED,
             log.c.contextlevel == CONTEXT_SYSTEM, log.c.objectid.in_(list(ids))))

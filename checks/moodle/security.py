@@ -34,7 +34,10 @@ from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 # other['reason'] of user_login_failed: the AUTH_LOGIN_* constants of lib/authlib.php.
 REASONS = {1: "nouser", 2: "suspended", 3: "failed", 4: "lockout", 5: "unauthorised",

@@ -47,7 +47,10 @@ from monitor.kernel.units import fmt_duration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_scheduled_tasks_failing", "lms_moodle_scheduled_tasks_overdue",
            "lms_moodle_scheduled_tasks_running", "lms_moodle_scheduled_tasks_stale",

@@ -42,7 +42,10 @@ from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_upgrade_pending", "lms_moodle_upgrade_running",
            "lms_moodle_core_version", "lms_moodle_plugins")

@@ -38,7 +38,10 @@ from monitor.kernel.units import fmt_duration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 METRICS = ("lms_moodle_active_users", "lms_moodle_logins", "lms_moodle_enrolments_created",
            "lms_moodle_course_completions", "lms_moodle_quiz_attempts_in_progress",

@@ -182,7 +182,7 @@ class LiveSetup:
     def _start_vigil(self, config: Path) -> None:
         log = self.stack.enter_context((self.tmp / "vigil.log").open("w"))
         vigil = subprocess.Popen(
-            [sys.executable, "-m", "monitor.app.cli.main", "run", "-c", str(config)], cwd=ROOT,
+            [sys.executable, "-m", "monitor", "run", "-c", str(config)], cwd=ROOT,
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.procs.append(vigil)
 
@@ -221,7 +221,7 @@ def store_release_manifest(tmp: Path, config: Path, site: FakeSite) -> None:
         tar.add(site.root, arcname="moodle",
                 filter=lambda info: None if "/.fake" in info.name else info)
     result = subprocess.run(
-        [sys.executable, "-m", "monitor.app.cli.main", "integrity", "manifest", "-c", str(config),
+        [sys.executable, "-m", "monitor", "integrity", "manifest", "-c", str(config),
          "--lms", LMS_MOODLE, "--check", "code_integrity", "--by", "test",
          "--from", str(archive)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

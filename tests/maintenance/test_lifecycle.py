@@ -566,5 +566,6 @@ async def test_the_scope_stays_covered_until_the_end_actions_are_done(env: Env) 
     save_occurrence(env.store.database, record)
     assert env.lifecycle.covering(labels, end + 5) is not None
     assert env.lifecycle.covering(labels, end + END_GRACE + 1) is None  # capped
-    save_occurrence(env.store.database, OccurrenceRecord(window.id, start, end, "done", None, None, []))
+    save_occurrence(env.store.database,
+                    OccurrenceRecord(window.id, start, end, "done", None, None, []))
     assert env.lifecycle.covering(labels, end + 5) is None

@@ -185,7 +185,8 @@ def test_a_window_added_by_another_process_is_seen_at_once(
     assert daemon_book.covering({"lms": "prod"}, NOW) is None
     cli_store = StateStore(store.path)  # what `vigil maintenance add` opens
     try:
-        window = MaintenanceBook(cli_store.database, clock, LMS_LABELS).add(spec(kind="manual"), "cli")
+        cli_book = MaintenanceBook(cli_store.database, clock, LMS_LABELS)
+        window = cli_book.add(spec(kind="manual"), "cli")
         occ = daemon_book.covering({"lms": "prod"}, NOW)
         assert occ is not None and occ.window_id == window.id
         MaintenanceBook(cli_store.database, clock, LMS_LABELS).end(window.id, now=NOW + 5)

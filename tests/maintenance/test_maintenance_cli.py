@@ -169,7 +169,7 @@ prefix = "{db.prefix}"
 
 def test_the_installed_command_runs(tmp_path: Path) -> None:
     config = str(write_config(tmp_path))
-    run = [sys.executable, "-m", "monitor.app.cli.main", "maintenance"]
+    run = [sys.executable, "-m", "monitor", "maintenance"]
     added = subprocess.run([*run, "add", "-c", config, "--name", "kernel", "--lms", "prod",
                             "--start", "2030-06-01 06:00", "--duration", "1h"],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)

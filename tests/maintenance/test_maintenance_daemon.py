@@ -61,7 +61,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]
     config = tmp_path / "vigil.toml"
     config.write_text(CONFIG.format(port=port, url=target.url, windows=MANUAL))
     log = (tmp_path / "vigil.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.app.cli.main", "run", "-c", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(config)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     api = f"http://127.0.0.1:{port}"
@@ -86,7 +86,7 @@ def test_windows_from_config_cli_and_reload(
     metrics = httpx.get(api + "/metrics").text
     assert (gauge(metrics, "site"), gauge(metrics, "other")) == (1.0, 0.0)
 
-    added = subprocess.run([sys.executable, "-m", "monitor.app.cli.main", "maintenance", "add", "-c",
+    added = subprocess.run([sys.executable, "-m", "monitor", "maintenance", "add", "-c",
                             str(config), "--name", "other too", "--lms", "other", "--manual"],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert added.returncode == 0, added.stderr

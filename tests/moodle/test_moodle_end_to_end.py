@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def vigil(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.app.cli.main", *argv], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "monitor", *argv], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

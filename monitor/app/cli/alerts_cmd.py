@@ -19,7 +19,7 @@ from alerts.acks import AckError
 from alerts.engine import fingerprint
 from alerts.service import AlertService
 from alerts.snapshot import ack_json
-from alerts.store import AlertRecord
+from alerts.store import AlertingState, AlertRecord
 from monitor.app.config import ConfigError, load_config
 from monitor.app.store import StateStore
 from monitor.kernel.clock import SystemClock
@@ -134,7 +134,7 @@ def _run(args: argparse.Namespace, service: AlertService) -> int:
     return 0
 
 
-def _outbox(store: StateStore, as_json: bool) -> int:
+def _outbox(store: AlertingState, as_json: bool) -> int:
     items = store.outbox_items("failed") + store.outbox_items("pending")
     rows = [{"id": i.id, "state": i.state, "receiver": i.receiver, "dedup_key": i.dedup_key,
              "created_at": i.created_at, "attempts": i.attempts,

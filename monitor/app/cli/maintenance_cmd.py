@@ -125,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"vigil maintenance: {exc}", file=sys.stderr)
         return EXIT_FAILED
     clock = SystemClock()
-    book = MaintenanceBook(store, clock)
+    book = MaintenanceBook(store.database, clock)
     try:
         # The config's [[maintenance]] windows too, as the daemon does at start and reload.
         book.apply_config(config)

@@ -85,7 +85,8 @@ def _clock_text(timestamp: float | None) -> str:
 
 
 def create_app(view: DaemonView) -> Starlette:
-    pages = Environment(loader=PackageLoader("monitor.app.web", "templates"), undefined=StrictUndefined,
+    pages = Environment(loader=PackageLoader("monitor.app.web", "templates"),
+                        undefined=StrictUndefined,
                         autoescape=select_autoescape(["html", "html.j2"]))
     status_page = pages.get_template("status.html.j2")
 
