@@ -122,9 +122,9 @@ def _code(header: bytes, footer: bytes = rb"\n\}\n") -> Shape:
 _LANG = _tokens_shape(re.compile(rb"<\?php\s"), re.compile(rb"\s*"), _LANG_TOKEN,
                       _LANG_OPEN, _LANG_SYNC)
 
-# lib/setuplib.php initialise_local_config_cache() (4.1+; the shared cachedir copy since
-# 4.2): written to "$CFG->cachedir/bootstrap.php" through "bootstrap.php.tmp" . uniqid(),
-# then copied to "$CFG->localcachedir/bootstrap.php".
+# lib/setuplib.php initialise_local_config_cache() (moodle/moodle main): written to
+# "$CFG->cachedir/bootstrap.php" through "bootstrap.php.tmp" . uniqid(), then copied to
+# "$CFG->localcachedir/bootstrap.php" (the same content in both places).
 _BOOTSTRAP = _exact(
     rb"<\?php\n// \*{10} This file is generated DO NOT EDIT \*{10}\n"
     rb"\$CFG->siteidentifier = '(?:[^'\\]|\\.)*';\n"
@@ -148,8 +148,8 @@ MOODLE_GENERATED: tuple[Generated, ...] = (
         r"(?:cache|localcache)/bootstrap\.php|cache/bootstrap\.php\.tmp[0-9a-f]{13}"),
         _BOOTSTRAP),
     # lib/classes/router.php configure_caching() (4.5+): Slim's route cache file
-    # "$CFG->cachedir/routes.<sha1(basepath)>.cache", written by FastRoute's
-    # cachedDispatcher() (lib/nikic/fast-route src/functions.php):
+    # "$CFG->cachedir/routes.<sha1(basepath)>.cache", which Slim\Routing\Dispatcher hands
+    # to FastRoute's cachedDispatcher() (lib/nikic/fast-route src/functions.php):
     # '<?php return ' . var_export($dispatchData, true) . ';'
     Generated("router cache", re.compile(r"cache/routes\.[0-9a-f]{40}\.cache"),
               _data(rb"<\?php return ", rb";")),
