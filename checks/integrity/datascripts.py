@@ -8,7 +8,8 @@ Any script found is CRITICAL (a data directory holds no code to run; a file-incl
 runs whatever PHP it finds there), WARNING inside a maintenance window (a plugin install
 unpacks code under temp/). Unreadable files or directories are WARNING. The directory is
 ``path``, or lms.moodle.dataroot; for a Moodle site the PHP files Moodle writes itself
-(webshells.MOODLE_ALLOWED) are allowed unless ``allow`` replaces that list.
+(generated.MOODLE_GENERATED: by place, name and content shape) pass unless ``allow``
+replaces them with plain path patterns.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from pydantic import Field
 
 from checks.base import CheckContext, CheckUnavailable, Window, covered_by_window
 from checks.integrity.codetree import LISTED, Bytes
+from checks.integrity.generated import MOODLE_GENERATED
 from checks.integrity.hashing import Deadline
 from checks.integrity.patterns import PathRules, display_path
 from checks.integrity.scan import ScanError
 from checks.integrity.store import IntegrityStore
 from checks.integrity.webshells import (
     DEFAULT_NAMES_ONLY,
-    MOODLE_ALLOWED,
     DataFindings,
     DataRules,
     find_scripts,
@@ -44,7 +45,7 @@ class DatarootScriptsSpec(CheckSpec):
     interval: PositiveDuration = 300.0
     timeout: PositiveDuration = 120.0
     path: Path | None = None  # the data directory (default: lms.moodle.dataroot)
-    allow: list[str] | None = None  # None: Moodle's own PHP files on a Moodle site
+    allow: list[str] | None = None  # None: Moodle's own PHP files (by shape) on Moodle
     names_only: list[str] = Field(default_factory=lambda: list(DEFAULT_NAMES_ONLY))
     ignore: list[str] = Field(default_factory=list)
     io_budget: Bytes = 1_000_000  # bytes per second, averaged over the interval
@@ -66,9 +67,10 @@ class DatarootScriptsCheck:
             raise CheckUnavailable("no data directory: set the check's path "
                                    "(or lms.moodle.dataroot for a Moodle site)")
         root = str(Path(path).absolute())
-        allow = spec.allow if spec.allow is not None else (
-            list(MOODLE_ALLOWED) if ctx.target.kind == "moodle" else [])
-        rules = DataRules(PathRules(allow), PathRules(spec.names_only), PathRules(spec.ignore))
+        generated = MOODLE_GENERATED if (
+            spec.allow is None and ctx.target.kind == "moodle") else ()
+        rules = DataRules(PathRules(spec.allow or ()), PathRules(spec.names_only),
+                          PathRules(spec.ignore), generated)
         deadline = Deadline(ctx.now, now + spec.timeout * 0.7)
 
         def work() -> DataFindings:

@@ -127,6 +127,43 @@ def read_whole(fd: int, buf: bytearray, view: memoryview,
     return digest.hexdigest(), tagged, total, None, ""
 
 
+class Ends(NamedTuple):
+    """The bytes of a file a shape check looks at: all of it (``whole``), or its first and
+    last bytes (a middle left unread)."""
+
+    head: bytes
+    tail: bytes = b""
+    whole: bool = True
+
+
+def read_ends(path: str, ino: int | None, *, whole_up_to: int, head: int, tail: int,
+              opener: Opener = default_opener) -> tuple[Ends | None, Digest]:
+    """A file whole when it is at most ``whole_up_to`` bytes, else its first ``head`` and
+    last ``tail`` bytes; the Digest says what was read and what went wrong, as hash_file's."""
+    try:
+        fd = opener(path)
+    except FileNotFoundError:
+        return None, Digest(None, problem="vanished")
+    except OSError as exc:
+        return None, Digest(None, problem="unreadable", error=exc.strerror or str(exc))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (ino is not None and st.st_ino != ino):
+            return None, Digest(None, problem="replaced")
+        size = st.st_size
+        if size <= whole_up_to:
+            data = os.pread(fd, whole_up_to + 1, 0)  # +1: a file grown since shows as such
+            ends = Ends(data, b"", len(data) <= whole_up_to)
+        else:
+            ends = Ends(os.pread(fd, head, 0), os.pread(fd, tail, max(size - tail, head)),
+                        False)
+        return ends, Digest(None, read=len(ends.head) + len(ends.tail))
+    except OSError as exc:
+        return None, Digest(None, problem="unreadable", error=exc.strerror or str(exc))
+    finally:
+        os.close(fd)
+
+
 def sniff(path: str, ino: int | None = None, *, opener: Opener = default_opener,
           size: int = SNIFF_BYTES) -> Digest:
     """Whether the first ``size`` bytes hold a PHP open tag (Digest.tagged), no hash."""

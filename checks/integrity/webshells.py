@@ -9,15 +9,26 @@ and caches, never code Vigil expects to run, so any script found is a finding:
 - by content everywhere else: a PHP open tag (<?php, <?=) in the first 4 KiB. Each file is
   sniffed once per (size, mtime, ctime, inode), newest first, within the byte budget; the
   verdicts are kept as "data" rows in the state DB.
-Moodle writes a few PHP files into its dataroot itself; ``MOODLE_ALLOWED`` lists them
-(from moodle/moodle) and the check skips them.
+Moodle writes a few PHP files into its dataroot itself (generated.py): such a file passes
+only when its place, name and content shape are what Moodle writes (a read of its ends,
+within the byte budget, once per stat change); a misshapen one is a finding like any
+script. ``DataRules.allowed`` are plain path exceptions a user configured.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from checks.integrity.hashing import Deadline, Opener, default_opener, sniff
+from checks.integrity.generated import (
+    HEAD_BYTES,
+    TAIL_BYTES,
+    WHOLE_BYTES,
+    Generated,
+    recognise,
+    sniff_cost,
+)
+from checks.integrity.hashing import Deadline, Opener, default_opener, read_ends, sniff
 from checks.integrity.patterns import SNIFF_BYTES, PathRules, is_script_name
 from checks.integrity.scan import FileStat, names, scan
 from checks.integrity.store import IntegrityStore, Record
@@ -26,18 +37,11 @@ from checks.integrity.store import IntegrityStore, Record
 # (lib/filestorage/file_system_filedir.php); restored backups unpack their files the same
 # way under temp/backup/<id>/files (backup/util/helper/restore_*).
 DEFAULT_NAMES_ONLY = ("/filedir/", "/trashdir/", "/temp/backup/*/files/")
-# PHP files Moodle itself writes into the dataroot:
-MOODLE_ALLOWED = (
-    "/muc/config.php",  # cache/classes/config.php: the MUC configuration
-    "/cache/core_component.php",  # lib/classes/component.php: "$CFG->cachedir/core_component.php"
-    # lib/classes/output/renderer_base.php get_mustache(): compiled templates under
-    # make_localcache_directory("mustache/$themerev/$themename"), named __Mustache_<md5>.php
-    "/localcache/mustache/*/*/__Mustache_*.php",
-    # lib/setup.php: $CFG->langotherroot and $CFG->langlocalroot = "$CFG->dataroot/lang";
-    # installed language packs and their _local customisations are PHP string files.
-    "/lang/*/*.php",
-)
 DATA = "data"
+# Verdicts kept per file: a sniffed file is "clean" or "script"; a file with a generated
+# name is "generated" (Moodle's shape) or "forged" (not). A verdict of the other kind (the
+# rules changed since) is not reused.
+SNIFFED, SHAPED = frozenset({"clean", "script"}), frozenset({"generated", "forged"})
 
 
 @dataclass(slots=True)
@@ -52,9 +56,10 @@ class DataFindings:
 
 @dataclass(frozen=True, slots=True)
 class DataRules:
-    allowed: PathRules
+    allowed: PathRules  # plain path exceptions (configured)
     names_only: PathRules
     ignore: PathRules
+    generated: tuple[Generated, ...] = ()  # Moodle's own files, checked by shape
 
 
 def find_scripts(store: IntegrityStore, site: str, root: str, rules: DataRules, *,
@@ -69,23 +74,28 @@ def find_scripts(store: IntegrityStore, site: str, root: str, rules: DataRules, 
         out.scripts += [p for p in blobs if is_script_name(p) and not rules.allowed.matches(p)]
     known = store.load(site, root, DATA, brief=True)
     to_sniff: list[str] = []
+    shaped: dict[str, tuple[Generated, re.Match[str]]] = {}
     for path, st in found.files.items():
         out.files += 1
         if st.kind != "file" or rules.allowed.matches(path):
             continue
-        if is_script_name(path):
+        if (hit := recognise(path, rules.generated)) is not None:
+            shaped[path] = hit
+        elif is_script_name(path):
             out.scripts.append(path)
             continue
         old = known.get(path)
-        if old is not None and old.stat == st and old.note != "unreadable":
-            if old.note == "script":
+        if old is not None and old.stat == st and old.note in (
+                SHAPED if path in shaped else SNIFFED):
+            if old.note in ("script", "forged"):
                 out.scripts.append(path)
             continue
         to_sniff.append(path)
     to_sniff.sort(key=lambda p: found.files[p].mtime_ns, reverse=True)  # fresh drops first
-    verdicts = _sniff_all(root, found.files, to_sniff, budget, deadline, opener, out)
+    verdicts = _sniff_all(root, found.files, to_sniff, shaped, budget, deadline, opener,
+                          out)
     for path, rec in verdicts.items():
-        if rec.note == "script":
+        if rec.note in ("script", "forged"):
             out.scripts.append(path)
         elif rec.note == "unreadable":
             out.unreadable.append(path)
@@ -95,19 +105,29 @@ def find_scripts(store: IntegrityStore, site: str, root: str, rules: DataRules, 
     return out
 
 
-def _sniff_all(root: str, files: dict[str, FileStat], paths: list[str], budget: int | None,
+def _sniff_all(root: str, files: dict[str, FileStat], paths: list[str],
+               shaped: dict[str, tuple[Generated, re.Match[str]]], budget: int | None,
                deadline: Deadline, opener: Opener, out: DataFindings) -> dict[str, Record]:
     verdicts: dict[str, Record] = {}
     prefix = root.rstrip("/") + "/"
     for index, path in enumerate(paths):
-        cost = min(files[path].size, SNIFF_BYTES) or 1
+        size = files[path].size
+        cost = (sniff_cost(size) if path in shaped else min(size, SNIFF_BYTES)) or 1
         if (budget is not None and out.read_bytes + cost > budget) or deadline.passed():
             out.pending = len(paths) - index
             break
-        got = sniff(prefix + path, files[path].ino, opener=opener)
+        if path in shaped:
+            entry, where = shaped[path]
+            ends, got = read_ends(prefix + path, files[path].ino, whole_up_to=WHOLE_BYTES,
+                                 head=HEAD_BYTES, tail=TAIL_BYTES, opener=opener)
+            note = None if ends is None else (
+                "generated" if entry.shape(ends, where) else "forged")
+        else:
+            got = sniff(prefix + path, files[path].ino, opener=opener)
+            note = "script" if got.tagged else "clean"
         out.read_bytes += max(got.read, 1)
         if got.problem == "unreadable":
             verdicts[path] = Record(files[path], note="unreadable")
-        elif got.problem is None:
-            verdicts[path] = Record(files[path], note="script" if got.tagged else "clean")
+        elif got.problem is None and note is not None:
+            verdicts[path] = Record(files[path], note=note)
     return verdicts

@@ -12,11 +12,23 @@ core_renderer_cli::render_check_result: NA, OK, INFO, UNKNOWN, WARNING, ERROR, C
 wrapped in ANSI codes that cli.py strips) and indented summary rows. Exit codes follow
 NRPE: na/ok/info 0, warning 1, error/critical 2, unknown 3 (the metric uses the same codes).
 Without -v, checks.php lists only warning/error/critical rows, so Vigil always passes -v.
+
+Each type is run and judged on its own: one check class can throw (on a real 5.1 site
+`--type=security` died with 'Class "curl" not found') while the other types report real
+problems. A type that throws, dies or prints no NRPE table is a finding of its own (UNKNOWN,
+lms_moodle_check_api_type_up{type} 0, the exception's first line in the summary); the other
+types' results still count, so a real ERROR (CRITICAL) is never hidden behind UNKNOWN. Only
+when every type failed does the whole check raise CheckUnavailable.
+An uncaught exception ends checks.php through lib/setuplib.php default_exception_handler():
+"Default exception handler: <message> Debug: ..." on stderr (error_log), the CLI renderer's
+"!!! <message> !!!" on stdout, exit 1; <message> of a non-Moodle exception is
+"Exception - <getMessage()>" (lang/en/error.php generalexceptionmessage).
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -28,7 +40,8 @@ from checks.moodle.cli import CliResult, run_cli
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, PositiveDuration
 
-METRICS = ("lms_moodle_check_api_status", "lms_moodle_check_api_new_security_problems")
+METRICS = ("lms_moodle_check_api_status", "lms_moodle_check_api_new_security_problems",
+           "lms_moodle_check_api_type_up")
 CheckType = Literal["status", "security", "performance"]
 # Moodle result state -> (NRPE code as checks.php exits, Vigil status)
 STATES: dict[str, tuple[int, Status]] = {
@@ -40,6 +53,10 @@ _HEADER = re.compile(r"^(OK|WARNING|CRITICAL|UNKNOWN): (.*)$")
 _ROW = re.compile(r"^\s*(NA|OK|INFO|UNKNOWN|WARNING|ERROR|CRITICAL)\s*\| (.*) \(([^()\s]+)\)\s*$")
 _TEXT_ROW = re.compile(r"^ {10}\|(.*)$")
 _MAX_LISTED = 10
+_MOODLE_FATAL = re.compile(r"^!!! (?:Exception - )?(.+?) !!!$")  # core_renderer_cli fatal_error
+_PHP_FATAL = re.compile(r"PHP Fatal error:\s+(?:Uncaught [\w\\]+: )?(.+?)"
+                        r"(?: in /\S+(?::\d+| on line \d+))?(?: Stack trace:.*)?$")
+_CAUSE_CHARS = 160
 _SEVERITY = {Status.CRITICAL: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
 
 
@@ -102,6 +119,26 @@ def parse_checks_output(run: CliResult, kind: str) -> list[CheckResult]:
     return results
 
 
+@dataclass(frozen=True, slots=True)
+class TypeFailure:
+    """One ``--type`` that gave no results: why, as one short line and in full."""
+
+    type: str
+    cause: str  # the exception's first line, for the summary
+    detail: str  # the whole CheckUnavailable message
+
+
+def failure_cause(run: CliResult) -> str:
+    """The first line of the exception or fatal error a checks.php run died with, or ''."""
+    for line in run.stdout.splitlines():
+        if moodle := _MOODLE_FATAL.match(line.strip()):
+            return html.unescape(moodle.group(1))  # get_exception_info() ran clean_text()
+    for line in (run.stderr + "\n" + run.stdout).splitlines():
+        if php := _PHP_FATAL.search(line.strip()):
+            return php.group(1)
+    return ""
+
+
 def _close(results: list[CheckResult], summary: list[str]) -> None:
     if results and summary and not results[-1].summary:
         last = results[-1]
@@ -128,12 +165,27 @@ class CheckApiCheck:
         self._new_problems: set[str] = set()
 
     async def run(self, ctx: CheckContext) -> Result:
-        runs = await asyncio.gather(*(run_cli(ctx, "checks.php", ["-v", f"--type={kind}"])
-                                      for kind in self.spec.types))
-        results = [r for kind, run in zip(self.spec.types, runs, strict=True)
-                   for r in parse_checks_output(run, kind)]
-        new = self._track_security([r for r in results if r.type == "security"])
-        return self._judge(results, new)
+        outcomes = await asyncio.gather(*(self._run_type(ctx, kind)
+                                          for kind in self.spec.types))
+        failed = {o.type: o for o in outcomes if isinstance(o, TypeFailure)}
+        if len(failed) == len(self.spec.types):  # nothing measured: the check broke
+            details = dict.fromkeys(f.detail for f in failed.values())
+            raise CheckUnavailable("; ".join(details))
+        results = [r for o in outcomes if not isinstance(o, TypeFailure) for r in o]
+        new = [] if "security" in failed else self._track_security(
+            [r for r in results if r.type == "security"])
+        return self._judge(results, new, failed)
+
+    async def _run_type(self, ctx: CheckContext, kind: str) -> list[CheckResult] | TypeFailure:
+        try:
+            run = await run_cli(ctx, "checks.php", ["-v", f"--type={kind}"])
+        except CheckUnavailable as exc:  # could not start, or hung
+            return TypeFailure(kind, str(exc)[:_CAUSE_CHARS], str(exc))
+        try:
+            return parse_checks_output(run, kind)
+        except CheckUnavailable as exc:
+            cause = failure_cause(run) or str(exc)
+            return TypeFailure(kind, cause.replace("\n", " ")[:_CAUSE_CHARS], str(exc))
 
     def _track_security(self, security: list[CheckResult]) -> list[CheckResult]:
         if "security" not in self.spec.types:
@@ -150,15 +202,20 @@ class CheckApiCheck:
         self._security_before = now
         return [r for r in security if r.ref in self._new_problems]
 
-    def _judge(self, results: list[CheckResult], new: list[CheckResult]) -> Result:
+    def _judge(self, results: list[CheckResult], new: list[CheckResult],
+               failed: dict[str, TypeFailure]) -> Result:
         counted = [r for r in results if r.ref not in self.spec.ignore]
         failing = sorted((r for r in counted if not r.ok), key=lambda r: _SEVERITY[r.status])
-        status = Status.worst(r.status for r in counted)
+        # A failed type is UNKNOWN; Status.worst ranks a real CRITICAL above it.
+        status = Status.worst([*(r.status for r in counted),
+                               *(Status.UNKNOWN for _ in failed)])
         if new:
             status = Status.worst([status, Status[self.spec.new_security_problem]])
         samples = [Sample("lms_moodle_check_api_status", float(STATES[r.state][0]),
                           {"check_id": r.ref, "type": r.type}) for r in results]
-        if "security" in self.spec.types:
+        samples += [Sample("lms_moodle_check_api_type_up", 0.0 if kind in failed else 1.0,
+                           {"type": kind}) for kind in self.spec.types]
+        if "security" in self.spec.types and "security" not in failed:
             samples.append(Sample("lms_moodle_check_api_new_security_problems", float(len(new))))
         details = {
             "states": {r.ref: r.state for r in results},
@@ -166,12 +223,24 @@ class CheckApiCheck:
                         for r in failing[:_MAX_LISTED]],
             "new_security_problems": [r.ref for r in new],
             "ignored": [r.ref for r in results if r.ref in self.spec.ignore],
+            "failed_types": {kind: f.detail for kind, f in failed.items()},
         }
-        return Result(status, _summary(results, failing, new), tuple(samples), details)
+        return Result(status, _summary(results, failing, new, list(failed.values())),
+                      tuple(samples), details)
 
 
 def _summary(results: list[CheckResult], failing: list[CheckResult],
-             new: list[CheckResult]) -> str:
+             new: list[CheckResult], failed: list[TypeFailure]) -> str:
+    """The real findings first, then each type that failed (never one hiding the other)."""
+    broken = "; ".join(f"{f.type} type failed: {f.cause}" for f in failed)
+    if not failing and not new and broken:
+        return f"{broken}; the other {len(results)} Moodle checks OK"
+    text = _findings(results, failing, new)
+    return f"{text}; {broken}" if broken else text
+
+
+def _findings(results: list[CheckResult], failing: list[CheckResult],
+              new: list[CheckResult]) -> str:
     if new:
         first = new[0]
         more = len(failing) - 1

@@ -322,6 +322,10 @@ MOODLE_METRICS = _catalogue(
     MetricSpec("lms_moodle_check_api_new_security_problems", "gauge",
                "Security checks that turned from OK to not OK since Vigil's baseline and "
                "are still not OK."),
+    MetricSpec("lms_moodle_check_api_type_up", "gauge",
+               "1 if admin/cli/checks.php --type=<type> ran and printed its results, 0 if "
+               "it threw, died or printed something else (its checks then have no "
+               "lms_moodle_check_api_status).", ("type",)),
     # checks/moodle/upgrade.py
     MetricSpec("lms_moodle_upgrade_pending", "gauge",
                "1 if code on disk is newer than the database (an upgrade is pending), else 0."),

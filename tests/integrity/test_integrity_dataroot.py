@@ -7,27 +7,33 @@ import errno
 import os
 from pathlib import Path
 
+import moodle_writes as mw
 from integrity_helpers import Clock, assert_catalogued, context, sample
 
 from checks.integrity.datascripts import DatarootScriptsCheck, DatarootScriptsSpec
+from checks.integrity.generated import MOODLE_GENERATED
 from checks.integrity.hashing import NO_DEADLINE, default_opener
 from checks.integrity.patterns import PathRules
 from checks.integrity.store import IntegrityStore
 from checks.integrity.webshells import (
     DEFAULT_NAMES_ONLY,
-    MOODLE_ALLOWED,
     DataRules,
     find_scripts,
 )
 from monitor.kernel.result import Status
 from tests.moodle_double.sitedir import FakeSite
 
+MUSTACHE_NAME, MUSTACHE = mw.mustache_template()
 MOODLE_WRITES = {  # PHP and other files Moodle itself keeps in its dataroot
-    "muc/config.php": "<?php $configuration = array();",
-    "cache/core_component.php": "<?php $cache = array();",
-    "localcache/mustache/1700000000/boost/__Mustache_0a1b2c.php": "<?php class X {}",
-    "lang/de/moodle.php": "<?php $string['yes'] = 'Ja';",
-    "lang/de_local/moodle.php": "<?php $string['yes'] = 'Jawohl';",
+    "muc/config.php": mw.muc_config({}),
+    "cache/core_component.php": mw.core_component(),
+    "cache/bootstrap.php": mw.bootstrap(),
+    "localcache/bootstrap.php": mw.bootstrap(),
+    f"cache/{mw.routes_name()}": mw.routes_cache(),
+    f"localcache/mustache/1700000000/boost/{MUSTACHE_NAME}": MUSTACHE,
+    "localcache/di/CompiledContainer.php": mw.di_container(),
+    "lang/de/moodle.php": mw.lang_pack({"yes": "Ja"}),
+    "lang/de_local/moodle.php": mw.customlang({"yes": "Jawohl"}),
     "cache/cachestore_file/default_application/core_config/abc.cache": "a:1:{}",
     "localcache/theme/1700000000/boost/css/all.css": "body{}",
     "sessions/sess_abc": "USER|O:8:\"stdClass\":0:{}",
@@ -133,7 +139,8 @@ def test_an_unreadable_data_file_is_a_warning(tmp_path, site, state_dir) -> None
             raise PermissionError(errno.EACCES, "Permission denied")
         return default_opener(path)
 
-    rules = DataRules(PathRules(MOODLE_ALLOWED), PathRules(DEFAULT_NAMES_ONLY), PathRules(()))
+    rules = DataRules(PathRules(()), PathRules(DEFAULT_NAMES_ONLY), PathRules(()),
+                      MOODLE_GENERATED)
     with IntegrityStore.in_state_dir(state_dir) as store:
         found = find_scripts(store, "s", str(site.dataroot), rules, budget=None,
                              deadline=NO_DEADLINE, now=0.0, opener=opener)

@@ -143,6 +143,62 @@ async def test_a_php_fatal_error_is_unavailable(site: FakeSite) -> None:
         await CheckApiCheck(spec(types=["status"])).run(site.context())
 
 
+def sample_of(result: Result, name: str, **labels: str) -> float | None:
+    return next((s.value for s in result.samples
+                 if s.name == name and dict(s.labels) == labels), None)
+
+
+async def test_a_type_that_throws_does_not_hide_an_error_of_another_type(
+        site: FakeSite) -> None:
+    site.check_type_error("security", 'Class "curl" not found')
+    site.set_check("performance", "core_dbschema", "error", "Database schema differs")
+    result = await run(CheckApiCheck(spec()), site)
+    assert result.status == Status.CRITICAL
+    assert result.summary == ("1 Moodle check(s) not OK: core_dbschema error (Database "
+                              'schema differs); security type failed: Class "curl" not found')
+    assert status_of(result, "core_dbschema") == 2.0
+    assert status_of(result, "tool_task_cronrunning") == 0.0
+    assert not [s for s in result.samples if s.labels.get("type") == "security"
+                and s.name == "lms_moodle_check_api_status"]
+    assert sample_of(result, "lms_moodle_check_api_type_up", type="security") == 0.0
+    assert sample_of(result, "lms_moodle_check_api_type_up", type="performance") == 1.0
+    assert sample_of(result, "lms_moodle_check_api_new_security_problems") is None
+    assert result.details["failed_types"]["security"].startswith(
+        "admin/cli/checks.php printed no NRPE status line (exit 1): '!!! Exception - Class")
+
+
+async def test_a_type_that_throws_alone_is_unknown_and_named(site: FakeSite) -> None:
+    site.check_type_error("security", 'Class "curl" not found')
+    result = await run(CheckApiCheck(spec()), site)
+    assert result.status == Status.UNKNOWN
+    assert result.summary == ('security type failed: Class "curl" not found; '
+                              "the other 11 Moodle checks OK")
+
+
+async def test_a_php_fatal_error_in_one_type_names_its_first_line(site: FakeSite) -> None:
+    check = CheckApiCheck(spec(types=["status", "performance"]))
+    site.cli_mode("checks.php", "fatal")
+    with pytest.raises(CheckUnavailable, match="died with a PHP fatal error"):
+        await check.run(site.context())  # every type failed: nothing was measured
+    site.cli_mode("checks.php", "normal")
+    site.check_type_error("performance", "Call to a member function x() on null")
+    result = await run(check, site)
+    assert result.status == Status.UNKNOWN
+    assert "performance type failed: Call to a member function x() on null" in result.summary
+
+
+async def test_a_security_type_failing_keeps_the_security_baseline(site: FakeSite) -> None:
+    check = CheckApiCheck(spec(types=["security", "status"]))
+    await run(check, site)  # baseline: core_riskxss warning, as on most real sites
+    site.check_type_error("security", 'Class "curl" not found')
+    failed = await run(check, site)
+    assert failed.details["new_security_problems"] == []
+    site.check_type_error("security", None)
+    again = await run(check, site)
+    assert again.status == Status.WARNING  # core_riskxss is not new: no escalation
+    assert again.details["new_security_problems"] == []
+
+
 def _run(stdout: str, code: int = 0) -> CliResult:
     return CliResult("admin/cli/checks.php", (), code, stdout, "", 0.1)
 

@@ -122,6 +122,11 @@ class FakeSite:
                            "summary": summary})
         self.update_state(checks=state["checks"])
 
+    def check_type_error(self, kind: str, message: str | None) -> None:
+        """Make ``checks.php --type=<kind>`` die of an uncaught exception (None: stop)."""
+        errors = {**self.state().get("type_errors", {}), kind: message}
+        self.update_state(type_errors={k: v for k, v in errors.items() if v is not None})
+
     def cli_mode(self, script: str, mode: str) -> None:
         """"hang", "garbage", "fatal" (exit 255) or "normal" for admin/cli/<script>."""
         self.update_state(modes={**self.state().get("modes", {}), script: mode})

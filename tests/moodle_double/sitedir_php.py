@@ -17,6 +17,10 @@ like Moodle's script X, reproducing its real output and exit codes:
 Test modes per script (state "modes"): "hang" (never finishes; also starts a child that
 hangs, so a runner must kill the process group), "garbage" (unreadable bytes, exit 0),
 "fatal" or "exit255" (a PHP fatal error, exit 255). Every call is appended to calls.jsonl.
+checks.php also fails per type (state "type_errors": {type: message}): the check class
+throws and lib/setuplib.php default_exception_handler() ends the script: error_log()
+"Default exception handler: Exception - <message> Debug: ..." on stderr, the CLI
+renderer's "!!! Exception - <message> !!!" on stdout, exit(1).
 """
 
 from __future__ import annotations
@@ -125,6 +129,13 @@ def checks_php(args: list[str], state: dict[str, Any], _: Path) -> int:
     if options.get("help"):
         print("Run Moodle system checks\n")
         return 0
+    if (error := state.get("type_errors", {}).get(kind)) is not None:
+        message = f"Exception - {error}"  # get_string('generalexceptionmessage', 'error')
+        sys.stderr.write(f"Default exception handler: {message} Debug: \nError code: "
+                         f"generalexceptionmessage\n* line 58 of /lib/classes/check/"
+                         f"{kind}/example.php: Error thrown\n")
+        print(f"!!! {message} !!!")
+        return 1
     checks = [c for c in state["checks"].get(kind, [])
               if not options.get("filter") or str(options["filter"]) in c["ref"]]
     verbose = bool(options.get("verbose"))
