@@ -251,6 +251,8 @@ _TABLES: dict[str, tuple[tuple[_Field, ...], tuple[_Index, ...]]] = {
 
 # ---------------------------------------------------------------- mod_quiz
 _TABLES |= {
+    # No duedate: Moodle 5.1 has none. Moodle main (5.2dev, quiz install.xml 20251126) adds
+    # duedate int(10) NOT NULL DEFAULT 0; declaring it would break SELECTs on 5.1 sites.
     "quiz": (
         (_ID, I("course", 10, NN, 0), C("name", 1333, NN), T("intro", NN),
          I("introformat", 4, NN, 0), I("timeopen", 10, NN, 0), I("timeclose", 10, NN, 0),

@@ -12,7 +12,8 @@ from __future__ import annotations
 from tests.moodle_double.xmldb import IX, MULTI, NN, NULL, UNIQUE, F, K, Table, table
 
 TABLES: dict[str, Table] = {
-    # public/mod/quiz/db/install.xml:7-59
+    # public/mod/quiz/db/install.xml:7-59 (XMLDB VERSION 20250414). Moodle main after 5.1
+    # adds duedate (install.xml 20251126); a 5.1 site has no such column, nor has the double.
     "quiz": table(
         fields=(
             F("id", "int", 10, NN, seq=True),
