@@ -33,13 +33,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from checks.moodle.logstore import ENROLMENT_CREATED
 from checks.moodle.mail import EMAIL_FAILED
-from checks.moodle.schema import MoodleTables, moodle_tables
 from tests.moodle_double.bulk import build_large_site
+from tests.moodle_double.ddl import TableDDL, install_ddl
 from tests.moodle_double.scenario import NOW, Scenario
 from tests.moodle_double.scenario_content import BACKUP_ERROR, BACKUP_OK, BACKUP_WARNING
 from tests.moodle_double.scenario_tasks import ADHOC_TASKS
-from tests.moodle_double.server import Backend, TestDatabase, server_engine
+from tests.moodle_double.server import Backend, TestDatabase, create_tables, server_engine
 from tests.moodle_double.sitedir import DEFAULT_PLUGINS
+from tests.moodle_double.tables import DoubleTables
 
 PREFIX = "mdl_"
 DAY = 86400
@@ -91,9 +92,9 @@ def open_database(backend: Backend, size: Size, tag: str) -> tuple[TestDatabase,
                                  "COLLATE utf8mb4_unicode_ci")
         _read_only_account(conn, backend, name, ro_user, password)
     db = TestDatabase(backend, PREFIX, name, ro_user, password, server_engine(backend, name),
-                      moodle_tables(PREFIX), server)
+                      DoubleTables(PREFIX, backend), server)
     if not reused:
-        db.tables.metadata.create_all(db.admin_engine)
+        create_tables(db.admin_engine, backend, PREFIX)
     if backend == "postgresql":
         db._grant_pg_select()  # noqa: SLF001 - the double's own grant, reused as is
     return db, reused
@@ -346,13 +347,13 @@ class Access:
     columns: str  # the index's columns, "" when unknown
 
 
-def index_columns(tables: MoodleTables) -> dict[str, str]:
-    """Index name -> its columns, for every Moodle index (primary keys: "id")."""
+def index_columns(tables: DoubleTables) -> dict[str, str]:
+    """Index name -> its columns, for every index of the double (primary keys: "id")."""
     known: dict[str, str] = {"PRIMARY": "id"}
-    for table in tables:
-        known[f"{table.name}_pkey"] = "id"
+    for table in install_ddl(tables.prefix, "postgresql").values():  # same names on MariaDB
+        known[table.primary_key] = "id"
         for ix in table.indexes:
-            known[str(ix.name)] = ", ".join(c.name for c in ix.columns)
+            known[ix.name] = known[f"{ix.name}_pattern"] = ", ".join(ix.fields)
     return known
 
 
@@ -376,7 +377,7 @@ def _raw_query(engine: Engine, sql: str, params: Any) -> tuple[list[str], list[A
         raw.close()
 
 
-def explain(engine: Engine, statement: Statement, tables: MoodleTables) -> list[Access]:
+def explain(engine: Engine, statement: Statement, tables: DoubleTables) -> list[Access]:
     """The access path per table of ``statement`` as the server would run it now."""
     columns = index_columns(tables)
     if engine.dialect.name == "postgresql":
@@ -421,10 +422,10 @@ def _pg_nodes(node: dict[str, Any], columns: dict[str, str]) -> Iterator[Access]
         yield from _pg_nodes(child, columns)
 
 
-def _tables_of(index: str) -> list[sa.Table]:
-    tables = moodle_tables(PREFIX)
-    return [t for t in tables if any(str(ix.name) == index for ix in t.indexes)
-            or f"{t.name}_pkey" == index]
+def _tables_of(index: str) -> list[TableDDL]:
+    return [t for t in install_ddl(PREFIX, "postgresql").values()
+            if index == t.primary_key or any(index in (ix.name, f"{ix.name}_pattern")
+                                             for ix in t.indexes)]
 
 
 def _maria_access(row: dict[str, Any], columns: dict[str, str]) -> Access:

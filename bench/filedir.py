@@ -120,11 +120,15 @@ COLUMNS = ("contenthash", "pathnamehash", "contextid", "component", "filearea", 
 
 def load(db: Any, tsv: Path) -> float:
     """Fill the files table from the TSV: indexes dropped during the load, rebuilt after."""
+    from tests.moodle_double.ddl import index_sql, install_ddl  # as run_backend: lazily
+
     start = time.monotonic()
     table = db.tables.files
+    ddl = install_ddl(db.prefix, db.backend)["files"]  # the double's own index DDL
     with db.admin_engine.connect() as conn:
-        for index in table.indexes:
-            index.drop(conn)
+        for ix in ddl.indexes:
+            conn.exec_driver_sql(f'DROP INDEX "{ix.name}"' if db.backend == "postgresql"
+                                 else f"DROP INDEX `{ix.name}` ON `{table.name}`")
         if db.backend == "postgresql":
             raw = conn.connection.dbapi_connection
             with raw.cursor() as cur, tsv.open("rb") as src:
@@ -135,8 +139,9 @@ def load(db: Any, tsv: Path) -> float:
             conn.exec_driver_sql(
                 f"LOAD DATA LOCAL INFILE '{tsv}' INTO TABLE `{table.name}` "
                 f"FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' ({', '.join(COLUMNS)})")
-        for index in table.indexes:
-            index.create(conn)
+        for ix in ddl.indexes:
+            for statement in index_sql(ddl.name, ix, db.backend):
+                conn.exec_driver_sql(statement)
         conn.exec_driver_sql(f'ANALYZE "{table.name}"' if db.backend == "postgresql"
                              else f"ANALYZE TABLE `{table.name}`")
     return time.monotonic() - start

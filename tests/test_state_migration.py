@@ -1,7 +1,7 @@
 """A state file written by the release before the per-domain split upgrades in place.
 
 The fixtures are SQL dumps of files the previous layout wrote (commit 44593ec,
-monitor/store.py with its linear PRAGMA user_version): ``state_v6.sql`` at its last
+monitor/app/store.py with its linear PRAGMA user_version): ``state_v6.sql`` at its last
 version with a row in every domain, ``state_v2.sql`` from an install that stopped at
 version 2 (check state, alerts and integrity tables only).
 """

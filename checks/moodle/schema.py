@@ -1,13 +1,14 @@
-"""Moodle's tables as SQLAlchemy Core, built per table prefix, for the probes and the test double.
+"""Moodle's tables as SQLAlchemy Core, built per table prefix, for the probes.
 
 Probes build queries with ``tables = moodle_tables(db.prefix)`` and
-``select(tables.task_scheduled.c.faildelay)`` instead of pasting the prefix into SQL; the
-test double (tests/moodle/conftest.py) creates exactly these tables with
-``tables.metadata.create_all``.
+``select(tables.task_scheduled.c.faildelay)`` instead of pasting the prefix into SQL. The
+test double does NOT use this module: it keeps its own transcription of install.xml
+(tests/moodle_double/install_xml/), and tests/moodle/test_schema_crosscheck.py checks every
+table, column, default and index declared here against it, so a mistake on either side shows.
 
 Columns, types, defaults, keys and indexes are transcribed from Moodle's XMLDB files:
   public/lib/db/install.xml (5.1; lib/db/install.xml before 5.1)       core tables
-  admin/tool/log/store/standard/db/install.xml (+ db/upgrade.php 2016041200, contextid key)
+  admin/tool/log/store/standard/db/install.xml (5.1; 5 foreign keys = 5 more indexes)
   public/mod/quiz/db/install.xml                                       quiz, quiz_attempts
 Type mapping follows Moodle's generators (lib/ddl/postgres_sql_generator.php and
 mysql_sql_generator.php ``getTypeSQL``): int(10) BIGINT; int(5..9) INTEGER (MySQL: INT or
@@ -161,7 +162,7 @@ _TABLES: dict[str, tuple[tuple[_Field, ...], tuple[_Index, ...]]] = {
          C("theme", 50, NN), I("timecreated", 10, NN, 0), I("timemodified", 10, NN, 0),
          I("requested", 1, NN, 0), I("enablecompletion", 1, NN, 0),
          I("completionnotify", 1, NN, 0), I("cacherev", 10, NN, 0), I("originalcourseid"),
-         I("showactivitydates", 1, NN, 1), I("showcompletionconditions", 1),
+         I("showactivitydates", 1, NN, 0), I("showcompletionconditions", 1),
          C("pdfexportfont", 50), I("enableaitools", 1)),
         (X("originalcourseid"), X("category"), X("idnumber"), X("shortname"),
          X("sortorder"))),
@@ -245,13 +246,17 @@ _TABLES: dict[str, tuple[tuple[_Field, ...], tuple[_Index, ...]]] = {
          I("contextinstanceid", 10, NN), I("userid", 10, NN), I("courseid"),
          I("relateduserid"), I("anonymous", 1, NN, 0), T("other"),
          I("timecreated", 10, NN), C("origin", 10), C("ip", 45), I("realuserid")),
-        (X("contextid"), X("timecreated"), X("courseid", "anonymous", "timecreated"),
-         X("userid", "contextlevel", "contextinstanceid", "crud", "edulevel",
-           "timecreated"))),
+        # The five foreign keys (contextid, userid, courseid, realuserid, relateduserid)
+        # are indexes too, as Moodle creates them; the planner may pick them for the log.
+        (X("timecreated"), X("courseid", "anonymous", "timecreated"),
+         X("userid", "contextlevel", "contextinstanceid", "crud", "edulevel", "timecreated"),
+         X("contextid"), X("userid"), X("courseid"), X("realuserid"), X("relateduserid"))),
 }
 
 # ---------------------------------------------------------------- mod_quiz
 _TABLES |= {
+    # No duedate: Moodle 5.1 has none. Moodle main (5.2dev, quiz install.xml 20251126) adds
+    # duedate int(10) NOT NULL DEFAULT 0; declaring it would break SELECTs on 5.1 sites.
     "quiz": (
         (_ID, I("course", 10, NN, 0), C("name", 1333, NN), T("intro", NN),
          I("introformat", 4, NN, 0), I("timeopen", 10, NN, 0), I("timeclose", 10, NN, 0),
@@ -270,7 +275,7 @@ _TABLES |= {
          I("delay1", 10, NN, 0), I("delay2", 10, NN, 0), I("showuserpicture", 4, NN, 0),
          I("showblocks", 4, NN, 0), I("completionattemptsexhausted", 1, False, 0),
          I("completionminattempts", 10, NN, 0), I("allowofflineattempts", 1, False, 0),
-         I("precreateattempts", 1), I("duedate", 10, NN, 0)),
+         I("precreateattempts", 1)),
         (X("course"),)),
     "quiz_attempts": (
         (_ID, I("quiz", 10, NN, 0), I("userid", 10, NN, 0), I("attempt", 6, NN, 0),

@@ -22,7 +22,8 @@ Fixture API (probe authors: this is the contract)
 MoodleDouble (one per test; the database is emptied before each test):
     backend       "postgresql" | "mariadb"
     prefix        "mdl_" | "vig_"
-    tables        checks.moodle.schema.moodle_tables(prefix): ``tables.task_adhoc`` ...
+    tables        tests.moodle_double.tables.DoubleTables: the double's own handles on its
+                  tables (transcribed from install.xml): ``tables.task_adhoc`` ...
     settings      DatabaseSettings of the READ-ONLY account (SELECT only; what probes get)
     settings_with(**overrides) -> DatabaseSettings, e.g. statement_timeout=1.0
     admin_engine  writable SQLAlchemy engine (autocommit) for setup, never for probes

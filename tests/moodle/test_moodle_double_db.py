@@ -17,6 +17,7 @@ from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.db import MoodleDatabase
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
+from tests.moodle_double.ddl import install_ddl
 from tests.moodle_double.double import MoodleDouble
 from tests.moodle_double.scenario_content import EMPTY_SHA1
 from tests.moodle_double.scenario_logs import php_serialize
@@ -68,6 +69,28 @@ def test_unique_indexes_match_install_xml(moodle_db_fast: MoodleDouble) -> None:
     assert ("pathnamehash",) in unique("files")
     assert ("quiz", "userid", "attempt") in unique("quiz_attempts")
     assert ("plugin", "name") in unique("config_plugins")
+
+
+def test_the_servers_hold_every_index_of_the_transcription_with_moodles_names(
+        moodle_db_fast: MoodleDouble) -> None:
+    inspector = sa.inspect(moodle_db_fast.admin_engine)
+    for name, table in install_ddl(moodle_db_fast.prefix, moodle_db_fast.backend).items():
+        on_server = {ix["name"]: (tuple(ix["column_names"]), bool(ix["unique"]))
+                     for ix in inspector.get_indexes(table.name)}
+        for ix in table.indexes:
+            assert on_server.get(ix.name) == (ix.fields, ix.unique), (name, ix.name)
+    log = {tuple(ix["column_names"]) for ix in
+           inspector.get_indexes(moodle_db_fast.prefix + "logstore_standard_log")}
+    assert {("userid",), ("courseid",), ("realuserid",), ("relateduserid",)} <= log
+
+
+def test_not_null_chars_default_to_empty_and_showactivitydates_to_zero(
+        moodle_db_fast: MoodleDouble) -> None:
+    s = moodle_db_fast.scenario
+    with moodle_db_fast.admin_engine.begin() as conn:  # no value for name / fullname / ...
+        conn.execute(moodle_db_fast.tables.course.insert().values(category=1))
+    course = s.rows("course")[0]
+    assert (course.fullname, course.shortname, course.showactivitydates) == ("", "", 0)
 
 
 def test_read_only_account_cannot_insert(moodle_db: MoodleDouble) -> None:

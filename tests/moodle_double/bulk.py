@@ -26,9 +26,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from checks.moodle.schema import MoodleTables
+from tests.moodle_double.ddl import TableDDL, index_sql, install_ddl
 from tests.moodle_double.scenario import NOW, Scenario
 from tests.moodle_double.scenario_content import EMPTY_SHA1
+from tests.moodle_double.tables import DoubleTables
 
 CHUNK = 500_000  # rows per INSERT ... SELECT (bounded undo/WAL per statement)
 DAY = 86400
@@ -67,7 +68,7 @@ def _h(n: str, mod: int, salt: int = 0) -> str:
     return f"MOD(MOD(({n} + {salt}) * 2654435761, 1000003), {mod})"
 
 
-def build_large_site(engine: Engine, tables: MoodleTables, *, users: int = 100_000,
+def build_large_site(engine: Engine, tables: DoubleTables, *, users: int = 100_000,
                      courses: int = 10_000, log_rows: int = 5_000_000,
                      file_rows: int = 1_000_000, now: float = NOW,
                      progress: Callable[[str], None] | None = None) -> dict[str, float]:
@@ -99,7 +100,7 @@ def build_large_site(engine: Engine, tables: MoodleTables, *, users: int = 100_0
 
 
 class _Loader:
-    def __init__(self, engine: Engine, tables: MoodleTables, now: int) -> None:
+    def __init__(self, engine: Engine, tables: DoubleTables, now: int) -> None:
         self.engine, self.t, self.now = engine, tables, now
         postgres = engine.dialect.name == "postgresql"
         self.sql = _Sql(postgres, engine.dialect.identifier_preparer.quote)
@@ -128,33 +129,43 @@ class _Loader:
             self._run(self.sql.insert(self.t[table], columns, self.sql.numbers(start, stop)))
 
     # ------------------------------------------------------------------ indexes
+    # The secondary indexes as ddl.py creates them (names, pattern-ops twins): a rebuilt
+    # table must look exactly like a freshly installed one.
+    def _ddl(self) -> dict[str, TableDDL]:
+        backend = "postgresql" if self.sql.postgres else "mariadb"
+        return install_ddl(self.t.prefix, backend)
+
     def drop_indexes(self) -> None:
+        ddl = self._ddl()
         with self.engine.connect() as conn:
             for name in _REINDEXED:
-                table = self.t[name]
+                table = ddl[name]
                 if self.sql.postgres:
-                    for index in table.indexes:
-                        index.drop(conn)
+                    for ix in table.indexes:
+                        conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{ix.name}"')
+                        if ix.pattern_ops:
+                            conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{ix.name}_pattern"')
                 elif table.indexes:
-                    drops = ", ".join(f"DROP INDEX {self.sql.quote(str(ix.name))}"
-                                      for ix in table.indexes)
-                    conn.exec_driver_sql(f"ALTER TABLE {self.sql.quote(table.name)} {drops}")
+                    drops = ", ".join(f"DROP INDEX `{ix.name}`" for ix in table.indexes)
+                    conn.exec_driver_sql(f"ALTER TABLE `{table.name}` {drops}")
 
     def create_indexes(self) -> None:
+        ddl = self._ddl()
         with self.engine.connect() as conn:
             if self.sql.postgres:
                 conn.exec_driver_sql("SET maintenance_work_mem = '256MB'")
             for name in _REINDEXED:
-                table = self.t[name]
+                table = ddl[name]
                 if self.sql.postgres:
-                    for index in table.indexes:
-                        index.create(conn)
+                    for ix in table.indexes:
+                        for statement in index_sql(table.name, ix, "postgresql"):
+                            conn.exec_driver_sql(statement)
                 elif table.indexes:  # one ALTER: InnoDB reads the table once for all of them
                     adds = ", ".join(
-                        f"ADD {'UNIQUE ' if ix.unique else ''}INDEX {self.sql.quote(str(ix.name))}"
-                        f" ({', '.join(self.sql.quote(c.name) for c in ix.columns)})"
+                        f"ADD {'UNIQUE ' if ix.unique else ''}INDEX `{ix.name}`"
+                        f" ({', '.join(f'`{c}`' for c in ix.fields)})"
                         for ix in table.indexes)
-                    conn.exec_driver_sql(f"ALTER TABLE {self.sql.quote(table.name)} {adds}")
+                    conn.exec_driver_sql(f"ALTER TABLE `{table.name}` {adds}")
             if self.sql.postgres:  # explicit ids were inserted: move the sequences on
                 for name in ("user", "course", "context", "enrol"):
                     quoted = self.sql.quote(self.t[name].name)
@@ -308,7 +319,7 @@ class _Loader:
         }, count)
 
 
-def table_counts(engine: Engine, tables: MoodleTables) -> dict[str, Any]:
+def table_counts(engine: Engine, tables: DoubleTables) -> dict[str, Any]:
     """Rows per table (for a bench report)."""
     with engine.connect() as conn:
         return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()

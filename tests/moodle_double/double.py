@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from checks.base import CheckContext
-from checks.moodle.schema import MoodleTables
 from checks.moodle.settings import DatabaseSettings, MoodleSettings
 from checks.moodle.site import MoodleSite
 from monitor.kernel.target import Target
 from tests.moodle_double.scenario import Scenario
 from tests.moodle_double.server import Backend, TestDatabase
+from tests.moodle_double.tables import DoubleTables
 
 
 @dataclass
@@ -42,7 +42,7 @@ class MoodleDouble:
         return self.database.prefix
 
     @property
-    def tables(self) -> MoodleTables:
+    def tables(self) -> DoubleTables:
         return self.database.tables
 
     @property

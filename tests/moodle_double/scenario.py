@@ -1,6 +1,6 @@
 """Scenario: a fluent builder of Moodle database states, healthy and broken.
 
-    s = Scenario(admin_engine, moodle_tables("mdl_"), now=NOW)
+    s = Scenario(admin_engine, DoubleTables("mdl_", "postgresql"), now=NOW)
     s.healthy_site().cron_stale(7200).failing_scheduled_task(faildelay=86400)
 
 Methods that describe a state return the Scenario (chainable); methods that create one

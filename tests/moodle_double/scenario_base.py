@@ -13,7 +13,7 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from checks.moodle.schema import MoodleTables
+from tests.moodle_double.tables import DoubleTables
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z, the tests' injected clock
 Row = Mapping[str, Any]
@@ -28,7 +28,7 @@ def _empty_value(column: sa.Column) -> Any:
 class ScenarioBase:
     """Holds the engine, the tables and ``now``; every builder method commits at once."""
 
-    def __init__(self, engine: Engine, tables: MoodleTables, now: float = NOW) -> None:
+    def __init__(self, engine: Engine, tables: DoubleTables, now: float = NOW) -> None:
         self.engine = engine
         self.tables = tables
         self.now = int(now)

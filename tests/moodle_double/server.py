@@ -1,7 +1,8 @@
 """Throwaway Moodle-shaped databases on the local PostgreSQL and MariaDB servers.
 
 ``TestDatabase.create(backend, prefix)`` makes a database named ``vigil_test_<time>_<rand>``,
-creates every table of checks.moodle.schema in it, and a SELECT-only account for the probes
+creates the double's tables in it (tests/moodle_double/install_xml/, with the SQL Moodle's
+installer would run: ddl.py), and a SELECT-only account for the probes
 (``settings``: a DatabaseSettings as an admin would write in [lms.moodle.database]).
 ``reset()`` empties it between tests (and recreates a table a test dropped); ``close()``
 drops the database and the account. Used by tests/moodle/conftest.py and by bench/.
@@ -16,15 +17,14 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.settings import DatabaseSettings
+from tests.moodle_double.ddl import Backend, install_ddl
+from tests.moodle_double.tables import DoubleTables
 
-Backend = Literal["postgresql", "mariadb"]
 ADMIN_URLS: dict[str, str] = {
     "postgresql": os.environ.get("VIGIL_TEST_PG_URL",
                                  "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
@@ -56,7 +56,7 @@ class TestDatabase:
     ro_user: str
     ro_password: str
     admin_engine: Engine  # writable, autocommit; for setup only
-    tables: MoodleTables
+    tables: DoubleTables
     _server: Engine = field(repr=False)
 
     @classmethod
@@ -78,9 +78,9 @@ class TestDatabase:
                                          f"IDENTIFIED BY '{password}'")
                     conn.exec_driver_sql(f"GRANT SELECT ON `{name}`.* TO '{ro_user}'@'{host}'")
         db = cls(backend, prefix, name, ro_user, password, server_engine(backend, name),
-                 moodle_tables(prefix), server)
+                 DoubleTables(prefix, backend), server)
         try:
-            db.tables.metadata.create_all(db.admin_engine)
+            create_tables(db.admin_engine, backend, prefix)
             if backend == "postgresql":
                 db._grant_pg_select()
         except BaseException:
@@ -119,7 +119,10 @@ class TestDatabase:
 
     def reset(self) -> None:
         """Empty every table (ids restart at 1) and recreate any table a test dropped."""
-        self.tables.metadata.create_all(self.admin_engine, checkfirst=True)
+        present = set(sa.inspect(self.admin_engine).get_table_names())
+        missing = [n for n in self.tables.names() if self.prefix + n not in present]
+        if missing:
+            create_tables(self.admin_engine, self.backend, self.prefix, missing)
         names = [t.name for t in self.tables]
         with self.admin_engine.connect() as conn:
             if self.backend == "postgresql":
@@ -143,7 +146,10 @@ class TestDatabase:
     def drop_table(self, name: str) -> None:
         """Drop one Moodle table (``"quiz"``), as when a plugin is not installed.
         The next reset() recreates it."""
-        self.tables[name].drop(self.admin_engine, checkfirst=True)
+        quoted = f'"{self.prefix}{name}"' if self.backend == "postgresql" else (
+            f"`{self.prefix}{name}`")
+        with self.admin_engine.connect() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quoted}")
 
     def close(self) -> None:
         """Drop the database and the read-only account (idempotent)."""
@@ -157,6 +163,16 @@ class TestDatabase:
                 for host in ("localhost", "127.0.0.1"):
                     conn.exec_driver_sql(f"DROP USER IF EXISTS '{self.ro_user}'@'{host}'")
         self._server.dispose()
+
+
+def create_tables(engine: Engine, backend: Backend, prefix: str,
+                  names: list[str] | None = None) -> None:
+    """Create the double's tables (all, or ``names``) as Moodle's installer would."""
+    ddl = install_ddl(prefix, backend)
+    with engine.connect() as conn:
+        for name in names if names is not None else list(ddl):
+            for statement in ddl[name].statements:
+                conn.exec_driver_sql(statement)
 
 
 def _drop_stale(server: Engine, backend: Backend) -> None:
