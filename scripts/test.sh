@@ -24,6 +24,10 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
-# Layer contracts (pyproject.toml [tool.importlinter]); tests/test_architecture.py runs them too.
+# Static checks first: layer contracts (pyproject.toml [tool.importlinter]; the
+# architecture test runs them too), ruff, and mypy (strict on the kernel).
 .venv/bin/lint-imports >/dev/null || { .venv/bin/lint-imports; exit 1; }
+.venv/bin/ruff check -q monitor checks alerts grafana scripts bench tests
+.venv/bin/mypy --no-error-summary monitor checks alerts
+.venv/bin/mypy --no-error-summary --strict monitor/kernel
 exec .venv/bin/python -m pytest "$@"
