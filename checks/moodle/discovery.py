@@ -6,7 +6,7 @@ core version.php (DIR/version.php up to 5.0, DIR/public/version.php from 5.1; co
 then writes one ``[[lms]]`` entry: the wwwroot as url, ``[lms.moodle]`` with dirroot,
 dataroot, the database settings and CLI access, and a check set generated from the check
 registry (every registered ``moodle_*`` type with its defaults, plus http and tls for the
-wwwroot). The database password never goes into the config: it is moved to a credentials
+wwwroot) and the host checks discovery_host.py plans (system, process, os_updates). The database password never goes into the config: it is moved to a credentials
 file next to the output (mode 0600) and referenced as ``${file:/path}``; the printed notes
 explain systemd's LoadCredential= (``${cred:NAME}``) as the alternative.
 The written file is checked with the same loader as ``vigil config validate``.
@@ -29,6 +29,7 @@ from checks.moodle.config_php import (
     Unresolved,
     parse_config_php,
 )
+from checks.moodle.discovery_host import HostPlan, render_host_checks
 from checks.moodle.registry import default_moodle_checks
 from checks.moodle.update_feed import OFFICIAL_URL
 
@@ -125,7 +126,7 @@ def site_name(site: DiscoveredSite) -> str:
 
 
 def render_config(site: DiscoveredSite, name: str, password_ref: str | None,
-                  web_user: str, php: str) -> str:
+                  web_user: str, php: str, host: HostPlan | None = None) -> str:
     """The TOML text of the config (no secret in it: only a reference)."""
     lines = [f"# Written by `vigil init --moodle {site.dirroot}`: Moodle {site.release or '?'}"
              f" ({site.version or '?'}).",
@@ -152,6 +153,8 @@ def render_config(site: DiscoveredSite, name: str, password_ref: str | None,
               f"run_as = [\"sudo\", \"-n\", \"-u\", {_q(web_user)}]", ""]
     for check in default_checks(site):
         lines += [f"[lms.checks.{check}]", *_CHECK_HINTS.get(check, ()), ""]
+    if host is not None:
+        lines += render_host_checks(host)
     return "\n".join(lines)
 
 

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+import psutil
+
 from checks.moodle.discovery import (
     EXIT_OK,
     EXIT_USAGE,
@@ -18,7 +20,17 @@ from checks.moodle.discovery import (
     web_user,
     write_credentials,
 )
+from checks.moodle.discovery_host import plan_host_checks
 from monitor.app.config import ConfigError, load_config
+
+
+def running_process_names() -> list[str]:
+    """Names of the processes running now (as psutil and the process check see them)."""
+    names = []
+    for proc in psutil.process_iter(["name"]):
+        if proc.info.get("name"):
+            names.append(str(proc.info["name"]))
+    return names
 
 
 def cmd_init(directory: Path, output: Path | None, name: str | None, *, force: bool = False,
@@ -43,7 +55,8 @@ def cmd_init(directory: Path, output: Path | None, name: str | None, *, force: b
         write_credentials(secret_file, site.database["password"])
         password_ref = f"${{file:{secret_file}}}"
     php = shutil.which("php") or "/usr/bin/php"
-    output.write_text(render_config(site, name, password_ref, web_user(site), php),
+    host = plan_host_checks(site.database, running_process_names(), shutil.which)
+    output.write_text(render_config(site, name, password_ref, web_user(site), php, host),
                       encoding="utf-8")
     try:
         config = load_config(output)
@@ -54,6 +67,8 @@ def cmd_init(directory: Path, output: Path | None, name: str | None, *, force: b
     print(f"Wrote {output} (Moodle {site.release or '?'}, {checks} checks)", file=out)
     for warning in site.warnings:
         print(f"warning: {warning}", file=out)
+    for reason in host.left_out:
+        print(f"left out: {reason}", file=out)
     if password_ref:
         print(f"The database password is in {secret_file} (mode 0600), referenced as "
               f"${{file:{secret_file}}}.\nTo use systemd credentials instead: `systemctl "
