@@ -36,6 +36,9 @@ class SystemSpec(CheckSpec):
     mountpoints: tuple[str, ...] = ()
     # Read-only images are always 100% full: never worth an alert.
     fs_types_exclude: tuple[str, ...] = ("squashfs", "iso9660", "udf")
+    # A filesystem mounted read-only that should be writable (ext4's errors=remount-ro, an
+    # NFS export turned ro) stops uploads, sessions and logs: CRITICAL, unless listed here.
+    read_only_expected: tuple[str, ...] = ()
     device_exclude: Pattern[str] = re.compile(DEFAULT_DEVICE_EXCLUDE)
     interface_exclude: Pattern[str] = re.compile(DEFAULT_INTERFACE_EXCLUDE)
     cpu_warning: Ratio | None = None  # busy ratio since the previous run; spiky, so off by default
@@ -67,6 +70,7 @@ class Filesystem:
     avail: float
     files: float
     files_free: float
+    read_only: bool = False  # statvfs ST_RDONLY
 
 
 @dataclass(slots=True)
@@ -115,7 +119,8 @@ class SystemCheck:
                 continue
             st = os.statvfs(mountpoint)
             snap.filesystems.append(Filesystem(mountpoint, st.f_blocks * st.f_frsize,
-                                               st.f_bavail * st.f_frsize, st.f_files, st.f_ffree))
+                                               st.f_bavail * st.f_frsize, st.f_files, st.f_ffree,
+                                               bool(st.f_flag & os.ST_RDONLY)))
         for name, io in (psutil.disk_io_counters(perdisk=True) or {}).items():
             if not self.spec.device_exclude.search(name):
                 busy_ms = getattr(io, "busy_time", 0)  # Linux and FreeBSD only
@@ -170,6 +175,9 @@ def judge(spec: SystemSpec, snap: Snapshot) -> Result:
          higher_is_worse=False)
     rate(swap_ratio, "swap_used", f"swap {swap_ratio:.0%} used", higher_is_worse=True)
     problems += [(Status.CRITICAL, f"{m} not mounted") for m in snap.unmounted]
+    read_only = [fs.mountpoint for fs in snap.filesystems if fs.read_only]
+    problems += [(Status.CRITICAL, f"{m} mounted read-only") for m in read_only
+                 if m not in spec.read_only_expected]
     samples = [
         Sample("lms_system_cpu_usage_ratio", snap.cpu_busy),
         Sample("lms_system_cpus", snap.cpus),
@@ -217,6 +225,7 @@ def judge(spec: SystemSpec, snap: Snapshot) -> Result:
                    f"memory {mem_ratio:.0%} available{disk}")
     details = {"cpu_busy": round(snap.cpu_busy, 3), "load_per_core": round(load5_core, 2),
                "memory_available": round(mem_ratio, 3), "swap_used": round(swap_ratio, 3),
+               "read_only_mounts": read_only[:20],
                "problems": [text for _, text in problems][:10]}
     return Result(status, summary, tuple(samples), details)
 

@@ -69,6 +69,9 @@ class FsReading:
     avail: float
     files: float
     files_free: float
+    # Mounted read-only (statvfs ST_RDONLY): the mode bits may still say "writable", as
+    # after ext4's errors=remount-ro or an NFS export switched to ro.
+    read_only: bool = False
 
 
 def web_user_can_write(path: Path, user: str | None) -> tuple[bool, str]:
@@ -109,7 +112,8 @@ def measure(directory: Directory, path: Path) -> FsReading:
     where = _existing(path)
     st = os.statvfs(where)
     return FsReading(directory, where, os.stat(where).st_dev, st.f_blocks * st.f_frsize,
-                     st.f_bavail * st.f_frsize, st.f_files, st.f_ffree)
+                     st.f_bavail * st.f_frsize, st.f_files, st.f_ffree,
+                     bool(st.f_flag & os.ST_RDONLY))
 
 
 class DatarootCheck:
@@ -154,12 +158,20 @@ class DatarootCheck:
     def _judge(self, dataroot: Path, writable: bool, user: str,
                readings: list[FsReading]) -> Result:
         problems: list[tuple[Status, str]] = []
-        if not writable:
+        if readings[0].read_only:
+            writable = False
+            problems.append((Status.CRITICAL, f"dataroot {dataroot} is on a filesystem mounted "
+                             f"read-only ({readings[0].path}): Moodle cannot write sessions, "
+                             "caches or uploads"))
+        elif not writable:
             problems.append((Status.CRITICAL, f"dataroot {dataroot} is not writable by the web "
                                               f"user {user!r}: Moodle stops with a fatal error"))
         samples = [Sample("lms_moodle_dataroot_writable", float(writable))]
-        seen: set[int] = set()
+        seen: set[int] = {readings[0].device} if readings[0].read_only else set()
         for r in readings:
+            if r.read_only and r.device not in seen:
+                problems.append((Status.CRITICAL, f"{r.directory} directory {r.path} is on a "
+                                 "filesystem mounted read-only"))
             samples += [Sample(name, value, {"directory": r.directory}) for name, value in (
                 ("lms_moodle_dataroot_filesystem_avail_bytes", r.avail),
                 ("lms_moodle_dataroot_filesystem_size_bytes", r.size),
@@ -175,7 +187,8 @@ class DatarootCheck:
         details = {"dataroot": str(dataroot), "web_user": user,
                    "filesystems": {r.directory: {"path": str(r.path), "avail_bytes": r.avail,
                                                  "size_bytes": r.size,
-                                                 "inodes_free": r.files_free}
+                                                 "inodes_free": r.files_free,
+                                                 "read_only": r.read_only}
                                    for r in readings}}
         return Result(status, summary, tuple(samples), details)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,32 @@ def test_system_spec_errors_name_the_field(fields: dict[str, Any], message: str)
     with pytest.raises(ValueError) as error:
         SystemSpec.model_validate({"type": "system", **fields})
     assert message in str(error.value)
+
+
+def test_system_reports_read_only_mounts_and_spares_the_expected_ones() -> None:
+    snap = Snapshot(cpu_busy=0.1, cpus=2, load=(0.1, 0.1, 0.1), mem_available=8e9,
+                    mem_total=16e9, swap_used=0, swap_total=0,
+                    filesystems=[Filesystem("/", 100e9, 50e9, 1e6, 5e5),
+                                 Filesystem("/var/moodledata", 100e9, 50e9, 1e6, 5e5,
+                                            read_only=True),
+                                 Filesystem("/boot", 1e9, 5e8, 1e5, 5e4, read_only=True)])
+    result = judge(SystemSpec(type="system", read_only_expected=("/boot",)), snap)
+    assert result.status == Status.CRITICAL
+    assert result.summary == "/var/moodledata mounted read-only"
+    assert result.details["read_only_mounts"] == ["/var/moodledata", "/boot"]
+
+
+async def test_system_sees_a_real_read_only_mount(probe: Any, tmp_path: Path) -> None:
+    where = tmp_path / "ro"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs needs root: {mounted.stderr.strip()}")
+    try:
+        spec = SystemSpec(type="system", mountpoints=["/", str(where)], **QUIET)
+        result = await probe(SystemCheck(spec), make_ctx())
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+    assert result.status is Status.CRITICAL
+    assert result.summary == f"{where} mounted read-only"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,28 @@ def test_every_sample_name_in_the_module_is_declared_and_catalogued() -> None:
     used = set(re.findall(r'"(lms_[a-z0-9_]+)"', source))
     assert used == set(MODULE.METRICS)
     assert all(name in MOODLE_METRICS for name in MODULE.METRICS)
+
+
+@pytest.fixture
+def read_only_dataroot(site: FakeSite) -> object:
+    """The site's dataroot as a real tmpfs mounted read-only (mode bits still rwx)."""
+    where = str(site.dataroot)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=2770", "tmpfs",
+                              where], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs needs root: {mounted.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro", where], check=True)
+        yield site
+    finally:
+        subprocess.run(["umount", where], check=True)
+
+
+async def test_a_read_only_mounted_dataroot_is_critical(read_only_dataroot: FakeSite) -> None:
+    site = read_only_dataroot
+    assert web_user_can_write(site.dataroot, None)[0]  # the mode bits alone say writable
+    result = await run(site)
+    assert result.status == Status.CRITICAL
+    assert "mounted read-only" in result.summary and "cannot write" in result.summary
+    assert sample(result, "lms_moodle_dataroot_writable") == 0.0
+    assert result.details["filesystems"]["dataroot"]["read_only"] is True
