@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks.moodle.php_limits import MAX_DEPTH, MAX_TOKENS
+
 _IDENT = re.compile(r"[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*")
 _NAME = re.compile(r"\\?[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*(?:\\[A-Za-z_\x80-\uffff]"
                    r"[A-Za-z0-9_\x80-\uffff]*)*")
@@ -38,6 +40,7 @@ _OPERATORS = sorted([
 ], key=len, reverse=True)
 _OPERATOR = re.compile("|".join(re.escape(op) for op in _OPERATORS))
 _SPACE = re.compile(r"\s+")
+INT_MAX = (1 << 63) - 1
 _COMMENT_END = re.compile(r"\n|\?>")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f",
                    "\\": "\\", "$": "$"}
@@ -50,6 +53,14 @@ class PhpSyntaxError(ValueError):
         self.line = line
         self.source = source
         super().__init__(f"{source} line {line}: {message}")
+
+
+class PhpLimitError(PhpSyntaxError):
+    """The file asks for more work than Vigil will do to read it (php_limits.py).
+
+    A PhpSyntaxError so that every caller already reporting unreadable files reports
+    this too, with the line.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +80,7 @@ class _Lexer:
     pos: int = 0
     line: int = 1
     tokens: list[Token] = field(default_factory=list)
+    depth: int = 0  # of open brackets, bounded so the parser never recurses too deep
 
     def error(self, message: str, line: int | None = None) -> PhpSyntaxError:
         return PhpSyntaxError(message, self.line if line is None else line, self.source)
@@ -80,6 +92,16 @@ class _Lexer:
         return chunk
 
     def emit(self, kind: str, value: Any, line: int | None = None) -> None:
+        if len(self.tokens) >= MAX_TOKENS:
+            raise PhpLimitError(f"more than {MAX_TOKENS} tokens; no config.php is this long",
+                                self.line, self.source)
+        if kind == "op" and value in ("(", "[", "{"):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise PhpLimitError(f"brackets nest deeper than {MAX_DEPTH} levels",
+                                    self.line, self.source)
+        elif kind == "op" and value in (")", "]", "}"):
+            self.depth -= 1
         self.tokens.append(Token(kind, value, self.line if line is None else line))
 
     def skip_html(self) -> None:
@@ -145,22 +167,25 @@ class _Lexer:
 
     def number(self) -> None:
         raw = _NUMBER.match(self.text, self.pos).group()  # type: ignore[union-attr]
+        if "__" in raw or raw.endswith("_") or "_." in raw or "._" in raw:
+            raise self.error(f"invalid numeric literal {raw!r}")
         digits = raw.replace("_", "")
         lower = digits.lower()
-        if lower.startswith("0x"):
-            value: int | float = int(digits[2:], 16)
-        elif lower.startswith("0b"):
-            value = int(digits[2:], 2)
-        elif lower.startswith("0o"):
-            value = int(digits[2:], 8)
+        base = {"0x": 16, "0b": 2, "0o": 8}.get(lower[:2])
+        if base:
+            value: int | float = int(digits[2:], base)  # no digit limit for these bases
         elif any(c in lower for c in ".e"):
             value = float(digits)
         elif len(digits) > 1 and digits.startswith("0"):  # 0755: octal, as PHP reads it
             if not set(digits) <= set("01234567"):
                 raise self.error(f"invalid octal number {raw!r}")
             value = int(digits, 8)
+        elif len(digits) > 19:  # beyond 64 bits; float() has no digit limit, int() has
+            value = float(digits)
         else:
             value = int(digits)
+        if isinstance(value, int) and value > INT_MAX:  # PHP reads such a literal as float
+            value = float(value) if value.bit_length() <= 1024 else float("inf")
         self.emit("num", value)
         self.advance(len(raw))
 
@@ -232,30 +257,49 @@ def interpolate(body: str, quote: str, line: int, source: str) -> list[str | lis
     while i < len(body):
         char = body[i]
         if char == "\\" and i + 1 < len(body):
-            consumed, decoded = _escape(body, i + 1, quote)
+            consumed, decoded = _escape(body, i + 1, quote, line, source)
             text.append(decoded)
             i += 1 + consumed
         elif char == "$" and _IDENT.match(body, i + 1):
             end = _simple_interpolation_end(body, i)
-            parts += ["".join(text), tokenize(_simple_to_code(body[i:end]), source,
-                                               php_mode=True, first_line=line)[:-1]]
+            parts += [_text("".join(text), line),
+                      tokenize(_simple_to_code(body[i:end]), source, php_mode=True,
+                               first_line=line)[:-1]]
             text, i = [], end
         elif body.startswith("{$", i) or body.startswith("${", i):
             end = _matching_brace(body, i + (1 if char == "{" else 2))
             if end < 0:
                 raise PhpSyntaxError("unterminated {$...} in string", line, source)
             code = body[i + 1:end] if char == "{" else "$" + body[i + 2:end]
-            parts += ["".join(text), tokenize(code, source, php_mode=True,
-                                               first_line=line)[:-1]]
+            parts += [_text("".join(text), line),
+                      tokenize(code, source, php_mode=True, first_line=line)[:-1]]
             text, i = [], end + 1
         else:
             text.append(char)
             i += 1
-    parts.append("".join(text))
+    parts.append(_text("".join(text), line))
     return [part for part in parts if part != ""]
 
 
-def _escape(body: str, i: int, quote: str) -> tuple[int, str]:
+def _byte(value: int) -> str:
+    """An escaped byte: ASCII is text; a byte >= 0x80 is held as a surrogateescape
+    character until _text() sees whether the bytes around it spell UTF-8."""
+    return chr(value) if value < 0x80 else chr(0xDC00 + value)
+
+
+def _text(chunk: str, line: int) -> str | list[Token]:
+    """Text with its escaped bytes decoded; bytes that are not UTF-8 cannot be a Python
+    str equal to PHP's, so they become a "bad" token the evaluator reads as Unresolved."""
+    if not any("\udc80" <= char <= "\udcff" for char in chunk):
+        return chunk
+    try:
+        return chunk.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return [Token("bad", f"a string at line {line} holds bytes that are not UTF-8",
+                      line)]
+
+
+def _escape(body: str, i: int, quote: str, line: int, source: str) -> tuple[int, str]:
     """Decode the escape after a backslash at body[i]; returns (chars consumed, text)."""
     char = body[i]
     if char in _SIMPLE_ESCAPES:
@@ -264,13 +308,18 @@ def _escape(body: str, i: int, quote: str) -> tuple[int, str]:
         return 1, char
     octal = re.compile(r"[0-7]{1,3}").match(body, i)
     if octal:
-        return len(octal.group()), chr(int(octal.group(), 8) & 0xFF)
+        return len(octal.group()), _byte(int(octal.group(), 8) & 0xFF)
     hexa = re.compile(r"x([0-9A-Fa-f]{1,2})").match(body, i)
     if hexa:
-        return len(hexa.group()), chr(int(hexa.group(1), 16))
+        return len(hexa.group()), _byte(int(hexa.group(1), 16))
     uni = re.compile(r"u\{([0-9A-Fa-f]+)\}").match(body, i)
     if uni:
-        return len(uni.group()), chr(int(uni.group(1), 16))
+        code = int(uni.group(1)[-8:], 16) if len(uni.group(1)) <= 8 else 0x110000
+        if code > 0x10FFFF:
+            raise PhpSyntaxError("invalid UTF-8 codepoint escape sequence: codepoint too "
+                                 "large", line, source)
+        # a surrogate code point is not text; PHP writes its (invalid) UTF-8 bytes
+        return len(uni.group()), "\udcff" if 0xD800 <= code <= 0xDFFF else chr(code)
     return 1, "\\" + char  # PHP keeps unknown escapes as written
 
 

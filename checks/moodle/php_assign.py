@@ -1,0 +1,117 @@
+"""Assignments and ``unset()`` through ``$var->a['b'][]`` chains, with PHP's value rules.
+
+Part of the safe config.php reader: config_php.py finds the statements, php_eval.py
+parses the target and evaluates the right-hand side, and ``store`` writes it here.
+PHP arrays are values: each array on the path is copied before it changes, so another
+variable that held the same array keeps its elements (``$o = $CFG->dboptions;
+$o['x'] = 1;`` leaves $CFG alone). Objects are references and change in place. Where PHP
+would throw (a string used as an array), that spot becomes Unresolved naming the line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.moodle.php_limits import Budget
+from checks.moodle.php_ops import combine
+from checks.moodle.php_values import (
+    PhpArray,
+    PhpObject,
+    PhpTypeError,
+    Unresolved,
+    array_key,
+    new_array,
+    next_key,
+    with_item,
+)
+
+Target = tuple[str, list[tuple[str, Any]]]  # variable name, steps ("prop"|"index"|"append", arg)
+UNSET = "unset"  # the op that removes the target instead of assigning it
+
+
+def store(variables: dict[str, Any], target: Target, op: str, value: Any, line: int,
+          budget: Budget) -> None:
+    """``target op value`` (op is "=", ".=", "??=", ... or UNSET)."""
+    name, steps = target
+    if not steps:
+        if op == UNSET:
+            variables.pop(name, None)
+        else:
+            variables[name] = combine(op, variables.get(name), value)
+        return
+    path: list[tuple[Any, Any]] = []  # (container, key), from the variable down
+    current = variables.get(name)
+    for kind, arg in steps:
+        if current is None and op == UNSET:
+            return  # unset() of something that is not there does nothing
+        if isinstance(current, Unresolved):
+            current = Unresolved(current.reason)  # a value written into the unknown
+            break
+        current = _container(current, kind, line)
+        if isinstance(current, Unresolved):
+            break
+        key = _key(current, kind, arg, line)
+        if isinstance(key, Unresolved):
+            current = key
+            break
+        path.append((current, key))
+        current = current.props.get(key) if isinstance(current, PhpObject) else current.get(key)
+    else:
+        if op == UNSET:
+            _remove(path, variables, name, budget)
+            return
+        current = combine(op, current, value)
+    variables[name] = _rebuild(path, current, budget)
+
+
+def _container(current: Any, kind: str, line: int) -> Any:
+    if kind == "prop":
+        # A missing object is created, as Moodle's loader provides $CFG and $plugin.
+        current = PhpObject() if current is None else current
+        if not isinstance(current, PhpObject):
+            return Unresolved(f"PHP would fail: a property of a non-object at line {line}")
+        return current
+    current = new_array() if current is None else current
+    if not isinstance(current, dict):
+        return Unresolved(f"PHP would fail: an element of a non-array at line {line}")
+    return current
+
+
+def _key(container: Any, kind: str, arg: Any, line: int) -> Any:
+    if kind == "prop":
+        return arg
+    if kind == "append":
+        return next_key(container)
+    if isinstance(arg, Unresolved):
+        return Unresolved(f"an array key is unknown at line {line}: {arg.reason}")
+    try:
+        return array_key(arg)
+    except PhpTypeError as exc:
+        return Unresolved(f"PHP would fail: {exc} at line {line}")
+
+
+def _rebuild(path: list[tuple[Any, Any]], current: Any, budget: Budget) -> Any:
+    for container, key in reversed(path):
+        if isinstance(container, PhpObject):
+            container.props[key] = current
+            current = container
+        else:
+            current = with_item(container, key, current)
+            budget.charge(64 * len(current))
+    return current
+
+
+def _remove(path: list[tuple[Any, Any]], variables: dict[str, Any], name: str,
+            budget: Budget) -> None:
+    container, key = path[-1]
+    if isinstance(container, PhpObject):
+        container.props.pop(key, None)
+        return
+    if key not in container:
+        return
+    smaller = new_array({k: v for k, v in container.items() if k != key})
+    # PHP keeps counting keys from where it was: [1, 2], unset [1], then [] = 3 is key 2
+    smaller.next_free = container.next_free if isinstance(container, PhpArray) \
+        else next_key(container)
+    budget.charge(64 * len(smaller))
+    variables[name] = _rebuild(path[:-1], smaller, budget)
