@@ -39,6 +39,7 @@ from checks.moodle.php_values import (
 
 __all__ = ["Evaluator", "PhpObject", "Unresolved", "UnsupportedSyntax", "php_bool", "php_str"]
 
+_POWER = BINARY["**"][0]
 _SUPERGLOBALS = {"_SERVER", "_ENV", "_GET", "_POST", "_COOKIE", "_REQUEST", "_FILES",
                  "_SESSION", "GLOBALS"}
 
@@ -141,14 +142,16 @@ class Evaluator(Cursor):
 
     def _unary(self) -> Any:
         tok = self.tok
+        # The operand of a unary operator or cast may be a power: "**" binds tighter,
+        # so -2 ** 2 is -(2 ** 2) and (string) 2 ** 63 casts the power.
         if tok.kind == "op" and tok.value in UNARY:
             self.pos += 1
-            return self.made(apply(UNARY[tok.value], self.unary()), tok)
+            return self.made(apply(UNARY[tok.value], self.binary(_POWER)), tok)
         if tok.kind == "cast":
             if tok.value not in CASTS:  # (unset) and (real) are compile errors in PHP 8
                 raise UnsupportedSyntax(tok)
             self.pos += 1
-            return self.made(apply(CASTS[tok.value], self.unary()), tok)
+            return self.made(apply(CASTS[tok.value], self.binary(_POWER)), tok)
         if tok.kind == "name" and tok.value.lower() == "new":
             self.pos += 1
             cls = self.next()

@@ -23,9 +23,9 @@ _TWO_64 = 1 << 64
 # PHP's numeric strings (Zend/zend_operators.c _is_numeric_string_ex): optional leading
 # and (since 8.0) trailing whitespace, a sign, decimal digits, fraction, exponent.
 _WS = " \t\n\r\v\f"
-_NUMERIC = re.compile(rf"[{_WS}]*([+-]?(?:[0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?)"
-                      rf"[{_WS}]*\Z")
-_LEADING = re.compile(rf"[{_WS}]*([+-]?(?:[0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?)")
+_NUMBER = rf"[{_WS}]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+_NUMERIC = re.compile(rf"{_NUMBER}[{_WS}]*\Z")
+_LEADING = re.compile(_NUMBER)
 
 
 class PhpTypeError(ValueError):
@@ -36,10 +36,10 @@ def in_range(value: int) -> bool:
     return INT_MIN <= value <= INT_MAX
 
 
-def _number_text(text: str, is_float: bool) -> tuple[int | float, int]:
+def _number_text(text: str) -> tuple[int | float, int]:
     """(value, overflow) of matched numeric text; overflow is +1/-1 for an integer string
     beyond 64 bits, which PHP reads as a float."""
-    if is_float:
+    if "." in text or "e" in text or "E" in text:
         return float(text), 0
     digits = text.lstrip("+-").lstrip("0")
     if len(digits) > 19:  # far beyond 64 bits; float() has no digit-count limit
@@ -56,7 +56,7 @@ def numeric_string(text: str) -> tuple[int | float, int] | None:
     match = _NUMERIC.match(text)
     if not match:
         return None
-    return _number_text(match.group(1), bool(match.group(2) or match.group(3)))
+    return _number_text(match.group(1))
 
 
 def to_number(value: Any) -> int | float:
@@ -121,7 +121,7 @@ def to_int(value: Any) -> int:
         match = _LEADING.match(value)
         if not match:
             return 0
-        number, _ = _number_text(match.group(1), bool(match.group(2) or match.group(3)))
+        number, _ = _number_text(match.group(1))
         return number if isinstance(number, int) else float_to_int_capped(number)
     if isinstance(value, dict):
         return 1 if value else 0
