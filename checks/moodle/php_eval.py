@@ -58,10 +58,11 @@ class Evaluator(Cursor):
         self.depth = depth
 
     def enter(self) -> None:
-        # Two counted levels per bracket: unary() and binary() both pass here.
+        # Three counted levels per bracket: expression(), binary() and unary().
         self.depth += 1
-        if self.depth > 2 * MAX_DEPTH:
-            raise LimitExceeded(f"the expression nests deeper than {MAX_DEPTH} levels")
+        if self.depth > 3 * MAX_DEPTH:
+            raise LimitExceeded(f"the expression nests too deeply (over {MAX_DEPTH} levels of "
+                                "brackets and operators)")
 
     # -- assignment targets ---------------------------------------------------------
     def lvalue(self) -> Target | None:
@@ -92,15 +93,19 @@ class Evaluator(Cursor):
 
     # -- expressions ----------------------------------------------------------------
     def expression(self) -> Any:
-        cond = self.binary(0)
-        if not self.accept("?"):
-            return cond
-        if self.accept(":"):
-            return either(cond, self.expression(), php_bool)
-        then = self.expression()
-        self.expect(":")
-        other = self.expression()
-        return lift(lambda c: then if php_bool(c) else other, cond)
+        self.enter()
+        try:
+            cond = self.binary(0)
+            if not self.accept("?"):
+                return cond
+            if self.accept(":"):
+                return either(cond, self.expression(), php_bool)
+            then = self.expression()
+            self.expect(":")
+            other = self.expression()
+            return lift(lambda c: then if php_bool(c) else other, cond)
+        finally:
+            self.depth -= 1
 
     def binary(self, min_prec: int) -> Any:
         self.enter()
