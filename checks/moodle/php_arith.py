@@ -23,20 +23,20 @@ from checks.moodle.php_numbers import (
 from checks.moodle.php_values import PhpArray, new_array
 
 
-def _ints(a: Any, b: Any) -> tuple[int | float, int | float]:
+def _numbers(a: Any, b: Any) -> tuple[int | float, int | float]:
     return to_number(a), to_number(b)
 
 
-def _both_int(x: int | float, y: int | float) -> bool:
-    return isinstance(x, int) and isinstance(y, int)
+def _int_pair(x: int | float, y: int | float) -> tuple[int, int] | None:
+    return (x, y) if isinstance(x, int) and isinstance(y, int) else None
 
 
 def add(a: Any, b: Any) -> Any:
     if isinstance(a, dict) and isinstance(b, dict):  # array union: left keys win
         return _union(a, b)
-    x, y = _ints(a, b)
-    if _both_int(x, y):
-        total = x + y
+    x, y = _numbers(a, b)
+    if pair := _int_pair(x, y):
+        total = pair[0] + pair[1]
         return total if in_range(total) else float(x) + float(y)
     return float(x) + float(y)
 
@@ -49,17 +49,17 @@ def _union(a: dict[Any, Any], b: dict[Any, Any]) -> PhpArray:
 
 
 def sub(a: Any, b: Any) -> int | float:
-    x, y = _ints(a, b)
-    if _both_int(x, y):
-        total = x - y
+    x, y = _numbers(a, b)
+    if pair := _int_pair(x, y):
+        total = pair[0] - pair[1]
         return total if in_range(total) else float(x) - float(y)
     return float(x) - float(y)
 
 
 def mul(a: Any, b: Any) -> int | float:
-    x, y = _ints(a, b)
-    if _both_int(x, y):
-        product = x * y  # at most 128 bits
+    x, y = _numbers(a, b)
+    if pair := _int_pair(x, y):
+        product = pair[0] * pair[1]  # at most 128 bits
         return product if in_range(product) else float(x) * float(y)
     return float(x) * float(y)
 
@@ -74,14 +74,14 @@ def plus(a: Any) -> int | float:
 
 
 def div(a: Any, b: Any) -> int | float:
-    x, y = _ints(a, b)
+    x, y = _numbers(a, b)
     if y == 0:
         raise PhpTypeError("Division by zero (DivisionByZeroError)")
-    if _both_int(x, y):
-        if y == -1 and x == INT_MIN:
+    if pair := _int_pair(x, y):
+        if pair == (INT_MIN, -1):
             return float(x) / -1.0
-        if x % y == 0:
-            return _trunc_div(int(x), int(y))
+        if pair[0] % pair[1] == 0:
+            return _trunc_div(*pair)
     return float(x) / float(y)
 
 
@@ -124,10 +124,11 @@ def c_pow(x: float, y: float) -> float:
 
 
 def power(a: Any, b: Any) -> int | float:
-    x, y = _ints(a, b)
-    if not _both_int(x, y):
+    x, y = _numbers(a, b)
+    pair = _int_pair(x, y)
+    if pair is None:
         return c_pow(float(x), float(y))
-    base, exp = int(x), int(y)
+    base, exp = pair
     if exp < 0:
         return c_pow(float(base), float(exp))
     if exp == 0:

@@ -162,7 +162,9 @@ class Evaluator(Cursor):
             cls = self.next()
             if self.at("("):
                 self.skip_balanced()
-            return PhpObject(str(cls.value).lstrip("\\"))
+            name = str(cls.value).lstrip("\\")
+            # class names are case-insensitive; get_class() answers the declared spelling
+            return PhpObject("stdClass" if name.lower() == "stdclass" else name)
         if self.accept("("):
             value = self.expression()
             self.expect(")")

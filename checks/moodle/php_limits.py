@@ -3,7 +3,7 @@
 Part of the safe reader (php_tokens.py, php_eval.py and the value modules check these).
 The reader runs inside ``vigil init`` and the daemon's checks, in threads no timeout
 stops, on files a site's administrators (or an intruder) can write: a hostile or broken
-file must end in a clear php_tokens.PhpLimitError naming the line, never in a gigabyte
+file must end in a clear php_syntax.PhpLimitError naming the line, never in a gigabyte
 of memory, minutes of CPU or a RecursionError. Real config.php files are a few
 kilobytes with nesting of two or three levels, so the limits sit far above anything
 legitimate.

@@ -25,7 +25,6 @@ from checks.moodle.php_values import (
     new_array,
     php_bool,
     php_str,
-    with_item,
 )
 
 

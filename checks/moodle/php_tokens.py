@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.moodle.php_limits import MAX_DEPTH, MAX_TOKENS
+from checks.moodle.php_strings import interpolate
+from checks.moodle.php_syntax import PhpLimitError, PhpSyntaxError, Token
+
+__all__ = ["PhpLimitError", "PhpSyntaxError", "Token", "tokenize"]
 
 _IDENT = re.compile(r"[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*")
 _NAME = re.compile(r"\\?[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*(?:\\[A-Za-z_\x80-\uffff]"
@@ -42,35 +46,6 @@ _OPERATOR = re.compile("|".join(re.escape(op) for op in _OPERATORS))
 _SPACE = re.compile(r"\s+")
 INT_MAX = (1 << 63) - 1
 _COMMENT_END = re.compile(r"\n|\?>")
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f",
-                   "\\": "\\", "$": "$"}
-
-
-class PhpSyntaxError(ValueError):
-    """The file is not PHP this tokenizer understands; ``line`` is 1-based."""
-
-    def __init__(self, message: str, line: int, source: str = "config.php") -> None:
-        self.line = line
-        self.source = source
-        super().__init__(f"{source} line {line}: {message}")
-
-
-class PhpLimitError(PhpSyntaxError):
-    """The file asks for more work than Vigil will do to read it (php_limits.py).
-
-    A PhpSyntaxError so that every caller already reporting unreadable files reports
-    this too, with the line.
-    """
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    # kind: "var" ($name), "name" (identifier/keyword), "str" (literal text),
-    # "istr" (interpolated string: value is a list of str | list[Token]),
-    # "num" (int/float), "cast", "op", "shell" (backticks), "eof"
-    kind: str
-    value: Any
-    line: int
 
 
 @dataclass
@@ -81,6 +56,7 @@ class _Lexer:
     line: int = 1
     tokens: list[Token] = field(default_factory=list)
     depth: int = 0  # of open brackets, bounded so the parser never recurses too deep
+    embedded: int = 0  # tokens of expressions inside strings
 
     def error(self, message: str, line: int | None = None) -> PhpSyntaxError:
         return PhpSyntaxError(message, self.line if line is None else line, self.source)
@@ -92,7 +68,7 @@ class _Lexer:
         return chunk
 
     def emit(self, kind: str, value: Any, line: int | None = None) -> None:
-        if len(self.tokens) >= MAX_TOKENS:
+        if len(self.tokens) + self.embedded >= MAX_TOKENS:
             raise PhpLimitError(f"more than {MAX_TOKENS} tokens; no config.php is this long",
                                 self.line, self.source)
         if kind == "op" and value in ("(", "[", "{"):
@@ -211,9 +187,19 @@ class _Lexer:
             i += 2 if self.text[i] == "\\" else 1
         if i >= len(self.text):
             raise self.error('unterminated "double-quoted" string', start_line)
-        parts = interpolate(self.text[self.pos + 1:i], '"', start_line, self.source)
+        parts = self.interpolate(self.text[self.pos + 1:i], '"', start_line)
         self.emit_string(parts, start_line)
         self.advance(i + 1 - self.pos)
+
+    def interpolate(self, body: str, quote: str, line: int) -> list[str | list[Token]]:
+        def code(snippet: str, first_line: int) -> list[Token]:
+            return tokenize(snippet, self.source, php_mode=True, first_line=first_line)[:-1]
+
+        parts = interpolate(body, quote, line, self.source, code,
+                            MAX_TOKENS - len(self.tokens) - self.embedded)
+        # tokens inside strings count toward the file's limit too
+        self.embedded += sum(len(part) for part in parts if isinstance(part, list))
+        return parts
 
     def emit_string(self, parts: list[str | list[Token]], line: int) -> None:
         if all(isinstance(part, str) for part in parts):
@@ -245,112 +231,8 @@ class _Lexer:
         if nowdoc:
             self.emit("str", body, start_line)
         else:
-            self.emit_string(interpolate(body, "", start_line, self.source), start_line)
+            self.emit_string(self.interpolate(body, "", start_line), start_line)
         self.advance(end.end() - self.pos)
-
-
-def interpolate(body: str, quote: str, line: int, source: str) -> list[str | list[Token]]:
-    """Split a double-quoted or heredoc body into text and embedded-expression tokens."""
-    parts: list[str | list[Token]] = []
-    text: list[str] = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char == "\\" and i + 1 < len(body):
-            consumed, decoded = _escape(body, i + 1, quote, line, source)
-            text.append(decoded)
-            i += 1 + consumed
-        elif char == "$" and _IDENT.match(body, i + 1):
-            end = _simple_interpolation_end(body, i)
-            parts += [_text("".join(text), line),
-                      tokenize(_simple_to_code(body[i:end]), source, php_mode=True,
-                               first_line=line)[:-1]]
-            text, i = [], end
-        elif body.startswith("{$", i) or body.startswith("${", i):
-            end = _matching_brace(body, i + (1 if char == "{" else 2))
-            if end < 0:
-                raise PhpSyntaxError("unterminated {$...} in string", line, source)
-            code = body[i + 1:end] if char == "{" else "$" + body[i + 2:end]
-            parts += [_text("".join(text), line),
-                      tokenize(code, source, php_mode=True, first_line=line)[:-1]]
-            text, i = [], end + 1
-        else:
-            text.append(char)
-            i += 1
-    parts.append(_text("".join(text), line))
-    return [part for part in parts if part != ""]
-
-
-def _byte(value: int) -> str:
-    """An escaped byte: ASCII is text; a byte >= 0x80 is held as a surrogateescape
-    character until _text() sees whether the bytes around it spell UTF-8."""
-    return chr(value) if value < 0x80 else chr(0xDC00 + value)
-
-
-def _text(chunk: str, line: int) -> str | list[Token]:
-    """Text with its escaped bytes decoded; bytes that are not UTF-8 cannot be a Python
-    str equal to PHP's, so they become a "bad" token the evaluator reads as Unresolved."""
-    if not any("\udc80" <= char <= "\udcff" for char in chunk):
-        return chunk
-    try:
-        return chunk.encode("utf-8", "surrogateescape").decode("utf-8")
-    except UnicodeError:
-        return [Token("bad", f"a string at line {line} holds bytes that are not UTF-8",
-                      line)]
-
-
-def _escape(body: str, i: int, quote: str, line: int, source: str) -> tuple[int, str]:
-    """Decode the escape after a backslash at body[i]; returns (chars consumed, text)."""
-    char = body[i]
-    if char in _SIMPLE_ESCAPES:
-        return 1, _SIMPLE_ESCAPES[char]
-    if quote and char == quote:
-        return 1, char
-    octal = re.compile(r"[0-7]{1,3}").match(body, i)
-    if octal:
-        return len(octal.group()), _byte(int(octal.group(), 8) & 0xFF)
-    hexa = re.compile(r"x([0-9A-Fa-f]{1,2})").match(body, i)
-    if hexa:
-        return len(hexa.group()), _byte(int(hexa.group(1), 16))
-    uni = re.compile(r"u\{([0-9A-Fa-f]+)\}").match(body, i)
-    if uni:
-        code = int(uni.group(1)[-8:], 16) if len(uni.group(1)) <= 8 else 0x110000
-        if code > 0x10FFFF:
-            raise PhpSyntaxError("invalid UTF-8 codepoint escape sequence: codepoint too "
-                                 "large", line, source)
-        # a surrogate code point is not text; PHP writes its (invalid) UTF-8 bytes
-        return len(uni.group()), "\udcff" if 0xD800 <= code <= 0xDFFF else chr(code)
-    return 1, "\\" + char  # PHP keeps unknown escapes as written
-
-
-def _simple_interpolation_end(body: str, i: int) -> int:
-    """End of "$name", "$name->prop" or "$name[key]" (PHP's simple syntax, one level)."""
-    end = _IDENT.match(body, i + 1).end()  # type: ignore[union-attr]
-    if body.startswith("->", end) and _IDENT.match(body, end + 2):
-        return _IDENT.match(body, end + 2).end()  # type: ignore[union-attr]
-    if body.startswith("[", end):
-        close = body.find("]", end)
-        if close > 0:
-            return close + 1
-    return end
-
-
-def _simple_to_code(snippet: str) -> str:
-    """"$a[key]" in a string means $a['key'] in code; quote a bare-word key."""
-    match = re.fullmatch(r"(\$\w+)\[([A-Za-z_]\w*)\]", snippet)
-    return f"{match.group(1)}['{match.group(2)}']" if match else snippet
-
-
-def _matching_brace(body: str, i: int) -> int:
-    depth = 0
-    for j in range(i, len(body)):
-        if body[j] == "{":
-            depth += 1
-        elif body[j] == "}":
-            if depth == 0:
-                return j
-            depth -= 1
-    return -1
 
 
 def tokenize(text: str, source: str = "config.php", *, php_mode: bool = False,

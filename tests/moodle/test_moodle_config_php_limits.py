@@ -136,3 +136,8 @@ def test_a_huge_integer_literal_becomes_a_float_without_int_conversion_limits() 
 
 def test_object_creation_keeps_a_plain_object() -> None:
     assert isinstance(value("new stdClass()"), PhpObject)
+
+
+def test_expressions_inside_one_string_count_toward_the_token_limit() -> None:
+    error = limit_error('<?php\n$CFG->v = "' + "$a" * 300_000 + '";\n')
+    assert "too many tokens" in str(error) and error.line == 2
