@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checks.moodle.php_assign import UNSET
+from checks.moodle.php_assign import UNSET, assigned_variables
 from checks.moodle.php_eval import Evaluator, UnsupportedSyntax
 from checks.moodle.php_limits import MAX_SOURCE, LimitExceeded
 from checks.moodle.php_tokens import PhpLimitError, PhpSyntaxError, Token, tokenize
@@ -145,7 +145,9 @@ class _Parser:
         if tok.kind == "op" and tok.value == ";":
             self.ev.next()
         elif tok.kind == "op" and tok.value == "{":
+            start = self.ev.pos
             self.ev.skip_balanced()
+            self.taint(start, "a block", tok.line)
         elif word in _CONTROL:
             self.skip_control(word, tok.line)
         elif word == "define":
@@ -160,7 +162,21 @@ class _Parser:
         elif tok.kind == "var":
             self.assignment()
         else:  # calls such as ini_set(), `global $CFG;`, `return;`: no settings in them
-            self.ev.skip_statement()
+            self.skip_statement(tok.line)
+
+    def skip_statement(self, line: int) -> None:
+        """Skip a statement; a variable it may assign (``[$a, $b] = ...``, ``$i++``)
+        becomes Unresolved rather than keeping a value PHP would have changed."""
+        start = self.ev.pos
+        self.ev.skip_statement()
+        self.taint(start, "a statement Vigil does not evaluate", line)
+
+    def taint(self, start: int, why: str, line: int) -> None:
+        for name in assigned_variables(self.tokens[start:self.ev.pos]):
+            # $CFG and objects keep their values: the block warning names the settings
+            if name != _CFG and not isinstance(self.out.variables.get(name), PhpObject):
+                self.out.variables[name] = Unresolved(f"${name} may be assigned by {why} "
+                                                      f"at line {line}")
 
     def unset(self) -> None:
         """``unset($CFG)`` (the installer's first line), ``unset($CFG->key)``,
@@ -216,11 +232,12 @@ class _Parser:
         self.ev.skip_statement()
 
     def assignment(self) -> None:
-        line = self.tok.line
+        line, start = self.tok.line, self.ev.pos
         target = self.ev.lvalue()
         op = self.tok.value if self.tok.kind == "op" else None
         if target is None or op not in _ASSIGN_OPS:
-            self.ev.skip_statement()
+            self.ev.pos = start
+            self.skip_statement(line)
             return
         self.ev.next()
         self.ev.assign(target, op, self.guarded(line), line)
@@ -236,14 +253,17 @@ class _Parser:
         except UnsupportedSyntax:
             self.ev.pos = start
             value = Unresolved(f"expression at line {line} is not understood")
+            self.skip_statement(line)  # `$a = $b = 1;` assigns $b too
+            return value
         self.ev.skip_statement()
         return value
 
     def skip_control(self, word: str, line: int) -> None:
         start = self.ev.pos
         self.ev.skip_control()
-        if word == "declare":
-            return
+        if word in ("declare", "function", "class", "interface", "trait", "enum"):
+            return  # declarations assign nothing at the top level
+        self.taint(start, f"the `{word}` block", line)
         names = _cfg_names(self.tokens[start:self.ev.pos])
         sets = f"; it sets {', '.join(names[:8])} conditionally" if names else ""
         self.out.warnings.append(

@@ -6,6 +6,8 @@ PHP arrays are values: each array on the path is copied before it changes, so an
 variable that held the same array keeps its elements (``$o = $CFG->dboptions;
 $o['x'] = 1;`` leaves $CFG alone). Objects are references and change in place. Where PHP
 would throw (a string used as an array), that spot becomes Unresolved naming the line.
+``assigned_variables`` finds what statements Vigil skips may assign, so that those
+variables become Unresolved instead of keeping a value PHP would have changed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from checks.moodle.php_limits import Budget
 from checks.moodle.php_ops import combine
+from checks.moodle.php_syntax import Token
 from checks.moodle.php_values import (
     PhpArray,
     PhpObject,
@@ -115,3 +118,69 @@ def _remove(path: list[tuple[Any, Any]], variables: dict[str, Any], name: str,
         else next_key(container)
     budget.charge(64 * len(smaller))
     variables[name] = _rebuild(path[:-1], smaller, budget)
+
+
+_WRITES = {"=", ".=", "+=", "-=", "*=", "/=", "%=", "**=", "&=", "|=", "^=", "<<=", ">>=",
+           "??=", "++", "--"}
+
+
+def assigned_variables(tokens: list[Token]) -> list[str]:
+    """Variables that tokens Vigil skips may assign: ``$x = ``, ``$x['k'] .= ``,
+    ``$i++``, ``++$i``, ``foreach (... as $k => $v)``, ``[$a, $b] = `` and ``list()``."""
+    names: list[str] = []
+    for i, tok in enumerate(tokens):
+        if tok.kind == "var":
+            after = _after_chain(tokens, i + 1)
+            if _is_op(tokens, after, _WRITES) or _is_op(tokens, i - 1, {"++", "--"}):
+                names.append(tok.value)
+        elif tok.kind == "name" and tok.value.lower() == "as":
+            names += [t.value for t in _until_close(tokens, i + 1) if t.kind == "var"]
+        elif _is_op(tokens, i, {"="}) and _is_op(tokens, i - 1, {"]", ")"}):
+            names += _destructured(tokens, i - 1)
+    return list(dict.fromkeys(names))
+
+
+def _is_op(tokens: list[Token], i: int, ops: set[str]) -> bool:
+    return 0 <= i < len(tokens) and tokens[i].kind == "op" and tokens[i].value in ops
+
+
+def _after_chain(tokens: list[Token], i: int) -> int:
+    """Index just past ``->name`` and ``[...]`` steps starting at i."""
+    while i < len(tokens):
+        if _is_op(tokens, i, {"->", "?->"}) and i + 1 < len(tokens):
+            i += 2
+        elif _is_op(tokens, i, {"["}):
+            depth = 0
+            while i < len(tokens):
+                depth += 1 if _is_op(tokens, i, {"["}) else -1 if _is_op(tokens, i, {"]"}) else 0
+                i += 1
+                if depth == 0:
+                    break
+        else:
+            break
+    return i
+
+
+def _until_close(tokens: list[Token], i: int) -> list[Token]:
+    end = i
+    while end < len(tokens) and not _is_op(tokens, end, {")"}):
+        end += 1
+    return tokens[i:end]
+
+
+def _destructured(tokens: list[Token], close: int) -> list[str]:
+    """Variables inside ``[...] =`` or ``list(...) =`` ending at index ``close``."""
+    depth, i = 0, close
+    while i >= 0:
+        depth += 1 if _is_op(tokens, i, {"]", ")"}) else -1 if _is_op(tokens, i, {"[", "("}) \
+            else 0
+        if depth == 0:
+            break
+        i -= 1
+    before = tokens[i - 1] if i > 0 else None
+    is_index = before is not None and (before.kind in ("var", "str") or (
+        before.kind == "op" and before.value in ("]", "}", "->")))
+    is_list = before is not None and before.kind == "name" and before.value.lower() == "list"
+    if i < 0 or (tokens[i].value == "(" and not is_list) or (tokens[i].value == "[" and is_index):
+        return []
+    return [t.value for t in tokens[i:close] if t.kind == "var"]

@@ -100,3 +100,18 @@ def test_array_keys_are_cast_as_php_casts_them() -> None:
     result = value("['-3' => 'a', '08' => 'b', 2.9 => 'c', true => 'd', null => 'e']")
     assert to_python(result) == {"-3": "a", "08": "b", "2": "c", "1": "d", "": "e"}
     assert list(result) == [-3, "08", 2, 1, ""]  # type: ignore[call-overload]
+
+
+def test_variables_that_skipped_statements_may_assign_become_unresolved() -> None:
+    variables = parse_php("""<?php
+$i = 1;
+$i++;
+[$a, $b] = ['x', 'y'];
+$c = $d = 5;
+if (getenv('X')) { $host = 'db2'; }
+$kept = 'yes';
+""").variables
+    for name, line in (("i", 3), ("a", 4), ("b", 4), ("d", 5), ("host", 6)):
+        assert isinstance(variables[name], Unresolved), name
+        assert f"line {line}" in variables[name].reason
+    assert variables["kept"] == "yes"
