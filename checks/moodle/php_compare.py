@@ -11,6 +11,7 @@ order and types. Objects are refused: a config.php never compares them.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from checks.moodle.php_limits import MAX_DEPTH, LimitExceeded
@@ -61,10 +62,18 @@ def _number_to_string(number: int | float, text: str, number_first: bool) -> int
     return result if number_first else -result
 
 
-def compare(a: Any, b: Any, depth: int = 0) -> int:
-    """zend_compare: -1, 0 or 1 (1 also for "uncomparable")."""
+def _refuse_unmodelled(a: Any, b: Any) -> None:
     if isinstance(a, PhpObject) or isinstance(b, PhpObject):
         raise PhpTypeError("comparing objects is not modelled")
+    # NAN against strings and other types goes through paths of zend_compare whose
+    # answers differ by operator; no config.php compares NAN, so refuse rather than guess.
+    if any(isinstance(v, float) and math.isnan(v) for v in (a, b)):
+        raise PhpTypeError("comparisons with NAN are not modelled")
+
+
+def compare(a: Any, b: Any, depth: int = 0) -> int:
+    """zend_compare: -1, 0 or 1 (1 also for "uncomparable")."""
+    _refuse_unmodelled(a, b)
     if depth > MAX_DEPTH:
         raise LimitExceeded("arrays compared are nested too deeply")
     num = (int, float)
@@ -111,6 +120,7 @@ def _compare_arrays(a: dict[Any, Any], b: dict[Any, Any], depth: int) -> int:
 
 
 def loose_equal(a: Any, b: Any) -> bool:
+    _refuse_unmodelled(a, b)
     if isinstance(a, dict) and isinstance(b, dict):
         # == on arrays: same key/value pairs (loosely), in any order
         return len(a) == len(b) and all(k in b and loose_equal(v, b[k])

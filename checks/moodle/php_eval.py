@@ -120,6 +120,9 @@ class Evaluator(Cursor):
                 right = self.binary(prec if right_assoc else prec + 1)
                 if tok.value == "??":
                     left = either(left, right, lambda v: v is not None)
+                elif tok.value in ("&&", "||") and not isinstance(left, Unresolved) \
+                        and php_bool(left) == (tok.value == "||"):
+                    left = tok.value == "||"  # PHP never evaluates the right side here
                 else:
                     left = self.made(apply(fn, left, right), tok)
             return left

@@ -115,3 +115,9 @@ $kept = 'yes';
         assert isinstance(variables[name], Unresolved), name
         assert f"line {line}" in variables[name].reason
     assert variables["kept"] == "yes"
+
+
+def test_and_and_or_short_circuit_like_php() -> None:
+    assert value("false && 1 % 0") is False
+    assert value("true || 'abc' + 1") is True
+    assert isinstance(value("true && 1 % 0"), Unresolved)

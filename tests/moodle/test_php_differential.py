@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import struct
@@ -175,6 +176,41 @@ def test_vigil_agrees_with_php_or_refuses_naming_the_line(name: str, source: str
     verdict, out = judge(source, tmp_path.resolve())
     _RESULTS[name] = verdict
     assert verdict != "disagreed", f"{name}\n{source}\n" + "\n".join(out.mismatches)
+
+
+_LITERALS = ["0", "1", "-1", "2", "7", "-7", "63", "64", "PHP_INT_MAX", "PHP_INT_MIN", "0.5",
+             "-0.0", "1e20", "1.5", "'5'", "'1e3'", "' 7'", "'abc'", "''", "'0'", "null",
+             "true", "false", "[]", "[1, 2]", "['a' => 1]", "'10'", "'9a'", "NAN", "INF",
+             "0x10", "'1.0'", "1e15", "'-3'"]
+_BINARY = ["+", "-", "*", "/", "%", "**", "<<", ">>", "&", "|", "^", ".", "==", "===", "!=",
+           "<", ">", "<=", ">=", "<=>", "&&", "||", "??"]
+_UNARY = ["-", "!", "~", "(int)", "(string)", "(float)", "(bool)", "(array)"]
+
+
+def random_expression(rnd: random.Random, depth: int = 0) -> str:
+    roll = rnd.random()
+    if depth > 2 or roll < 0.3:
+        return rnd.choice(_LITERALS)
+    if roll < 0.45:
+        return f"{rnd.choice(_UNARY)}({random_expression(rnd, depth + 1)})"
+    return (f"({random_expression(rnd, depth + 1)} {rnd.choice(_BINARY)} "
+            f"{random_expression(rnd, depth + 1)})")
+
+
+def test_random_operator_mixes_agree_with_php_or_are_refused(tmp_path: Path) -> None:
+    """A seeded mix of every operator, cast and awkward operand; the corpus above holds
+    the cases a reader should recognise, this finds the combinations nobody wrote down."""
+    rnd = random.Random(20261207)
+    verdicts: dict[str, int] = {}
+    disagreements = []
+    for number in range(150):
+        expression = random_expression(rnd)
+        source = f"<?php\n$CFG = new stdClass();\n$CFG->v = {expression};\n"
+        verdict, out = judge(source, (tmp_path / str(number)).resolve())
+        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+        if verdict == "disagreed":
+            disagreements.append(f"{expression}: {out.mismatches}")
+    assert not disagreements, f"{verdicts}\n" + "\n".join(disagreements)
 
 
 def test_the_corpus_is_large_and_mostly_agreed(capsys: pytest.CaptureFixture[str]) -> None:
