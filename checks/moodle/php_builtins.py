@@ -26,6 +26,7 @@ from checks.moodle.php_numbers import (
     to_int,
 )
 from checks.moodle.php_values import (
+    PhpObject,
     Unresolved,
     lift,
     php_bool,
@@ -58,26 +59,33 @@ BUILTIN_CONSTANTS: dict[str, Any] = {
 _TRIM_CHARS = " \t\n\r\0\x0b"
 
 
+def _string_arg(value: Any) -> str:
+    """A ``string`` parameter of a PHP 8 function: an array there is a TypeError."""
+    if isinstance(value, dict | PhpObject):
+        raise PhpTypeError("a string parameter given an array or object (TypeError)")
+    return php_str(value)
+
+
 def _trim(strip: Callable[[str, str], str]) -> Callable[..., str]:
     def trim(text: Any, chars: Any = _TRIM_CHARS) -> str:
-        chars = php_str(chars)
+        chars = _string_arg(chars)
         if ".." in chars:  # PHP reads "a..z" as a range; not modelled
             raise PhpTypeError("character ranges in trim() are not modelled")
-        return strip(php_str(text), chars)
+        return strip(_string_arg(text), chars)
     return trim
 
 
 def _ascii_case(text: Any, upper: bool) -> str:
     # PHP 8.2's strtolower/strtoupper change ASCII letters only, whatever the locale.
     table = _UPPER if upper else _LOWER
-    return php_str(text).translate(table)
+    return _string_arg(text).translate(table)
 
 
 def _str_repeat(text: Any, times: Any) -> str:
     count = operand_int(times)
     if count < 0:
         raise PhpTypeError("str_repeat(): Argument #2 ($times) must be >= 0")
-    text = php_str(text)
+    text = _string_arg(text)
     check_length(len(text) * count)  # before building it: str_repeat('a', 1e12)
     return text * count
 
@@ -85,7 +93,7 @@ def _str_repeat(text: Any, times: Any) -> str:
 def _str_replace(search: Any, replace: Any, subject: Any) -> str:
     if any(isinstance(v, dict) for v in (search, replace, subject)):
         raise PhpTypeError("str_replace() with arrays is not modelled")
-    search, replace, subject = php_str(search), php_str(replace), php_str(subject)
+    search, replace, subject = _string_arg(search), _string_arg(replace), _string_arg(subject)
     if not search:
         return subject  # PHP leaves the subject alone; Python would insert everywhere
     check_length(len(subject) + subject.count(search) * max(0, len(replace) - len(search)))
@@ -93,8 +101,8 @@ def _str_replace(search: Any, replace: Any, subject: Any) -> str:
 
 
 def _basename(path: Any, suffix: Any = "") -> str:
-    name = php_str(path).rstrip("/").rsplit("/", 1)[-1]
-    suffix = php_str(suffix)
+    name = _string_arg(path).rstrip("/").rsplit("/", 1)[-1]
+    suffix = _string_arg(suffix)
     return name[:-len(suffix)] if suffix and name.endswith(suffix) and name != suffix \
         else name
 
@@ -108,15 +116,15 @@ def _intval(value: Any, base: Any = 10) -> int:
 _LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "dirname": lambda path, levels=1: php_dirname(php_str(path), operand_int(levels)),
+    "dirname": lambda path, levels=1: php_dirname(_string_arg(path), operand_int(levels)),
     "basename": _basename,
-    "realpath": lambda path: php_realpath(php_str(path)),
+    "realpath": lambda path: php_realpath(_string_arg(path)),
     "trim": _trim(str.strip), "rtrim": _trim(str.rstrip), "ltrim": _trim(str.lstrip),
     "chop": _trim(str.rstrip),
     "strtolower": lambda s: _ascii_case(s, False), "strtoupper": lambda s: _ascii_case(s, True),
     "intval": _intval, "boolval": php_bool, "strval": php_str, "floatval": to_float,
     "str_replace": _str_replace, "str_repeat": _str_repeat, "intdiv": intdiv,
-    "strlen": lambda s: len(php_str(s).encode("utf-8")),
+    "strlen": lambda s: len(_string_arg(s).encode("utf-8")),
     "implode": lambda glue, parts=None: _implode(glue, parts),
     "join": lambda glue, parts=None: _implode(glue, parts),
     "is_null": lambda v: v is None, "is_string": lambda v: isinstance(v, str),
@@ -133,7 +141,7 @@ def _implode(glue: Any, parts: Any) -> str:
     if not isinstance(parts, dict) or isinstance(glue, dict):
         raise PhpTypeError("implode() needs a separator and an array")
     texts = [php_str(v) for v in parts.values()]
-    glue = php_str(glue)
+    glue = _string_arg(glue)
     check_length(sum(len(t) for t in texts) + len(glue) * max(0, len(texts) - 1))
     return glue.join(texts)
 
