@@ -14,8 +14,13 @@ for ``getenv('X') ?: 'y'`` and ``... ?? 'y'``: Vigil does not run in the web ser
 environment, so the value stays Unresolved, carrying ``'y'`` as its ``fallback``;
 ``MoodleConfigPhp.setting()`` returns the fallback and callers warn that the web
 server may see a different value. Conditional blocks (``if``, loops, functions) are
-skipped, and a warning names the line and the settings they would set. ``require``
-targets are recorded, never followed. Syntax errors raise PhpSyntaxError naming the line.
+skipped, and a warning names the line and the settings they would set; a local
+variable such a block (or any statement Vigil skips) may assign becomes Unresolved.
+``require`` targets are recorded, never followed. Syntax errors raise PhpSyntaxError
+naming the line; a file that asks for more work than php_limits.py allows (nesting,
+string size, array size, length) raises its subclass PhpLimitError, also naming the line.
+Values follow PHP 8.2 (php_numbers.py, php_arith.py, php_compare.py), checked against
+the real interpreter by tests/moodle/test_php_differential.py.
 """
 
 from __future__ import annotations

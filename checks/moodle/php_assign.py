@@ -100,7 +100,7 @@ def _rebuild(path: list[tuple[Any, Any]], current: Any, budget: Budget) -> Any:
             current = container
         else:
             current = with_item(container, key, current)
-            budget.charge(64 * len(current))
+            budget.charge(4 * len(current))  # a copy PHP would share: time, not memory
     return current
 
 
@@ -116,7 +116,7 @@ def _remove(path: list[tuple[Any, Any]], variables: dict[str, Any], name: str,
     # PHP keeps counting keys from where it was: [1, 2], unset [1], then [] = 3 is key 2
     smaller.next_free = container.next_free if isinstance(container, PhpArray) \
         else next_key(container)
-    budget.charge(64 * len(smaller))
+    budget.charge(4 * len(smaller))
     variables[name] = _rebuild(path[:-1], smaller, budget)
 
 

@@ -3,7 +3,10 @@
 The middle of the safe reader: php_tokens.py makes tokens, config_php.py walks the
 statements and asks this Evaluator for each right-hand side. An expression is parsed
 by precedence climbing and evaluated at once (there is nothing to defer: no function
-here has side effects). What PHP alone could know comes back as ``Unresolved``.
+here has side effects; ``&&``/``||``/``??``/``?:`` still ignore the side PHP would not
+evaluate). What PHP alone could know, or what PHP would throw on, comes back as
+``Unresolved`` with the line in its reason. Nesting and work are bounded (php_limits.py):
+a LimitExceeded raised here becomes a PhpLimitError naming the line in config_php.py.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from checks.moodle.php_ops import (
 )
 from checks.moodle.php_tokens import Token
 from checks.moodle.php_values import (
+    PhpArray,
     PhpObject,
     PhpTypeError,
     Unresolved,
@@ -118,6 +122,9 @@ class Evaluator(Cursor):
                     break
                 self.pos += 1
                 right = self.binary(prec if right_assoc else prec + 1)
+                # comparing or joining arrays walks every element: charge for the walk
+                self.budget.charge(sum(16 * v.weight for v in (left, right)
+                                       if isinstance(v, PhpArray)))
                 if tok.value == "??":
                     left = either(left, right, lambda v: v is not None)
                 elif tok.value in ("&&", "||") and not isinstance(left, Unresolved) \

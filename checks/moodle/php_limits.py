@@ -14,8 +14,8 @@ from __future__ import annotations
 MAX_STRING = 1 << 20        # characters in any one string value (1 MiB)
 MAX_ARRAY = 100_000         # elements and nested elements of one array, counted expanded
 MAX_DEPTH = 64              # nesting of brackets, unary chains, nested arrays
-MAX_WORK = 32 << 20         # evaluation steps plus characters built, per file
-MAX_TOKENS = 200_000        # a real config.php has a few hundred
+MAX_WORK = 8 << 20          # steps, plus characters and 64 per array element built, per file
+MAX_TOKENS = 50_000         # a real config.php has a few hundred; lexing 50k takes ~0.2 s
 MAX_SOURCE = 1 << 20        # bytes of PHP source read at all
 
 

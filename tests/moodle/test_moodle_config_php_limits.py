@@ -63,9 +63,9 @@ def test_a_hundred_thousand_nested_brackets_are_a_clear_error(opener: str,
     assert error.line == 2 and "nest deeper than 64 levels" in str(error)
 
 
-@pytest.mark.parametrize("chain", ["- " * 60_000 + "1", "!" * 60_000 + "1",
-                                   "(int)" * 60_000 + "1", "1" + " ** 1" * 60_000,
-                                   "null ?? " * 60_000 + "1", "1 ?: " * 60_000 + "1"])
+@pytest.mark.parametrize("chain", ["- " * 15_000 + "1", "!" * 15_000 + "1",
+                                   "(int)" * 15_000 + "1", "1" + " ** 1" * 15_000,
+                                   "null ?? " * 15_000 + "1", "1 ?: " * 15_000 + "1"])
 def test_long_operator_chains_are_a_clear_error(chain: str) -> None:
     error = limit_error("<?php\n$CFG->v = " + chain + ";\n")
     assert error.line == 2 and "nests too deeply" in str(error)
@@ -77,7 +77,7 @@ def test_ten_thousand_nested_ifs_in_skipped_code_are_a_clear_error() -> None:
 
 
 def test_a_long_else_if_chain_is_skipped_without_recursion() -> None:
-    source = "<?php\nif (1) { $CFG->a = 1; }" + " else if (1) { $CFG->a = 2; }" * 10_000 \
+    source = "<?php\nif (1) { $CFG->a = 1; }" + " else if (1) { $CFG->a = 2; }" * 3_000 \
         + "\n$CFG->b = 2;\n"
     parsed = parse_php(source)
     assert parsed.variables["CFG"].props == {"b": 2}
@@ -113,8 +113,8 @@ def test_objects_shared_many_times_convert_to_a_bounded_size() -> None:
 
 
 def test_too_many_tokens_are_refused() -> None:
-    error = limit_error("<?php\n" + "$a = 1;\n" * 60_000)
-    assert "more than 200000 tokens" in str(error)
+    error = limit_error("<?php\n" + "$a = 1;\n" * 15_000)
+    assert "more than 50000 tokens" in str(error)
 
 
 def test_a_file_larger_than_a_mebibyte_is_refused_unread(tmp_path: Path) -> None:
@@ -139,5 +139,5 @@ def test_object_creation_keeps_a_plain_object() -> None:
 
 
 def test_expressions_inside_one_string_count_toward_the_token_limit() -> None:
-    error = limit_error('<?php\n$CFG->v = "' + "$a" * 300_000 + '";\n')
+    error = limit_error('<?php\n$CFG->v = "' + "$a" * 100_000 + '";\n')
     assert "too many tokens" in str(error) and error.line == 2
