@@ -14,8 +14,13 @@ for ``getenv('X') ?: 'y'`` and ``... ?? 'y'``: Vigil does not run in the web ser
 environment, so the value stays Unresolved, carrying ``'y'`` as its ``fallback``;
 ``MoodleConfigPhp.setting()`` returns the fallback and callers warn that the web
 server may see a different value. Conditional blocks (``if``, loops, functions) are
-skipped, and a warning names the line and the settings they would set. ``require``
-targets are recorded, never followed. Syntax errors raise PhpSyntaxError naming the line.
+skipped, and a warning names the line and the settings they would set; a local
+variable such a block (or any statement Vigil skips) may assign becomes Unresolved.
+``require`` targets are recorded, never followed. Syntax errors raise PhpSyntaxError
+naming the line; a file that asks for more work than php_limits.py allows (nesting,
+string size, array size, length) raises its subclass PhpLimitError, also naming the line.
+Values follow PHP 8.2 (php_numbers.py, php_arith.py, php_compare.py), checked against
+the real interpreter by tests/moodle/test_php_differential.py.
 """
 
 from __future__ import annotations
@@ -24,11 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checks.moodle.php_assign import UNSET, assigned_variables
 from checks.moodle.php_eval import Evaluator, UnsupportedSyntax
-from checks.moodle.php_tokens import PhpSyntaxError, Token, tokenize
+from checks.moodle.php_limits import MAX_SOURCE, LimitExceeded
+from checks.moodle.php_tokens import PhpLimitError, PhpSyntaxError, Token, tokenize
 from checks.moodle.php_values import PhpObject, Unresolved, php_bool, php_str, to_python
 
-__all__ = ["MoodleConfigPhp", "PhpFile", "PhpObject", "PhpSyntaxError", "Unresolved",
+__all__ = ["MoodleConfigPhp", "PhpFile", "PhpLimitError", "PhpObject", "PhpSyntaxError",
+           "Unresolved",
            "parse_config_php", "parse_php", "parse_php_file", "php_bool", "php_str",
            "to_python"]
 
@@ -36,7 +44,8 @@ _CONTROL = {"if", "elseif", "else", "while", "do", "for", "foreach", "switch", "
             "catch", "finally", "function", "class", "interface", "trait", "enum",
             "declare"}
 _INCLUDES = {"require", "require_once", "include", "include_once"}
-_ASSIGN_OPS = {"=", ".=", "+=", "-=", "*=", "??="}
+_ASSIGN_OPS = {"=", ".=", "+=", "-=", "*=", "/=", "%=", "**=", "&=", "|=", "^=", "<<=",
+               ">>=", "??="}
 _CFG = "CFG"
 
 
@@ -80,7 +89,11 @@ class MoodleConfigPhp:
 
 
 def parse_php(text: str, path: Path | str = "config.php") -> PhpFile:
+    """Raises PhpSyntaxError (PhpLimitError for a file that asks too much) naming the line."""
     path = Path(path)
+    if len(text) > MAX_SOURCE:
+        raise PhpLimitError(f"the file is over {MAX_SOURCE} characters; no config.php is "
+                            "this long", 1, path.name)
     tokens = tokenize(text, path.name)
     result = PhpFile(path=path)
     _Parser(tokens, result).run()
@@ -90,10 +103,11 @@ def parse_php(text: str, path: Path | str = "config.php") -> PhpFile:
 def parse_php_file(path: Path | str) -> PhpFile:
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        with path.open("rb") as handle:  # never read more than the limit allows
+            raw = handle.read(MAX_SOURCE + 1)
     except OSError as exc:
         raise FileNotFoundError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return parse_php(text, path.absolute())
+    return parse_php(raw.decode("utf-8", errors="replace"), path.absolute())
 
 
 def parse_config_php(path: Path | str) -> MoodleConfigPhp:
@@ -119,8 +133,14 @@ class _Parser:
 
     def run(self) -> None:
         while self.tok.kind != "eof":
-            start = self.ev.pos
-            self.statement()
+            start, line = self.ev.pos, self.tok.line
+            try:
+                self.statement()
+            except LimitExceeded as exc:
+                raise PhpLimitError(str(exc), line, self.out.path.name) from None
+            except RecursionError:  # a safety net only: nesting is bounded before this
+                raise PhpLimitError("the statement nests too deeply", line,
+                                    self.out.path.name) from None
             if self.ev.pos == start:  # never loop on a token no rule consumed
                 self.ev.next()
 
@@ -130,7 +150,9 @@ class _Parser:
         if tok.kind == "op" and tok.value == ";":
             self.ev.next()
         elif tok.kind == "op" and tok.value == "{":
+            start = self.ev.pos
             self.ev.skip_balanced()
+            self.taint(start, "a block", tok.line)
         elif word in _CONTROL:
             self.skip_control(word, tok.line)
         elif word == "define":
@@ -140,22 +162,56 @@ class _Parser:
             self.out.requires.append(self.guarded(tok.line))
         elif word == "unset" and self.ev.peek(1).value == "(":
             self.unset()
+        elif word == "const" and self.ev.peek(1).kind == "name":
+            self.const()
         elif tok.kind == "var":
             self.assignment()
         else:  # calls such as ini_set(), `global $CFG;`, `return;`: no settings in them
-            self.ev.skip_statement()
+            self.skip_statement(tok.line)
+
+    def skip_statement(self, line: int) -> None:
+        """Skip a statement; a variable it may assign (``[$a, $b] = ...``, ``$i++``)
+        becomes Unresolved rather than keeping a value PHP would have changed."""
+        start = self.ev.pos
+        self.ev.skip_statement()
+        self.taint(start, "a statement Vigil does not evaluate", line)
+
+    def taint(self, start: int, why: str, line: int) -> None:
+        for name in assigned_variables(self.tokens[start:self.ev.pos]):
+            # $CFG and objects keep their values: the block warning names the settings
+            if name != _CFG and not isinstance(self.out.variables.get(name), PhpObject):
+                self.out.variables[name] = Unresolved(f"${name} may be assigned by {why} "
+                                                      f"at line {line}")
 
     def unset(self) -> None:
-        """``unset($CFG)`` (the installer's first line) and ``unset($CFG->key)``."""
-        tokens = [self.ev.peek(i) for i in range(2, 6)]
-        if tokens[0].kind == "var" and tokens[1].value == ")":
-            self.out.variables.pop(tokens[0].value, None)
-        elif (tokens[0].kind == "var" and tokens[1].value == "->" and tokens[2].kind == "name"
-              and tokens[3].value == ")"):
-            holder = self.out.variables.get(tokens[0].value)
-            if isinstance(holder, PhpObject):
-                holder.props.pop(tokens[2].value, None)
+        """``unset($CFG)`` (the installer's first line), ``unset($CFG->key)``,
+        ``unset($CFG->dboptions['x'])``; a target it cannot follow is refused."""
+        line = self.tok.line
+        self.ev.pos += 2
+        while self.tok.kind == "var":
+            target = self.ev.lvalue()
+            if target is None:
+                break
+            self.ev.assign(target, UNSET, None, line)
+            if not self.ev.accept(","):
+                break
+        if not self.ev.accept(")"):
+            self.out.warnings.append(f"line {line}: unset() of something Vigil cannot "
+                                     "follow; later values may be wrong")
+            while not (self.ev.at(")") or self.tok.kind == "eof"):
+                self.ev.skip_balanced() if self.ev.at("(") or self.ev.at("[") \
+                    else self.ev.next()
+            self.ev.accept(")")
         self.ev.skip_statement()
+
+    def const(self) -> None:
+        """``const NAME = expr;`` at the top level defines a constant, like define()."""
+        self.ev.next()
+        name = self.ev.next().value
+        if self.ev.accept("="):
+            self.out.constants.setdefault(name, self.guarded(self.tok.line))
+        else:
+            self.ev.skip_statement()
 
     def define(self) -> None:
         line = self.tok.line
@@ -167,6 +223,9 @@ class _Parser:
         try:
             name = self.ev.expression()
             value = self.ev.expression() if self.ev.accept(",") else None
+            if self.ev.accept(","):  # PHP 8 ignores case_insensitive, with a warning
+                self.ev.expression()
+            self.ev.accept(",")
             self.ev.expect(")")
         except UnsupportedSyntax:
             self.ev.pos = start
@@ -178,14 +237,15 @@ class _Parser:
         self.ev.skip_statement()
 
     def assignment(self) -> None:
-        line = self.tok.line
+        line, start = self.tok.line, self.ev.pos
         target = self.ev.lvalue()
         op = self.tok.value if self.tok.kind == "op" else None
         if target is None or op not in _ASSIGN_OPS:
-            self.ev.skip_statement()
+            self.ev.pos = start
+            self.skip_statement(line)
             return
         self.ev.next()
-        self.ev.assign(target, op, self.guarded(line))
+        self.ev.assign(target, op, self.guarded(line), line)
 
     def guarded(self, line: int) -> object:
         """The expression up to ``;`` (consumed); PHP this reader does not model gives an
@@ -198,14 +258,17 @@ class _Parser:
         except UnsupportedSyntax:
             self.ev.pos = start
             value = Unresolved(f"expression at line {line} is not understood")
+            self.skip_statement(line)  # `$a = $b = 1;` assigns $b too
+            return value
         self.ev.skip_statement()
         return value
 
     def skip_control(self, word: str, line: int) -> None:
         start = self.ev.pos
         self.ev.skip_control()
-        if word == "declare":
-            return
+        if word in ("declare", "function", "class", "interface", "trait", "enum"):
+            return  # declarations assign nothing at the top level
+        self.taint(start, f"the `{word}` block", line)
         names = _cfg_names(self.tokens[start:self.ev.pos])
         sets = f"; it sets {', '.join(names[:8])} conditionally" if names else ""
         self.out.warnings.append(

@@ -19,6 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks.moodle.php_limits import MAX_DEPTH, MAX_TOKENS
+from checks.moodle.php_strings import interpolate
+from checks.moodle.php_syntax import PhpLimitError, PhpSyntaxError, Token
+
+__all__ = ["PhpLimitError", "PhpSyntaxError", "Token", "tokenize"]
+
 _IDENT = re.compile(r"[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*")
 _NAME = re.compile(r"\\?[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*(?:\\[A-Za-z_\x80-\uffff]"
                    r"[A-Za-z0-9_\x80-\uffff]*)*")
@@ -38,28 +44,8 @@ _OPERATORS = sorted([
 ], key=len, reverse=True)
 _OPERATOR = re.compile("|".join(re.escape(op) for op in _OPERATORS))
 _SPACE = re.compile(r"\s+")
+INT_MAX = (1 << 63) - 1
 _COMMENT_END = re.compile(r"\n|\?>")
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f",
-                   "\\": "\\", "$": "$"}
-
-
-class PhpSyntaxError(ValueError):
-    """The file is not PHP this tokenizer understands; ``line`` is 1-based."""
-
-    def __init__(self, message: str, line: int, source: str = "config.php") -> None:
-        self.line = line
-        self.source = source
-        super().__init__(f"{source} line {line}: {message}")
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    # kind: "var" ($name), "name" (identifier/keyword), "str" (literal text),
-    # "istr" (interpolated string: value is a list of str | list[Token]),
-    # "num" (int/float), "cast", "op", "shell" (backticks), "eof"
-    kind: str
-    value: Any
-    line: int
 
 
 @dataclass
@@ -69,6 +55,8 @@ class _Lexer:
     pos: int = 0
     line: int = 1
     tokens: list[Token] = field(default_factory=list)
+    depth: int = 0  # of open brackets, bounded so the parser never recurses too deep
+    embedded: int = 0  # tokens of expressions inside strings
 
     def error(self, message: str, line: int | None = None) -> PhpSyntaxError:
         return PhpSyntaxError(message, self.line if line is None else line, self.source)
@@ -80,6 +68,16 @@ class _Lexer:
         return chunk
 
     def emit(self, kind: str, value: Any, line: int | None = None) -> None:
+        if len(self.tokens) + self.embedded >= MAX_TOKENS:
+            raise PhpLimitError(f"more than {MAX_TOKENS} tokens; no config.php is this long",
+                                self.line, self.source)
+        if kind == "op" and value in ("(", "[", "{"):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise PhpLimitError(f"brackets nest deeper than {MAX_DEPTH} levels",
+                                    self.line, self.source)
+        elif kind == "op" and value in (")", "]", "}"):
+            self.depth -= 1
         self.tokens.append(Token(kind, value, self.line if line is None else line))
 
     def skip_html(self) -> None:
@@ -145,22 +143,25 @@ class _Lexer:
 
     def number(self) -> None:
         raw = _NUMBER.match(self.text, self.pos).group()  # type: ignore[union-attr]
+        if "__" in raw or raw.endswith("_") or "_." in raw or "._" in raw:
+            raise self.error(f"invalid numeric literal {raw!r}")
         digits = raw.replace("_", "")
         lower = digits.lower()
-        if lower.startswith("0x"):
-            value: int | float = int(digits[2:], 16)
-        elif lower.startswith("0b"):
-            value = int(digits[2:], 2)
-        elif lower.startswith("0o"):
-            value = int(digits[2:], 8)
+        base = {"0x": 16, "0b": 2, "0o": 8}.get(lower[:2])
+        if base:
+            value: int | float = int(digits[2:], base)  # no digit limit for these bases
         elif any(c in lower for c in ".e"):
             value = float(digits)
         elif len(digits) > 1 and digits.startswith("0"):  # 0755: octal, as PHP reads it
             if not set(digits) <= set("01234567"):
                 raise self.error(f"invalid octal number {raw!r}")
             value = int(digits, 8)
+        elif len(digits) > 19:  # beyond 64 bits; float() has no digit limit, int() has
+            value = float(digits)
         else:
             value = int(digits)
+        if isinstance(value, int) and value > INT_MAX:  # PHP reads such a literal as float
+            value = float(value) if value.bit_length() <= 1024 else float("inf")
         self.emit("num", value)
         self.advance(len(raw))
 
@@ -186,9 +187,19 @@ class _Lexer:
             i += 2 if self.text[i] == "\\" else 1
         if i >= len(self.text):
             raise self.error('unterminated "double-quoted" string', start_line)
-        parts = interpolate(self.text[self.pos + 1:i], '"', start_line, self.source)
+        parts = self.interpolate(self.text[self.pos + 1:i], '"', start_line)
         self.emit_string(parts, start_line)
         self.advance(i + 1 - self.pos)
+
+    def interpolate(self, body: str, quote: str, line: int) -> list[str | list[Token]]:
+        def code(snippet: str, first_line: int) -> list[Token]:
+            return tokenize(snippet, self.source, php_mode=True, first_line=first_line)[:-1]
+
+        parts = interpolate(body, quote, line, self.source, code,
+                            MAX_TOKENS - len(self.tokens) - self.embedded)
+        # tokens inside strings count toward the file's limit too
+        self.embedded += sum(len(part) for part in parts if isinstance(part, list))
+        return parts
 
     def emit_string(self, parts: list[str | list[Token]], line: int) -> None:
         if all(isinstance(part, str) for part in parts):
@@ -220,88 +231,8 @@ class _Lexer:
         if nowdoc:
             self.emit("str", body, start_line)
         else:
-            self.emit_string(interpolate(body, "", start_line, self.source), start_line)
+            self.emit_string(self.interpolate(body, "", start_line), start_line)
         self.advance(end.end() - self.pos)
-
-
-def interpolate(body: str, quote: str, line: int, source: str) -> list[str | list[Token]]:
-    """Split a double-quoted or heredoc body into text and embedded-expression tokens."""
-    parts: list[str | list[Token]] = []
-    text: list[str] = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char == "\\" and i + 1 < len(body):
-            consumed, decoded = _escape(body, i + 1, quote)
-            text.append(decoded)
-            i += 1 + consumed
-        elif char == "$" and _IDENT.match(body, i + 1):
-            end = _simple_interpolation_end(body, i)
-            parts += ["".join(text), tokenize(_simple_to_code(body[i:end]), source,
-                                               php_mode=True, first_line=line)[:-1]]
-            text, i = [], end
-        elif body.startswith("{$", i) or body.startswith("${", i):
-            end = _matching_brace(body, i + (1 if char == "{" else 2))
-            if end < 0:
-                raise PhpSyntaxError("unterminated {$...} in string", line, source)
-            code = body[i + 1:end] if char == "{" else "$" + body[i + 2:end]
-            parts += ["".join(text), tokenize(code, source, php_mode=True,
-                                               first_line=line)[:-1]]
-            text, i = [], end + 1
-        else:
-            text.append(char)
-            i += 1
-    parts.append("".join(text))
-    return [part for part in parts if part != ""]
-
-
-def _escape(body: str, i: int, quote: str) -> tuple[int, str]:
-    """Decode the escape after a backslash at body[i]; returns (chars consumed, text)."""
-    char = body[i]
-    if char in _SIMPLE_ESCAPES:
-        return 1, _SIMPLE_ESCAPES[char]
-    if quote and char == quote:
-        return 1, char
-    octal = re.compile(r"[0-7]{1,3}").match(body, i)
-    if octal:
-        return len(octal.group()), chr(int(octal.group(), 8) & 0xFF)
-    hexa = re.compile(r"x([0-9A-Fa-f]{1,2})").match(body, i)
-    if hexa:
-        return len(hexa.group()), chr(int(hexa.group(1), 16))
-    uni = re.compile(r"u\{([0-9A-Fa-f]+)\}").match(body, i)
-    if uni:
-        return len(uni.group()), chr(int(uni.group(1), 16))
-    return 1, "\\" + char  # PHP keeps unknown escapes as written
-
-
-def _simple_interpolation_end(body: str, i: int) -> int:
-    """End of "$name", "$name->prop" or "$name[key]" (PHP's simple syntax, one level)."""
-    end = _IDENT.match(body, i + 1).end()  # type: ignore[union-attr]
-    if body.startswith("->", end) and _IDENT.match(body, end + 2):
-        return _IDENT.match(body, end + 2).end()  # type: ignore[union-attr]
-    if body.startswith("[", end):
-        close = body.find("]", end)
-        if close > 0:
-            return close + 1
-    return end
-
-
-def _simple_to_code(snippet: str) -> str:
-    """"$a[key]" in a string means $a['key'] in code; quote a bare-word key."""
-    match = re.fullmatch(r"(\$\w+)\[([A-Za-z_]\w*)\]", snippet)
-    return f"{match.group(1)}['{match.group(2)}']" if match else snippet
-
-
-def _matching_brace(body: str, i: int) -> int:
-    depth = 0
-    for j in range(i, len(body)):
-        if body[j] == "{":
-            depth += 1
-        elif body[j] == "}":
-            if depth == 0:
-                return j
-            depth -= 1
-    return -1
 
 
 def tokenize(text: str, source: str = "config.php", *, php_mode: bool = False,

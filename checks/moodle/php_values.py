@@ -1,17 +1,30 @@
 """PHP values as Python sees them, and the few PHP semantics config.php needs.
 
 Part of the safe config.php reader (config_php.py -> php_eval.py -> here): PHP's
-string conversion, truthiness, array keys, ``dirname()``, and the ``Unresolved`` marker
-for what only a running PHP would know. Pure functions, no I/O except ``realpath``.
+string conversion, truthiness, arrays (values, with bounded size) and their keys,
+``dirname()``, and the ``Unresolved`` marker for what only a running PHP would know.
+Numbers live in php_numbers.py. Pure functions, no I/O except ``realpath``.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from checks.moodle.php_limits import MAX_ARRAY, MAX_DEPTH, LimitExceeded, check_length
+from checks.moodle.php_numbers import (
+    INT_MAX,
+    PhpTypeError,
+    float_str,
+    float_to_int,
+    in_range,
+    to_int,
+    to_number,
+)
 
 
 class _Missing:
@@ -52,25 +65,85 @@ class PhpObject:
     props: dict[str, Any] = field(default_factory=dict)
 
 
-class PhpTypeError(ValueError):
-    """An operation PHP 8 would reject (arithmetic on a non-numeric string, ...)."""
+class PhpArray(dict):  # type: ignore[type-arg]
+    """A PHP array: an ordered dict that knows its expanded size and depth.
+
+    PHP arrays are values: two variables may share one underneath, and Vigil copies
+    before it changes one (assignments in php_eval.py). Sharing means ``$a = [$a, $a]``
+    ten times builds a small structure that expands to a thousand elements, so each
+    array carries its expanded ``weight`` and ``depth``, checked against the limits
+    when it is built.
+    """
+
+    __slots__ = ("weight", "depth", "next_free")
+    weight: int
+    depth: int
+    next_free: int  # the key of the next ``[] =``: PHP remembers it across unset()
+
+
+def weight_of(value: Any) -> tuple[int, int]:
+    """(expanded weight, array depth) of a value; strings weigh by their length."""
+    if isinstance(value, PhpArray):
+        return value.weight, value.depth
+    if isinstance(value, dict):
+        array = new_array(value)
+        return array.weight, array.depth
+    if isinstance(value, str):
+        return 1 + len(value) // 64, 0
+    return 1, 0
+
+
+def new_array(items: dict[Any, Any] | None = None) -> PhpArray:
+    """An array of these items; raises LimitExceeded past MAX_ARRAY or MAX_DEPTH."""
+    array = PhpArray(items or {})
+    weight, depth = 1, 1
+    for value in array.values():
+        w, d = weight_of(value)
+        weight, depth = weight + w, max(depth, d + 1)
+    _check(weight, depth)
+    array.weight, array.depth, array.next_free = weight, depth, _largest_int_key(array)
+    return array
+
+
+def with_item(array: dict[Any, Any], key: Any, value: Any) -> PhpArray:
+    """A copy of ``array`` with ``key`` set: PHP's copy-on-write, done eagerly."""
+    base = array if isinstance(array, PhpArray) else new_array(array)
+    copy = PhpArray(base)
+    old = weight_of(base[key])[0] if key in base else 0
+    w, d = weight_of(value)
+    copy.weight, copy.depth = base.weight - old + w, max(base.depth, d + 1)
+    _check(copy.weight, copy.depth)
+    copy[key] = value
+    copy.next_free = max(base.next_free, key + 1) if isinstance(key, int) else base.next_free
+    return copy
+
+
+def _check(weight: int, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise LimitExceeded(f"arrays nest deeper than {MAX_DEPTH} levels")
+    if weight > MAX_ARRAY:
+        raise LimitExceeded(f"an array holds more than {MAX_ARRAY} elements in all")
 
 
 def php_str(value: Any) -> str:
-    """PHP's string conversion (echo, concatenation)."""
+    """PHP's string conversion (echo, concatenation, interpolation)."""
     if isinstance(value, bool):
         return "1" if value else ""
     if value is None:
         return ""
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value).replace("e+", "E+").replace("e-", "E-")
+        return float_str(value)
     if isinstance(value, dict):
-        return "Array"
+        return "Array"  # with PHP's "Array to string conversion" warning
     if isinstance(value, PhpObject):
         raise PhpTypeError(f"object of class {value.cls} cannot be converted to string")
     return str(value)
+
+
+def concat(a: Any, b: Any) -> str:
+    left, right = php_str(a), php_str(b)
+    check_length(len(left) + len(right))
+    return left + right
 
 
 def php_bool(value: Any) -> bool:
@@ -78,60 +151,69 @@ def php_bool(value: Any) -> bool:
         return value not in ("", "0")
     if isinstance(value, dict):
         return bool(value)
+    if isinstance(value, PhpObject):
+        return True
     return value is not None and value is not False and value != 0
 
 
 def php_number(value: Any) -> int | float:
-    if isinstance(value, bool) or value is None:
-        return int(bool(value))
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                return float(text)
-            except ValueError:
-                raise PhpTypeError(f"{value!r} is not a number") from None
-    raise PhpTypeError(f"{type(value).__name__} is not a number")
+    """The number an arithmetic operator sees (TypeError for a non-numeric string)."""
+    return to_number(value)
 
 
 def php_int(value: Any) -> int:
-    if isinstance(value, str):
-        digits = value.strip()
-        sign = -1 if digits.startswith("-") else 1
-        digits = digits.lstrip("+-")
-        prefix = len(digits) - len(digits.lstrip("0123456789"))
-        return sign * int(digits[:prefix]) if prefix else 0
-    if isinstance(value, dict):
-        return 1 if value else 0
-    return int(php_number(value))
+    """(int) and intval()."""
+    return to_int(value)
+
+
+_INT_KEY = re.compile(r"-?[1-9][0-9]*|0")
 
 
 def array_key(key: Any) -> int | str:
-    """PHP's array key casting: "5" -> 5, true -> 1, null -> "", 2.7 -> 2."""
+    """PHP's array key casting: "5" -> 5, "-5" -> -5, "05" stays, true -> 1, null -> "",
+    2.7 -> 2; an array or object as key is PHP's "Illegal offset type" TypeError."""
     if isinstance(key, bool):
         return int(key)
     if key is None:
         return ""
     if isinstance(key, float):
-        return int(key)
-    if isinstance(key, str) and key.isdigit() and (key == "0" or not key.startswith("0")):
-        return int(key)
+        return float_to_int(key)
+    if isinstance(key, str) and _INT_KEY.fullmatch(key):
+        number = int(key) if len(key) <= 20 else INT_MAX + 1
+        return number if in_range(number) else key
     if isinstance(key, int | str):
         return key
-    return str(key)
+    raise PhpTypeError("Illegal offset type (an array or object as key)")
+
+
+def next_key(array: dict[Any, Any]) -> int:
+    """The key ``[] =`` and a key-less element get: one past the largest int key ever
+    stored (negative ones included, as PHP 8.2 does), 0 for none."""
+    if isinstance(array, PhpArray):
+        return array.next_free
+    return _largest_int_key(array)
+
+
+def _largest_int_key(array: dict[Any, Any]) -> int:
+    ints = [k for k in array if isinstance(k, int)]
+    return max(ints) + 1 if ints else 0
 
 
 def php_dirname(path: str, levels: int = 1) -> str:
-    for _ in range(max(1, levels)):
+    if levels < 1:
+        raise PhpTypeError("dirname(): Argument #2 ($levels) must be greater than or "
+                           "equal to 1")
+    for _ in range(levels):
+        if not path:
+            return ""
         stripped = path.rstrip("/")
         if not stripped:
             return "/" if path.startswith("/") else "."
         head = posixpath.dirname(stripped)
-        path = head.rstrip("/") or ("/" if head.startswith("/") else ".")
+        parent = head.rstrip("/") or ("/" if head.startswith("/") else ".")
+        if parent == path:  # "/" and "." are their own parents: stop early
+            break
+        path = parent
     return path
 
 
@@ -170,13 +252,31 @@ def either(left: Any, right: Any, use_left: Callable[[Any], bool]) -> Any:
 
 
 def to_python(value: Any) -> Any:
-    """Plain Python data for TOML/JSON: arrays keyed 0..n-1 become lists."""
-    if isinstance(value, dict):
+    """Plain Python data for TOML/JSON: arrays keyed 0..n-1 become lists.
+
+    Objects are references in PHP and may contain themselves (``$CFG->me = $CFG``) or
+    share one object many times: a cycle, nesting past MAX_DEPTH or more than
+    MAX_ARRAY values in all become marker strings instead of endless work.
+    """
+    budget = [MAX_ARRAY]
+
+    def convert(value: Any, seen: tuple[int, ...]) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return "<too large>"
+        if isinstance(value, Unresolved):
+            return str(value)
+        if not isinstance(value, dict | PhpObject):
+            return value
+        if id(value) in seen:
+            return "<recursion>"
+        if len(seen) > MAX_DEPTH:
+            return "<nested too deeply>"
+        inner = (*seen, id(value))
+        if isinstance(value, PhpObject):
+            return {k: convert(v, inner) for k, v in value.props.items()}
         if list(value) == list(range(len(value))):
-            return [to_python(v) for v in value.values()]
-        return {str(k): to_python(v) for k, v in value.items()}
-    if isinstance(value, PhpObject):
-        return {k: to_python(v) for k, v in value.props.items()}
-    if isinstance(value, Unresolved):
-        return str(value)
-    return value
+            return [convert(v, inner) for v in value.values()]
+        return {str(k): convert(v, inner) for k, v in value.items()}
+
+    return convert(value, ())

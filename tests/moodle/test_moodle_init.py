@@ -104,6 +104,16 @@ def test_a_broken_config_php_names_the_line(tmp_path: Path) -> None:
         discover(site.root)
 
 
+def test_a_deeply_nested_config_php_is_a_clear_error_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = make_site(tmp_path, "4.5")
+    site.config_php.write_text("<?php\n$CFG = new stdClass();\n$CFG->dbhost = "
+                               + "(" * 10_000 + "'db'" + ")" * 10_000 + ";\n")
+    assert vigil("init", "--moodle", str(site.root), "-o", str(tmp_path / "x.toml")) == 2
+    assert capsys.readouterr().err.startswith(
+        "vigil init: config.php line 3: brackets nest deeper than 64 levels")
+
+
 def test_an_existing_output_is_not_replaced_without_force(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     site = make_site(tmp_path, "4.5")
