@@ -6,8 +6,9 @@ core version.php (DIR/version.php up to 5.0, DIR/public/version.php from 5.1; co
 then writes one ``[[lms]]`` entry: the wwwroot as url, ``[lms.moodle]`` with dirroot,
 dataroot, the database settings and CLI access, and a check set generated from the check
 registry (every registered ``moodle_*`` type with its defaults, plus http and tls for the
-wwwroot) and the host checks discovery_host.py plans (system, process, os_updates). The database password never goes into the config: it is moved to a credentials
-file next to the output (mode 0600) and referenced as ``${file:/path}``; the printed notes
+wwwroot) and the host checks discovery_host.py plans (system, process, os_updates).
+The database password never goes into the config: it is moved to a credentials file
+next to the output (mode 0600) and referenced as ``${file:/path}``; the printed notes
 explain systemd's LoadCredential= (``${cred:NAME}``) as the alternative.
 The written file is checked with the same loader as ``vigil config validate``.
 """
