@@ -22,6 +22,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# PostgreSQL, MariaDB and Redis on loopback (this machine kind starts them; a fresh
+# Debian machine does not).
+bash scripts/test_services.sh
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
