@@ -254,3 +254,40 @@ def test_check_command_prints_nagios_output_and_exit_code(
         "site/http", "site/refused", "site/nxdomain"}
     nothing = check("--lms", "nope")
     assert nothing.returncode == 3 and "no checks matched" in nothing.stdout
+
+
+def test_a_damaged_state_file_is_moved_aside_and_the_daemon_starts(
+    tmp_path: Path, servers: tuple[TargetServer, TargetServer]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "vigil.sqlite3").write_bytes(b"\x00garbage, not SQLite\n" * 50)
+    port = free_port()
+    write_config(tmp_path / "vigil.toml", port, *servers)
+    daemon = Vigil(tmp_path / "vigil.toml", port)
+    try:
+        wait_for(lambda: daemon.get("/readyz").status_code == 200, 20, "vigil /readyz")
+        moved = list(state.glob("vigil.sqlite3.corrupt-*"))
+        assert len(moved) == 1 and moved[0].read_bytes().startswith(b"\x00garbage")
+        wait_for(lambda: "rebuilt its state database" in b"".join(
+            r["body"] for r in servers[1].requests).decode(errors="replace"), 20,
+                 "the webhook told of the rebuilt state file")
+        assert "damaged" in daemon.output() and "Traceback" not in daemon.output()
+    finally:
+        daemon.proc.kill()
+        daemon.proc.wait()
+        daemon.log.close()
+
+
+def test_a_state_file_that_cannot_be_opened_is_one_line_and_exit_4(
+    tmp_path: Path, servers: tuple[TargetServer, TargetServer]
+) -> None:
+    (tmp_path / "state" / "vigil.sqlite3").mkdir(parents=True)  # a directory in its place
+    write_config(tmp_path / "vigil.toml", free_port(), *servers)
+    proc = subprocess.run([sys.executable, "-m", "monitor", "run", "-c",
+                           str(tmp_path / "vigil.toml")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 4
+    assert "cannot start: cannot open state database" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "state" / "vigil.sqlite3").is_dir()

@@ -39,6 +39,7 @@ from monitor.app.store import StateStore
 from monitor.app.web.api import create_app
 from monitor.app.web.server import EmbeddedServer
 from monitor.kernel.clock import Clock, SystemClock
+from monitor.kernel.database import StoreError
 from monitor.kernel.job import CheckJob
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,9 @@ class Daemon:
         self.env = env
         self.systemd = systemd or SystemdNotifier()
         self.notifier_transport = notifier_transport
-        self.store = StateStore(config.state.dir / STATE_FILE,
-                                history_limit=config.state.history_limit)
+        self.store = StateStore.open_recovering(config.state.dir / STATE_FILE,
+                                                self.clock.time(),
+                                                history_limit=config.state.history_limit)
         # Maintenance windows: [[maintenance]] synced into the store; API/CLI ones kept.
         self.maintenance = MaintenanceBook(self.store.database, self.clock)
         self.maintenance.apply_config(config)
@@ -141,6 +143,8 @@ class Daemon:
         self._reevaluate_stored_states()
         self.scheduler.start()
         log.info("scheduled %d checks on %d LMS", len(diff.added), len(self.config.lms))
+        if self.store.recovered_from is not None:
+            self._tell_state_file_rebuilt(self.store.recovered_from)
         if self.config.server.enabled:
             self.server = EmbeddedServer(
                 create_app(self), self.config.server.host, self.config.server.port
@@ -159,6 +163,17 @@ class Daemon:
         if interval:
             self._tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))
         self.systemd.ready(f"watching {len(self.scheduler.jobs)} checks")
+
+    def _tell_state_file_rebuilt(self, moved: Path) -> None:
+        """The state file was damaged: say so in the log and to every receiver."""
+        text = (f"Vigil's state database was damaged and has been moved aside to {moved}; "
+                "a new one was made. Alert history, acknowledgements and queued "
+                "notifications from before are in the moved file only.")
+        log.error("%s", text)
+        self.router.enqueue_message(
+            "state_rebuilt", "Vigil rebuilt its state database", text, f"<p>{text}</p>",
+            labels={"alertname": "VigilStateRebuilt"}, now=self.clock.time(),
+            key=f"state-rebuilt:{moved.name}")
 
     def _reevaluate_stored_states(self) -> None:
         """Judge each check's stored state once more at start-up.
@@ -399,10 +414,17 @@ class Daemon:
         return problems
 
 
+EXIT_STATE = 4  # the state database cannot be opened (permissions, read-only or full disk)
+
+
 async def run_daemon(config_path: Path, env: Mapping[str, str] | None = None) -> int:
     """``vigil run``: start, serve until SIGTERM/SIGINT, reload on SIGHUP."""
     config = load_config(config_path, env=env)
-    daemon = Daemon(config, config_path=config_path, env=env)
+    try:
+        daemon = Daemon(config, config_path=config_path, env=env)
+    except StoreError as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_STATE
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, daemon.reload)
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -24,9 +24,22 @@ DOMAINS = (CHECK_STATE_MIGRATIONS, ALERTING_MIGRATIONS, MAINTENANCE_MIGRATIONS,
 class StateStore(AlertingState):
     """The state file with every domain's tables created or upgraded in place."""
 
-    def __init__(self, path: Path | str, *, history_limit: int = 500) -> None:
-        super().__init__(Database(path, DOMAINS), history_limit=history_limit)
+    def __init__(self, path: Path | str, *, history_limit: int = 500,
+                 database: Database | None = None) -> None:
+        super().__init__(database or Database(path, DOMAINS), history_limit=history_limit)
         self.path = self.database.path
+        # Where a damaged state file was moved before this one was made (open_recovering).
+        self.recovered_from: Path | None = None
+
+    @classmethod
+    def open_recovering(cls, path: Path, now: float, *, history_limit: int = 500
+                        ) -> StateStore:
+        """The daemon's way in: a damaged file is moved aside (``recovered_from``) and a
+        new one made, instead of a traceback and a restart loop."""
+        database, moved = Database.open_recovering(path, DOMAINS, now)
+        store = cls(path, history_limit=history_limit, database=database)
+        store.recovered_from = moved
+        return store
 
     def is_writable(self) -> bool:
         """For /readyz: a write transaction can be taken."""

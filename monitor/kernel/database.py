@@ -16,7 +16,9 @@ imports nothing of Vigil.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -51,6 +53,53 @@ class StoreError(Exception):
     """The state file cannot be opened or is newer than this Vigil understands."""
 
 
+class CorruptDatabase(StoreError):
+    """The file is not an intact SQLite database (garbage, truncated, damaged pages)."""
+
+
+def check_intact(path: Path) -> None:
+    """Raise CorruptDatabase unless ``path`` (if it exists) passes ``PRAGMA quick_check``.
+
+    Errors of access (permissions, a read-only or full disk) are not corruption: they raise
+    StoreError, and the file is left as it is.
+    """
+    if not path.exists():
+        return
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open state database {path}: {exc}") from exc
+    try:
+        rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "malformed" in str(exc) or "not a database" in str(exc):
+            raise CorruptDatabase(f"state database {path} is damaged: {exc}") from exc
+        raise StoreError(f"cannot read state database {path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise CorruptDatabase(f"state database {path} is damaged: {exc}") from exc
+    finally:
+        db.close()
+    if [tuple(row) for row in rows] != [("ok",)]:
+        first = "; ".join(str(row[0]) for row in rows[:3])
+        raise CorruptDatabase(f"state database {path} failed its integrity check: {first}")
+
+
+def move_aside(path: Path, now: float) -> Path:
+    """Rename a damaged state file (and its WAL and shared-memory files) out of the way,
+    stamped with the time, so nothing in it is lost and a new file can be made."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            os.replace(source, f"{target}{suffix}")
+    return target
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    return "malformed" in str(exc) or "not a database" in str(exc)
+
+
 @contextmanager
 def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE ... COMMIT on an autocommit connection; rolled back on any error."""
@@ -66,6 +115,27 @@ def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 class Database:
     """The open state file. Repositories read with ``read`` and write in ``transaction``."""
 
+    @classmethod
+    def open_recovering(cls, path: Path, migrations: Sequence[Migrations], now: float
+                        ) -> tuple[Database, Path | None]:
+        """Open the state file; a damaged one is moved aside and a new one made.
+
+        Returns the database and where the damaged file went (None: it was intact). A file
+        that cannot be read at all for lack of access still raises StoreError.
+        """
+        moved: Path | None = None
+        try:
+            check_intact(path)
+        except CorruptDatabase:
+            moved = move_aside(path, now)
+        try:
+            return cls(path, migrations), moved
+        except CorruptDatabase:  # damaged in a way only the migrations' reads found
+            if moved is not None:
+                raise
+        moved = move_aside(path, now)
+        return cls(path, migrations), moved
+
     def __init__(self, path: Path | str, migrations: Sequence[Migrations]) -> None:
         self.path = Path(path)
         try:
@@ -80,6 +150,10 @@ class Database:
             for domain in migrations:
                 self._migrate(domain)
             self.installation_id = self._load_installation_id()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not _damaged(exc):
+                raise StoreError(f"cannot open state database {path}: {exc}") from exc
+            raise CorruptDatabase(f"state database {path} is damaged: {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open state database {path}: {exc}") from exc
         except OSError as exc:
