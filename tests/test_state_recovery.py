@@ -98,3 +98,16 @@ def test_a_directory_where_the_file_should_be_is_an_error_not_corruption(tmp_pat
         recover(path)
     assert not isinstance(raised.value, CorruptDatabase)
     assert path.is_dir()
+
+
+def test_failed_writes_are_counted_and_a_success_clears_them(tmp_path: Path) -> None:
+    database = Database(tmp_path / "vigil.sqlite3", DOMAINS)
+    with pytest.raises(sqlite3.IntegrityError), database.transaction() as db:
+        db.execute("INSERT INTO vigil_meta VALUES ('installation_id', 'again')")
+    assert (database.writes.failures_total, database.writes.consecutive_failures) == (1, 1)
+    assert "UNIQUE" in (database.writes.last_error or "")
+    assert not database.is_writable()  # /readyz: the last write failed
+    with database.transaction() as db:
+        db.execute("INSERT INTO vigil_meta VALUES ('x', 'y')")
+    assert (database.writes.failures_total, database.writes.failing) == (1, False)
+    assert database.is_writable()

@@ -34,6 +34,7 @@ from monitor.app.metrics import build_registry
 from monitor.app.runner import CheckRunner
 from monitor.app.scheduler import CheckScheduler
 from monitor.app.sdnotify import SystemdNotifier
+from monitor.app.self_watch import StateWriteWatch
 from monitor.app.sites import SiteRegistry
 from monitor.app.store import StateStore
 from monitor.app.web.api import create_app
@@ -83,6 +84,10 @@ class Daemon:
                              covering=lambda labels, now: self.lifecycle.covering(labels, now),
                              wake_dispatcher=self.dispatcher.wake)
         self.receiver_health = ReceiverHealth(self.store, self.router)
+        self.state_watch = StateWriteWatch(
+            self.store.database.writes, str(self.store.path),
+            lambda: self.dispatcher.notifiers, lambda: self.config.alerts,
+            self.router.enqueue_message)
         self.receiver_health.sync([r.name for r in config.alerts.receivers], self.clock.time())
         self.dispatcher.health = self.receiver_health
         self.alerts = AlertService(self.store, config.alerts, wake=self._wake_alerting)
@@ -279,6 +284,10 @@ class Daemon:
                 self._prune_outbox(self.clock.time())
             except Exception:
                 log.exception("pruning delivered notifications failed")
+            try:
+                await self.state_watch.step(self.clock.time())
+            except Exception:
+                log.exception("watching the state file's writes failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=every)
 
@@ -409,7 +418,11 @@ class Daemon:
         problems = []
         if not self.scheduler.running:
             problems.append("scheduler is not running")
-        if not self.store.is_writable():
+        writes = self.store.database.writes
+        if writes.failing:
+            problems.append(f"state database {self.store.path}: the last "
+                            f"{writes.consecutive_failures} write(s) failed: {writes.last_error}")
+        elif not self.store.is_writable():
             problems.append(f"state database {self.store.path} is not writable")
         return problems
 

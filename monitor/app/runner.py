@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -146,7 +147,11 @@ class CheckRunner:
                 delay = self.listener.retry_delay(state, job.spec)
                 if delay:  # soft failure: the scheduler runs the check again sooner
                     self.retry_at[job.key] = now + delay
-        except Exception:  # a full disk or a broken notifier config must not stop checks
+        except sqlite3.Error as exc:  # a full disk: counted in database.writes, told once
+            repeated = self.store.database.writes.consecutive_failures > 1
+            (log.debug if repeated else log.error)(
+                "could not record the result of %s: %s", job.key, exc)
+        except Exception:  # a broken listener must not stop checks
             log.exception("could not record the result of %s", job.key)
 
     async def drain(self, grace: float) -> int:

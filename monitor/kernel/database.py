@@ -112,8 +112,25 @@ def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("COMMIT")
 
 
+@dataclass(slots=True)
+class WriteHealth:
+    """How writes to the state file fare: read by /readyz, the metrics and self-alerts.
+
+    A full disk or a damaged page fails every write while reads still work, so a probe
+    that only reads would call the daemon healthy while it saves nothing."""
+
+    failures_total: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        return self.consecutive_failures > 0
+
+
 class Database:
-    """The open state file. Repositories read with ``read`` and write in ``transaction``."""
+    """The open state file. Repositories read through ``connection`` and write in
+    ``transaction``; every write's outcome is counted in ``writes``."""
 
     @classmethod
     def open_recovering(cls, path: Path, migrations: Sequence[Migrations], now: float
@@ -138,6 +155,7 @@ class Database:
 
     def __init__(self, path: Path | str, migrations: Sequence[Migrations]) -> None:
         self.path = Path(path)
+        self.writes = WriteHealth()
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,13 +235,28 @@ class Database:
         return self._db
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; rolled back on any error."""
-        return write_transaction(self._db)
+        """BEGIN IMMEDIATE ... COMMIT; rolled back on any error; counted in ``writes``."""
+        return self._counted()
+
+    @contextmanager
+    def _counted(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with write_transaction(self._db) as db:
+                yield db
+        except sqlite3.Error as exc:
+            self.writes.failures_total += 1
+            self.writes.consecutive_failures += 1
+            self.writes.last_error = str(exc)
+            raise
+        self.writes.consecutive_failures = 0
 
     def is_writable(self) -> bool:
-        """For /readyz: a write transaction can be taken and a row written."""
+        """For /readyz: the last write succeeded and a write transaction can be taken
+        (a full disk lets this empty one through, so the first test matters)."""
+        if self.writes.failing:
+            return False
         try:
-            with self.transaction() as db:
+            with write_transaction(self._db) as db:
                 db.execute("UPDATE vigil_meta SET value = value WHERE key = 'installation_id'")
             return True
         except sqlite3.Error:
