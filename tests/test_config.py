@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from monitor.app.config import ConfigError, load_config, parse_config
 
@@ -206,3 +207,13 @@ depends_on = ["htp"]
     with pytest.raises(ConfigError) as err:
         parse_config(text.replace('"htp"', '"other/http"'))
     assert "no check 'http' on LMS 'other'" in str(err.value)
+
+
+@pytest.mark.parametrize("interval", ["1e308", 1e308, float("inf"), float("nan"), "4000d"])
+def test_a_duration_past_ten_years_or_not_finite_is_refused_naming_the_field(
+        tmp_path: Path, interval: object) -> None:
+    from monitor.kernel.spec import CheckSpec
+
+    with pytest.raises(ValidationError) as raised:
+        CheckSpec.model_validate({"type": "http", "interval": interval})
+    assert raised.value.errors()[0]["loc"] == ("interval",)

@@ -9,6 +9,7 @@ kernel: imports nothing of Vigil.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -20,18 +21,29 @@ _DEPENDENCY = r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,62}/)?[A-Za-z0-9_-]+$"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
+# The longest duration any setting may hold: ten years. Beyond it a value is a typo or an
+# attack ("1e308" passed validation once and then overflowed the scheduler's datetime).
+MAX_DURATION = 10 * 366 * 86400.0
+
+
 def parse_duration(value: Any) -> Any:
     """Accept seconds as a number or a string such as "500ms", "30s", "5m", "1h", "2d"."""
     if isinstance(value, bool):
         raise ValueError("must be a duration such as 30, \"30s\" or \"5m\", not a boolean")
     if isinstance(value, int | float):
-        return float(value)
+        return _bounded(float(value))
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
             raise ValueError(f"{value!r} is not a duration (use e.g. 30, \"30s\", \"5m\", \"1h\")")
-        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        return _bounded(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
     raise ValueError("must be a duration such as 30, \"30s\" or \"5m\"")
+
+
+def _bounded(seconds: float) -> float:
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError(f"must be at most {MAX_DURATION / 86400:.0f} days")
+    return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
