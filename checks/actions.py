@@ -113,7 +113,7 @@ class ChangeAcceptance(Protocol):
 
 def unsupported_mode(kind: str, supported: list[str]) -> ModeResult:
     return ModeResult(False, f"Vigil cannot switch the maintenance mode of a {kind!r} LMS "
-                      f"(only of: {', '.join(supported) or 'none'})")
+                      f"(it can for: {', '.join(supported) or 'no kind'})")
 
 
 @dataclass(frozen=True, slots=True)
