@@ -3,7 +3,8 @@
 The API and ``vigil maintenance add/edit`` call ``exam_conflicts`` before storing a
 window; a conflict refuses the window unless the admin forces it, and the answer lists
 the quizzes. For each Moodle site in the window's scope (book.lms_scope) one read-only
-round on its database (checks/moodle/exams.py) finds:
+round on its database (checks/moodle/window_exams.py, asked through the LMS actions of
+checks/actions.py that the shell hands in) finds:
 - quizzes that close (or open) inside an occurrence, over the next RECURRING_HORIZON for a
   recurring window, and within MANUAL_LOOKAHEAD of the start of a manual one;
 - quizzes with attempts in progress now (saved within the last ACTIVE_WITHIN), when an
@@ -27,16 +28,16 @@ from zoneinfo import ZoneInfo
 from alerts.maintenance.calendar import window_occurrences
 from alerts.maintenance.model import WindowSpec
 from alerts.maintenance.store import Window
-from checks.base import CheckUnavailable
+from checks.actions import Exam, ExamQuery, ExamRead, MaintenanceActions
 
 if TYPE_CHECKING:
     from alerts.maintenance.book import MaintenanceBook
-    from checks.moodle.exams import ExamInfo
 
 RECURRING_HORIZON = 60 * 86400.0
 MANUAL_LOOKAHEAD = 4 * 3600.0
 IN_PROGRESS_LEAD = 3600.0
 ACTIVE_WITHIN = 3 * 3600.0  # as the moodle_exams check: older attempts are abandoned
+LmsSites = Mapping[str, tuple[str, Any]]  # LMS name -> (kind, site access)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,77 +91,52 @@ def spans_to_check(spec: WindowSpec, now: float) -> list[tuple[float, float]]:
 
 
 async def exam_conflicts(
-    book: MaintenanceBook, spec: WindowSpec, sites: Mapping[str, Any], now: float,
+    book: MaintenanceBook, spec: WindowSpec, sites: LmsSites, now: float,
+    actions: MaintenanceActions,
     run_blocking: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None,
 ) -> ExamReport:
-    from checks.moodle.site import MoodleSite  # SQLAlchemy only when a site is checked
-
     spans = spans_to_check(spec, now)
     report = ExamReport(until=max((e for _, e in spans), default=None))
     if not spans:
         return report
+    query = ExamQuery(min(s for s, _ in spans), max(e for _, e in spans), now, ACTIVE_WITHIN,
+                      in_progress=any(s <= now + IN_PROGRESS_LEAD and e > now
+                                      for s, e in spans))
     run = run_blocking or asyncio.to_thread
     for lms in book.lms_scope(spec):
-        site = sites.get(lms)
-        if not isinstance(site, MoodleSite):
+        if lms not in sites:
             continue
-        if site.database is None:
-            report.unchecked[lms] = "no database configured ([lms.moodle.database])"
+        kind, site = sites[lms]
+        found = await run(partial(actions.read_exams, kind, site, query))
+        if found is None:  # no exams on this kind of LMS, or no access to them
             continue
-        try:
-            found = await run(partial(_read_site, site.database, spans, now))
-        except CheckUnavailable as exc:
-            report.unreachable[lms] = str(exc)
-            continue
-        except Exception as exc:  # a broken site must not break scheduling elsewhere
-            report.unreachable[lms] = f"{type(exc).__name__}: {exc}"
-            continue
-        report.checked.append(lms)
-        report.conflicts.extend(_conflicts(lms, spans, found, now, spec.timezone))
+        if found.unchecked is not None:
+            report.unchecked[lms] = found.unchecked
+        elif found.unreachable is not None:
+            report.unreachable[lms] = found.unreachable
+        else:
+            report.checked.append(lms)
+            report.conflicts.extend(_conflicts(lms, spans, found, now, spec.timezone))
     return report
 
 
-def _read_site(database: Any, spans: list[tuple[float, float]], now: float
-               ) -> tuple[list[ExamInfo], list[ExamInfo]]:
-    return database.run_sync(  # type: ignore[no-any-return]
-        lambda conn: _read(conn, database.prefix, spans, now))
-
-
-def _read(conn: Any, prefix: str, spans: list[tuple[float, float]], now: float
-          ) -> tuple[list[ExamInfo], list[ExamInfo]]:
-    from checks.moodle.exams import ExamsSpec, exams_between, read_exams
-    from checks.moodle.schema import moodle_tables
-
-    tables = moodle_tables(prefix)
-    dated = exams_between(conn, tables, min(s for s, _ in spans), max(e for _, e in spans),
-                          active_since=now - ACTIVE_WITHIN)
-    running: list[ExamInfo] = []
-    if any(s <= now + IN_PROGRESS_LEAD and e > now for s, e in spans):
-        spec = ExamsSpec(type="moodle_exams", min_attempts=1, active_within=ACTIVE_WITHIN)
-        running = read_exams(conn, tables, now, spec).exams
-    return dated, running
-
-
-def _conflicts(lms: str, spans: list[tuple[float, float]],
-               found: tuple[list[ExamInfo], list[ExamInfo]], now: float, zone: str
-               ) -> list[ExamConflict]:
-    dated, running = found
+def _conflicts(lms: str, spans: list[tuple[float, float]], found: ExamRead, now: float,
+               zone: str) -> list[ExamConflict]:
     reasons: dict[int, list[str]] = {}
-    infos: dict[int, ExamInfo] = {}
-    for info in dated:
-        for label, at in (("closes", info.timeclose), ("opens", info.timeopen)):
+    exams: dict[int, Exam] = {}
+    for exam in found.dated:
+        for label, at in (("closes", exam.closes), ("opens", exam.opens)):
             if at and any(s <= at <= e for s, e in spans):
-                reasons.setdefault(info.quiz_id, []).append(
+                reasons.setdefault(exam.exam_id, []).append(
                     f"{label} at {_local(at, zone)} during the window")
-                infos[info.quiz_id] = info
-    for info in running:
-        reasons.setdefault(info.quiz_id, []).append(
-            f"{info.attempts_in_progress} attempt(s) in progress now")
-        infos[info.quiz_id] = info
-    return [ExamConflict(lms, q, infos[q].name, infos[q].course_shortname or str(
-        infos[q].course_id), infos[q].timeopen, infos[q].timeclose,
-        infos[q].attempts_in_progress, tuple(reasons[q]))
-        for q in sorted(reasons, key=lambda q: (infos[q].timeclose, q))]
+                exams[exam.exam_id] = exam
+    for exam in found.running:
+        reasons.setdefault(exam.exam_id, []).append(
+            f"{exam.attempts_in_progress} attempt(s) in progress now")
+        exams[exam.exam_id] = exam
+    return [ExamConflict(lms, q, exams[q].name, exams[q].course, exams[q].opens,
+                         exams[q].closes, exams[q].attempts_in_progress, tuple(reasons[q]))
+            for q in sorted(reasons, key=lambda q: (exams[q].closes, q))]
 
 
 def _local(timestamp: float, zone: str) -> str:

@@ -7,18 +7,17 @@ jobs for the checks in a window's scope (and ``run_checks``, the scheduler's run
 the end), the state store for their states, and hands notices and reports to
 lifecycle_messages.py (outbox rows with a fixed dedup key per window uid, occurrence
 start and what, so a restart never sends one twice). The LMS's maintenance mode goes
-through lifecycle_lms.py, the integrity acceptance through lifecycle_integrity.py, the
+through lifecycle_mode.py, the integrity acceptance through lifecycle_integrity.py, both
+on the actions the checks provide (checks/actions.py; the shell hands them in), the
 comparison and wording through report.py. The runner asks ``windows_for`` which window
 covers a check (CheckContext.maintenance_windows).
 
 Crash safety: each occurrence's progress is a row of maintenance_occurrences (state,
 snapshot, actions_log), saved after every action. States, in order: noticed -> starting
 -> started -> ending -> accepted -> checked -> done (or missed: never started, cancelled:
-ended before it began). A switch of the LMS's maintenance mode is written down as
-"enabling"/"disabling" before the script runs; after a crash the lifecycle asks the LMS
-for the mode instead of running the script again, so nothing is repeated or skipped.
-The LMS mode is switched off at the end only when Vigil switched it on (an admin's own
-maintenance mode is left alone).
+ended before it began). lifecycle_mode.py says how a switch of the LMS's maintenance mode
+survives a crash without being repeated or skipped, and that an admin's own maintenance
+mode is left alone.
 """
 
 from __future__ import annotations
@@ -27,27 +26,15 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alerts.maintenance import lifecycle_lms as lms_mode
 from alerts.maintenance.book import MaintenanceBook
 from alerts.maintenance.calendar import Occurrence
-from alerts.maintenance.lifecycle_integrity import (
-    IntegrityWindowError,
-    accept_window_changes,
-    start_marks,
-    tree_of,
-)
+from alerts.maintenance.lifecycle_integrity import IntegritySteps
 from alerts.maintenance.lifecycle_messages import EnqueueMessage, MaintenanceMessages
-from alerts.maintenance.report import (
-    ReportRenderer,
-    action_entry,
-    build_report,
-    integrity_entry,
-    take_snapshot,
-)
+from alerts.maintenance.lifecycle_mode import ModeSwitch
+from alerts.maintenance.report import ReportRenderer, action_entry, build_report, take_snapshot
 from alerts.maintenance.store import (
     OccurrenceRecord,
     get_occurrence,
@@ -55,6 +42,7 @@ from alerts.maintenance.store import (
     unfinished_occurrences,
 )
 from alerts.store import AlertingState
+from checks.actions import MaintenanceActions
 from monitor.kernel.job import CheckJob
 from monitor.kernel.result import Result
 from monitor.state.store import CheckState
@@ -88,6 +76,7 @@ class MaintenanceLifecycle:
         jobs: Callable[[], Mapping[str, CheckJob]],
         run_checks: Callable[[Sequence[str]], Awaitable[Mapping[str, Result]]],
         receivers: Callable[[], Sequence[str]],
+        actions: MaintenanceActions,
         state_dir: Path | None = None,
         renderer: ReportRenderer | None = None,
         run_blocking: RunBlocking[Any] | None = None,
@@ -104,6 +93,9 @@ class MaintenanceLifecycle:
         self.messages = MaintenanceMessages(
             store, receivers, renderer=renderer, wake=wake, base_url=base_url,
             enqueue_message=enqueue_message, logger=self.log)
+        self.mode = ModeSwitch(actions, self.run_blocking, self._save, self.log)
+        self.integrity = IntegritySteps(actions.integrity, state_dir, self.run_blocking,
+                                        self._save)
         self._errors: dict[str, str] = {}  # occurrence key -> last error logged
 
     # -- questions from the runner ------------------------------------------------------
@@ -201,14 +193,16 @@ class MaintenanceLifecycle:
                 "window": self._window_info(occ), "scope": sorted(scope),
                 "lms": sorted({job.target.name for job in scope.values()}),
                 "before": take_snapshot(self._states(scope), now),
-                "integrity": await self._integrity_marks(occ, scope, now), "mode": {}}
+                "integrity": (await self.integrity.marks(scope, now)
+                              if occ.actions.accept_integrity_changes else {}),
+                "mode": {}}
             late = now - occ.start
             detail = f"{len(scope)} check(s) in scope" + (
                 f", {late:.0f}s after the scheduled start" if late > 60 else "")
             record = self._save(self._new_record(occ, "starting"), snapshot=snapshot,
                                 log=[action_entry(now, "snapshot", True, detail)])
         if occ.actions.lms_maintenance_mode:
-            record = await self._mode_on(record, now)
+            record = await self.mode.on(record, self._sites(record.snapshot["lms"]), now)
         self._save(record, state="started")
 
     def _scope(self, occ: Occurrence) -> dict[str, CheckJob]:
@@ -216,49 +210,6 @@ class MaintenanceLifecycle:
 
     def _states(self, keys: Collection[str]) -> list[CheckState]:
         return [s for s in self.store.states() if f"{s.lms}/{s.check}" in keys]
-
-    async def _integrity_marks(self, occ: Occurrence, scope: Mapping[str, CheckJob],
-                               now: float) -> dict[str, Any]:
-        if not occ.actions.accept_integrity_changes:
-            return {}
-        marks: dict[str, Any] = {}
-        for key, job in _integrity_jobs(scope).items():
-            if self.state_dir is None:
-                marks[key] = {"error": "no state directory: the baseline is not kept"}
-                continue
-            try:
-                tree = tree_of(job)
-                found = await self.run_blocking(partial(start_marks, self.state_dir, tree, now))
-                marks[key] = {"root": tree.root, "marks": found}
-            except IntegrityWindowError as exc:
-                marks[key] = {"error": str(exc)}
-        return marks
-
-    async def _mode_on(self, record: OccurrenceRecord, now: float) -> OccurrenceRecord:
-        modes = dict(record.snapshot.get("mode", {}))
-        for lms, (kind, site) in self._sites(record.snapshot["lms"]).items():
-            state = modes.get(lms)
-            if state not in (None, "enabling"):
-                continue  # done before a restart
-            found = await self.run_blocking(partial(lms_mode.status, kind, site))
-            if not found.ok:
-                record = self._mode_log(record, modes, lms, "failed", "maintenance_mode_on",
-                                        found, now)
-                continue
-            if found.enabled:  # an admin's mode, or ours before a crash
-                mine = state == "enabling"
-                why = ("found on after a restart" if mine else
-                       "already on before the window: left on at the end")
-                record = self._mode_log(record, modes, lms, "on" if mine else "was_on",
-                                        "maintenance_mode_on",
-                                        lms_mode.ModeResult(True, why, True), now)
-                continue
-            modes[lms] = "enabling"
-            record = self._save(record, snapshot={**record.snapshot, "mode": modes})
-            done = await self.run_blocking(partial(lms_mode.switch, kind, site, True))
-            record = self._mode_log(record, modes, lms, "on" if done.ok else "failed",
-                                    "maintenance_mode_on", done, now)
-        return record
 
     # -- end --------------------------------------------------------------------------
     async def _end(self, record: OccurrenceRecord, end: float, now: float) -> None:
@@ -269,10 +220,12 @@ class MaintenanceLifecycle:
             record = self._save(record, state="ending", ends_at=end,
                                 snapshot={**snap, "window": window})
         if record.state == "ending":
-            record = await self._mode_off(record, now)
+            record = await self.mode.off(record, self._sites(
+                list(record.snapshot.get("mode", {}))), now)
             if actions.get("notify_at_end"):
                 self._notice_from(record, "end", now)
-            record = await self._accept(record, now)
+            record = await self.integrity.accept(record, self.jobs(), now)
+            record = self._save(record, state="accepted")
         if record.state == "accepted":
             scope = [k for k in record.snapshot["scope"] if k in self.jobs()]
             results = await self.run_checks(scope)
@@ -286,68 +239,6 @@ class MaintenanceLifecycle:
             if actions.get("report", True):
                 report = self._report(record, now)
             self._save(record, state="done", report=report)
-
-    async def _mode_off(self, record: OccurrenceRecord, now: float) -> OccurrenceRecord:
-        modes = dict(record.snapshot.get("mode", {}))
-        sites = self._sites(list(modes))
-        for lms, state in list(modes.items()):
-            if state not in ("on", "enabling", "failed", "disabling"):
-                continue
-            if lms not in sites:
-                gone = lms_mode.ModeResult(False, "the LMS is no longer in the config: its "
-                                           "maintenance mode may still be on")
-                record = self._mode_log(record, modes, lms, "off_failed",
-                                        "maintenance_mode_off", gone, now)
-                continue
-            kind, site = sites[lms]
-            if state != "on":  # unsure whether the mode is on: ask, never switch blindly
-                found = await self.run_blocking(partial(lms_mode.status, kind, site))
-                if found.ok and not found.enabled:
-                    why = "found off after a restart" if state == "disabling" else ""
-                    record = self._mode_log(record, modes, lms, "off", "maintenance_mode_off",
-                                            lms_mode.ModeResult(True, why, False), now,
-                                            quiet=not why)
-                    continue
-                if not found.ok and state == "failed":
-                    continue  # it never came on as far as we know; the start failure is logged
-            modes[lms] = "disabling"
-            record = self._save(record, snapshot={**record.snapshot, "mode": modes})
-            done = await self.run_blocking(partial(lms_mode.switch, kind, site, False))
-            record = self._mode_log(record, modes, lms, "off" if done.ok else "off_failed",
-                                    "maintenance_mode_off", done, now)
-        return record
-
-    async def _accept(self, record: OccurrenceRecord, now: float) -> OccurrenceRecord:
-        marks = record.snapshot.get("integrity", {})
-        jobs = self.jobs()
-        name = record.snapshot["window"]["name"]
-        for key, started in marks.items():
-            results = list(record.snapshot.get("integrity_result", []))
-            lms, check = key.split("/", 1)
-            if any(r["lms"] == lms and r["check"] == check for r in results):
-                continue  # accepted before a restart
-            job, log = jobs.get(key), list(record.actions_log)
-            error = started.get("error") or (None if job else "the check is no longer "
-                                             "configured")
-            if error is None and self.state_dir is not None and job is not None:
-                try:
-                    tree = tree_of(job)
-                    paths, kept = await self.run_blocking(partial(
-                        accept_window_changes, self.state_dir, tree, started["marks"], now,
-                        f"maintenance window {name}"))
-                    results.append(integrity_entry(lms, check, tree.root, paths, kept))
-                    log.append(action_entry(now, "integrity_accept", True,
-                                            f"{len(paths)} file(s) accepted, {kept} change(s)"
-                                            " from before the window left", lms))
-                except IntegrityWindowError as exc:
-                    error = str(exc)
-            if error is not None:
-                results.append(integrity_entry(lms, check, started.get("root"), error=error))
-                log.append(action_entry(now, "integrity_accept", False, error, lms))
-            # Saved per tree: after a crash a tree is not accepted (and reported) twice.
-            record = self._save(record, log=log,
-                                snapshot={**record.snapshot, "integrity_result": results})
-        return self._save(record, state="accepted")
 
     # -- notices and report -----------------------------------------------------------
     def _report(self, record: OccurrenceRecord, now: float) -> dict[str, Any]:
@@ -390,17 +281,6 @@ class MaintenanceLifecycle:
         save_occurrence(self.store.database, new)
         return new
 
-    def _mode_log(self, record: OccurrenceRecord, modes: dict[str, str], lms: str,
-                  state: str, action: str, result: lms_mode.ModeResult, now: float, *,
-                  quiet: bool = False) -> OccurrenceRecord:
-        modes[lms] = state
-        log = record.actions_log if quiet else [
-            *record.actions_log, action_entry(now, action, result.ok, result.detail, lms)]
-        if not result.ok:
-            self.log.warning("maintenance window %s: %s on %s failed: %s",
-                             record.snapshot["window"]["uid"], action, lms, result.detail)
-        return self._save(record, snapshot={**record.snapshot, "mode": dict(modes)}, log=log)
-
     def _sites(self, names: Sequence[str]) -> dict[str, tuple[str, Any]]:
         """LMS name -> (kind, site access) for the LMS that have a job with a site."""
         sites: dict[str, tuple[str, Any]] = {}
@@ -409,8 +289,3 @@ class MaintenanceLifecycle:
                 sites[job.target.name] = (job.target.kind, job.site)
         return sites
 
-
-def _integrity_jobs(scope: Mapping[str, CheckJob]) -> dict[str, CheckJob]:
-    """code_integrity checks whose spec allows acceptance inside a window."""
-    return {key: job for key, job in scope.items()
-            if job.spec.type == "code_integrity" and getattr(job.spec, "accept_in_window", True)}

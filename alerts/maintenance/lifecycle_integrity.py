@@ -1,81 +1,82 @@
-"""Accepting code changes made inside a maintenance window into the integrity baseline.
+"""Integrity acceptance around an occurrence of a window with ``accept_integrity_changes``.
 
-Used by lifecycle.py for windows with ``accept_integrity_changes`` and each
-``code_integrity`` check in their scope (unless the check sets ``accept_in_window =
-false``). At the start, ``start_marks`` verifies the tree (stat-changed files hashed, no
-byte budget) and notes every path that already differs from the baseline, with its state.
-At the end, ``accept_window_changes`` verifies again and accepts only the paths whose
-state moved between the two: a change made before the window (say, a web shell dropped
-the day before) is left for the admin to review, never blessed by a window. The accepted
-paths are recorded as an "accept" run by ``maintenance window <name>`` (checks/integrity/
-accept.py). Blocking: run in a thread.
+MaintenanceLifecycle (lifecycle.py) asks ``IntegritySteps.marks`` at the start (what already
+differs from each baseline in scope, kept in the occurrence's snapshot) and ``.accept`` at
+the end (accept what changed inside the window, keep older changes for review). The work
+on the trees is the ``ChangeAcceptance`` of checks/actions.py (checks/integrity/window.py,
+handed in by the shell); its results carry an error instead of raising. The outcome of
+each tree is saved as it is accepted, so after a crash no tree is accepted twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from checks.base import CheckUnavailable
-from checks.integrity.accept import accept
-from checks.integrity.baseline import Limits, NoBaseline, Outcome, Tree, verify
-from checks.integrity.codetree import tree_root
-from checks.integrity.patterns import PathRules
-from checks.integrity.scan import ScanError
-from checks.integrity.store import IntegrityStore, Record
+from alerts.maintenance.report import action_entry, integrity_entry
+from alerts.maintenance.store import OccurrenceRecord
+from checks.actions import ChangeAcceptance
+from monitor.kernel.job import CheckJob
 
-Marks = dict[str, Any]  # path -> fingerprint (list) or None (absent)
-# Hash every file whose stat changed, skip the rolling re-hash of unchanged ones.
-_LIMITS = Limits(budget=None, rolling=False)
+Save = Callable[..., OccurrenceRecord]  # MaintenanceLifecycle._save
+RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
-class IntegrityWindowError(Exception):
-    """The tree cannot be verified (no baseline, unreadable root): the message says why."""
+class IntegritySteps:
+    def __init__(self, acceptance: ChangeAcceptance | None, state_dir: Path | None,
+                 run_blocking: RunBlocking, save: Save) -> None:
+        self.acceptance, self.state_dir = acceptance, state_dir
+        self.run_blocking, self.save = run_blocking, save
 
+    def watched(self, scope: Mapping[str, CheckJob]) -> dict[str, CheckJob]:
+        """The checks in scope whose baseline a window may change."""
+        if self.acceptance is None:
+            return {}
+        return {key: job for key, job in scope.items() if self.acceptance.watches(job)}
 
-def tree_of(job: Any) -> Tree:
-    """The tree a code_integrity job watches (as the check itself computes it)."""
-    spec = job.spec
-    try:
-        root = tree_root(spec.path, job.site)
-    except CheckUnavailable as exc:
-        raise IntegrityWindowError(str(exc)) from None
-    return Tree(job.target.name, root, PathRules(spec.ignore))
+    async def marks(self, scope: Mapping[str, CheckJob], now: float) -> dict[str, Any]:
+        marks: dict[str, Any] = {}
+        for key, job in self.watched(scope).items():
+            if self.state_dir is None or self.acceptance is None:
+                marks[key] = {"error": "no state directory: the baseline is not kept"}
+                continue
+            found = await self.run_blocking(partial(
+                self.acceptance.mark, job, self.state_dir, now))
+            marks[key] = ({"error": found.error} if found.error is not None else
+                          {"root": found.root, "marks": dict(found.marks)})
+        return marks
 
-
-def fingerprint(record: Record | None) -> list[Any] | None:
-    """What identifies a file's state: its stat and content hash (None: absent)."""
-    return None if record is None else [*record.stat, record.sha256]
-
-
-def start_marks(state_dir: Path, tree: Tree, now: float) -> Marks:
-    """Paths that differ from the baseline as the window starts, with their state."""
-    with IntegrityStore.in_state_dir(state_dir) as store:
-        out = _verify(store, tree, now)
-    return {path: fingerprint(out.observed.get(path)) for path in _differing(out)}
-
-
-def accept_window_changes(state_dir: Path, tree: Tree, marks: Marks, now: float,
-                          actor: str) -> tuple[list[str], int]:
-    """Accept what changed inside the window; returns (accepted paths, changes left)."""
-    with IntegrityStore.in_state_dir(state_dir) as store:
-        out = _verify(store, tree, now)
-        differing = _differing(out)
-        inside = [p for p in differing
-                  if p not in marks or marks[p] != fingerprint(out.observed.get(p))]
-        if inside:
-            accept(store, tree, inside, now, actor, _LIMITS)
-    return sorted(inside), len(differing) - len(inside)
-
-
-def _verify(store: IntegrityStore, tree: Tree, now: float) -> Outcome:
-    try:
-        return verify(store, tree, _LIMITS, now, create=False)
-    except (NoBaseline, ScanError) as exc:
-        raise IntegrityWindowError(str(exc)) from None
-
-
-def _differing(out: Outcome) -> list[str]:
-    diff = out.diff
-    return sorted({*diff.added, *diff.removed, *diff.modified, *diff.touched,
-                   *diff.unverified})
+    async def accept(self, record: OccurrenceRecord, jobs: Mapping[str, CheckJob],
+                     now: float) -> OccurrenceRecord:
+        marks = record.snapshot.get("integrity", {})
+        name = record.snapshot["window"]["name"]
+        for key, started in marks.items():
+            results = list(record.snapshot.get("integrity_result", []))
+            lms, check = key.split("/", 1)
+            if any(r["lms"] == lms and r["check"] == check for r in results):
+                continue  # accepted before a restart
+            job, log = jobs.get(key), list(record.actions_log)
+            error = started.get("error") or (None if job else "the check is no longer "
+                                             "configured")
+            if error is None and self.state_dir is not None and job is not None \
+                    and self.acceptance is not None:
+                done = await self.run_blocking(partial(
+                    self.acceptance.accept, job, self.state_dir, started["marks"], now,
+                    f"maintenance window {name}"))
+                error = done.error
+                if error is None:
+                    results.append(integrity_entry(lms, check, done.root, done.accepted,
+                                                   done.kept))
+                    log.append(action_entry(now, "integrity_accept", True,
+                                            f"{len(done.accepted)} file(s) accepted, "
+                                            f"{done.kept} change(s) from before the window "
+                                            "left", lms))
+            if error is not None:
+                results.append(integrity_entry(lms, check, started.get("root"), error=error))
+                log.append(action_entry(now, "integrity_accept", False, error, lms))
+            # Saved per tree: after a crash a tree is not accepted (and reported) twice.
+            record = self.save(record, log=log,
+                               snapshot={**record.snapshot, "integrity_result": results})
+        return record

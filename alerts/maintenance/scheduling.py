@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.maintenance.book import MaintenanceBook, merge_changes, parse_spec
-from alerts.maintenance.exams import ExamReport, exam_conflicts
+from alerts.maintenance.exams import ExamReport, LmsSites, exam_conflicts
 from alerts.maintenance.model import WindowSpec
 from alerts.maintenance.store import Window
+from checks.actions import MaintenanceActions
 
 # Fields whose change can move a window onto an exam; editing only a comment does not
 # re-run the exam check (or need force again).
@@ -42,11 +43,13 @@ class Outcome:
         return body
 
 
-async def add_window(book: MaintenanceBook, spec: WindowSpec, sites: Mapping[str, Any], *,
-                     source: str, force: bool, now: float) -> Outcome:
-    """Raises WindowError for a bad scope; refuses (window None) over exams unless forced."""
+async def add_window(book: MaintenanceBook, spec: WindowSpec, sites: LmsSites, *,
+                     actions: MaintenanceActions, source: str, force: bool,
+                     now: float) -> Outcome:
+    """Raises WindowError for a bad scope; refuses (window None) over exams unless forced.
+    ``sites``: LMS name -> (kind, site access); ``actions`` reads their exams."""
     book.check_scope(spec)
-    report = await exam_conflicts(book, spec, sites, now)
+    report = await exam_conflicts(book, spec, sites, now, actions)
     if report.blocks and not force:
         return Outcome(None, report)
     window = book.add(spec, source, forced=report.blocks, now=now)
@@ -54,13 +57,14 @@ async def add_window(book: MaintenanceBook, spec: WindowSpec, sites: Mapping[str
 
 
 async def edit_window(book: MaintenanceBook, window_id: int, changes: Mapping[str, Any],
-                      sites: Mapping[str, Any], *, force: bool, now: float) -> Outcome:
+                      sites: LmsSites, *, actions: MaintenanceActions, force: bool,
+                      now: float) -> Outcome:
     current = book.get(window_id)
     spec = parse_spec(merge_changes(current.spec, changes))
     book.check_scope(spec)
     report = ExamReport()
     if any(key in changes for key in _TIMING):
-        report = await exam_conflicts(book, spec, sites, now)
+        report = await exam_conflicts(book, spec, sites, now, actions)
         if report.blocks and not force:
             return Outcome(None, report)
     window = book.edit(window_id, changes, forced=report.blocks, now=now)

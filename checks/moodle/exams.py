@@ -4,8 +4,8 @@ Data flow: scheduler -> ExamsCheck.run(ctx) -> one read-only round on the site's
 (site_database(ctx).run, in a worker thread) -> in-progress attempts per open quiz and the
 quizzes closing within ``horizon`` -> Result with the lms_moodle_exam_* signal.
 Informational (OK): the alerting side uses the signal to raise severity, and
-``exams_between`` (a pure function over a Connection) to refuse maintenance windows that
-would cut through an exam.
+``exams_between`` (a pure function over a Connection; checks/moodle/window_exams.py asks
+it for maintenance) to refuse maintenance windows that would cut through an exam.
 
 What counts (mod/quiz/db/install.xml, mod/quiz/classes/quiz_attempt.php):
 - an attempt is in progress while quiz_attempts.state = 'inprogress'; preview = 1 marks a

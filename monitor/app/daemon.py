@@ -27,6 +27,7 @@ from alerts.notifiers.alertmanager import AlertmanagerNotifier
 from alerts.receiver_health import ReceiverHealth, failed_receivers, latest_self_alerts
 from alerts.router import Router
 from alerts.service import AlertService
+from checks.actions_registry import MAINTENANCE_ACTIONS
 from monitor.app.config import ConfigError, VigilConfig, load_config
 from monitor.app.jobs import build_jobs
 from monitor.app.listeners import FanOut
@@ -109,6 +110,7 @@ class Daemon:
             self.store, self.maintenance, jobs=lambda: self.scheduler.jobs,
             run_checks=self.scheduler.run_now,
             receivers=lambda: [r.name for r in self.config.alerts.receivers],
+            actions=MAINTENANCE_ACTIONS,
             state_dir=config.state.dir, renderer=ReportRenderer(config.alerts.templates_dir),
             run_blocking=self.runner.run_blocking, wake=self.dispatcher.wake,
             base_url=config.alerts.base_url, enqueue_message=self.router.enqueue_message)

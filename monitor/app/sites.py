@@ -35,6 +35,11 @@ class SiteRegistry:
                 self._open[name] = (_settings_of(lms), open_site(lms))
         return {name: site for name, (_, site) in self._open.items()}
 
+    def lms_for(self, config: VigilConfig) -> dict[str, tuple[str, Any]]:
+        """LMS name -> (kind, site access), as maintenance asks its LMS actions with."""
+        sites = self.sites_for(config)
+        return {lms.name: (lms.kind, sites[lms.name]) for lms in config.lms}
+
     def close(self) -> None:
         for _, site in self._open.values():
             _close(site)

@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 
 from alerts.config import AlertingConfig
-from alerts.maintenance import lifecycle_lms
 from alerts.maintenance.book import MaintenanceBook, parse_spec
 from alerts.maintenance.lifecycle import MaintenanceLifecycle
 from alerts.maintenance.model import from_utc
 from alerts.maintenance.store import get_occurrence
 from alerts.router import Router
+from checks.actions_registry import MAINTENANCE_ACTIONS
 from checks.base import CheckContext
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
 from checks.integrity.store import IntegrityStore
+from checks.moodle.actions import MoodleActions
 from checks.moodle.codebase import read_code_versions
 from checks.moodle.maintenance import MaintenanceCheck, MaintenanceSpec
 from checks.moodle.site import MoodleSite
@@ -99,7 +100,7 @@ class Env:
         self.lifecycle = MaintenanceLifecycle(
             self.store, self.book, jobs=lambda: self.scheduler.jobs,
             run_checks=self.scheduler.run_now, receivers=lambda: self.receivers,
-            state_dir=self.state_dir, **kwargs)
+            actions=MAINTENANCE_ACTIONS, state_dir=self.state_dir, **kwargs)
         self.runner.windows = self.lifecycle.windows_for
 
     def close(self) -> None:
@@ -490,10 +491,10 @@ async def test_a_broken_step_is_logged_and_the_next_step_retries(
     start = env.clock.now + HOUR
     window = env.add_window(start, lms_maintenance_mode=True)
 
-    def broken(kind: str, site: Any) -> Any:
+    def broken(actions: MoodleActions, site: Any) -> Any:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(lifecycle_lms, "status", broken)
+    monkeypatch.setattr(MoodleActions, "mode_status", broken)
     await env.at(start)
     await env.at(start + 5)
     assert sum("occurrence" in r.message for r in caplog.records) == 1  # logged once

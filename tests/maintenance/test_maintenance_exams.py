@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from alerts.maintenance.book import MaintenanceBook
 from alerts.maintenance.scheduling import Outcome, add_window
+from checks.actions_registry import MAINTENANCE_ACTIONS
 from checks.moodle.settings import DatabaseSettings
 from monitor.app.config import VigilConfig
 from monitor.app.metrics import build_registry
@@ -47,11 +48,12 @@ class Env:
         self.book = MaintenanceBook(store.database, clock)
         self.book.apply_config(config)
         self.registry = SiteRegistry()
-        self.sites = self.registry.sites_for(config)
+        self.sites = self.registry.lms_for(config)
 
     async def add(self, force: bool = False, **fields: Any) -> Outcome:
-        return await add_window(self.book, spec(**fields), self.sites, source="api",
-                                force=force, now=self.clock.time())
+        return await add_window(self.book, spec(**fields), self.sites,
+                                actions=MAINTENANCE_ACTIONS, source="api", force=force,
+                                now=self.clock.time())
 
 
 @pytest.fixture

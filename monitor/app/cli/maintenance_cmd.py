@@ -30,6 +30,7 @@ from alerts.maintenance.book import (
 )
 from alerts.maintenance.scheduling import Outcome, add_window, edit_window
 from alerts.maintenance.store import Window
+from checks.actions_registry import MAINTENANCE_ACTIONS
 from monitor.app.config import ConfigError, VigilConfig, load_config
 from monitor.app.store import StateStore
 from monitor.kernel.clock import SystemClock
@@ -173,10 +174,12 @@ def _run(args: argparse.Namespace, config: VigilConfig, book: MaintenanceBook,
         changes.setdefault("created_by", _login())
         spec = parse_spec(changes)
         outcome = _with_sites(config, lambda sites: add_window(
-            book, spec, sites, source="cli", force=args.force, now=now))
+            book, spec, sites, actions=MAINTENANCE_ACTIONS, source="cli", force=args.force,
+            now=now))
     else:
         outcome = _with_sites(config, lambda sites: edit_window(
-            book, args.id, changes, sites, force=args.force, now=now))
+            book, args.id, changes, sites, actions=MAINTENANCE_ACTIONS, force=args.force,
+            now=now))
     return _report(args, outcome, "scheduled" if command == "add" else "changed")
 
 
@@ -185,7 +188,7 @@ def _with_sites(config: VigilConfig, work: Any) -> Outcome:
 
     sites = SiteRegistry()
     try:
-        return asyncio.run(work(sites.sites_for(config)))
+        return asyncio.run(work(sites.lms_for(config)))
     finally:
         sites.close()
 

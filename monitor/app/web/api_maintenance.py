@@ -40,6 +40,7 @@ from alerts.maintenance.book import (
 )
 from alerts.maintenance.scheduling import Outcome, add_window, edit_window
 from alerts.maintenance.store import Window
+from checks.actions_registry import MAINTENANCE_ACTIONS
 from monitor.kernel.clock import Clock
 
 Refusal = Callable[[Request, "str | None"], "Response | None"]
@@ -100,7 +101,7 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
         return view.maintenance
 
     def sites() -> Any:
-        return view.sites.sites_for(view.config)
+        return view.sites.lms_for(view.config)  # LMS name -> (kind, site access)
 
     async def list_windows(request: Request) -> Response:
         now = view.clock.time()
@@ -119,8 +120,8 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
         body.setdefault("created_by", "api")
         try:
             spec = parse_spec(body)
-            outcome = await add_window(book(), spec, sites(), source="api", force=force,
-                                       now=view.clock.time())
+            outcome = await add_window(book(), spec, sites(), actions=MAINTENANCE_ACTIONS,
+                                       source="api", force=force, now=view.clock.time())
         except WindowError as exc:
             return _problem(400, "invalid maintenance window", exc.problems)
         return JSONResponse(outcome.as_json(), status_code=409 if outcome.refused else 201)
@@ -145,7 +146,8 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
             if isinstance(body, JSONResponse):
                 return body
             force = bool(body.pop("force", False))
-            outcome = await edit_window(book(), window_id, body, sites(), force=force,
+            outcome = await edit_window(book(), window_id, body, sites(),
+                                        actions=MAINTENANCE_ACTIONS, force=force,
                                         now=view.clock.time())
         except WindowNotFound as exc:
             return _problem(404, str(exc))
@@ -190,8 +192,9 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
             return refused
         try:
             spec = parse_spec(_form_window(fields))
-            outcome = await add_window(book(), spec, sites(), source="api",
-                                       force=fields.get("force") == "on", now=view.clock.time())
+            outcome = await add_window(book(), spec, sites(), actions=MAINTENANCE_ACTIONS,
+                                       source="api", force=fields.get("force") == "on",
+                                       now=view.clock.time())
         except WindowError as exc:
             return render(400, fields, problems=exc.problems)
         if outcome.refused:
