@@ -12,7 +12,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 # A check name, optionally after an LMS name: "http" or "moodle-prod/http".
@@ -34,8 +41,16 @@ def parse_duration(value: Any) -> Any:
     raise ValueError("must be a duration such as 30, \"30s\" or \"5m\"")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+# What a duration looks like in JSON (the HTTP API's OpenAPI document): the float the
+# validator makes is not what a client sends.
+_DURATION_TEXT = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema({
+    "anyOf": [{"type": "number"}, {"type": "string", "pattern": _DURATION_TEXT}],
+    "description": 'seconds, or a duration such as "30s", "5m", "1h"'}, mode="validation")]
+PositiveDuration = Annotated[float, Field(gt=0), BeforeValidator(parse_duration), WithJsonSchema({
+    "anyOf": [{"type": "number", "exclusiveMinimum": 0},
+              {"type": "string", "pattern": _DURATION_TEXT}],
+    "description": 'seconds, or a duration such as "30s", "5m", "1h"'}, mode="validation")]
 
 
 class StrictModel(BaseModel):
