@@ -44,13 +44,17 @@ def parse_duration(value: Any) -> Any:
 # What a duration looks like in JSON (the HTTP API's OpenAPI document): the float the
 # validator makes is not what a client sends.
 _DURATION_TEXT = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
-Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema({
-    "anyOf": [{"type": "number"}, {"type": "string", "pattern": _DURATION_TEXT}],
-    "description": 'seconds, or a duration such as "30s", "5m", "1h"'}, mode="validation")]
-PositiveDuration = Annotated[float, Field(gt=0), BeforeValidator(parse_duration), WithJsonSchema({
-    "anyOf": [{"type": "number", "exclusiveMinimum": 0},
-              {"type": "string", "pattern": _DURATION_TEXT}],
-    "description": 'seconds, or a duration such as "30s", "5m", "1h"'}, mode="validation")]
+_DURATION_HELP = 'seconds, or a duration such as "30s", "5m", "1h"'
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(
+    {"anyOf": [{"type": "number"}, {"type": "string", "pattern": _DURATION_TEXT}],
+     "description": _DURATION_HELP}, mode="validation")]
+PositiveDuration = Annotated[
+    float, BeforeValidator(parse_duration), Field(gt=0),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0},
+                              {"type": "string", "pattern": _DURATION_TEXT}],
+                    "description": _DURATION_HELP}, mode="validation"),
+    # Without this, pydantic writes the constraint as "gt" (the validator wraps it).
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0}, mode="serialization")]
 
 
 class StrictModel(BaseModel):
