@@ -305,7 +305,7 @@ def test_every_json_answer_of_a_session_matches_the_document(
     steps: list[tuple[str, str, str, dict[str, Any]]] = [
         ("get", "/healthz", "/healthz", {}),
         ("get", "/readyz", "/readyz", {}),
-        ("get", "/api/v1/checks", "/api/v1/checks", {"params": {"lms": "prod"}}),
+        ("get", "/api/v1/checks", "/api/v1/checks", {"params": {"lms": "prod", "x": "1"}}),
         ("get", "/api/v1/checks/prod/http", "/api/v1/checks/{lms}/{check}", {}),
         ("get", "/api/v1/checks/prod/nope", "/api/v1/checks/{lms}/{check}", {}),
         ("get", "/api/v1/alerts", "/api/v1/alerts", {}),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -59,7 +59,6 @@ class Operation:
     form: type[BaseModel] | None = None  # a web form; the page handler reads it
     writes: bool = False  # needs Authorization: Bearer <server.api_token>
     not_found: str = "not found"  # the error when the path names nothing that can exist
-    tags: tuple[str, ...] = field(default=())
 
     @property
     def template(self) -> str:
@@ -74,8 +73,8 @@ class Operation:
     def all_replies(self) -> dict[int, Reply]:
         """The declared replies and those the checks in ``mount`` can give."""
         found: dict[int, Reply] = {}
-        if not self.is_json:
-            return {**found, **self.replies}
+        if not self.is_json:  # pages and forms answer with pages; they declare all replies
+            return dict(self.replies)
         if self.body is not None:
             found[400] = Reply("The body is not a JSON object (not UTF-8, not JSON, nested "
                                "too deeply)", Error)
@@ -122,7 +121,7 @@ def _endpoint(op: Operation, refuse: Refusal) -> Callable[[Request], Awaitable[R
     async def endpoint(request: Request) -> Response:
         if op.writes and (refused := refuse(request)) is not None:
             return refused
-        inputs = Inputs()
+        path = query = body = None
         if op.path_params is not None:
             try:
                 path = op.path_params.model_validate(request.path_params, strict=True)
@@ -130,24 +129,20 @@ def _endpoint(op: Operation, refuse: Refusal) -> Callable[[Request], Awaitable[R
                 if op.is_json:
                     return problem(404, op.not_found)
                 return HTMLResponse(f"<p>{op.not_found.capitalize()}.</p>", status_code=404)
-            inputs = Inputs(path=path)
         if op.query is not None:
             try:
                 query = op.query.model_validate(dict(request.query_params), strict=True)
             except ValidationError as exc:
                 return invalid(exc)
-            inputs = Inputs(path=inputs.path, query=query)
         if op.body is not None:
             try:
                 data = await read_json(request, required=op.body_required)
+                body = op.body.model_validate(data, strict=True)
             except BodyError as exc:
                 return problem(exc.status, exc.message)
-            try:
-                body = op.body.model_validate(data, strict=True)
             except ValidationError as exc:
                 return invalid(exc)
-            inputs = Inputs(path=inputs.path, query=inputs.query, body=body)
-        return await op.handler(request, inputs)
+        return await op.handler(request, Inputs(path, query, body))
 
     endpoint.__name__ = op.handler.__name__
     return endpoint

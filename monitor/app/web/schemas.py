@@ -31,6 +31,12 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class Query(BaseModel):
+    """Query parameters: typed like bodies, but one we do not know is ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
 # -- errors ----------------------------------------------------------------------------
 class Error(BaseModel):
     """Every 4xx/5xx answer of the JSON API; ``problems`` are ``field: rule`` lines."""
@@ -62,7 +68,7 @@ class CheckPath(Request):
     check: str = Field(min_length=1, max_length=128)
 
 
-class CheckQuery(Request):
+class CheckQuery(Query):
     lms: str | None = Field(default=None, max_length=63, description="only this LMS")
 
 
@@ -183,7 +189,7 @@ class WindowPath(Request):
     id: int = Field(ge=1, le=MAX_ID)
 
 
-class WindowQuery(Request):
+class WindowQuery(Query):
     all: str | None = Field(default=None, max_length=8,
                             description="1, true or yes: include ended windows")
 
