@@ -13,7 +13,14 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 # A check name, optionally after an LMS name: "http" or "moodle-prod/http".
@@ -46,8 +53,20 @@ def _bounded(seconds: float) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+# What a duration looks like in JSON (the HTTP API's OpenAPI document): the float the
+# validator makes is not what a client sends.
+_DURATION_TEXT = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+_DURATION_HELP = 'seconds, or a duration such as "30s", "5m", "1h"'
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(
+    {"anyOf": [{"type": "number"}, {"type": "string", "pattern": _DURATION_TEXT}],
+     "description": _DURATION_HELP}, mode="validation")]
+PositiveDuration = Annotated[
+    float, BeforeValidator(parse_duration), Field(gt=0),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0},
+                              {"type": "string", "pattern": _DURATION_TEXT}],
+                    "description": _DURATION_HELP}, mode="validation"),
+    # Without this, pydantic writes the constraint as "gt" (the validator wraps it).
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0}, mode="serialization")]
 
 
 class StrictModel(BaseModel):

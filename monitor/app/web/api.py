@@ -2,13 +2,14 @@
 
 Served by uvicorn inside the daemon's event loop (monitor/app/web/server.py). Handlers
 only read: check states and alerts come from the state store, metrics from the
-registry at scrape time.
+registry at scrape time. Every route is an ``Operation`` (monitor/app/web/operations.py):
+its inputs and JSON replies are models (schemas.py) and /api/v1/openapi.json is built
+from the same table (openapi.py); acks and maintenance windows add their own operations.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -16,15 +17,19 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from alerts.snapshot import ack_json
 from alerts.store import AlertRecord
 from monitor import __version__
 from monitor.app.store import StateStore
-from monitor.app.web.api_alerts import ACK_OPENAPI, ack_json, ack_routes
-from monitor.app.web.api_maintenance import OPENAPI_PATHS, OPENAPI_SCHEMAS, maintenance_routes
+from monitor.app.web import schemas as s
+from monitor.app.web.api_alerts import ack_operations
+from monitor.app.web.api_maintenance import maintenance_operations
+from monitor.app.web.openapi import document
+from monitor.app.web.operations import Inputs, Operation, Reply, mount, problem, reply
 from monitor.state.store import CheckState
 
 
@@ -35,16 +40,21 @@ def write_refusal(request: Request, token: str | None) -> Response | None:
     matching ``server.api_token``; compared in constant time.
     """
     if token is None:
-        return JSONResponse({"error": "write operations are disabled: set server.api_token"
-                             " in the config (the vigil CLI on the host works without it)"},
-                            status_code=403)
+        return problem(403, "write operations are disabled: set server.api_token in the "
+                       "config (the vigil CLI on the host works without it)")
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
                                                              token.encode()):
-        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+        return problem(401, "missing or wrong bearer token",
+                       headers={"WWW-Authenticate": "Bearer"})
     return None
+
+
+def api_token(view: object) -> str | None:
+    config = getattr(view, "config", None)
+    secret = config.server.api_token if config is not None else None
+    return secret.get_secret_value() if secret is not None else None
 
 
 class DaemonView(Protocol):
@@ -54,28 +64,30 @@ class DaemonView(Protocol):
     def readiness_problems(self) -> list[str]: ...
 
 
-def state_json(state: CheckState) -> dict[str, Any]:
-    return {
-        "lms": state.lms, "check": state.check, "type": state.check_type,
-        "status": state.result.status.name, "status_code": int(state.result.status),
-        "summary": state.result.summary, "details": dict(state.result.details),
-        "samples": [{"name": s.name, "value": s.value, "labels": dict(s.labels)}
-                    for s in state.result.samples],
-        "ran_at": state.ran_at, "duration_seconds": state.duration,
-        "consecutive_failures": state.consecutive_fail,
-        "consecutive_successes": state.consecutive_ok, "last_change": state.last_change,
-    }
+def check_model(state: CheckState) -> s.Check:
+    return s.Check(
+        lms=state.lms, check=state.check, type=state.check_type,
+        status=state.result.status.name,  # type: ignore[arg-type]
+        status_code=int(state.result.status),
+        summary=state.result.summary, details=dict(state.result.details),
+        samples=[s.Sample(name=x.name, value=x.value, labels=dict(x.labels))
+                 for x in state.result.samples],
+        ran_at=state.ran_at, duration_seconds=state.duration,
+        consecutive_failures=state.consecutive_fail,
+        consecutive_successes=state.consecutive_ok, last_change=state.last_change,
+    )
 
 
-def alert_json(alert: AlertRecord) -> dict[str, Any]:
-    return {
-        "fingerprint": alert.fingerprint, "lms": alert.lms, "check": alert.check,
-        "state": alert.state, "status": alert.status.name, "summary": alert.summary,
-        "labels": dict(alert.labels), "started_at": alert.started_at,
-        "transition": alert.transition, "severity": alert.severity,
-        "flapping": alert.flapping, "held_reason": alert.held,
-        "acknowledged": ack_json(alert),
-    }
+def alert_model(alert: AlertRecord) -> s.Alert:
+    ack = ack_json(alert)
+    return s.Alert(
+        fingerprint=alert.fingerprint, lms=alert.lms, check=alert.check,
+        state=alert.state, status=alert.status.name,  # type: ignore[arg-type]
+        summary=alert.summary, labels=dict(alert.labels), started_at=alert.started_at,
+        transition=alert.transition, severity=alert.severity, flapping=alert.flapping,
+        held_reason=alert.held,
+        acknowledged=s.Acknowledgement.model_validate(ack) if ack else None,
+    )
 
 
 def _clock_text(timestamp: float | None) -> str:
@@ -88,11 +100,36 @@ def create_app(view: DaemonView) -> Starlette:
     pages = Environment(loader=PackageLoader("monitor.app.web", "templates"),
                         undefined=StrictUndefined,
                         autoescape=select_autoescape(["html", "html.j2"]))
+    operations = core_operations(view, pages)
+    operations += ack_operations(view)  # POST/DELETE .../ack, the status page form
+    if hasattr(view, "maintenance"):  # windows, /maintenance.ics, the maintenance page
+        operations += maintenance_operations(view, pages)  # type: ignore[arg-type]
+    spec: dict[str, Any] = {}
+
+    async def openapi(request: Request, _: Inputs) -> Response:
+        return JSONResponse(spec)
+
+    operations.append(Operation("GET", "/api/v1/openapi.json", openapi,
+                                "This document (OpenAPI 3.1)", {200: Reply("OpenAPI 3.1")}))
+    spec.update(document(operations, __version__))  # exactly the operations mounted below
+    return Starlette(routes=mount(operations, lambda request: write_refusal(
+        request, api_token(view))), exception_handlers={HTTPException: _http_error})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods: JSON under /api/, as every other API answer."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return problem(exc.status_code, exc.detail.lower(), headers=exc.headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+def core_operations(view: DaemonView, pages: Environment) -> list[Operation]:
     status_page = pages.get_template("status.html.j2")
 
-    async def index(request: Request) -> Response:
-        checks = [{"lms": s.lms, "check": s.check, "check_type": s.check_type,
-                   "result": s.result, "ran": _clock_text(s.ran_at)} for s in view.store.states()]
+    async def index(request: Request, _: Inputs) -> Response:
+        checks = [{"lms": x.lms, "check": x.check, "check_type": x.check_type,
+                   "result": x.result, "ran": _clock_text(x.ran_at)} for x in view.store.states()]
         alerts = [{"lms": a.lms, "check": a.check, "status": a.status, "summary": a.summary,
                    "since": _clock_text(a.started_at), "fingerprint": a.fingerprint,
                    "severity": a.severity, "held": a.held, "flapping": a.flapping,
@@ -101,122 +138,61 @@ def create_app(view: DaemonView) -> Starlette:
         return HTMLResponse(status_page.render(checks=checks, alerts=alerts, now=now,
                                                acked=request.query_params.get("acked")))
 
-    async def metrics(request: Request) -> Response:
+    async def metrics(request: Request, _: Inputs) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(view.registry), media_type=content_type)
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "version": __version__})
+    async def healthz(request: Request, _: Inputs) -> Response:
+        return reply(s.Health(status="ok", version=__version__))
 
-    async def readyz(request: Request) -> Response:
+    async def readyz(request: Request, _: Inputs) -> Response:
         problems = view.readiness_problems()
-        body = {"status": "ready" if not problems else "not ready", "problems": problems}
-        return JSONResponse(body, status_code=200 if not problems else 503)
+        body = s.Readiness(status="ready" if not problems else "not ready", problems=problems)
+        return reply(body, 200 if not problems else 503)
 
-    async def checks(request: Request) -> Response:
-        wanted = request.query_params.get("lms")
-        states = [s for s in view.store.states() if wanted in (None, s.lms)]
-        return JSONResponse({"checks": [state_json(s) for s in states]})
+    async def checks(request: Request, given: Inputs) -> Response:
+        wanted = given.query.lms
+        states = [x for x in view.store.states() if wanted in (None, x.lms)]
+        return reply(s.CheckList(checks=[check_model(x) for x in states]))
 
-    async def one_check(request: Request) -> Response:
-        lms, name = request.path_params["lms"], request.path_params["check"]
+    async def one_check(request: Request, given: Inputs) -> Response:
+        lms, name = given.path.lms, given.path.check
         state = view.store.get_state(lms, name)
         if state is None:
-            return JSONResponse({"error": f"no check {name!r} on LMS {lms!r}"}, status_code=404)
-        history = [{"ran_at": at, "status": status.name, "summary": summary}
+            return problem(404, f"no check {name!r} on LMS {lms!r}")
+        history = [s.CheckRun(ran_at=at, status=status.name, summary=summary)  # type: ignore[arg-type]
                    for at, status, summary in view.store.history(lms, name, limit=50)]
-        return JSONResponse({**state_json(state), "history": history})
+        return reply(s.CheckDetail(**dict(check_model(state)), history=history))
 
-    async def alerts(request: Request) -> Response:
-        return JSONResponse({"alerts": [alert_json(a) for a in view.store.firing_alerts()]})
+    async def alerts(request: Request, _: Inputs) -> Response:
+        return reply(s.AlertList(alerts=[alert_model(a) for a in view.store.firing_alerts()]))
 
-    async def one_alert(request: Request) -> Response:
-        alert = view.store.get_alert(request.path_params["fingerprint"])
+    async def one_alert(request: Request, given: Inputs) -> Response:
+        alert = view.store.get_alert(given.path.fingerprint)
         if alert is None:
-            return JSONResponse({"error": "no such alert"}, status_code=404)
-        transitions = [{"transition": n, "kind": kind, "at": at, "summary": summary}
+            return problem(404, "no such alert")
+        transitions = [s.AlertTransition(transition=n, kind=kind, at=at, summary=summary)
                        for n, kind, at, summary in view.store.transitions(alert.fingerprint)]
-        return JSONResponse({**alert_json(alert), "transitions": transitions})
+        return reply(s.AlertDetail(**dict(alert_model(alert)), transitions=transitions))
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(OPENAPI)
-
-    routes: list[tuple[str, Callable[..., Any]]] = [
-        ("/", index), ("/metrics", metrics), ("/healthz", healthz), ("/readyz", readyz),
-        ("/api/v1/checks", checks), ("/api/v1/checks/{lms}/{check}", one_check),
-        ("/api/v1/alerts", alerts), ("/api/v1/alerts/{fingerprint}", one_alert),
-        ("/api/v1/openapi.json", openapi),
+    return [
+        Operation("GET", "/", index, "Status page", {200: Reply("OK", media="text/html")}),
+        Operation("GET", "/metrics", metrics, "Prometheus exposition (text or OpenMetrics)",
+                  {200: Reply("OK", media="text/plain")}),
+        Operation("GET", "/healthz", healthz, "The process is alive",
+                  {200: Reply("Alive", s.Health)}),
+        Operation("GET", "/readyz", readyz, "Config loaded, scheduler running, state writable",
+                  {200: Reply("Ready", s.Readiness),
+                   503: Reply("Not ready; problems say why", s.Readiness)}),
+        Operation("GET", "/api/v1/checks", checks, "Current state of every check",
+                  {200: Reply("OK", s.CheckList)}, query=s.CheckQuery),
+        Operation("GET", "/api/v1/checks/{lms}/{check}", one_check,
+                  "One check with its recent history", {200: Reply("OK", s.CheckDetail)},
+                  path_params=s.CheckPath, not_found="no such check"),
+        Operation("GET", "/api/v1/alerts", alerts, "Alerts currently firing",
+                  {200: Reply("OK", s.AlertList)}),
+        Operation("GET", "/api/v1/alerts/{fingerprint}", one_alert,
+                  "One alert (firing or not) with its transitions",
+                  {200: Reply("OK", s.AlertDetail)}, path_params=s.AlertPath,
+                  not_found="no such alert"),
     ]
-    mounted = [Route(path, fn, methods=["GET"]) for path, fn in routes]
-    mounted += ack_routes(view, write_refusal)  # POST/DELETE .../ack, the status page form
-    if hasattr(view, "maintenance"):  # windows, /maintenance.ics, the maintenance page
-        mounted += maintenance_routes(view, pages, write_refusal)  # type: ignore[arg-type]
-    return Starlette(routes=mounted)
-
-
-def _get(summary: str, schema: str | None = None, extra: dict[str, Any] | None = None) -> Any:
-    responses: dict[str, Any] = {"200": {"description": "OK"}}
-    if schema:
-        responses["200"]["content"] = {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
-        }
-    return {"get": {"summary": summary, "responses": {**responses, **(extra or {})}}}
-
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "Vigil API", "version": __version__},
-    "paths": {
-        "/healthz": _get("The process is alive"),
-        "/readyz": _get("Config loaded, scheduler running, state writable",
-                        extra={"503": {"description": "Not ready; body lists problems"}}),
-        "/metrics": _get("Prometheus exposition"),
-        "/api/v1/checks": _get("Current state of every check (filter with ?lms=)", "CheckList"),
-        "/api/v1/checks/{lms}/{check}": {
-            **_get("One check with recent history", "Check",
-                   {"404": {"description": "No such check"}}),
-            "parameters": [
-                {"name": "lms", "in": "path", "required": True, "schema": {"type": "string"}},
-                {"name": "check", "in": "path", "required": True, "schema": {"type": "string"}},
-            ],
-        },
-        "/api/v1/alerts": _get("Alerts currently firing", "AlertList"),
-        "/api/v1/alerts/{fingerprint}": {
-            **_get("One alert (firing or not) with its transitions", "Alert",
-                   {"404": {"description": "No such alert"}}),
-            "parameters": [{"name": "fingerprint", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
-        },
-        **ACK_OPENAPI,
-        "/": _get("Status page (HTML)"),
-    },
-    "components": {"schemas": {
-        "Check": {"type": "object", "required": ["lms", "check", "status", "summary"],
-                  "properties": {
-                      "lms": {"type": "string"}, "check": {"type": "string"},
-                      "type": {"type": "string"},
-                      "status": {"enum": ["OK", "WARNING", "CRITICAL", "UNKNOWN"]},
-                      "status_code": {"type": "integer"}, "summary": {"type": "string"},
-                      "details": {"type": "object"}, "samples": {"type": "array"},
-                      "ran_at": {"type": "number"}, "duration_seconds": {"type": "number"},
-                      "consecutive_failures": {"type": "integer"},
-                      "consecutive_successes": {"type": "integer"},
-                      "last_change": {"type": "number"}}},
-        "CheckList": {"type": "object", "properties": {
-            "checks": {"type": "array", "items": {"$ref": "#/components/schemas/Check"}}}},
-        "Alert": {"type": "object", "properties": {
-            "fingerprint": {"type": "string"}, "lms": {"type": "string"},
-            "check": {"type": "string"}, "state": {"type": "string"},
-            "status": {"type": "string"}, "summary": {"type": "string"},
-            "labels": {"type": "object"}, "started_at": {"type": ["number", "null"]},
-            "transition": {"type": "integer"},
-            "severity": {"enum": ["info", "warning", "critical", "page"]},
-            "flapping": {"type": "boolean"}, "held_reason": {"type": ["string", "null"]},
-            "acknowledged": {"type": ["object", "null"]}}},
-        "AlertList": {"type": "object", "properties": {
-            "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}},
-    }},
-}
-OPENAPI["paths"].update(OPENAPI_PATHS)  # maintenance (monitor/app/web/api_maintenance.py)
-OPENAPI["components"]["schemas"].update(OPENAPI_SCHEMAS)
-OPENAPI["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}

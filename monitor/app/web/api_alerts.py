@@ -9,38 +9,25 @@ The work itself is alerts/acks.py through the daemon's AlertService.
 from __future__ import annotations
 
 import hmac
-import json
 import math
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import parse_qs, quote
 
-from pydantic import Field, ValidationError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from alerts.acks import AckError
 from alerts.service import AlertService
 from alerts.snapshot import ack_json
+from monitor.app.web import schemas as s
+from monitor.app.web.bodies import BodyError, read_limited
+from monitor.app.web.operations import Inputs, Operation, Reply, problem, reply
 from monitor.kernel.clock import Clock, SystemClock
-from monitor.kernel.spec import PositiveDuration, StrictModel, parse_duration
+from monitor.kernel.spec import parse_duration
 
 ACK_STATUS = {"not_found": 404, "not_firing": 409, "not_acked": 409, "invalid": 422,
               "conflict": 409}
 MAX_FORM_BYTES = 16_384
-
-
-class AckBody(StrictModel):
-    by: str = Field(min_length=1, max_length=100)
-    comment: str = Field(default="", max_length=1000)
-    sticky: bool = True
-    # Either a duration from now ("2h") or a Unix time; absent: no expiry.
-    expires_in: PositiveDuration | None = None
-    expires_at: float | None = None
-
-
-class UnackBody(StrictModel):
-    by: str = Field(default="api", min_length=1, max_length=100)
 
 
 class AckView(Protocol):
@@ -64,11 +51,6 @@ def _service(view: object) -> AlertService | None:
     return getattr(view, "alerts", None)
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: "
-                     f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
-
-
 def ack_expiry(expires_in: float | None, expires_at: float | None, now: float) -> float | None:
     if expires_in is not None and expires_at is not None:
         raise AckError("invalid", "expires_in, expires_at: give one, not both")
@@ -79,92 +61,95 @@ def ack_expiry(expires_in: float | None, expires_at: float | None, now: float) -
     return expires_at
 
 
-def ack_routes(view: object, write_refusal: Any) -> list[Route]:
+def _result(alert: object) -> s.AckResult:
+    ack = ack_json(alert)  # type: ignore[arg-type]
+    return s.AckResult(fingerprint=alert.fingerprint,  # type: ignore[attr-defined]
+                       acknowledged=s.Acknowledgement.model_validate(ack) if ack else None)
+
+
+def ack_operations(view: object) -> list[Operation]:
     """POST/DELETE /api/v1/alerts/{fingerprint}/ack and POST /alerts/{fingerprint}/ack."""
 
-    def _writer(request: Request) -> Any:
-        """The alert service for a JSON write, or the response that refuses it."""
-        refused = write_refusal(request, _token(view))
-        if refused is not None:
-            return refused
+    async def json_ack(request: Request, given: Inputs) -> Response:
         service = _service(view)
         if service is None:
-            return JSONResponse({"error": "alerting is not running"}, status_code=503)
-        return service
-
-    async def json_ack(request: Request) -> Response:
-        service = _writer(request)
-        if isinstance(service, Response):
-            return service
-        fingerprint = request.path_params["fingerprint"]
-        try:
-            raw = await request.json()
-            body = AckBody.model_validate(raw)
-        except json.JSONDecodeError:
-            return JSONResponse({"error": "body: must be a JSON object"}, status_code=400)
-        except ValidationError as exc:
-            return JSONResponse({"error": _problems(exc)}, status_code=422)
+            return problem(503, "alerting is not running")
+        body: s.AckRequest = given.body
         now = _clock(view).time()
         try:
             expires_at = ack_expiry(body.expires_in, body.expires_at, now)
-            alert = service.ack(fingerprint, body.by, body.comment, sticky=body.sticky,
-                                expires_at=expires_at, now=now)
+            alert = service.ack(given.path.fingerprint, body.by, body.comment,
+                                sticky=body.sticky, expires_at=expires_at, now=now)
         except AckError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=ACK_STATUS[exc.reason])
-        return JSONResponse({"fingerprint": alert.fingerprint, "acknowledged": ack_json(alert)})
+            return problem(ACK_STATUS[exc.reason], str(exc))
+        return reply(_result(alert))
 
-    async def json_unack(request: Request) -> Response:
-        service = _writer(request)
-        if isinstance(service, Response):
-            return service
-        raw = await request.body()
+    async def json_unack(request: Request, given: Inputs) -> Response:
+        service = _service(view)
+        if service is None:
+            return problem(503, "alerting is not running")
         try:
-            body = UnackBody.model_validate(json.loads(raw) if raw.strip() else {})
-        except json.JSONDecodeError:
-            return JSONResponse({"error": "body: must be a JSON object"}, status_code=400)
-        except ValidationError as exc:
-            return JSONResponse({"error": _problems(exc)}, status_code=422)
-        try:
-            alert = service.unack(request.path_params["fingerprint"], body.by,
+            alert = service.unack(given.path.fingerprint, given.body.by,
                                   now=_clock(view).time())
         except AckError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=ACK_STATUS[exc.reason])
-        return JSONResponse({"fingerprint": alert.fingerprint, "acknowledged": None})
+            return problem(ACK_STATUS[exc.reason], str(exc))
+        return reply(_result(alert))
 
-    async def form_ack(request: Request) -> Response:
+    async def form_ack(request: Request, given: Inputs) -> Response:
         """The status page's form: fields by, comment, token, sticky, expires (e.g. 2h)."""
-        raw = await request.body()
-        if len(raw) > MAX_FORM_BYTES:
+        try:
+            raw = await read_limited(request, MAX_FORM_BYTES)
+        except BodyError:
             return _page("The form is too large.", 413)
-        fields = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        form = s.AckForm.model_validate(
+            {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()})
         token = _token(view)
         if token is None:
             return _page("Acknowledging from the web is disabled: set server.api_token.", 403)
-        given = fields.get("token", "").strip().encode()
-        if not hmac.compare_digest(given, token.encode()):
+        if not hmac.compare_digest(form.token.strip().encode(), token.encode()):
             return _page("Wrong or missing token.", 401)
         service = _service(view)
         if service is None:
             return _page("Alerting is not running.", 503)
         now = _clock(view).time()
         try:
-            expires = fields.get("expires", "").strip()
+            expires = form.expires.strip()
             expires_at = now + parse_duration(expires) if expires else None
         except ValueError as exc:
             return _page(f"expires: {exc}", 422)
         try:
-            service.ack(request.path_params["fingerprint"], fields.get("by", ""),
-                        fields.get("comment", ""), sticky=fields.get("sticky") == "on",
-                        expires_at=expires_at, now=now)
+            service.ack(given.path.fingerprint, form.by, form.comment,
+                        sticky=form.sticky == "on", expires_at=expires_at, now=now)
         except AckError as exc:
             return _page(str(exc), ACK_STATUS[exc.reason])
-        fingerprint = quote(request.path_params["fingerprint"])
+        fingerprint = quote(given.path.fingerprint)
         return RedirectResponse(f"/?acked={fingerprint}", status_code=303)
 
+    path = "/api/v1/alerts/{fingerprint}/ack"
+    unavailable = {503: Reply("Alerting is not running", s.Error)}
+    page = "text/html"
     return [
-        Route("/api/v1/alerts/{fingerprint}/ack", json_ack, methods=["POST"]),
-        Route("/api/v1/alerts/{fingerprint}/ack", json_unack, methods=["DELETE"]),
-        Route("/alerts/{fingerprint}/ack", form_ack, methods=["POST"]),
+        Operation("POST", path, json_ack, "Acknowledge a firing alert",
+                  {200: Reply("Acknowledged", s.AckResult),
+                   404: Reply("No such alert", s.Error),
+                   409: Reply("The alert is not firing", s.Error), **unavailable},
+                  path_params=s.AlertPath, body=s.AckRequest, writes=True,
+                  not_found="no such alert"),
+        Operation("DELETE", path, json_unack, "Withdraw an acknowledgement",
+                  {200: Reply("Withdrawn (acknowledged is null)", s.AckResult),
+                   404: Reply("No such alert", s.Error),
+                   409: Reply("The alert is not acknowledged", s.Error), **unavailable},
+                  path_params=s.AlertPath, body=s.UnackRequest, body_required=False,
+                  writes=True, not_found="no such alert"),
+        Operation("POST", "/alerts/{fingerprint}/ack", form_ack,
+                  "The status page's acknowledge form (token in a field)",
+                  {303: Reply("Saved; back to the status page", media=page),
+                   **{code: Reply(why, media=page) for code, why in (
+                       (401, "Wrong or missing token"), (403, "No server.api_token"),
+                       (404, "No such alert"), (409, "The alert is not firing"),
+                       (413, "The form is too large"), (422, "Bad expires"),
+                       (503, "Alerting is not running"))}},
+                  path_params=s.AlertPath, form=s.AckForm, not_found="no such alert"),
     ]
 
 
@@ -177,43 +162,3 @@ def _page(message: str, status: int) -> HTMLResponse:
         f"<title>Vigil: acknowledgement not saved</title>"
         f"<p>{escape(message)}</p><p><a href=\"/\">Back to the status page</a></p>",
         status_code=status)
-
-
-_FP = [{"name": "fingerprint", "in": "path", "required": True, "schema": {"type": "string"}}]
-_AUTH_ERRORS = {
-    "401": {"description": "Missing or wrong bearer token"},
-    "403": {"description": "Writes disabled (no server.api_token)"},
-    "404": {"description": "No such alert"},
-}
-ACK_OPENAPI: dict[str, Any] = {
-    "/api/v1/alerts/{fingerprint}/ack": {
-        "parameters": _FP,
-        "post": {
-            "summary": "Acknowledge a firing alert (bearer token)",
-            "security": [{"bearer": []}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["by"], "additionalProperties": False,
-                "properties": {
-                    "by": {"type": "string", "maxLength": 100},
-                    "comment": {"type": "string", "maxLength": 1000},
-                    "sticky": {"type": "boolean", "default": True,
-                               "description": "true: until OK; false: until the status "
-                                              "changes"},
-                    "expires_in": {"type": ["string", "number"],
-                                   "description": "duration, e.g. \"2h\"; then it "
-                                                  "notifies again"},
-                    "expires_at": {"type": "number", "description": "Unix time"}}}}}},
-            "responses": {"200": {"description": "Acknowledged"}, **_AUTH_ERRORS,
-                          "409": {"description": "The alert is not firing"},
-                          "422": {"description": "Invalid body; the error names the field"}},
-        },
-        "delete": {
-            "summary": "Withdraw an acknowledgement (bearer token)",
-            "security": [{"bearer": []}],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"by": {"type": "string"}}}}}},
-            "responses": {"200": {"description": "Withdrawn"}, **_AUTH_ERRORS,
-                          "409": {"description": "The alert is not acknowledged"}},
-        },
-    },
-}

@@ -19,8 +19,6 @@ the page shows the conflicting quizzes and offers to force.
 from __future__ import annotations
 
 import hmac
-import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -28,8 +26,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from alerts.maintenance.book import (
     MaintenanceBook,
@@ -41,10 +38,13 @@ from alerts.maintenance.book import (
 from alerts.maintenance.scheduling import Outcome, add_window, edit_window
 from alerts.maintenance.store import Window
 from checks.actions_registry import MAINTENANCE_ACTIONS
+from monitor.app.web import schemas as s
+from monitor.app.web.bodies import BodyError, read_limited
+from monitor.app.web.operations import Handler, Inputs, Operation, Reply, problem, reply
 from monitor.kernel.clock import Clock
 
-Refusal = Callable[[Request, "str | None"], "Response | None"]
 _UPCOMING = 400 * 86400.0  # "next occurrence" looks this far ahead
+MAX_FORM_BYTES = 65_536
 
 
 class MaintenanceView(Protocol):
@@ -76,25 +76,15 @@ def _local(timestamp: float, zone: str) -> str:
     return datetime.fromtimestamp(timestamp, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _problem(status: int, error: str, problems: list[str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": error}
-    if problems is not None:
-        body["problems"] = problems
-    return JSONResponse(body, status_code=status)
+def _outcome(outcome: Outcome, status: int) -> Response:
+    """201/200 with the stored window, or 409 with the exams in the way."""
+    body = outcome.as_json()
+    if outcome.refused:
+        return reply(s.Refusal.model_validate(body), 409)
+    return reply(s.Scheduled.model_validate(body), status)
 
 
-async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
-    try:
-        body = json.loads(await request.body() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _problem(400, f"body is not JSON: {exc}")
-    if not isinstance(body, dict):
-        return _problem(400, "body must be a JSON object with the window's fields")
-    return body
-
-
-def maintenance_routes(view: MaintenanceView, pages: Environment,
-                       write_refusal: Refusal) -> list[Route]:
+def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Operation]:
     page = pages.get_template("maintenance.html.j2")
 
     def book() -> MaintenanceBook:
@@ -103,61 +93,56 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
     def sites() -> Any:
         return view.sites.lms_for(view.config)  # LMS name -> (kind, site access)
 
-    async def list_windows(request: Request) -> Response:
+    async def list_windows(request: Request, given: Inputs) -> Response:
         now = view.clock.time()
-        include_ended = request.query_params.get("all") in ("1", "true", "yes")
-        return JSONResponse({"windows": [window_json(book(), w, now)
-                                         for w in book().list(include_ended=include_ended)]})
+        include_ended = given.query.all in ("1", "true", "yes")
+        return reply(s.WindowList.model_validate({"windows": [
+            window_json(book(), w, now) for w in book().list(include_ended=include_ended)]}))
 
-    async def create(request: Request) -> Response:
-        refused = write_refusal(request, _token(view))
-        if refused is not None:
-            return refused
-        body = await _json_body(request)
-        if isinstance(body, JSONResponse):
-            return body
-        force = bool(body.pop("force", False))
-        body.setdefault("created_by", "api")
+    async def create(request: Request, given: Inputs) -> Response:
+        body: s.MaintenanceWindowInput = given.body
+        fields = body.window_fields()
+        fields.setdefault("created_by", "api")
         try:
-            spec = parse_spec(body)
+            spec = parse_spec(fields)
             outcome = await add_window(book(), spec, sites(), actions=MAINTENANCE_ACTIONS,
-                                       source="api", force=force, now=view.clock.time())
+                                       source="api", force=body.force, now=view.clock.time())
         except WindowError as exc:
-            return _problem(400, "invalid maintenance window", exc.problems)
-        return JSONResponse(outcome.as_json(), status_code=409 if outcome.refused else 201)
+            return problem(400, "invalid maintenance window", exc.problems)
+        return _outcome(outcome, 201)
 
-    async def one(request: Request) -> Response:
+    async def one(request: Request, given: Inputs) -> Response:
         try:
-            window = book().get(int(request.path_params["id"]))
+            window = book().get(given.path.id)
         except WindowNotFound as exc:
-            return _problem(404, str(exc))
-        return JSONResponse(window_json(book(), window, view.clock.time(), upcoming=10))
+            return problem(404, str(exc))
+        return reply(s.WindowState.model_validate(
+            window_json(book(), window, view.clock.time(), upcoming=10)))
 
-    async def change(request: Request) -> Response:
-        refused = write_refusal(request, _token(view))
-        if refused is not None:
-            return refused
-        window_id = int(request.path_params["id"])
+    async def edit(request: Request, given: Inputs) -> Response:
+        body: s.MaintenanceWindowChanges = given.body
         try:
-            if request.method == "DELETE":
-                window = book().end(window_id, now=view.clock.time())
-                return JSONResponse({"window": window.as_json()})
-            body = await _json_body(request)
-            if isinstance(body, JSONResponse):
-                return body
-            force = bool(body.pop("force", False))
-            outcome = await edit_window(book(), window_id, body, sites(),
-                                        actions=MAINTENANCE_ACTIONS, force=force,
+            outcome = await edit_window(book(), given.path.id, body.window_fields(), sites(),
+                                        actions=MAINTENANCE_ACTIONS, force=body.force,
                                         now=view.clock.time())
         except WindowNotFound as exc:
-            return _problem(404, str(exc))
+            return problem(404, str(exc))
         except ReadOnlyWindow as exc:
-            return _problem(409, str(exc))
+            return problem(409, str(exc))
         except WindowError as exc:
-            return _problem(400, "invalid maintenance window", exc.problems)
-        return JSONResponse(outcome.as_json(), status_code=409 if outcome.refused else 200)
+            return problem(400, "invalid maintenance window", exc.problems)
+        return _outcome(outcome, 200)
 
-    async def ics(request: Request) -> Response:
+    async def end(request: Request, given: Inputs) -> Response:
+        try:
+            window = book().end(given.path.id, now=view.clock.time())
+        except WindowNotFound as exc:
+            return problem(404, str(exc))
+        except ReadOnlyWindow as exc:
+            return problem(409, str(exc))
+        return reply(s.Ended.model_validate({"window": window.as_json()}))
+
+    async def ics(request: Request, _: Inputs) -> Response:
         return Response(book().ics(view.clock.time()), media_type="text/calendar",
                         headers={"Content-Disposition": 'inline; filename="maintenance.ics"'})
 
@@ -172,8 +157,12 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
 
     async def form_fields(request: Request) -> tuple[dict[str, str], Response | None]:
         """The posted form, and the page to answer with when its token does not do."""
-        fields = {k: v[-1] for k, v in parse_qs((await request.body()).decode(
-            "utf-8", "replace"), keep_blank_values=True).items()}
+        try:
+            raw = await read_limited(request, MAX_FORM_BYTES)
+        except BodyError as exc:
+            return {}, render(413, problems=[exc.message])
+        fields = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
+                                                keep_blank_values=True).items()}
         token = _token(view)
         if token is None:
             return fields, render(403, fields, problems=[
@@ -182,18 +171,20 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
             return fields, render(401, fields, problems=["token: missing or wrong API token"])
         return fields, None
 
-    async def web_page(request: Request) -> Response:
-        if request.method == "GET":
-            # After "End now" the window leaves the list; say so instead of nothing.
-            ended = request.query_params.get("ended", "")
-            return render(ended=int(ended) if ended.isdigit() else None)
+    async def web_page(request: Request, _: Inputs) -> Response:
+        # After "End now" the window leaves the list; say so instead of nothing.
+        ended = request.query_params.get("ended", "")
+        return render(ended=int(ended) if ended.isdigit() and len(ended) < 19 else None)
+
+    async def web_add(request: Request, _: Inputs) -> Response:
         fields, refused = await form_fields(request)
         if refused is not None:
             return refused
+        form = s.WindowForm.model_validate(fields)
         try:
-            spec = parse_spec(_form_window(fields))
+            spec = parse_spec(_form_window(form))
             outcome = await add_window(book(), spec, sites(), actions=MAINTENANCE_ACTIONS,
-                                       source="api", force=fields.get("force") == "on",
+                                       source="api", force=form.force == "on",
                                        now=view.clock.time())
         except WindowError as exc:
             return render(400, fields, problems=exc.problems)
@@ -201,84 +192,71 @@ def maintenance_routes(view: MaintenanceView, pages: Environment,
             return render(409, fields, outcome=outcome)
         return RedirectResponse("/maintenance", status_code=303)
 
-    async def web_end(request: Request) -> Response:
+    async def web_end(request: Request, given: Inputs) -> Response:
         _, refused = await form_fields(request)
         if refused is not None:
             return refused
-        window_id = int(request.path_params["id"])
+        window_id = given.path.id
         try:
             book().end(window_id, now=view.clock.time())
         except (WindowNotFound, ReadOnlyWindow) as exc:
             return render(404 if isinstance(exc, WindowNotFound) else 409, problems=[str(exc)])
         return RedirectResponse(f"/maintenance?ended={window_id}", status_code=303)
 
+    return _table(list_windows, create, one, edit, end, ics, web_page, web_add, web_end)
+
+
+def _table(list_windows: Handler, create: Handler, one: Handler, edit: Handler,
+           end: Handler, ics: Handler, web_page: Handler, web_add: Handler,
+           web_end: Handler) -> list[Operation]:
+    one_path, html = "/api/v1/maintenance/{id:int}", "text/html"
+    missing = {404: Reply("No such window", s.Error)}
+    read_only = "The window comes from the config file"
+    bad = {400: Reply("Invalid window; problems say field: rule (missing or unknown "
+                      "fields, timezone, times, rrule, matchers, LMS)", s.Error)}
+    exams = "Overlaps Moodle exams; exams lists them (send force: true)"
+    pages = {code: Reply(why, media=html) for code, why in (
+        (400, "Invalid window"), (401, "Wrong or missing token"), (403, "No server.api_token"),
+        (404, "No such window"), (409, f"{exams} or {read_only.lower()}"),
+        (413, "The form is too large"))}
     return [
-        Route("/api/v1/maintenance", list_windows, methods=["GET"]),
-        Route("/api/v1/maintenance", create, methods=["POST"]),
-        Route("/api/v1/maintenance/{id:int}", one, methods=["GET"]),
-        Route("/api/v1/maintenance/{id:int}", change, methods=["PATCH", "DELETE"]),
-        Route("/maintenance.ics", ics, methods=["GET"]),
-        Route("/maintenance", web_page, methods=["GET", "POST"]),
-        Route("/maintenance/{id:int}/end", web_end, methods=["POST"]),
+        Operation("GET", "/api/v1/maintenance", list_windows, "Maintenance windows",
+                  {200: Reply("OK", s.WindowList)}, query=s.WindowQuery),
+        Operation("POST", "/api/v1/maintenance", create, "Schedule a window",
+                  {201: Reply("Scheduled", s.Scheduled), **bad, 409: Reply(exams, s.Refusal)},
+                  body=s.MaintenanceWindowInput, writes=True),
+        Operation("GET", one_path, one, "One window with its next occurrences",
+                  {200: Reply("OK", s.WindowState), **missing}, path_params=s.WindowPath,
+                  not_found="no such window"),
+        Operation("PATCH", one_path, edit, "Change fields of a window (API and CLI windows)",
+                  {200: Reply("Changed", s.Scheduled), **bad, **missing,
+                   409: Reply(f"{exams}, or {read_only.lower()}", s.Refusal)},
+                  path_params=s.WindowPath, body=s.MaintenanceWindowChanges, writes=True,
+                  not_found="no such window"),
+        Operation("DELETE", one_path, end, "End the window now",
+                  {200: Reply("Ended", s.Ended), **missing, 409: Reply(read_only, s.Error)},
+                  path_params=s.WindowPath, writes=True, not_found="no such window"),
+        Operation("GET", "/maintenance.ics", ics, "Maintenance windows as an iCalendar feed",
+                  {200: Reply("OK", media="text/calendar")}),
+        Operation("GET", "/maintenance", web_page, "Maintenance page with an add form",
+                  {200: Reply("OK", media=html)}),
+        Operation("POST", "/maintenance", web_add, "The maintenance page's add form",
+                  {303: Reply("Added; back to the page", media=html), **pages},
+                  form=s.WindowForm),
+        Operation("POST", "/maintenance/{id:int}/end", web_end, "The page's end button",
+                  {303: Reply("Ended; back to the page", media=html), **pages},
+                  path_params=s.WindowPath, form=s.TokenForm, not_found="no such window"),
     ]
 
 
-def _form_window(fields: dict[str, str]) -> dict[str, Any]:
+def _form_window(form: s.WindowForm) -> dict[str, Any]:
     """The window fields of the web form; empty inputs are left out."""
+    fields = form.model_dump()
     data: dict[str, Any] = {key: fields[key] for key in (
         "name", "kind", "timezone", "start", "end", "duration", "rrule", "comment",
-        "created_by", "lms", "check") if fields.get(key, "").strip()}
-    matchers = [m.strip() for m in fields.get("matchers", "").split(",") if m.strip()]
+        "created_by", "lms", "check") if fields[key].strip()}
+    matchers = [m.strip() for m in form.matchers.split(",") if m.strip()]
     if matchers:
         data["matchers"] = matchers
     data.setdefault("created_by", "web")
     return data
-
-
-_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
-_WRITE_ERRORS = {"400": {"description": "Invalid window; body lists problems as field: rule"},
-                 "401": {"description": "Missing or wrong bearer token"},
-                 "403": {"description": "Writes disabled (no server.api_token)"},
-                 "409": {"description": "Overlaps Moodle exams (body lists them; send "
-                         "force: true) or the window comes from the config file"}}
-_WINDOW_BODY = {"required": True, "content": {"application/json": {
-    "schema": {"$ref": "#/components/schemas/MaintenanceWindowInput"}}}}
-
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/v1/maintenance": {
-        "get": {"summary": "Maintenance windows (?all=1 includes ended ones)",
-                "responses": {"200": {"description": "OK"}}},
-        "post": {"summary": "Schedule a window", "security": _BEARER,
-                 "requestBody": _WINDOW_BODY,
-                 "responses": {"201": {"description": "Scheduled"}, **_WRITE_ERRORS}},
-    },
-    "/api/v1/maintenance/{id}": {
-        "parameters": _ID,
-        "get": {"summary": "One window with its next occurrences",
-                "responses": {"200": {"description": "OK"}, "404": {"description": "None"}}},
-        "patch": {"summary": "Change fields of a window (API/CLI windows only)",
-                  "security": _BEARER, "requestBody": _WINDOW_BODY,
-                  "responses": {"200": {"description": "Changed"}, **_WRITE_ERRORS}},
-        "delete": {"summary": "End the window now", "security": _BEARER,
-                   "responses": {"200": {"description": "Ended"}, **_WRITE_ERRORS}},
-    },
-    "/maintenance.ics": {"get": {"summary": "Maintenance windows as an iCalendar feed",
-                                 "responses": {"200": {"description": "text/calendar"}}}},
-    "/maintenance": {"get": {"summary": "Maintenance page (HTML) with an add form",
-                             "responses": {"200": {"description": "OK"}}}},
-}
-
-OPENAPI_SCHEMAS: dict[str, Any] = {
-    "MaintenanceWindowInput": {"type": "object", "properties": {
-        "name": {"type": "string"}, "kind": {"enum": ["once", "recurring", "manual"]},
-        "timezone": {"type": "string", "description": "IANA name, default UTC"},
-        "start": {"type": "string", "description": "local wall-clock, 2026-03-29T02:30"},
-        "end": {"type": "string"}, "duration": {"type": ["number", "string"]},
-        "rrule": {"type": "string", "description": "RFC 5545, e.g. FREQ=WEEKLY;BYDAY=SU"},
-        "matchers": {"type": "array", "items": {"type": "string"},
-                     "description": "label matchers: lms=\"prod\", check=~\"cron|tasks\""},
-        "lms": {"type": "string"}, "check": {"type": "string"},
-        "actions": {"type": "object"}, "comment": {"type": "string"},
-        "created_by": {"type": "string"}, "force": {"type": "boolean"}}},
-}
