@@ -32,7 +32,6 @@ from typing import Any
 
 import httpx
 
-from alerts.config import AlertmanagerReceiverSpec
 from alerts.messages import rfc3339
 from alerts.notifiers.am_alerts import (
     alert_annotations,
@@ -44,6 +43,7 @@ from alerts.notifiers.am_alerts import (
 from alerts.notifiers.base import NotifyError, self_alert_subject
 from alerts.notifiers.http import JsonPoster, endpoint_of
 from alerts.notifiers.redact import Redactor, url_secret_parts
+from alerts.receiver_specs import AlertmanagerReceiverSpec
 
 API_PATH = "/api/v2/alerts"
 # Prometheus' factor: a firing alert survives three missed re-sends.

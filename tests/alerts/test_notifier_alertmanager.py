@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from alerts.config import AlertmanagerReceiverSpec
 from alerts.messages import rfc3339
 from alerts.notifiers import NotifierOptions, NotifyError, build_notifier, refresh_notifiers
 from alerts.notifiers.alertmanager import AlertmanagerNotifier, latest_snapshots
+from alerts.receiver_specs import AlertmanagerReceiverSpec
 from tests.alerts.notification_samples import notification, snapshot
 from tests.conftest import FakeClock
 
