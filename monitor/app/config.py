@@ -35,8 +35,6 @@ from monitor.app.config_errors import format_validation_error
 from monitor.app.secrets import resolve_references
 from monitor.kernel.spec import CheckSpec, PositiveDuration, StrictModel
 
-LMS_KINDS = ("moodle", "canvas", "openedx", "generic")
-
 
 def _check_type_of(value: Any) -> str | None:
     return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
