@@ -25,10 +25,10 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 
-from alerts.config import RetrySettings
 from alerts.notifiers.base import Notifier, NotifyError
 from alerts.outbox_store import OutboxItem
 from alerts.receiver_health import ReceiverHealth
+from alerts.receiver_specs import RetrySettings
 from alerts.store import AlertingState
 
 Outcome = Literal["sent", "retry", "failed"]

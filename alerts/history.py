@@ -128,15 +128,6 @@ class History:
                 " total = total + 1", (lms, math.floor(at / 60), int(good))
             )
 
-    def add_minutes(self, lms: str, minutes: Iterable[tuple[int, int, int]]) -> None:
-        """Bulk (minute, good, total) rows, added to what is there (imports, tests)."""
-        with self.store.transaction() as db:
-            db.executemany(
-                "INSERT INTO slo_minutes (lms, minute, good, total) VALUES (?,?,?,?)"
-                " ON CONFLICT (lms, minute) DO UPDATE SET good = good + excluded.good,"
-                " total = total + excluded.total", ((lms, *m) for m in minutes)
-            )
-
     def probe_sums(
         self, lms: str, windows: Mapping[str, float], now: float
     ) -> dict[str, tuple[int, int]]:

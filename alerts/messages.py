@@ -1,7 +1,7 @@
 """Notification payloads and their human text.
 
-Sits between the engine (a ``Decision``) and the outbox: ``build_notification`` turns
-a transition into a neutral JSON-able dict that every notifier understands, and
+Sits between the alert snapshots and notification payloads (alerts/snapshot.py,
+alerts/outbound.py: neutral JSON-able dicts every notifier understands) and the outbox:
 ``Renderer`` adds text rendered from jinja2 templates (shipped in ``templates/``,
 overridable file by file from an admin directory). Notifiers only transport; no
 message wording lives in Python code.
@@ -9,7 +9,6 @@ message wording lives in Python code.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -22,10 +21,7 @@ from urllib.parse import quote
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from alerts.engine import Decision, dedup_key
-from monitor.kernel.result import Status
 from monitor.kernel.units import fmt_duration
-from monitor.state.store import CheckState
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 # Rendered in this order: the runbook hint is a variable of the other three.
@@ -40,8 +36,6 @@ NOTIFICATION_TEMPLATES = {"title": "title.txt.j2", "text": "message.txt.j2",
 RECEIVER_TEMPLATES = {"title": "receiver_title.txt.j2", "text": "receiver_message.txt.j2",
                       "html": "receiver_message.html.j2"}
 SEVERITY_ORDER = ("info", "warning", "critical", "page")
-SEVERITY = {Status.OK: "info", Status.WARNING: "warning",
-            Status.CRITICAL: "critical", Status.UNKNOWN: "critical"}
 
 
 class TemplateRenderError(Exception):
@@ -54,52 +48,6 @@ def rfc3339(timestamp: float | None) -> str:
         return "0001-01-01T00:00:00Z"
     moment = datetime.fromtimestamp(timestamp, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def build_notification(
-    decision: Decision, state: CheckState, *, base_url: str | None = None
-) -> dict[str, Any]:
-    """The neutral payload of one transition (stored in the outbox, so JSON-able)."""
-    if decision.transition is None:
-        raise ValueError("only a transition makes a notification")
-    alert = decision.alert
-    # A resolved alert is described by the problem it had, not by today's OK.
-    problem = decision.previous if decision.transition == "resolved" else alert
-    bad_status = problem.status if problem else alert.status
-    ended = alert.resolved_at if decision.transition == "resolved" else None
-    started = alert.started_at
-    return {
-        "status": decision.transition,
-        "lms": alert.lms,
-        "check": alert.check,
-        "check_type": state.check_type,
-        "severity": SEVERITY[bad_status],
-        "check_status": bad_status.name,
-        "summary": state.result.summary,
-        "problem": problem.summary if problem else alert.summary,
-        "consecutive_failures": state.consecutive_fail,
-        "consecutive_ok": state.consecutive_ok,
-        "started_at": started,
-        "ended_at": ended,
-        "duration_seconds": ended - started if ended is not None and started else None,
-        "labels": dict(alert.labels),
-        "details": _json_safe(state.result.details),
-        "fingerprint": alert.fingerprint,
-        "transition": alert.transition,
-        "dedup_key": dedup_key(alert),
-        "links": _links(base_url, alert.fingerprint),
-    }
-
-
-def _links(base_url: str | None, fingerprint: str) -> dict[str, str]:
-    if not base_url:
-        return {}
-    return {"status_page": f"{base_url}/", "api": f"{base_url}/api/v1/alerts/{fingerprint}"}
-
-
-def _json_safe(details: Mapping[str, Any]) -> dict[str, Any]:
-    # Details come from checks and may hold datetimes or paths; the outbox stores JSON.
-    return json.loads(json.dumps(dict(details), default=str))
 
 
 def format_datetime(timestamp: float | None) -> str:

@@ -54,12 +54,6 @@ class OutboxStore:
         )
         return [_outbox_from_row(row) for row in rows]
 
-    def next_due_at(self) -> float | None:
-        row = self._db.execute(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
-        ).fetchone()
-        return row[0]
-
     def mark_sent(self, item_id: int, now: float) -> None:
         with self.database.transaction() as db:
             db.execute(

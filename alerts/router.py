@@ -7,7 +7,7 @@ alert_transitions, with a snapshot of the alert) and the outbox Dispatcher.
 1. ingest: each pending event is routed through the route tree (alerts/routing.py)
    into notification groups per (route, group labels, receiver), in one transaction
    that also marks it 'routed' (or 'suppressed:maintenance:<uid>' while a maintenance
-   window covers it);
+   window covers it): alerts/router_ingest.py;
 2. flush: a group with news is sent group_wait after it was created, later ones
    group_interval after its previous notification, as ONE outbox row per receiver,
    in one transaction with the group's bookkeeping: a crash leaves each event either
@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -39,8 +37,9 @@ from alerts.config import AlertingConfig
 from alerts.escalation import Escalations
 from alerts.messages import Renderer
 from alerts.receiver_health import receiver_states
-from alerts.router_store import CLOSING, Event, Group
-from alerts.routing import ROOT, Route, compile_route
+from alerts.router_ingest import Ingest
+from alerts.router_store import Event, Group
+from alerts.routing import Route, compile_route
 from alerts.store import AlertingState
 
 Covering = Callable[[Mapping[str, str], float], Any]
@@ -63,6 +62,7 @@ class Router:
         self.wake_dispatcher = wake_dispatcher
         self.logger = logger or logging.getLogger("vigil.alerts.router")
         self._wake = asyncio.Event()
+        self.ingest = Ingest(self)
         self.reconfigure(config, renderer)
 
     def reconfigure(self, config: AlertingConfig, renderer: Renderer | None = None) -> None:
@@ -83,9 +83,7 @@ class Router:
     # -- one pass -----------------------------------------------------------------------
     def step(self, now: float) -> int:
         """Route pending events and send what is due; return outbox rows queued."""
-        self._release_maintenance(now)
-        while self._ingest(now):
-            pass
+        self.ingest.step(now)
         queued = 0
         for group in rs.groups(self.store.db):
             queued += self._flush(group, now)
@@ -101,120 +99,6 @@ class Router:
 
     def covered_by(self, labels: Mapping[str, str], now: float) -> Any:
         return self.covering(labels, now) if self.covering is not None else None
-
-    # -- ingest ---------------------------------------------------------------------------
-    def _ingest(self, now: float) -> int:
-        # Look before taking the write lock: an idle tick must not wait on another
-        # process's transaction (busy_timeout) and stall the event loop.
-        if not rs.pending_events(self.store.db, limit=1):
-            return 0
-        with self.store.transaction() as db:
-            batch = rs.pending_events(db)
-            for event in batch:
-                rs.set_route_state(db, event.id, self._route_safely(db, event, now))
-        return len(batch)
-
-    def _route_safely(self, db: Any, event: Event, now: float) -> str:
-        db.execute("SAVEPOINT route_event")
-        try:
-            state = self._route_event(db, event, now)
-            db.execute("RELEASE route_event")
-            return state
-        except sqlite3.Error:
-            raise  # the whole transaction rolls back; the events stay pending
-        except Exception:
-            # A bug or an odd snapshot must not block every later event, nor lose this
-            # one: undo its half-done routing and send it to every receiver.
-            db.execute("ROLLBACK TO route_event")
-            db.execute("RELEASE route_event")
-            self.logger.exception("routing alert event %s failed; sending it to every "
-                                  "receiver", event.dedup_key)
-            labels = self.root.group_labels(event.labels)
-            for spec in self.config.receivers:
-                rs.add_to_group(db, _group_key(ROOT, labels), spec.name, ROOT, labels, event,
-                                now)
-            return "routed"
-
-    def _route_event(self, db: Any, event: Event, now: float) -> str:
-        labels = event.labels
-        if event.firing and event.kind not in CLOSING:
-            window = self.covered_by(labels, now)
-            if window is not None:
-                reason = f"maintenance:{getattr(window, 'uid', window)}"
-                db.execute(
-                    "INSERT OR REPLACE INTO notification_suppressed (event_id, fingerprint,"
-                    " transition, reason, at, until) VALUES (?,?,?,?,?,?)",
-                    (event.id, event.fingerprint, event.transition, reason, now,
-                     getattr(window, "end", None)),
-                )
-                self.logger.info("alert event %s (%s) suppressed by %s",
-                                 event.dedup_key, event.kind, reason)
-                return f"suppressed:{reason}"
-            for route in self.root.match(labels):
-                group_labels = route.group_labels(labels)
-                for receiver in self.receivers(route):
-                    rs.add_to_group(db, _group_key(route.id, group_labels), receiver, route.id,
-                                    group_labels, event, now)
-            return "routed"
-        # News about a problem goes where the problem went, and to anyone told of it.
-        reached: set[str] = set()
-        for key, receiver, route_id, labels_json in rs.destinations_of(db, event.fingerprint):
-            rs.add_to_group(db, key, receiver, route_id, json.loads(labels_json), event, now)
-            reached.add(receiver)
-        root_labels = self.root.group_labels(labels)
-        for receiver in rs.told_open(db, event.fingerprint):
-            if receiver not in reached:
-                rs.add_to_group(db, _group_key(ROOT, root_labels), receiver, ROOT, root_labels,
-                                event, now)
-        return "routed"
-
-    def _release_maintenance(self, now: float) -> None:
-        """Alerts still firing, unacknowledged, when their window ended notify now (their
-        latest held event)."""
-        rows = self.store.db.execute(
-            "SELECT s.event_id, s.fingerprint, s.transition, s.until, a.state, a.ack_at,"
-            " a.flapping, a.transition AS current FROM notification_suppressed s"
-            " LEFT JOIN alerts a"
-            " USING (fingerprint) WHERE s.released_at IS NULL ORDER BY s.event_id DESC"
-        ).fetchall()
-        found = rs.events(self.store.db, [row["event_id"] for row in rows])
-        seen: set[str] = set()
-        release: list[Event] = []
-        settle: list[int] = []
-        extend: list[tuple[float | None, int]] = []
-        for row in rows:
-            event = found.get(row["event_id"])
-            latest = row["fingerprint"] not in seen
-            seen.add(row["fingerprint"])
-            # Still a problem: firing in the same instance, or flapping (its transitions
-            # are silent, so the counter may have moved).
-            open_ = row["flapping"] or (row["state"] == "firing"
-                                        and row["current"] == row["transition"])
-            if event is None or not latest or not open_:
-                settle.append(row["event_id"])  # superseded, or the problem ended
-            elif row["ack_at"] is not None:
-                # Someone took it during the window: no page at its end. If the ack expires
-                # or is removed, that event routes (or is suppressed) on its own.
-                settle.append(row["event_id"])
-            elif row["until"] is None or now >= row["until"]:
-                # Asking the book is not free (recurrences): only when the window may be over.
-                window = self.covered_by(event.labels, now)
-                if window is None:
-                    release.append(event)
-                else:
-                    extend.append((getattr(window, "end", None), event.id))
-        if not (release or settle or extend):
-            return
-        with self.store.transaction() as db:
-            for event in release:
-                rs.set_route_state(db, event.id, "pending")
-                self.logger.info("maintenance over, alert %s still firing: notifying",
-                                 event.dedup_key)
-            db.executemany("UPDATE notification_suppressed SET released_at = ? WHERE"
-                           " event_id = ?", [(now, e.id) for e in release]
-                           + [(now, event_id) for event_id in settle])
-            db.executemany("UPDATE notification_suppressed SET until = ? WHERE event_id = ?",
-                           extend)
 
     # -- flush ----------------------------------------------------------------------------
     def route_of(self, route_id: str) -> Route:
@@ -378,9 +262,4 @@ class Router:
                     waiter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(wake, stop, return_exceptions=True)
-
-
-def _group_key(route_id: str, labels: Mapping[str, str]) -> str:
-    inner = ",".join(f"{name}={json.dumps(value)}" for name, value in sorted(labels.items()))
-    return f"{route_id}:{{{inner}}}"
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Kinds that announce a problem (routed by label matchers) and kinds that close or
-# annotate one (sent only to receivers that were told of the problem).
-OPENING = frozenset({"firing", "flapping", "severity", "unacknowledged", "ack_expired"})
+# Kinds that close or annotate a problem (sent only to receivers that were told of it);
+# the others (firing, flapping, severity, unacknowledged, ack_expired) announce one and
+# are routed by label matchers.
 CLOSING = frozenset({"resolved", "acknowledged", "flapping_end"})
 
 

@@ -4,8 +4,9 @@ Sits between the state store (``record_result`` returns a ``CheckState``) and th
 loads the alert, reads the policy's inputs from the store (history for flapping, the
 exams check for the severity context, parents' states for dependencies), asks the pure
 engine (alerts/engine.py ``step``) what happened, and saves the alert with its event rows
-(route_state 'pending' or 'held:dependency:<lms>/<check>', payload = alert snapshot) in
-one transaction. The router (alerts/router.py) turns pending events into outbox rows.
+(route_state 'pending' or 'held:dependency:<lms>/<check>', alerts/holds.py; payload =
+alert snapshot) in one transaction. The router (alerts/router.py) turns pending events
+into outbox rows.
 No network I/O here, so a slow receiver never delays a check.
 """
 
@@ -29,6 +30,7 @@ from alerts.engine import (
     soft_failing,
     step,
 )
+from alerts.holds import SUPPRESSED_DEPENDENCY, DependencyHolds, held_rows_to
 from alerts.messages import Renderer
 from alerts.policy import (
     EXAM_ATTEMPTS_SAMPLE,
@@ -43,8 +45,6 @@ from alerts.store import AlertChanged, AlertEvent, AlertingState, AlertRecord
 from monitor.kernel.result import Result, Status
 from monitor.state.store import CheckState
 
-HELD_DEPENDENCY = "dependency:"
-SUPPRESSED_DEPENDENCY = "suppressed:dependency"
 RETIRED_SUMMARY = "check removed from the configuration"
 
 
@@ -64,9 +64,8 @@ class AlertService:
         self.wake = wake  # called when events wait for the router
         self.logger = logger or logging.getLogger("vigil.alerts")
         self.defaults = _defaults(config)
-        # Parents of each check seen since start, so a recovering parent can release its
-        # children at once; a child not seen yet is released by its own next result.
-        self._parents: dict[tuple[str, str], tuple[Parent, ...]] = {}
+        self.holds = DependencyHolds(store, self.logger,
+                                     lambda: self._wake([], released=True))
 
     def reconfigure(self, config: AlertingConfig, renderer: Renderer | None = None) -> None:
         """Apply a reloaded [alerts] config in place (the daemon's SIGHUP).
@@ -99,7 +98,7 @@ class AlertService:
         parents = parents_of(state.lms, state.check, state.check_type,
                              getattr(spec, "depends_on", None) or (),
                              self._siblings(state), self.config.dependencies)
-        self._parents[(state.lms, state.check)] = parents
+        self.holds.parents[(state.lms, state.check)] = parents
         for attempt in (1, 2):
             previous = self.store.get_alert(fp)
             judgement = self.judge(state, previous, labels or {}, parents, now)
@@ -113,7 +112,7 @@ class AlertService:
                 # An ack from the CLI landed between our read and write: decide again.
                 if attempt == 2:
                     raise
-        self._release_children(state.lms, state.check, now)
+        self.holds.release_children(state.lms, state.check, now)
         return result.decision.transition
 
     def judge(
@@ -140,7 +139,7 @@ class AlertService:
         # Holds matter only for an alert that fires or flaps; skip the look-ups otherwise.
         busy = state.result.status != Status.OK or (
             previous is not None and (previous.state == FIRING or previous.flapping))
-        held = self._hold(state.lms, state.check, parents) if busy else None
+        held = self.holds.hold(state.lms, state.check, parents) if busy else None
         return Judgement(severity, flapping, held, announced)
 
     def retry_delay(self, state: CheckState, spec: ThresholdOverrides | None) -> float | None:
@@ -165,7 +164,7 @@ class AlertService:
         resolved. The resolved goes through the normal save path, so the router tells
         whoever got the firing (and a firing that was held and never told stays untold).
         """
-        self._parents.pop((lms, check), None)
+        self.holds.parents.pop((lms, check), None)
         stored = self.store.get_state(lms, check)
         fp = fingerprint(lms, check)
         for attempt in (1, 2):
@@ -200,7 +199,7 @@ class AlertService:
         """Time-driven work: expired acks, holds whose parent recovered. Returns events."""
         written = len(acks.expire(self, now))
         for alert in self.store.alerts_held_by():
-            written += self._rehold(alert, now)
+            written += self.holds.rehold(alert, now)
         return written
 
     # -- acknowledgements (alerts/acks.py) --------------------------------------
@@ -245,7 +244,7 @@ class AlertService:
                 route = "pending"
             problem = previous if kind == RESOLVED else None
             events.append(self._event(kind, alert, now, state, problem, route=route))
-        moved = _held_rows_to(previous, alert)
+        moved = held_rows_to(previous, alert)
         self.store.save_alert(alert, events, now, held_rows_to=moved, expected=previous)
         for event in events:
             self.logger.info("alert %s for %s/%s (transition %d, %s)", event.kind, alert.lms,
@@ -285,65 +284,8 @@ class AlertService:
         values = [s.value for s in exams.result.samples if s.name == EXAM_ATTEMPTS_SAMPLE]
         return float(values[0]) if values else None
 
-    def _hold(self, lms: str, check: str, parents: Sequence[Parent]) -> str | None:
-        """'dependency:<lms>/<check>' of the failing parent (or its own root cause)."""
-        me = f"{lms}/{check}"
-        for parent in parents:
-            if not self._down(parent.lms, parent.check, parent.states):
-                continue
-            root = parent.key
-            above = self.store.get_alert(fingerprint(parent.lms, parent.check))
-            if above is not None and above.held and above.held.startswith(HELD_DEPENDENCY):
-                upper = above.held.removeprefix(HELD_DEPENDENCY)
-                upper_lms, _, upper_check = upper.partition("/")
-                if self._down(upper_lms, upper_check, None):
-                    root = upper
-            if root == me:
-                continue  # a cycle: this check is its parent's root cause, not its child
-            return HELD_DEPENDENCY + root
-        return None
-
-    def _down(self, lms: str, check: str, states: frozenset[str] | None) -> bool:
-        parent = self.store.get_state(lms, check)
-        if parent is None or parent.result.status == Status.OK:
-            return False
-        return states is None or parent.result.status.name in states
-
-    def _release_children(self, lms: str, check: str, now: float) -> None:
-        for child in self.store.alerts_held_by(f"{HELD_DEPENDENCY}{lms}/{check}"):
-            self._rehold(child, now)
-
-    def _rehold(self, alert: AlertRecord, now: float) -> int:
-        """Recompute a held alert's hold; move its held rows if it changed."""
-        parents = self._parents.get((alert.lms, alert.check))
-        if parents is None:
-            return 0  # not seen since start: its own next result re-evaluates it
-        held = self._hold(alert.lms, alert.check, parents)
-        if held == alert.held:
-            return 0
-        updated = replace(alert, held=held)
-        moved = _held_rows_to(alert, updated)
-        try:
-            self.store.save_alert(updated, [], now, held_rows_to=moved, expected=alert)
-        except AlertChanged:
-            return 0  # another writer was quicker; the next tick looks again
-        self.logger.info("alert %s/%s: hold %s -> %s", alert.lms, alert.check, alert.held,
-                         held or "released")
-        self._wake([], released=moved == "pending")
-        return 1
-
 
 def _defaults(config: AlertingConfig) -> Thresholds:
     return Thresholds(failure=config.failure_threshold, success=config.success_threshold,
                       unknown_is_failure=config.unknown_is_failure)
 
-
-def _held_rows_to(previous: AlertRecord | None, alert: AlertRecord) -> str | None:
-    """Where this alert's earlier held event rows go now (None: leave them)."""
-    if previous is None or not previous.held or previous.held == alert.held:
-        return None
-    if alert.held:
-        return f"held:{alert.held}"
-    if alert.state == FIRING or alert.flapping:
-        return "pending"  # the parent recovered while the child still fails: tell now
-    return SUPPRESSED_DEPENDENCY  # the child recovered first: nothing to tell

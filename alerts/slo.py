@@ -98,11 +98,6 @@ class SloSettings(StrictModel):
             raise ValueError(f"period: must be at least {_LONGEST}, the longest burn-rate window")
         return self
 
-    @property
-    def keep_minutes_for(self) -> float:
-        """How long the per-minute counts must be kept."""
-        return self.period + DAY
-
 
 @dataclass(frozen=True, slots=True)
 class SloTarget:

@@ -18,7 +18,7 @@ from monitor.kernel.result import Status, threshold_status
 from monitor.kernel.units import fmt_bytes, fmt_seconds
 
 if TYPE_CHECKING:
-    from checks.http import HeaderMatch, HttpSpec
+    from checks.http_spec import HeaderMatch, HttpSpec
 
 Problem = tuple[Status, str]
 _MISSING = object()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from checks.base import Check
 from checks.dns import DnsCheck, DnsSpec
-from checks.http import HttpCheck, HttpSpec
+from checks.http import HttpCheck
+from checks.http_spec import HttpSpec
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
 from checks.integrity.datascripts import DatarootScriptsCheck, DatarootScriptsSpec
 from checks.moodle.registry import MOODLE_CHECK_TYPES

@@ -16,8 +16,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from alerts.config import (
-    AlertingConfig,
+from alerts.config import AlertingConfig
+from alerts.notifiers.alertmanager import AlertmanagerNotifier
+from alerts.notifiers.base import Notifier, NotifyError
+from alerts.notifiers.email import EmailNotifier
+from alerts.notifiers.log import LogNotifier
+from alerts.notifiers.pagerduty import PagerDutyNotifier
+from alerts.notifiers.webhook import WebhookNotifier
+from alerts.receiver_specs import (
     AlertmanagerReceiverSpec,
     AnyReceiverSpec,
     AppriseReceiverSpec,
@@ -26,12 +32,6 @@ from alerts.config import (
     PagerDutyReceiverSpec,
     WebhookReceiverSpec,
 )
-from alerts.notifiers.alertmanager import AlertmanagerNotifier
-from alerts.notifiers.base import Notifier, NotifyError
-from alerts.notifiers.email import EmailNotifier
-from alerts.notifiers.log import LogNotifier
-from alerts.notifiers.pagerduty import PagerDutyNotifier
-from alerts.notifiers.webhook import WebhookNotifier
 from monitor.kernel.clock import SystemClock
 
 __all__ = ["NOTIFIERS", "Notifier", "NotifierOptions", "NotifyError", "Refreshing",

@@ -32,7 +32,6 @@ from typing import Any
 
 import httpx
 
-from alerts.config import AlertmanagerReceiverSpec
 from alerts.messages import rfc3339
 from alerts.notifiers.am_alerts import (
     alert_annotations,
@@ -44,6 +43,7 @@ from alerts.notifiers.am_alerts import (
 from alerts.notifiers.base import NotifyError, self_alert_subject
 from alerts.notifiers.http import JsonPoster, endpoint_of
 from alerts.notifiers.redact import Redactor, url_secret_parts
+from alerts.receiver_specs import AlertmanagerReceiverSpec
 
 API_PATH = "/api/v2/alerts"
 # Prometheus' factor: a firing alert survives three missed re-sends.
@@ -242,19 +242,3 @@ def _notice_body(notification: Mapping[str, Any], now: float) -> dict[str, Any]:
     annotations = {"summary": str(notification.get("title", "")),
                    "description": str(notification.get("text", ""))}
     return {"labels": labels, "annotations": annotations, "startsAt": rfc3339(now)}
-
-
-def latest_snapshots(
-    sent: Iterable[Mapping[str, Any]], firing: Collection[str]
-) -> list[Mapping[str, Any]]:
-    """The newest snapshot of each still-firing alert among delivered notifications.
-
-    ``sent``: payloads this receiver got, oldest first (the outbox's sent rows). Used
-    at startup to ``adopt`` what was pushed before the restart.
-    """
-    newest: dict[str, Mapping[str, Any]] = {}
-    for payload in sent:
-        for alert in payload.get("alerts") or []:
-            if alert.get("fingerprint") in firing:
-                newest[str(alert["fingerprint"])] = alert
-    return list(newest.values())

@@ -20,9 +20,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from alerts.config import AppriseReceiverSpec
 from alerts.notifiers.base import NotifyError
 from alerts.notifiers.redact import Redactor, url_secret_parts
+from alerts.receiver_specs import AppriseReceiverSpec
 
 # Notifications whose partial delivery is remembered (retries of older ones resend all).
 _REMEMBERED = 1000

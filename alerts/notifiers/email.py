@@ -23,9 +23,9 @@ from typing import Any
 
 import aiosmtplib
 
-from alerts.config import EmailReceiverSpec
 from alerts.notifiers.base import NotifyError
 from alerts.notifiers.redact import Redactor
+from alerts.receiver_specs import EmailReceiverSpec
 
 log = logging.getLogger("vigil.alerts.email")
 

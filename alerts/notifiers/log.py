@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alerts.config import LogReceiverSpec
+from alerts.receiver_specs import LogReceiverSpec
 
 LOGGER_NAME = "vigil.alerts"
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 
-from alerts.config import PagerDutyReceiverSpec
 from alerts.messages import rfc3339
 from alerts.notifiers.base import self_alert_key, self_alert_subject
 from alerts.notifiers.http import JsonPoster, endpoint_of
 from alerts.notifiers.redact import Redactor, url_secret_parts
+from alerts.receiver_specs import PagerDutyReceiverSpec
 
 CLIENT = "Vigil"
 SUMMARY_MAX = 1024

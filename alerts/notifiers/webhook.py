@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 
-from alerts.config import WebhookReceiverSpec
 from alerts.messages import rfc3339
 from alerts.notifiers.am_alerts import (
     alert_annotations,
@@ -38,6 +37,7 @@ from alerts.notifiers.am_alerts import (
 from alerts.notifiers.base import self_alert_key, self_alert_subject
 from alerts.notifiers.http import JsonPoster, endpoint_of
 from alerts.notifiers.redact import Redactor, url_secret_parts
+from alerts.receiver_specs import WebhookReceiverSpec
 
 
 def webhook_alert(alert: Mapping[str, Any]) -> dict[str, Any]:

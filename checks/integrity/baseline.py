@@ -5,7 +5,8 @@ codetree.py (the scheduled check, with a byte budget and a deadline), cli.py (`v
 integrity`, without limits) and accept.py call verify() and create_baseline(). One run:
 scan -> plan (stat-changed and never-hashed files first, smallest first, then a slice of
 unchanged files from the rolling cursor, all within ``Limits.budget`` bytes) -> hash ->
-update the observed rows -> compare with the baseline (and the release manifest).
+update the observed rows -> compare with the baseline (and the release manifest). The
+planning and the rolling cursor are pure functions in checks/integrity/plan.py.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from checks.integrity.hashing import (
 from checks.integrity.manifest import installed_release
 from checks.integrity.parallel import gc_paused, merge, scan_and_hash
 from checks.integrity.patterns import SNIFF_BYTES, PathRules, is_script_name
-from checks.integrity.scan import FileStat, Scan, scan
+from checks.integrity.plan import Plan, advance, make_plan
+from checks.integrity.scan import Scan, scan
 from checks.integrity.store import Cursor, IntegrityStore, Record, Run
 
 
@@ -71,16 +73,6 @@ class NoBaseline(Exception):
     """verify(create=False) found no baseline for the tree."""
 
 
-@dataclass(slots=True)
-class _Plan:
-    changed: list[str] = field(default_factory=list)  # new, or stat differs from observed
-    hash: list[str] = field(default_factory=list)
-    rolling: list[str] = field(default_factory=list)  # the slice, in cursor order
-    too_large: list[str] = field(default_factory=list)
-    deferred: list[str] = field(default_factory=list)
-    wrapped: bool = False  # the slice reached the end of the tree
-
-
 def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
            create: bool = True, actor: str = "vigil", rebaseline: bool = False) -> Outcome:
     """One verification run; creates the baseline when there is none (if ``create``) or
@@ -105,10 +97,10 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
         if baseline_run is None and not observed:
             staged = "over" if store.has_rows(tree.site, tree.root, "baseline") else "new"
         found, digests = _hash_all(store, tree, limits, observed, seen, now, bool(staged))
-        plan = _plan(found, observed, limits, cursor)
+        plan = make_plan(found, observed, limits.budget, limits.rolling, cursor)
     else:  # (loading in a thread while walking was tried: the GIL made both slower)
         found = scan(tree.root, tree.rules)
-        plan = _plan(found, observed, limits, cursor)
+        plan = make_plan(found, observed, limits.budget, limits.rolling, cursor)
         digests = hash_many(tree.root, ((p, found.files[p].ino) for p in plan.hash),
                             workers=limits.workers, opener=limits.opener,
                             deadline=limits.deadline, processes=limits.processes)
@@ -119,7 +111,7 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
     for path in gone:
         seen.current.pop(path, None)
     store.write(tree.site, tree.root, "observed", {}, delete=gone)
-    moved = _advance(cursor, plan, digests, now)
+    moved = advance(cursor, plan, digests, now)
     if moved != cursor:
         store.set_cursor(tree.site, tree.root, moved)
     out = Outcome(created, tree.root, found, TreeDiff(), seen.current,
@@ -209,56 +201,8 @@ def release_diff(store: IntegrityStore, tree: Tree, observed: Mapping[str, Recor
                            installed=installed_release(tree.root), modified=modified)
 
 
-def _plan(found: Scan, observed: Mapping[str, Record], limits: Limits, cursor: Cursor) -> _Plan:
-    plan = _Plan()
-    left = limits.budget
-    files = found.files
-    first: list[str] = []
-    unchanged: list[str] = []
-    for path, st in files.items():
-        old = observed.get(path)
-        if old is None or old.stat != st:
-            plan.changed.append(path)
-            if st.kind == "file":
-                first.append(path)
-        elif st.kind == "file":
-            (first if old.sha256 is None else unchanged).append(path)
-    if left is not None:  # many small new files before one big one
-        first.sort(key=lambda p: (files[p].size, p))
-    for path in first:
-        size = files[path].size
-        if left is None or size <= left:
-            plan.hash.append(path)
-            left = None if left is None else left - size
-        else:
-            (plan.too_large if size > (limits.budget or 0) else plan.deferred).append(path)
-    if limits.rolling:
-        _slice(plan, unchanged, files, limits.budget, left, cursor.position)
-    return plan
 
-
-def _slice(plan: _Plan, unchanged: list[str], files: Mapping[str, FileStat],
-           budget: int | None, left: int | None, position: str | None) -> None:
-    """Unchanged files after the cursor, in path order, while the budget lasts."""
-    unchanged.sort()
-    start = 0
-    if position is not None:
-        start = next((i for i, p in enumerate(unchanged) if p > position), len(unchanged))
-    plan.wrapped = True
-    for path in unchanged[start:]:
-        size = files[path].size
-        if budget is not None and size > budget:
-            plan.too_large.append(path)
-            continue
-        if left is not None and size > left:
-            plan.wrapped = False
-            break
-        plan.rolling.append(path)
-        left = None if left is None else left - size
-    plan.hash.extend(plan.rolling)
-
-
-def _sniff_new(root: str, found: Scan, observed: Mapping[str, Record], plan: _Plan,
+def _sniff_new(root: str, found: Scan, observed: Mapping[str, Record], plan: Plan,
                limits: Limits) -> dict[str, bool]:
     """Whether new or changed files the budget could not hash hold a PHP open tag in
     their first 4 KiB (that matters now, not after a full hash)."""
@@ -319,24 +263,7 @@ class _Seen:
         return updates
 
 
-def _advance(cursor: Cursor, plan: _Plan, digests: Mapping[str, Digest], now: float) -> Cursor:
-    """Move the rolling position past the files hashed; a cycle is complete once the slice
-    reached the end with nothing left waiting (files over the budget excepted)."""
-    position = cursor.position
-    for path in plan.rolling:
-        if digests[path].problem == "deadline":
-            plan.wrapped = False
-            break
-        position = path
-    waiting = plan.deferred or any(d.problem == "deadline" for d in digests.values())
-    if plan.wrapped and not waiting:
-        started = cursor.cycle_started if cursor.cycle_started is not None else now
-        return Cursor(None, now, now, now - started)
-    return Cursor(None if plan.wrapped else position, cursor.cycle_started,
-                  cursor.last_cycle_at, cursor.last_cycle_seconds)
-
-
-def _tally(out: Outcome, plan: _Plan, digests: Mapping[str, Digest]) -> None:
+def _tally(out: Outcome, plan: Plan, digests: Mapping[str, Digest]) -> None:
     out.too_large = sorted(set(plan.too_large))
     out.deferred = sorted(set(plan.deferred) | {p for p, d in digests.items()
                                                  if d.problem in ("deadline", "replaced")})

@@ -27,10 +27,6 @@ def is_script_name(name: str) -> bool:
     return any(part in SCRIPT_SUFFIXES for part in parts[1:])
 
 
-def has_php_tag(head: bytes) -> bool:
-    return PHP_TAG.search(head) is not None
-
-
 @dataclass(frozen=True, slots=True)
 class _Rule:
     regex: re.Pattern[str]  # the path itself or anything below it

@@ -179,19 +179,6 @@ def _record(dir_fd: int, name: str, path: str, st: os.stat_result, out: Scan) ->
         out.special.append((path, special_kind(mode)))
 
 
-def stat_one(root: str, rel: str) -> FileStat | None:
-    """The FileStat of one path (None if absent, a directory or a special file)."""
-    path = os.path.join(root, rel)
-    try:
-        st = os.lstat(path)
-        link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
-    except FileNotFoundError:
-        return None
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-        return None
-    return file_stat(st, link)
-
-
 def names(root: str, rel: str) -> tuple[list[str], list[str]]:
     """Every non-directory name below ``root/rel`` without a stat call (a Moodle filedir
     holds millions of blobs): (paths, directories that could not be listed)."""

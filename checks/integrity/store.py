@@ -1,11 +1,11 @@
-"""Integrity tables in Vigil's state DB: baselines, observed states, manifests, runs, cursor.
+"""Reads and writes of the integrity tables: baselines, observed states, runs, cursor.
 
-The integrity domain owns these tables and declares them here (MIGRATIONS, run through the
-kernel's ``Database``); this module opens its own connection to the same SQLite file
-(WAL lets the daemon's connection and this one work side by side) and keeps each
-transaction short. Each watched tree (site: the LMS name, root: the scanned directory)
-has an integrity_trees row; its files are keyed by (tree, source, path), source being
-one of
+The integrity domain owns these tables and declares them in checks/integrity/tables.py
+(MIGRATIONS, run through the kernel's ``Database``); this module opens its own
+connection to the same SQLite file (WAL lets the daemon's connection and this one work
+side by side) and keeps each transaction short. Each watched tree (site: the LMS name,
+root: the scanned directory) has an integrity_trees row; its files are keyed by (tree,
+source, path), source being one of
 - "baseline": the accepted state (what verification compares against);
 - "observed": the last state seen, with the last hash, so a run re-hashes only files
   whose stat changed (plus the rolling slice);
@@ -19,8 +19,6 @@ import json
 import os
 import sqlite3
 import sys
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -28,61 +26,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from checks.integrity.scan import FileStat
-from monitor.kernel.database import Database, Migrations, StoreError, write_transaction
-
-# Paths are bytes (BLOB): file names need not be UTF-8. One row per watched tree (site,
-# root) with its rolling re-hash position and its last comparison (reused while no file
-# row changed); per tree the files of each source and the runs.
-MIGRATIONS = Migrations("integrity", (
-    """
-    CREATE TABLE integrity_trees (
-        id INTEGER PRIMARY KEY, site TEXT NOT NULL, root BLOB NOT NULL,
-        position BLOB, cycle_started REAL, last_cycle_at REAL, last_cycle_seconds REAL,
-        generation INTEGER NOT NULL DEFAULT 0, compared_generation INTEGER,
-        comparison TEXT,
-        UNIQUE (site, root)
-    );
-    CREATE TABLE integrity_files (
-        tree_id INTEGER NOT NULL, source TEXT NOT NULL, path BLOB NOT NULL,
-        kind TEXT NOT NULL, size INTEGER NOT NULL, mode INTEGER NOT NULL,
-        uid INTEGER NOT NULL, gid INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-        ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, link_target BLOB,
-        sha256 TEXT, hashed_at REAL, note TEXT, accepted_at REAL, accepted_by TEXT,
-        PRIMARY KEY (tree_id, source, path)
-    ) WITHOUT ROWID;
-    CREATE TABLE integrity_runs (
-        id INTEGER PRIMARY KEY, tree_id INTEGER NOT NULL, kind TEXT NOT NULL,
-        at REAL NOT NULL, actor TEXT NOT NULL, files INTEGER NOT NULL DEFAULT 0,
-        bytes_read INTEGER NOT NULL DEFAULT 0, added INTEGER NOT NULL DEFAULT 0,
-        removed INTEGER NOT NULL DEFAULT 0, modified INTEGER NOT NULL DEFAULT 0,
-        detail TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE INDEX integrity_runs_by_tree ON integrity_runs (tree_id, kind, at);
-    """,
-), legacy=(2,))
+from checks.integrity.tables import COLUMNS, COMPARED, UPSERT, ensure_schema, upsert_twice
+from monitor.kernel.database import write_transaction
 
 STATE_FILE = "vigil.sqlite3"  # the daemon's state file (monitor/app/daemon.py STATE_FILE)
-_COLUMNS = ("path, kind, size, mode, uid, gid, mtime_ns, ctime_ns, ino, link_target, "
-            "sha256, hashed_at, note, accepted_at, accepted_by")
-
-
-SOURCES = ("baseline", "observed", "release", "data")  # see the module docstring
-_UPSERT = (f"INSERT OR REPLACE INTO integrity_files (tree_id, source, {_COLUMNS}) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-def _upsert_twice(also: str) -> str:
-    """_UPSERT inserting a second row, the same but for its source (?NNN: bound once)."""
-    if also not in SOURCES:  # spelled into the statement
-        raise ValueError(f"unknown source {also!r}")
-    same = ", ".join(f"?{n}" for n in range(3, 3 + len(_COLUMNS.split(","))))
-    return (f"INSERT OR REPLACE INTO integrity_files (tree_id, source, {_COLUMNS}) "
-            f"VALUES (?1, ?2, {same}), (?1, '{also}', {same})")
-
-
-# Columns whose difference between two sources makes a row worth comparing.
-_COMPARED = ("kind", "size", "mode", "uid", "gid", "mtime_ns", "ctime_ns", "ino",
-             "link_target", "sha256")
 
 
 class Record(NamedTuple):
@@ -122,7 +69,7 @@ def _s(blob: bytes | None) -> str | None:
 class IntegrityStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        _ensure_schema(self.path)
+        ensure_schema(self.path)
         self._db = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=10000")
@@ -164,8 +111,8 @@ class IntegrityStore:
         """The rows of one source; ``brief`` leaves out hashed_at and the acceptance
         (a third less to fetch: the observed rows are loaded on every run)."""
         where = " AND accepted_by IS NOT NULL" if accepted_only else ""
-        columns = _COLUMNS.replace("hashed_at", "NULL").replace(
-            "accepted_at, accepted_by", "NULL, NULL") if brief else _COLUMNS
+        columns = COLUMNS.replace("hashed_at", "NULL").replace(
+            "accepted_at, accepted_by", "NULL, NULL") if brief else COLUMNS
         rows = self._db.execute(
             f"SELECT {columns} FROM integrity_files WHERE tree_id=? AND source=?" + where,
             (self._tree(site, tree), source))
@@ -176,8 +123,8 @@ class IntegrityStore:
         """The rows of two sources that are not identical (or exist in one only): SQLite
         joins on the primary key, so an unchanged tree costs no Python objects."""
         tree_id = self._tree(site, tree)
-        cols = ", ".join(f"x.{c.strip()}" for c in _COLUMNS.split(","))
-        same = " AND ".join(f"y.{c} IS x.{c}" for c in _COMPARED)
+        cols = ", ".join(f"x.{c.strip()}" for c in COLUMNS.split(","))
+        same = " AND ".join(f"y.{c} IS x.{c}" for c in COMPARED)
         query = (f"SELECT {cols} FROM integrity_files x WHERE x.tree_id=? AND x.source=? "
                  f"AND NOT EXISTS (SELECT 1 FROM integrity_files y WHERE y.tree_id=x.tree_id "
                  f"AND y.source=? AND y.path=x.path AND {same})")
@@ -203,7 +150,7 @@ class IntegrityStore:
                 "DELETE FROM integrity_files WHERE tree_id=? AND source=? AND path=?",
                 ((tree_id, source, _b(p)) for p in delete))
             # in key order: appends to the B-tree, no random inserts
-            db.executemany(_UPSERT if also is None else _upsert_twice(also),
+            db.executemany(UPSERT if also is None else upsert_twice(also),
                            _rows(tree_id, source, records))
 
     def has_rows(self, site: str, tree: str, source: str) -> bool:
@@ -227,8 +174,8 @@ class IntegrityStore:
             _bump(db, tree_id)
             db.execute("DELETE FROM integrity_files WHERE tree_id=? AND source=?",
                        (tree_id, target))
-            db.execute(f"INSERT INTO integrity_files (tree_id, source, {_COLUMNS}) "
-                       f"SELECT tree_id, ?, {_COLUMNS} FROM integrity_files "
+            db.execute(f"INSERT INTO integrity_files (tree_id, source, {COLUMNS}) "
+                       f"SELECT tree_id, ?, {COLUMNS} FROM integrity_files "
                        "WHERE tree_id=? AND source=?", (target, tree_id, source))
 
     # -- rolling re-hash position -------------------------------------------------------
@@ -307,30 +254,3 @@ def _records(rows: Iterable[tuple[Any, ...]]) -> dict[str, Record]:
                 new(FileStat, r[1:10] if r[9] is None else (*r[1:9], _s(r[9]))), *r[10:]))
             for r in rows}
 
-
-_SCHEMA_LOCK = threading.Lock()  # two checks of one process may open a new file at once
-_SCHEMA_READY: set[tuple[Path, int]] = set()  # (path, inode): a replaced file is new
-
-
-def _file_id(path: Path) -> tuple[Path, int]:
-    try:
-        return path, path.stat().st_ino
-    except OSError:
-        return path, -1
-
-
-def _ensure_schema(path: Path) -> None:
-    """Create or upgrade the integrity tables of the state file, so a one-shot `vigil
-    check` or `vigil integrity` works before the daemon ever ran. Once per process."""
-    with _SCHEMA_LOCK:
-        if _file_id(path) in _SCHEMA_READY:
-            return
-        for attempt in range(50):  # another process (the daemon) may be migrating it
-            try:
-                Database(path, [MIGRATIONS]).close()
-                _SCHEMA_READY.add(_file_id(path))
-                return
-            except StoreError as exc:
-                if "locked" not in str(exc) or attempt == 49:
-                    raise
-                time.sleep(0.1)

@@ -45,7 +45,6 @@ from monitor.kernel.units import fmt_seconds
 METRICS = ("lms_moodle_login_page_seconds", "lms_moodle_http_status_code",
            "lms_moodle_http_duration_seconds", "lms_moodle_endpoint_ok",
            "lms_moodle_developer_debug", "lms_moodle_site_version")
-ENDPOINTS = ("login", "appsitecheck", "public_config", "site_info")
 _BODY_LIMIT = 2 * 1024 * 1024  # a login page is ~50 KiB; more is not Moodle
 _PUBLIC_CONFIG_CALL = [{"index": 0, "methodname": "tool_mobile_get_public_config", "args": {}}]
 # Site states, most telling first: details["state"] names the first one present.

@@ -13,21 +13,19 @@ dbsessions setting is on, else \\core\\session\\file. The sessions table only fi
 the database (and file, memcached) handlers; the Redis handler keeps sessions in Redis.
 A Redis that evicts keys drops sessions (users are logged out) or cache entries.
 
-Index use: COUNT(*) on sessions (its primary key); sizes from pg_total_relation_size()
-and information_schema.TABLES, both catalogue look-ups.
+The sessions reads (handler, rows, table size) are in checks/moodle/sessions.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
 from checks.base import CheckContext, CheckUnavailable
 from checks.common import Port, Ratio, check_order
-from checks.lazy import lazy_import
 from checks.moodle.caches_redis import (
     RedisEndpoint,
     RedisStats,
@@ -36,27 +34,17 @@ from checks.moodle.caches_redis import (
     probe_redis,
     session_endpoint,
 )
-from checks.moodle.schema import moodle_tables
+from checks.moodle.sessions import read_sessions, session_handler
 from checks.moodle.site import MoodleSite
 from checks.moodle.site_config import config_php_settings
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.spec import CheckSpec, Duration, StrictModel
 from monitor.kernel.units import fmt_bytes, fmt_seconds
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
-if TYPE_CHECKING:
-    import sqlalchemy as sa
-else:
-    sa = lazy_import("sqlalchemy")
-
 METRICS = ("lms_moodle_session_handler", "lms_moodle_redis_up", "lms_moodle_redis_ping_seconds",
            "lms_moodle_redis_memory_used_bytes", "lms_moodle_redis_memory_max_bytes",
            "lms_moodle_redis_evicted_keys_total", "lms_moodle_redis_keys", "lms_moodle_sessions",
            "lms_moodle_sessions_table_bytes")
-_HANDLERS = {"core\\session\\redis": "redis", "core\\session\\database": "database",
-             "core\\session\\file": "file", "core\\session\\memcached": "memcached"}
 _CFG = ("session_handler_class", "dbsessions", "session_redis_host", "session_redis_port",
         "session_redis_database", "session_redis_auth", "session_redis_encrypt",
         "altcacheconfigpath")
@@ -119,9 +107,9 @@ class CachesCheck:
         if site is not None and site.database is not None:
             db = site.database
             pg = db.settings.is_postgres
-            sessions = await db.run(ctx, lambda conn: _read_sessions(
+            sessions = await db.run(ctx, lambda conn: read_sessions(
                 conn, db.prefix, pg, handler_class, cfg.get("dbsessions")))
-        handler = _handler(handler_class, sessions, self.spec.session_store is not None)
+        handler = session_handler(handler_class, sessions, self.spec.session_store is not None)
         if handler is None and not muc and not self.spec.redis:
             raise CheckUnavailable("nothing to probe: no config.php or database to find the "
                                    "session handler (set lms.moodle dirroot/database) and no "
@@ -217,43 +205,6 @@ class CachesCheck:
         return found
 
 
-def _read_sessions(conn: Connection, prefix: str, postgres: bool, handler_class: str,
-                   dbsessions_php: Any) -> tuple[bool, int | None, int | None]:
-    """(dbsessions on, rows, bytes): rows and bytes only when sessions live in the table."""
-    t = moodle_tables(prefix)
-    dbsessions = dbsessions_php
-    if dbsessions is None:
-        dbsessions = conn.execute(sa.select(t.config.c.value)
-                                  .where(t.config.c.name == "dbsessions")).scalar()
-    on = str(dbsessions or "").strip() not in ("", "0") and dbsessions is not False
-    if _handler(handler_class, (on, None, None), False) != "database":
-        return on, None, None
-    rows = conn.execute(sa.select(sa.func.count()).select_from(t.sessions)).scalar() or 0
-    name = t.sessions.name
-    if postgres:
-        size = conn.execute(sa.select(sa.func.pg_total_relation_size(
-            sa.cast(name, _regclass())))).scalar()
-    else:
-        tables = sa.table("TABLES", sa.column("TABLE_SCHEMA"), sa.column("TABLE_NAME"),
-                          sa.column("DATA_LENGTH"), sa.column("INDEX_LENGTH"),
-                          schema="information_schema")
-        size = conn.execute(sa.select(tables.c.DATA_LENGTH + tables.c.INDEX_LENGTH).where(
-            tables.c.TABLE_SCHEMA == sa.func.database(), tables.c.TABLE_NAME == name)).scalar()
-    return on, int(rows), int(size) if size is not None else None
-
-
-def _handler(handler_class: str, sessions: tuple[bool, Any, Any] | None,
-             override: bool) -> str | None:
-    """manager::get_handler_class(), reduced to a label; None when it cannot be known."""
-    if handler_class:
-        return _HANDLERS.get(handler_class.lower(), "other")
-    if override:
-        return "redis"
-    if sessions is None:
-        return None  # neither config.php nor the database could be read
-    return "database" if sessions[0] else "file"
-
-
 def _role(endpoint: RedisEndpoint) -> str:
     return "session Redis" if endpoint.name == "session" else f"Redis '{endpoint.name}'"
 
@@ -303,9 +254,3 @@ def _healthy(handler: str | None, rows: int | None, size: int | None,
     if others:
         parts.append(f"{len(others)} Redis store{'s' if len(others) > 1 else ''} OK")
     return "; ".join(parts) or "nothing to report"
-
-
-def _regclass() -> Any:
-    from sqlalchemy.dialects.postgresql import REGCLASS  # PostgreSQL sites only
-
-    return REGCLASS

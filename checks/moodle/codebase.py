@@ -46,10 +46,6 @@ class SiteLayout:
     root: Path     # config.php, admin/cli, lib/components.json
     webroot: Path  # $CFG->dirroot: version.php and plugin directories
 
-    @property
-    def is_public_layout(self) -> bool:
-        return self.webroot != self.root
-
 
 @dataclass
 class PluginOnDisk:

@@ -100,9 +100,6 @@ class MoodleDatabase:
                 self._engine = create_engine(self.settings)
             return self._engine
 
-    def table_name(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
     def run_sync(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a pooled read-only connection; errors become CheckUnavailable."""
         try:

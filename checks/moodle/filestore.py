@@ -3,10 +3,10 @@
 Data flow: scheduler -> FilestoreCheck.run(ctx) -> config.php ($CFG->filedir, trashdir,
 alternative_file_system_class) -> one worker-thread pass on the read-only connection:
 the files table grouped by content, streamed in contenthash order (filestore_db.py) and
-merge-joined with a sorted walk of filedir (filestore_scan.py), then a fresh re-check of
-the missing candidates -> a second worker-thread step hashing a slice of the blobs within
-the I/O budget, resuming from a cursor kept under the state directory
-(filestore_verify.py, check_state.py) -> judged by the spec -> lms_moodle_filestore_*.
+merge-joined (filestore_reconcile.py) with a sorted walk of filedir (filestore_scan.py),
+then a fresh re-check of the missing candidates -> a second worker-thread step hashing
+a slice of the blobs within the I/O budget, resuming from a cursor kept under the state
+directory (filestore_verify.py, check_state.py) -> judged by the spec -> lms_moodle_filestore_*.
 
 What it reports (moodle-ops-facts §5.1/5.2; lib/filestorage/file_system_filedir.php):
 - missing blobs: content some row needs and the pool lacks (lost uploads): CRITICAL by
@@ -38,14 +38,13 @@ from checks.moodle import filestore_db as fdb
 from checks.moodle.check_state import CheckState
 from checks.moodle.db import MoodleDatabase
 from checks.moodle.filestore_judge import judge
+from checks.moodle.filestore_reconcile import reconcile, settle_missing
 from checks.moodle.filestore_scan import (
     Deadline,
     ScanError,
     ScanTimeout,
     WalkNotes,
     is_hash,
-    reconcile,
-    settle_missing,
     walk_blobs,
 )
 from checks.moodle.filestore_verify import (

@@ -5,7 +5,7 @@ Runs on the site's read-only connection in a worker thread (MoodleDatabase.run).
 is ``SELECT contenthash, filesize FROM files WHERE contenthash <> sha1('') ORDER BY
 contenthash`` read through a server-side cursor (PostgreSQL: a named cursor, PyMySQL:
 SSCursor, via SQLAlchemy ``yield_per``), so memory stays flat however many rows the site
-has; rows are grouped by content in Python (filestore_scan.py). Measured on 1M rows
+has; rows are grouped by content in Python (filestore_reconcile.py). Measured on 1M rows
 (bench/filedir.py), a GROUP BY in the query cost MariaDB 16-53 s (a temporary table, or
 one primary-key look-up per row along the "contenthash" index of lib/db/install.xml)
 against 5 s for the plain sorted rows. The site's per-statement limit (a few seconds) is

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from checks.moodle.filestore_scan import SAMPLE_CAP, Reconciled, WalkNotes
+from checks.moodle.filestore_reconcile import Reconciled
+from checks.moodle.filestore_scan import SAMPLE_CAP, WalkNotes
 from checks.moodle.filestore_verify import VerifyOutcome
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.units import fmt_bytes

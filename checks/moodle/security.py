@@ -6,26 +6,32 @@ from logstore_standard_log, window-sized buckets of the preceding ``baseline`` (
 Check and topped up incrementally, so only the first run scans a whole day), locked accounts
 and the site administrators -> judged by the spec -> Result with lms_moodle_* samples.
 
-Every log query is bounded on ``timecreated`` (index "timecreated" in
-admin/tool/log/store/standard/db/install.xml); lockouts use user_preferences' "name" index,
-admins the primary key of ``user``, admin-change history config_log's "timemodified" index.
+The log and lockout reads are in checks/moodle/security_queries.py, each bounded by an
+index; admins use the primary key of ``user``, admin-change history config_log's
+"timemodified" index.
 """
 
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from checks.base import CheckContext
 from checks.common import check_order
-from checks.lazy import lazy_import
 from checks.moodle.accounts import admin_ids, siteadmins_log, usernames, who
 from checks.moodle.held_change import Hold
-from checks.moodle.logstore import FAILED_LOGIN, decode_other, standard_log_enabled
+from checks.moodle.logstore import standard_log_enabled
 from checks.moodle.schema import MoodleTables, moodle_tables
+from checks.moodle.security_queries import (
+    Observed,
+    bucket_counts,
+    failed_window,
+    locked_accounts,
+    read_config,
+)
 from checks.moodle.site import site_database
 from checks.moodle.tasks import fmt_duration
 from monitor.kernel.result import Result, Sample, Status, threshold_status
@@ -34,15 +40,6 @@ from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-if TYPE_CHECKING:
-    import sqlalchemy as sa
-else:
-    sa = lazy_import("sqlalchemy")
-
-# other['reason'] of user_login_failed: the AUTH_LOGIN_* constants of lib/authlib.php.
-REASONS = {1: "nouser", 2: "suspended", 3: "failed", 4: "lockout", 5: "unauthorised",
-           6: "failed_recaptcha"}
-REASON_LABELS = (*REASONS.values(), "other")
 _REASON_TEXT = {"nouser": "unknown username", "failed": "wrong password",
                 "suspended": "suspended account", "lockout": "locked account",
                 "unauthorised": "unauthorised", "failed_recaptcha": "failed reCAPTCHA",
@@ -50,7 +47,6 @@ _REASON_TEXT = {"nouser": "unknown username", "failed": "wrong password",
 METRICS = ("lms_moodle_failed_logins", "lms_moodle_failed_logins_by_reason",
            "lms_moodle_failed_logins_baseline", "lms_moodle_site_admins",
            "lms_moodle_locked_accounts")
-_MAX_PARSED = 20_000  # rows whose `other` we decode per run; more only scales the counts
 _DETAIL_CAP = 10
 _RANK = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}  # as worst()
 
@@ -81,88 +77,6 @@ class SecuritySpec(CheckSpec):
         check_order(self, "failed_warning", "failed_critical", higher_is_worse=True)
         check_order(self, "locked_warning", "locked_critical", higher_is_worse=True)
         return self
-
-
-def failure_reason(other: str | None) -> str:
-    decoded = decode_other(other)
-    if isinstance(decoded, dict):
-        try:
-            return REASONS.get(int(decoded.get("reason")), "other")  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            pass
-    return "other"
-
-
-# ------------------------------------------------------------------ measuring
-@dataclass
-class Observed:
-    failed: int
-    by_reason: dict[str, int]
-    top_sources: list[dict[str, Any]]
-    buckets: dict[int, int]
-    locked: int | None  # None: lockout disabled (lockoutthreshold = 0)
-    admins: set[int]  # config siteadmins
-    names: dict[int, str]  # id -> username, or a marker for deleted/missing users
-    admin_log: list[tuple[int, int, str, str]] = field(default_factory=list)
-
-
-def _config(conn: Connection, t: MoodleTables, names: list[str]) -> dict[str, str]:
-    rows = conn.execute(sa.select(t.config.c.name, t.config.c.value)
-                        .where(t.config.c.name.in_(names)))
-    return {name: value for name, value in rows}
-
-
-def _failed_window(conn: Connection, t: MoodleTables, start: int, end: int
-                   ) -> tuple[int, dict[str, int], list[dict[str, Any]]]:
-    """Failed logins with start < timecreated <= end: count, by reason, top source IPs."""
-    log = t.logstore_standard_log
-    where = (log.c.timecreated > start, log.c.timecreated <= end,
-             log.c.eventname == FAILED_LOGIN)
-    count = int(conn.execute(sa.select(sa.func.count()).where(*where)).scalar() or 0)
-    by_reason = dict.fromkeys(REASON_LABELS, 0)
-    others = conn.execute(sa.select(log.c.other).where(*where).limit(_MAX_PARSED)).scalars()
-    for other in others:
-        by_reason[failure_reason(other)] += 1
-    parsed = sum(by_reason.values())
-    if parsed and parsed < count:  # a flood beyond _MAX_PARSED: scale the sample up
-        by_reason = {k: round(v * count / parsed) for k, v in by_reason.items()}
-    hits = sa.func.count().label("hits")
-    top = conn.execute(sa.select(log.c.ip, hits).where(*where).group_by(log.c.ip)
-                       .order_by(hits.desc()).limit(5))
-    return count, by_reason, [{"ip": ip or "", "count": int(n)} for ip, n in top]
-
-
-def _bucket_counts(conn: Connection, t: MoodleTables, width: int, first: int, stop: int
-                   ) -> dict[int, int]:
-    """Failed logins per bucket ``timecreated // width`` for buckets first..stop-1."""
-    log = t.logstore_standard_log
-    bucket = (log.c.timecreated // width).label("bucket")
-    rows = conn.execute(sa.select(bucket, sa.func.count()).where(
-        log.c.timecreated >= first * width, log.c.timecreated < stop * width,
-        log.c.eventname == FAILED_LOGIN).group_by(bucket))
-    counts = dict.fromkeys(range(first, stop), 0)
-    counts.update({int(b): int(n) for b, n in rows})
-    return counts
-
-
-def _locked_accounts(conn: Connection, t: MoodleTables, now: float, config: dict[str, str]
-                     ) -> int | None:
-    """Accounts login_is_lockedout() would refuse now (lib/authlib.php): preference
-    login_lockout holds the lock time; lockoutduration 0 locks until an admin unlocks."""
-    if _int(config.get("lockoutthreshold")) <= 0:
-        return None
-    duration = _int(config.get("lockoutduration"), 1800)  # admin/settings/security.php
-    up = t.user_preferences
-    values = conn.execute(sa.select(up.c.value).where(up.c.name == "login_lockout")).scalars()
-    locked_at = [_int(v) for v in values]
-    return sum(1 for at in locked_at if at > 0 and (duration <= 0 or now - at < duration))
-
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(float(str(value).strip()))
-    except (TypeError, ValueError):
-        return default
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +111,12 @@ class SecurityCheck:
 
     # -- measuring (runs in the worker thread)
     def _measure(self, conn: Connection, t: MoodleTables, now: float) -> Observed:
-        config = _config(conn, t, ["siteadmins", "lockoutthreshold", "lockoutduration"])
+        config = read_config(conn, t, ["siteadmins", "lockoutthreshold", "lockoutduration"])
         failed, buckets = -1, {}  # -1: the standard log store is not writing
         by_reason: dict[str, int] = {}
         top: list[dict[str, Any]] = []
         if standard_log_enabled(conn, t):
-            failed, by_reason, top = _failed_window(
+            failed, by_reason, top = failed_window(
                 conn, t, int(now - self.spec.window), int(now))
             buckets = self._baseline_buckets(conn, t, now)
         current = admin_ids(config.get("siteadmins"))
@@ -213,7 +127,7 @@ class SecurityCheck:
         named = current | accepted | {row[1] for row in history}
         for _at, _uid, old, new in history:
             named |= admin_ids(old) | admin_ids(new)
-        return Observed(failed, by_reason, top, buckets, _locked_accounts(conn, t, now, config),
+        return Observed(failed, by_reason, top, buckets, locked_accounts(conn, t, now, config),
                         current, usernames(conn, t, named), history)
 
     def _baseline_buckets(self, conn: Connection, t: MoodleTables, now: float
@@ -228,7 +142,7 @@ class SecurityCheck:
         if start == first:
             self._buckets = {}
         if start < stop:
-            self._buckets.update(_bucket_counts(conn, t, width, start, stop))
+            self._buckets.update(bucket_counts(conn, t, width, start, stop))
         self._buckets = {b: n for b, n in self._buckets.items() if first <= b < stop}
         self._fetched_until = stop
         return {b: self._buckets.get(b, 0) for b in range(first, stop)}

@@ -2,7 +2,8 @@
 
 ``vigil config validate``, ``vigil run`` start-up and SIGHUP reloads all go through
 ``load_config``; a failure raises ConfigError listing every problem as
-``path: rule`` (e.g. ``lms[0].checks.http.timeout: must be > 0``).
+``path: rule`` (e.g. ``lms[0].checks.http.timeout: must be > 0``), worded by
+monitor/app/config_errors.py.
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ from alerts.slo import reference_problems as slo_reference_problems
 from checks.moodle.registry import default_moodle_checks
 from checks.moodle.settings import MoodleSettings
 from checks.registry import CHECK_TYPES
+from monitor.app.config_errors import format_validation_error
 from monitor.app.secrets import resolve_references
 from monitor.kernel.spec import CheckSpec, PositiveDuration, StrictModel
-
-LMS_KINDS = ("moodle", "canvas", "openedx", "generic")
 
 
 def _check_type_of(value: Any) -> str | None:
@@ -258,50 +258,3 @@ def _anchor_state_dir(raw: dict[str, Any], base_dir: Path) -> None:
     if isinstance(state, dict) and isinstance(state.get("dir"), str):
         if not Path(state["dir"]).is_absolute():
             state["dir"] = str((base_dir / state["dir"]).resolve())
-
-
-def format_validation_error(exc: ValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        message = _message(err)
-        # Cross-field rules on the whole file already name their path in the message.
-        problems.append(message if not err["loc"] else f"{format_loc(err['loc'])}: {message}")
-    return problems
-
-
-def format_loc(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    items = list(loc)
-    for index, item in enumerate(items):
-        # Discriminated unions add the tag after the check name; users never wrote it.
-        if index >= 2 and items[index - 2] == "checks" and item in CHECK_TYPES:
-            continue
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(top level)"
-
-
-def _message(err: Any) -> str:
-    kind, msg = err["type"], err["msg"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "greater_than":
-        return f"must be > {err['ctx']['gt']}"
-    if kind == "greater_than_equal":
-        return f"must be >= {err['ctx']['ge']}"
-    if kind == "less_than_equal":
-        return f"must be <= {err['ctx']['le']}"
-    if kind == "string_pattern_mismatch":
-        return f"{err['input']!r} does not match {err['ctx']['pattern']}"
-    if msg.startswith("Value error, "):
-        return msg[len("Value error, "):]
-    # Echo wrong-typed input, but never a string: it may be a resolved secret.
-    if kind != "check_type" and (kind.endswith("_type") or kind.endswith("_parsing")) and (
-        not isinstance(err.get("input"), str | dict | list)
-    ):
-        return f"{msg} (got {err.get('input')!r})"
-    return msg

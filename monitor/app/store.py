@@ -13,7 +13,7 @@ from pathlib import Path
 from alerts.maintenance.store import MIGRATIONS as MAINTENANCE_MIGRATIONS
 from alerts.schema import MIGRATIONS as ALERTING_MIGRATIONS
 from alerts.store import AlertingState
-from checks.integrity.store import MIGRATIONS as INTEGRITY_MIGRATIONS
+from checks.integrity.tables import MIGRATIONS as INTEGRITY_MIGRATIONS
 from monitor.kernel.database import Database
 from monitor.state.store import MIGRATIONS as CHECK_STATE_MIGRATIONS
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from alerts.config import AlertingConfig, LogReceiverSpec, WebhookReceiverSpec
+from alerts.config import AlertingConfig
+from alerts.receiver_specs import LogReceiverSpec, WebhookReceiverSpec
 
 
 def errors(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:

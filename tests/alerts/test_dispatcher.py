@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from alerts.config import RetrySettings
 from alerts.dispatcher import Dispatcher, backoff_delay
 from alerts.notifiers import NotifyError
+from alerts.receiver_specs import RetrySettings
 from monitor.app.store import StateStore
 
 RETRY = RetrySettings(initial_backoff=5, max_backoff=600, jitter=0.0)

@@ -2,88 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from alerts.engine import Decision, Thresholds, evaluate
 from alerts.messages import (
     Renderer,
     TemplateRenderError,
-    build_notification,
     format_duration,
     notification_links,
     rfc3339,
     sample_notifications,
     sample_payloads,
 )
-from monitor.kernel.result import Status
-from monitor.state.store import CheckState
-
-PAYLOAD_KEYS = {
-    "status", "lms", "check", "check_type", "severity", "check_status", "summary", "problem",
-    "consecutive_failures", "consecutive_ok", "started_at", "ended_at", "duration_seconds",
-    "labels", "details", "fingerprint", "transition", "dedup_key", "links",
-}
-
-
-def fire(make: Callable[..., CheckState], status: Status = Status.CRITICAL) -> Decision:
-    state = make(status, consecutive_fail=3, summary="HTTP 503 <b>down</b>")
-    return evaluate(None, state, Thresholds(), 100.0, {"team": "elearning"})
-
-
-def resolve(make: Callable[..., CheckState], firing: Decision) -> Decision:
-    state = make(Status.OK, consecutive_ok=2, summary="HTTP 200 in 0.2s")
-    return evaluate(firing.alert, state, Thresholds(), 1000.0)
-
-
-def test_a_firing_payload_has_every_field(state_factory: Callable[..., CheckState]) -> None:
-    decision = fire(state_factory)
-    state = state_factory(Status.CRITICAL, consecutive_fail=3, summary="HTTP 503 <b>down</b>")
-    payload = build_notification(decision, state, base_url="https://vigil.example.org")
-    assert set(payload) == PAYLOAD_KEYS
-    assert payload["status"] == "firing" and payload["severity"] == "critical"
-    assert (payload["lms"], payload["check"], payload["check_type"]) == (
-        "moodle-prod", "homepage", "http")
-    assert payload["started_at"] == 100.0 and payload["ended_at"] is None
-    assert payload["dedup_key"] == f"{decision.alert.fingerprint}:1"
-    assert payload["labels"] == {"team": "elearning"} and payload["details"] == {"code": 503}
-    assert payload["links"] == {
-        "status_page": "https://vigil.example.org/",
-        "api": f"https://vigil.example.org/api/v1/alerts/{decision.alert.fingerprint}",
-    }
-
-
-def test_a_resolved_payload_says_how_long_and_what_it_was(
-    state_factory: Callable[..., CheckState],
-) -> None:
-    firing = fire(state_factory, Status.WARNING)
-    decision = resolve(state_factory, firing)
-    payload = build_notification(decision, state_factory(Status.OK, summary="HTTP 200 in 0.2s"))
-    assert payload["status"] == "resolved" and payload["severity"] == "warning"
-    assert (payload["check_status"], payload["problem"]) == ("WARNING", "HTTP 503 <b>down</b>")
-    assert payload["summary"] == "HTTP 200 in 0.2s"
-    assert (payload["started_at"], payload["ended_at"], payload["duration_seconds"]) == (
-        100.0, 1000.0, 900.0)
-    assert payload["links"] == {}
-
-
-@pytest.mark.parametrize(("status", "severity"), [
-    (Status.WARNING, "warning"), (Status.CRITICAL, "critical"), (Status.UNKNOWN, "critical")])
-def test_severity_follows_the_check_status(
-    state_factory: Callable[..., CheckState], status: Status, severity: str
-) -> None:
-    payload = build_notification(fire(state_factory, status), state_factory(status))
-    assert payload["severity"] == severity
-
-
-def test_only_a_transition_makes_a_notification(
-    state_factory: Callable[..., CheckState],
-) -> None:
-    state = state_factory(Status.OK, consecutive_ok=1)
-    with pytest.raises(ValueError, match="transition"):
-        build_notification(evaluate(None, state, Thresholds(), 1.0), state)
 
 
 def test_a_firing_message_says_what_where_since_how_bad_what_to_do_and_links() -> None:

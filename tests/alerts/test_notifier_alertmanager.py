@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from alerts.config import AlertmanagerReceiverSpec
 from alerts.messages import rfc3339
 from alerts.notifiers import NotifierOptions, NotifyError, build_notifier, refresh_notifiers
-from alerts.notifiers.alertmanager import AlertmanagerNotifier, latest_snapshots
+from alerts.notifiers.alertmanager import AlertmanagerNotifier
+from alerts.receiver_specs import AlertmanagerReceiverSpec
 from tests.alerts.notification_samples import notification, snapshot
 from tests.conftest import FakeClock
 
@@ -186,17 +186,6 @@ async def test_adopted_alerts_are_refreshed_at_the_next_call(
 
     assert await refresh_notifiers({"am": am}, clock.time()) == T0 + 60
     assert [a["labels"]["check"] for a in recorder.alerts()] == ["homepage"]
-
-
-def test_after_a_restart_the_newest_delivered_snapshot_of_each_firing_alert_is_adopted() -> None:
-    sent = [notification(snapshot(fingerprint="a" * 16, summary="old")),
-            notification(snapshot(fingerprint="a" * 16, summary="new"),
-                         snapshot(fingerprint="b" * 16)),
-            notification(reason="maintenance")]
-
-    found = latest_snapshots(sent, firing={"a" * 16})
-
-    assert [(a["fingerprint"], a["summary"]) for a in found] == [("a" * 16, "new")]
 
 
 # -- self-alerts: a state kept alive while the receiver is failed ---------------------

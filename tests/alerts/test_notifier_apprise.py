@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
-from alerts.config import AppriseReceiverSpec, RetrySettings
 from alerts.dispatcher import Dispatcher
 from alerts.notifiers import NotifyError, build_notifier
 from alerts.notifiers.apprise import notify_type
+from alerts.receiver_specs import AppriseReceiverSpec, RetrySettings
 from monitor.app.store import StateStore
 from tests.alerts.notification_samples import notification, snapshot
 from tests.helpers import TargetServer

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.config import (
+from alerts.receiver_specs import (
     AlertmanagerReceiverSpec,
     AppriseReceiverSpec,
     EmailReceiverSpec,

@@ -12,15 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from alerts.config import (
+from alerts.dispatcher import Dispatcher
+from alerts.notifiers import NOTIFIERS, Notifier, NotifierOptions, NotifyError, build_notifier
+from alerts.receiver_specs import (
     AlertmanagerReceiverSpec,
     LogReceiverSpec,
     PagerDutyReceiverSpec,
     RetrySettings,
     WebhookReceiverSpec,
 )
-from alerts.dispatcher import Dispatcher
-from alerts.notifiers import NOTIFIERS, Notifier, NotifierOptions, NotifyError, build_notifier
 from monitor.app.store import StateStore
 from tests.alerts.notification_samples import notification, snapshot
 

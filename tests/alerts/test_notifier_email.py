@@ -12,10 +12,10 @@ import aiosmtplib
 import pytest
 import trustme
 
-from alerts.config import EmailReceiverSpec, RetrySettings
 from alerts.dispatcher import Dispatcher
 from alerts.notifiers import NotifierOptions, NotifyError, build_notifier
 from alerts.notifiers.email import build_message, smtp_error
+from alerts.receiver_specs import EmailReceiverSpec, RetrySettings
 from monitor.app.store import StateStore
 from tests.alerts.notification_samples import notification
 from tests.alerts.smtp_server import PASSWORD, USER, SmtpServer, start_smtp, write_ca

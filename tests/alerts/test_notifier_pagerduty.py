@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from alerts.config import PagerDutyReceiverSpec
 from alerts.notifiers import NotifierOptions, build_notifier
 from alerts.notifiers.pagerduty import alert_event, event_action, message_event
+from alerts.receiver_specs import PagerDutyReceiverSpec
 from tests.alerts.notification_samples import notification, snapshot
 
 KEY = "R0UT1NGKEY0000000000000000000000"

@@ -15,12 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from alerts.config import AlertingConfig, RetrySettings
+from alerts.config import AlertingConfig
 from alerts.dispatcher import Dispatcher
 from alerts.messages import rfc3339
 from alerts.notifiers import NotifierOptions, build_notifiers, refresh_notifiers
 from alerts.notifiers.alertmanager import AlertmanagerNotifier
 from alerts.receiver_health import ReceiverHealth, failed_receivers, latest_self_alerts
+from alerts.receiver_specs import RetrySettings
 from alerts.router import Router
 from monitor.app.store import StateStore
 from tests.conftest import FakeClock

@@ -28,6 +28,7 @@ from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec
 from monitor.kernel.target import Target
 from monitor.state.store import CheckState
+from tests.alerts.history_kit import add_minutes
 from tests.conftest import FakeClock
 
 HOUR = 3600.0
@@ -147,7 +148,7 @@ def test_retention_prunes_old_samples_and_slo_minutes(store: StateStore, clock: 
     now = clock.time()
     history.add_samples(("prod", "system", "lms_system_filesystem_avail_bytes", "{}",
                          now - day * DAY, 1.0) for day in range(12))
-    history.add_minutes("prod", [(int((now - day * DAY) // 60), 1, 1) for day in range(40)])
+    add_minutes(history, "prod", [(int((now - day * DAY) // 60), 1, 1) for day in range(40)])
     recorder = SampleRecorder(store, plan)
     # Kept: exactly 8 d old and younger; SLO minutes for the 30 d period + 1 d.
     assert recorder.prune(now) == (3, 8)  # days 9..11 and 32..39

@@ -17,15 +17,15 @@ import httpx
 import pytest
 import trustme
 
-from alerts.config import (
+from alerts.notifiers import Notifier, NotifierOptions, build_notifier
+from alerts.notifiers.alertmanager import AlertmanagerNotifier
+from alerts.receiver_specs import (
     AlertmanagerReceiverSpec,
     AppriseReceiverSpec,
     EmailReceiverSpec,
     PagerDutyReceiverSpec,
     WebhookReceiverSpec,
 )
-from alerts.notifiers import Notifier, NotifierOptions, build_notifier
-from alerts.notifiers.alertmanager import AlertmanagerNotifier
 from tests.alerts.notification_samples import notification, snapshot
 from tests.alerts.smtp_server import PASSWORD, USER, SmtpServer, start_smtp, write_ca
 from tests.conftest import FakeClock

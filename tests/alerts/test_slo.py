@@ -32,6 +32,7 @@ from monitor.app.metrics import build_registry
 from monitor.app.store import StateStore
 from monitor.kernel.result import Result, Status
 from monitor.state.store import CheckState
+from tests.alerts.history_kit import add_minutes
 from tests.conftest import FakeClock
 
 NOW = 1_800_000_000.0  # a whole minute: minute buckets line up with the windows
@@ -66,7 +67,7 @@ def buckets(shape: Shape, days: int = 30) -> list[tuple[int, int, int]]:
 
 def judge(store: StateStore, shape: Shape, days: int = 30) -> Result:
     history = History(store)
-    history.add_minutes("prod", buckets(shape, days))
+    add_minutes(history, "prod", buckets(shape, days))
     sums = history.probe_sums("prod", windows_for(TARGET.period), NOW)
     return evaluate_slo(TARGET, sums)
 
@@ -157,7 +158,7 @@ def test_burn_factors_are_the_workbook_ones_for_30_days() -> None:
     (59, "1h", True), (60, "1h", False), (3 * DAY_MINUTES - 1, "3d", True),
 ])
 def test_window_edges(store: StateStore, minutes_ago: int, window: str, inside: bool) -> None:
-    History(store).add_minutes("prod", [(int(NOW // MINUTE) - minutes_ago, 0, 1)])
+    add_minutes(History(store), "prod", [(int(NOW // MINUTE) - minutes_ago, 0, 1)])
     sums = History(store).probe_sums("prod", windows_for(TARGET.period), NOW)
     assert sums[window] == ((0, 1) if inside else (0, 0))
 
@@ -299,7 +300,7 @@ status = ["CRITICAL"]
 severity = "page"
 """)
     alerts = AlertService(store, cfg.alerts)
-    History(store).add_minutes("prod", buckets(outage(90, 0), days=3))
+    add_minutes(History(store), "prod", buckets(outage(90, 0), days=3))
     evaluator = PolicyEvaluator(store, WatchPlan.from_config(cfg), listener=alerts)
     evaluator.step(NOW)
     state = store.get_state("prod", "slo_availability")
@@ -322,9 +323,9 @@ def test_recovery_resolves_and_no_data_never_alerts(store: StateStore) -> None:
     state = store.get_state("prod", "slo_availability")
     assert state is not None and state.result.status is Status.UNKNOWN
     assert listener.calls == []
-    History(store).add_minutes("prod", buckets(outage(60, 0), days=3))
+    add_minutes(History(store), "prod", buckets(outage(60, 0), days=3))
     evaluator.step(NOW)
-    History(store).add_minutes("prod", [(int(NOW // MINUTE) + m, 1000, 1000)
+    add_minutes(History(store), "prod", [(int(NOW // MINUTE) + m, 1000, 1000)
                                         for m in range(1, 8 * 60)])
     evaluator.step(NOW + 8 * 3600)
     assert [c[0].result.status for c in listener.calls] == [Status.CRITICAL, Status.OK]

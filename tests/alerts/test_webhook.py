@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from alerts.config import RetrySettings, WebhookReceiverSpec
 from alerts.dispatcher import Dispatcher
 from alerts.notifiers import NotifyError, build_notifier
+from alerts.receiver_specs import RetrySettings, WebhookReceiverSpec
 from monitor.app.store import StateStore
 from tests.alerts.notification_samples import notification, snapshot
 from tests.helpers import free_port

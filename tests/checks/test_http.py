@@ -9,7 +9,8 @@ import httpx
 import pytest
 from check_helpers import make_ctx
 
-from checks.http import HttpCheck, HttpSpec
+from checks.http import HttpCheck
+from checks.http_spec import HttpSpec
 from monitor.kernel.result import Status
 
 URL = "https://lms.example.org/login/index.php"

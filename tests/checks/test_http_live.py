@@ -21,7 +21,8 @@ from check_helpers import (
     unused_port,
 )
 
-from checks.http import HttpCheck, HttpSpec
+from checks.http import HttpCheck
+from checks.http_spec import HttpSpec
 from monitor.kernel.result import Status
 
 PHASES = {"resolve", "connect", "tls", "processing", "transfer"}

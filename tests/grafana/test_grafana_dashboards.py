@@ -99,7 +99,7 @@ def test_committed_json_equals_the_generator_output():
     assert set(generated) == {p.name for p in BOARD_FILES}
     for name, text in generated.items():
         assert (GRAFANA / "dashboards" / name).read_text(encoding="utf-8") == text, (
-            f"{name} is stale: run python grafana/build_dashboards.py")
+            f"{name} is stale: run python -m grafana.build_dashboards")
 
 
 @boards

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks.integrity.patterns import PathRules, display_path, has_php_tag, is_script_name
+from checks.integrity.patterns import PHP_TAG, PathRules, display_path, is_script_name
 
 
 @pytest.mark.parametrize(("patterns", "path", "is_dir", "expected"), [
@@ -40,6 +40,10 @@ def test_gitignore_style_patterns(patterns, path, is_dir, expected) -> None:
 ])
 def test_script_names(name, expected) -> None:
     assert is_script_name(name) is expected
+
+
+def has_php_tag(head: bytes) -> bool:
+    return PHP_TAG.search(head) is not None
 
 
 def test_php_open_tags_are_found_anywhere_in_the_head() -> None:

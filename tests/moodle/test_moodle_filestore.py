@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from checks.base import CheckContext, CheckUnavailable
 from checks.moodle import filestore_scan
 from checks.moodle.filestore import METRICS, FilestoreCheck, FilestoreSpec
+from checks.moodle.filestore_reconcile import reconcile
 from checks.moodle.filestore_scan import (
     EMPTY_SHA1,
     Blob,
@@ -23,7 +24,6 @@ from checks.moodle.filestore_scan import (
     ScanError,
     ScanTimeout,
     WalkNotes,
-    reconcile,
 )
 from checks.moodle.filestore_verify import Throttle
 from monitor.kernel.catalogue import CATALOGUE

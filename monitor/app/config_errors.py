@@ -1,0 +1,62 @@
+"""Turn pydantic's validation errors into the ``path: rule`` lines Vigil's users read.
+
+Used by monitor/app/config.py ``parse_config`` (and so by ``vigil config validate``,
+start-up and SIGHUP reloads): ``lms[0].checks.http.timeout: must be > 0``. Paths drop
+the tags pydantic adds for discriminated unions, and messages never echo a string input,
+which may be a resolved secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from checks.registry import CHECK_TYPES
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        message = _message(err)
+        # Cross-field rules on the whole file already name their path in the message.
+        problems.append(message if not err["loc"] else f"{format_loc(err['loc'])}: {message}")
+    return problems
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    items = list(loc)
+    for index, item in enumerate(items):
+        # Discriminated unions add the tag after the check name; users never wrote it.
+        if index >= 2 and items[index - 2] == "checks" and item in CHECK_TYPES:
+            continue
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _message(err: Any) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "greater_than":
+        return f"must be > {err['ctx']['gt']}"
+    if kind == "greater_than_equal":
+        return f"must be >= {err['ctx']['ge']}"
+    if kind == "less_than_equal":
+        return f"must be <= {err['ctx']['le']}"
+    if kind == "string_pattern_mismatch":
+        return f"{err['input']!r} does not match {err['ctx']['pattern']}"
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, "):]
+    # Echo wrong-typed input, but never a string: it may be a resolved secret.
+    if kind != "check_type" and (kind.endswith("_type") or kind.endswith("_parsing")) and (
+        not isinstance(err.get("input"), str | dict | list)
+    ):
+        return f"{msg} (got {err.get('input')!r})"
+    return msg
