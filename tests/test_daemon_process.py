@@ -291,3 +291,13 @@ def test_a_state_file_that_cannot_be_opened_is_one_line_and_exit_4(
     assert "cannot start: cannot open state database" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "state" / "vigil.sqlite3").is_dir()
+
+
+def test_the_daemon_guards_its_http_server(vigil: Vigil) -> None:
+    rebound = httpx.get(vigil.api + "/api/v1/checks", headers={"Host": "evil.example"})
+    assert rebound.status_code == 421
+    huge = httpx.post(vigil.api + "/maintenance", content=b"x" * 2_000_000,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert huge.status_code == 413
+    page = vigil.get("/")
+    assert page.headers["x-frame-options"] == "DENY"

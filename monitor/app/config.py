@@ -120,6 +120,9 @@ class ServerConfig(StrictModel):
     # Bearer token for the API's write operations (acknowledge, maintenance windows).
     # None: writes are refused over HTTP; the CLI on the host still works.
     api_token: SecretStr | None = Field(default=None, min_length=16)
+    # Host header names the API answers to (DNS rebinding). Default: loopback names when
+    # bound to loopback, any name otherwise.
+    allowed_hosts: tuple[str, ...] | None = None
 
 
 class SchedulerConfig(StrictModel):

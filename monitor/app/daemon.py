@@ -39,6 +39,7 @@ from monitor.app.self_watch import StateWriteWatch
 from monitor.app.sites import SiteRegistry
 from monitor.app.store import StateStore
 from monitor.app.web.api import create_app
+from monitor.app.web.guard import Guard, default_allowed_hosts
 from monitor.app.web.server import EmbeddedServer
 from monitor.kernel.clock import Clock, SystemClock
 from monitor.kernel.database import StoreError
@@ -153,9 +154,11 @@ class Daemon:
         if self.store.recovered_from is not None:
             self._tell_state_file_rebuilt(self.store.recovered_from)
         if self.config.server.enabled:
-            self.server = EmbeddedServer(
-                create_app(self), self.config.server.host, self.config.server.port
-            )
+            server = self.config.server
+            allowed = (server.allowed_hosts if server.allowed_hosts is not None
+                       else default_allowed_hosts(server.host))
+            self.server = EmbeddedServer(Guard(create_app(self), allowed), server.host,
+                                         server.port)
             await self.server.start()
             log.info("HTTP API on %s (/metrics, /healthz, /readyz, /api/v1/checks)",
                      self.server.url)

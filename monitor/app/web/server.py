@@ -9,15 +9,55 @@ import socket
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger(__name__)
+HEADER_TIMEOUT = 10.0  # a client has this long to send a request's headers
+MAX_CONNECTIONS = 256  # Prometheus, a few browsers and the CLI need a handful
+
+
+class BoundedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers and a cap
+    on open connections, so clients that open sockets and drip bytes (slowloris) are
+    dropped instead of being held forever."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > MAX_CONNECTIONS:
+            log.warning("refusing a connection: %d open", len(self.connections))
+            transport.close()
+            return
+        self._arm_header_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_header_deadline()  # the next request on this connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        deadline = getattr(self, "_header_deadline", None)
+        if deadline is not None:
+            deadline.cancel()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        waiting_on = self.cycle
+        deadline = getattr(self, "_header_deadline", None)
+        if deadline is not None:
+            deadline.cancel()
+
+        def expire() -> None:
+            if self.cycle is waiting_on and not self.transport.is_closing():
+                self.transport.close()  # no new request started in time
+
+        self._header_deadline = self.loop.call_later(HEADER_TIMEOUT, expire)
 
 
 class EmbeddedServer:
     def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         self._config = uvicorn.Config(
             app, host=host, port=port, lifespan="off", log_config=None, log_level="warning",
-            access_log=False, timeout_graceful_shutdown=2,
+            access_log=False, timeout_graceful_shutdown=2, http=BoundedH11Protocol,
         )
         self._server = uvicorn.Server(self._config)
         self.host, self.port = host, port
