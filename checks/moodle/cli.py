@@ -148,7 +148,7 @@ def run_helper_sync(path: str, dirroot: Path, script: str, args: Sequence[str],
         raise CheckUnavailable(f"cannot reach the Moodle CLI helper at {path}: "
                                f"{exc.strerror or exc}") from None
     if reply.error is not None:
-        raise CheckUnavailable(f"the Moodle CLI helper refused {name}: {reply.error}")
+        raise CheckUnavailable(f"the Moodle CLI helper did not run {name}: {reply.error}")
     if reply.timed_out or reply.exit_code is None:
         applied = limit if reply.timeout is None else reply.timeout
         raise CheckUnavailable(f"{name} did not finish within {applied:g}s")

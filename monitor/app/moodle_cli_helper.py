@@ -113,7 +113,8 @@ def serve_connection(conn: socket.socket, config: HelperConfig) -> None:
         argv = [config.php, str(dirroot / "admin" / "cli" / script), *args]
         limit = min(config.timeout, request.timeout or config.timeout)
         reply = run_bounded(argv, dirroot, limit, config.max_output, conn)
-        outcome = (f"killed after {limit:g}s" if reply.timed_out
+        outcome = (f"failed to start: {reply.error}" if reply.error
+                   else f"killed after {limit:g}s" if reply.timed_out
                    else f"exit={reply.exit_code}")
         log.info("%s site=%s command=%s %s duration=%.2fs stdout=%d stderr=%d chars", peer,
                  dirroot, request.command, outcome, reply.duration, len(reply.stdout),
@@ -158,8 +159,8 @@ def run_bounded(argv: Sequence[str], cwd: Path, limit: float, max_output: int,
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=dict(_ENV), cwd=cwd,
                                 start_new_session=True)
-    except OSError as exc:
-        return Reply(exit_code=127, stderr=f"cannot run {argv[0]}: {exc.strerror or exc}\n",
+    except OSError as exc:  # nothing ran: the client reports it like a refusal
+        return Reply(error=f"cannot run {exc.filename or argv[0]}: {exc.strerror or exc}",
                      argv=tuple(argv))
     assert proc.stdout is not None and proc.stderr is not None
     streams = {"stdout": proc.stdout.fileno(), "stderr": proc.stderr.fileno()}
