@@ -3,8 +3,11 @@
 Sits between the CLI-backed probes (checkapi.py, upgrade.py) and the site: the argv is
 ``[*run_as, php, <dirroot>/admin/cli/<script>, *args]`` from ``[lms.moodle.cli]``
 (admin/cli stays at the project root in 5.1 too, next to config.php). The scripts write
-caches into the dataroot, so they must run as the web user through a configured wrapper
-(``run_as = ["sudo", "-n", "-u", "www-data"]``), never as Vigil's own user.
+caches into the dataroot, so they must run as the web user, never as Vigil's own user:
+either through the ``vigil-moodle-cli`` helper unit (``helper_socket``: one JSON request
+naming an allow-listed command, cli_protocol.py; the only way under the hardened
+vigil.service, whose NoNewPrivileges forbids sudo) or through a configured wrapper
+(``run_as = ["sudo", "-n", "-u", "www-data"]``).
 
 The process runs in its own session with a minimal environment; on timeout the whole
 process group is killed (php may have children, sudo forwards the signal). Output is
@@ -18,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -25,6 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checks.base import CheckContext, CheckUnavailable
+from checks.moodle.cli_protocol import (
+    COMMANDS,
+    MAX_REPLY,
+    LineReader,
+    ProtocolError,
+    Request,
+    command_for,
+    encode_request,
+    parse_reply,
+)
 from checks.moodle.settings import CliSettings
 from checks.moodle.site import moodle_site, site_dirroot
 
@@ -34,6 +48,7 @@ _ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 _MARGIN = 5.0  # seconds left to the check after a CLI timeout, so it can report UNKNOWN
 _PHP_FATAL = 255  # PHP's exit status after a fatal error
+_HELPER_GRACE = 5.0  # seconds the helper may take beyond the limit to kill and answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +95,8 @@ def run_cli_sync(cli: CliSettings, dirroot: Path, script: str, args: Sequence[st
                  timeout: float | None = None) -> CliResult:
     """Blocking: run one script; raises CheckUnavailable when it cannot start or hangs."""
     limit = cli.timeout if timeout is None else timeout
+    if cli.helper_socket is not None:
+        return run_helper_sync(cli.helper_socket, dirroot, script, args, limit)
     return run_argv_sync(cli_argv(cli, dirroot, script, args), f"admin/cli/{script}",
                          dirroot, limit)
 
@@ -105,6 +122,54 @@ def run_argv_sync(argv: Sequence[str], name: str, cwd: Path, limit: float) -> Cl
                      time.monotonic() - started)
 
 
+def run_helper_sync(path: str, dirroot: Path, script: str, args: Sequence[str],
+                    limit: float) -> CliResult:
+    """Blocking: ask the helper at ``path`` to run one allow-listed script in ``dirroot``
+    within ``limit`` seconds; raises CheckUnavailable when it refuses, is unreachable or
+    the script hangs."""
+    name = f"admin/cli/{script}"
+    command = command_for(script, args)
+    if command is None:
+        wanted = " ".join([name, *args])
+        raise CheckUnavailable(f"{wanted} is not on the Moodle CLI helper's allow-list "
+                               f"({', '.join(COMMANDS)})")
+    started = time.monotonic()
+    request = encode_request(Request(str(dirroot), command, limit))
+    try:
+        line = _exchange(path, request, started + limit + _HELPER_GRACE)
+        reply = parse_reply(line)
+    except TimeoutError:
+        raise CheckUnavailable(f"{name} did not finish within {limit:g}s (no answer from "
+                               f"the Moodle CLI helper at {path})") from None
+    except ProtocolError as exc:
+        raise CheckUnavailable(f"the Moodle CLI helper at {path} answered {name} "
+                               f"wrongly: {exc}") from None
+    except OSError as exc:
+        raise CheckUnavailable(f"cannot reach the Moodle CLI helper at {path}: "
+                               f"{exc.strerror or exc}") from None
+    if reply.error is not None:
+        raise CheckUnavailable(f"the Moodle CLI helper did not run {name}: {reply.error}")
+    if reply.timed_out or reply.exit_code is None:
+        applied = limit if reply.timeout is None else reply.timeout
+        raise CheckUnavailable(f"{name} did not finish within {applied:g}s")
+    return CliResult(name, reply.argv, reply.exit_code, strip_ansi(reply.stdout),
+                     strip_ansi(reply.stderr), time.monotonic() - started)
+
+
+def _exchange(path: str, request: bytes, deadline: float) -> bytes:
+    """Send one request line, read one reply line before ``deadline`` (monotonic)."""
+    reader = LineReader(MAX_REPLY)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        sock.connect(path)
+        sock.sendall(request)
+        while True:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            line = reader.feed(sock.recv(65536))
+            if line is not None:
+                return line
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -126,7 +191,8 @@ def site_cli(ctx: CheckContext) -> tuple[CliSettings, Path]:
     cli = site.settings.cli
     if cli is None:
         raise CheckUnavailable("no CLI access configured: add [lms.moodle.cli] (php and "
-                               "run_as, to run admin/cli scripts as the web user)")
+                               "helper_socket or run_as, to run admin/cli scripts as the "
+                               "web user)")
     return cli, site_dirroot(ctx)
 
 
@@ -139,8 +205,8 @@ async def run_cli(ctx: CheckContext, script: str, args: Sequence[str] = ()) -> C
 
 async def run_php(ctx: CheckContext, args: Sequence[str]) -> CliResult:
     """``php <args>`` (e.g. ``-r 'echo PHP_VERSION;'``) with the site's PHP binary, as
-    Vigil's own user: such a call reads and writes nothing of the site, and the sudoers rule
-    `vigil init` suggests only allows admin/cli scripts for the web user."""
+    Vigil's own user: such a call reads and writes nothing of the site, and neither the helper
+    nor the sudoers rule `vigil init` suggests allows anything but admin/cli scripts."""
     cli, dirroot = site_cli(ctx)
     timeout = min(cli.timeout, max(1.0, ctx.timeout - _MARGIN))
     argv = [cli.php, *args]

@@ -4,7 +4,8 @@ Vigil config for it.
 Reads DIR/config.php with the safe reader (config_php.py: parsed, never executed) and the
 core version.php (DIR/version.php up to 5.0, DIR/public/version.php from 5.1; codebase.py),
 then writes one ``[[lms]]`` entry: the wwwroot as url, ``[lms.moodle]`` with dirroot,
-dataroot, the database settings and CLI access, and a check set generated from the check
+dataroot, the database settings and CLI access (through the vigil-moodle-cli helper's
+socket, sudo as a commented alternative), and a check set generated from the check
 registry (every registered ``moodle_*`` type with its defaults, plus http and tls for the
 wwwroot) and the host checks discovery_host.py plans (system, process, os_updates).
 The database password never goes into the config: it is moved to a credentials file
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checks.moodle.cli_protocol import DEFAULT_SOCKET
 from checks.moodle.codebase import read_core_version, site_layout
 from checks.moodle.config_php import (
     MoodleConfigPhp,
@@ -148,10 +150,15 @@ def render_config(site: DiscoveredSite, name: str, password_ref: str | None,
                 lines.append(f"{key} = {value if isinstance(value, int) else _q(value)}")
         if password_ref:
             lines.append(f"password = {_q(password_ref)}")
-    lines += ["", "# Moodle's CLI scripts must run as the web user; allow it in sudoers:",
-              f"#   vigil ALL=({web_user}) NOPASSWD: {php} {site.dirroot}/admin/cli/*",
+    lines += ["", "# Moodle's CLI scripts must run as the web user: through the vigil-moodle-cli",
+              "# helper (systemd/vigil-moodle-cli.socket, User=" + web_user + ", "
+              "VIGIL_MOODLE_DIRROOT=" + str(site.dirroot) + ").",
               "[lms.moodle.cli]", f"php = {_q(php)}",
-              f"run_as = [\"sudo\", \"-n\", \"-u\", {_q(web_user)}]", ""]
+              f"helper_socket = {_q(DEFAULT_SOCKET)}",
+              "# Or, without the helper unit, with sudo (impossible under the shipped",
+              "# vigil.service: NoNewPrivileges): drop helper_socket, allow it in sudoers",
+              f"#   vigil ALL=({web_user}) NOPASSWD: {php} {site.dirroot}/admin/cli/*",
+              f"#run_as = [\"sudo\", \"-n\", \"-u\", {_q(web_user)}]", ""]
     for check in default_checks(site):
         lines += [f"[lms.checks.{check}]", *_CHECK_HINTS.get(check, ()), ""]
     if host is not None:

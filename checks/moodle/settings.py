@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from monitor.kernel.spec import PositiveDuration, StrictModel
 
@@ -41,7 +41,18 @@ class CliSettings(StrictModel):
     # Runs Moodle's CLI scripts as the web user, e.g. ["sudo", "-n", "-u", "www-data"]:
     # a configured, audited wrapper instead of running the daemon as root.
     run_as: list[str] = Field(default_factory=list)
+    # Or: ask the vigil-moodle-cli helper unit (systemd/vigil-moodle-cli.socket), which runs
+    # an allow-list of scripts as the web user; the only way under the hardened vigil.service.
+    helper_socket: str | None = Field(default=None, min_length=1)
     timeout: PositiveDuration = 120.0
+
+    @field_validator("helper_socket")
+    @classmethod
+    def _one_way_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("run_as"):
+            raise ValueError("set either helper_socket or run_as, not both (the helper "
+                             "already runs the scripts as the web user)")
+        return value
 
 
 class MoodleSettings(StrictModel):

@@ -45,7 +45,9 @@ def test_init_writes_a_config_that_validates(layout: str, tmp_path: Path,
                   "user": "moodle", "prefix": "mdl_", "password": f"${{file:{secret}}}"}
     assert secret.read_text() == "pa'ss$word\n"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
-    assert lms["moodle"]["cli"]["run_as"][:3] == ["sudo", "-n", "-u"]
+    assert lms["moodle"]["cli"]["helper_socket"] == "/run/vigil/moodle-cli.sock"
+    assert "run_as" not in lms["moodle"]["cli"]
+    assert '#run_as = ["sudo", "-n", "-u", ' in out.read_text()
     assert vigil("config", "validate", str(out)) == 0
     config = load_config(out)
     assert config.lms[0].moodle.database.password.get_secret_value() == "pa'ss$word"

@@ -128,7 +128,7 @@ class FakeSite:
         self.update_state(type_errors={k: v for k, v in errors.items() if v is not None})
 
     def cli_mode(self, script: str, mode: str) -> None:
-        """"hang", "garbage", "fatal" (exit 255) or "normal" for admin/cli/<script>."""
+        """"hang", "garbage", "fatal" (exit 255), "flood" or "normal" for admin/cli/<script>."""
         self.update_state(modes={**self.state().get("modes", {}), script: mode})
 
     def calls(self) -> list[dict[str, Any]]:

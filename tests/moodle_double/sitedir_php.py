@@ -16,7 +16,8 @@ like Moodle's script X, reproducing its real output and exit codes:
 - php -r 'echo PHP_VERSION;': prints state "php_version" (set it with update_state).
 Test modes per script (state "modes"): "hang" (never finishes; also starts a child that
 hangs, so a runner must kill the process group), "garbage" (unreadable bytes, exit 0),
-"fatal" or "exit255" (a PHP fatal error, exit 255). Every call is appended to calls.jsonl.
+"fatal" or "exit255" (a PHP fatal error, exit 255), "flood" (4 MiB on stdout and on
+stderr, exit 0). Every call is appended to calls.jsonl.
 checks.php also fails per type (state "type_errors": {type: message}): the check class
 throws and lib/setuplib.php default_exception_handler() ends the script: error_log()
 "Default exception handler: Exception - <message> Debug: ..." on stderr, the CLI
@@ -78,6 +79,11 @@ def main(argv: list[str], state_path: str) -> int:
     if mode == "garbage":
         sys.stdout.buffer.write(b"\x00\xff\xfe<b>Parse error</b>: \x8f\x90 garbage\n")
         return 0
+    if mode == "flood":
+        for stream in (sys.stdout.buffer, sys.stderr.buffer):
+            stream.write(b"x" * (4 << 20))
+            stream.flush()
+        return 0
     if mode in ("fatal", "exit255"):
         sys.stderr.write("PHP Fatal error:  Uncaught Error: Call to undefined function "
                          "get_string() in /var/www/moodle/admin/cli/x.php:12\n")
@@ -92,7 +98,8 @@ def main(argv: list[str], state_path: str) -> int:
 def _record_call(path: Path, argv: list[str]) -> None:
     with path.open("a", encoding="utf-8") as out:
         out.write(json.dumps({"argv": argv, "cwd": os.getcwd(), "env": sorted(os.environ),
-                              "pid": os.getpid(), "pgid": os.getpgid(0)}) + "\n")
+                              "pid": os.getpid(), "pgid": os.getpgid(0),
+                              "uid": os.getuid()}) + "\n")
 
 
 def _options(args: list[str], short: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
