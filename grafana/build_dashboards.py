@@ -5,7 +5,7 @@ board is consistent: one datasource variable (``${datasource}``, no hard-coded
 UIDs), units, thresholds and descriptions on every panel, an annotation for alert
 transitions. Run ``python grafana/build_dashboards.py`` after editing and commit the
 output; tests/grafana checks the committed JSON equals what this script generates.
-Only metric names from monitor/kernel/catalogue.py (plus Prometheus' up and scrape_*) may be
+Only metric names from monitor/app/catalogue.py (plus Prometheus' up and scrape_*) may be
 used in queries.
 """
 

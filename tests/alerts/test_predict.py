@@ -28,8 +28,8 @@ from alerts.predict_rules import (
     parse_gate,
     parse_quantity,
 )
+from monitor.app.catalogue import CATALOGUE
 from monitor.app.config import ConfigError, parse_config
-from monitor.kernel.catalogue import CATALOGUE
 from monitor.kernel.result import Status
 
 NOW = 1_800_000_000.0
