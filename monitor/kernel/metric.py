@@ -14,13 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-MetricType = str  # "gauge" | "counter" | "histogram" | "info"
-
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
     name: str
-    type: MetricType
+    type: str  # "gauge" | "counter" | "histogram" | "info"
     help: str
     labels: tuple[str, ...] = ()
 
