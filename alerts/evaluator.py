@@ -18,11 +18,12 @@ import logging
 import math
 from collections.abc import Callable
 
-from alerts import slo
+from alerts import predict, slo
 from alerts.history import History, WatchPlan, labels_key
 from alerts.predict import SeriesInput, evaluate_rule, nothing_to_forecast, series_key
 from alerts.predict_rules import PredictRule
 from alerts.store import AlertingState
+from monitor.kernel.metric import Metrics, merge
 from monitor.kernel.result import Result
 from monitor.kernel.spec import CheckSpec
 from monitor.state.listener import StateListener
@@ -30,6 +31,8 @@ from monitor.state.store import CheckState
 
 PREDICT_TYPE = "predict"
 SLO_TYPE = "slo"
+# Samples of the synthetic checks this evaluator records; the shell catalogues them.
+POLICY_METRICS: Metrics = merge(predict.METRICS, slo.METRICS)
 CurrentSamples = dict[tuple[str, str, str, str], float]  # (lms, check, metric, labels) -> value
 
 

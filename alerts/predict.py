@@ -17,10 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.predict_rules import PredictLevel, PredictRule
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.units import fmt_bytes, fmt_duration
 
 SECONDS_TO_THRESHOLD = "lms_prediction_seconds_to_threshold"
+# The sample of the synthetic check predict_<rule>; series names the watched sample,
+# e.g. system{mountpoint=/var}.
+METRICS = declare(
+    MetricSpec(SECONDS_TO_THRESHOLD, "gauge",
+               "Seconds until the least-squares trend of a watched gauge reaches the rule's "
+               "threshold (0 once past); absent while the trend does not head there.",
+               ("rule", "series")),
+)
 NOT_ENOUGH_HISTORY = "not enough history"
 _SEVERITY_STATUS = {"warning": Status.WARNING, "critical": Status.CRITICAL}
 _MAX_DETAIL_SERIES = 10  # details stay small however many mountpoints a host has

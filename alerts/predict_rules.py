@@ -9,6 +9,11 @@ is 90 % free and filling slowly never pages.
 Quantities (threshold, gate values) are plain numbers in the metric's base unit, or
 carry a unit: ``%`` (of the rule's ``reference`` gauge), durations (``s m h d w``)
 or bytes (``KB MB GB TB``, ``KiB MiB GiB TiB``).
+
+Which gauges checks return is the checks' business, and alerting never imports a check
+family: the shell passes their names in the validation context when it loads the config
+(``context={GAUGES_CONTEXT: names}``, monitor/app/config.py). A rule validated without
+that context (a test, the shipped defaults) is not checked against them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
@@ -31,7 +37,6 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from monitor.kernel.catalogue import CHECK_METRICS, MOODLE_METRICS
 from monitor.kernel.spec import Duration, PositiveDuration, StrictModel
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -120,15 +125,16 @@ QuantityField = Annotated[Quantity, PlainValidator(parse_quantity), PlainSeriali
                           WithJsonSchema({"type": ["number", "string"]})]
 GateField = Annotated[Gate, PlainValidator(parse_gate), PlainSerializer(str),
                       WithJsonSchema({"type": "string"})]
-# Only gauges that checks return can be forecast (the history recorder sees nothing else).
-_FORECASTABLE = {name: spec for name, spec in {**CHECK_METRICS, **MOODLE_METRICS}.items()
-                 if spec.type == "gauge"}
+# Validation context key: the names of the gauges checks return. Only those can be
+# forecast (the history recorder sees nothing else).
+GAUGES_CONTEXT = "check_gauges"
 
 
-def _forecastable(value: str) -> str:
-    if value not in _FORECASTABLE:
+def _forecastable(value: str, info: ValidationInfo) -> str:
+    gauges = (info.context or {}).get(GAUGES_CONTEXT)
+    if gauges is not None and value not in gauges:
         raise ValueError(f"{value!r} is not a gauge that checks return "
-                         "(see monitor/kernel/catalogue.py)")
+                         "(see the METRICS each check module declares)")
     return value
 
 
@@ -159,8 +165,8 @@ class PredictRule(StrictModel):
 
     @field_validator("metric", "reference")
     @classmethod
-    def _is_a_check_gauge(cls, value: str | None) -> str | None:
-        return None if value is None else _forecastable(value)
+    def _is_a_check_gauge(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _forecastable(value, info)
 
     @model_validator(mode="after")
     def _percentages_have_a_reference(self) -> PredictRule:

@@ -20,11 +20,26 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import PositiveDuration, StrictModel
 from monitor.kernel.units import fmt_duration
 
 CHECK_NAME = "slo_availability"
+# The samples of the synthetic check slo_availability; window is one of the alert
+# windows below (5m 30m 1h 2h 6h 1d 3d) or the SLO period (e.g. 30d).
+METRICS = declare(
+    MetricSpec("lms_slo_objective_ratio", "gauge",
+               "The availability objective of the LMS, 0..1 (e.g. 0.999)."),
+    MetricSpec("lms_slo_availability_ratio", "gauge",
+               "Share of the availability check's probes that were OK over the window.",
+               ("window",)),
+    MetricSpec("lms_slo_burn_rate", "gauge",
+               "Error budget burn rate over the window: error rate / (1 - objective); 1 "
+               "spends the budget exactly over the SLO period.", ("window",)),
+    MetricSpec("lms_slo_error_budget_remaining_ratio", "gauge",
+               "Share of the SLO period's error budget left (negative once overspent)."),
+)
 NO_DATA = "no availability data"
 DAY = 86400.0
 

@@ -18,10 +18,15 @@ from pydantic import Field, field_validator
 
 from checks.base import CheckContext
 from checks.common import LatencySpec, Port, describe_os_error, target_host
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.units import fmt_seconds
 
-METRICS = ("lms_dns_lookup_seconds", "lms_dns_answers")  # catalogued, tested
+METRICS = declare(
+    MetricSpec("lms_dns_lookup_seconds", "gauge",
+               "Duration of the last DNS lookup, retries included."),
+    MetricSpec("lms_dns_answers", "gauge", "Records in the answer of the last DNS lookup."),
+)
 
 
 class DnsSpec(LatencySpec):

@@ -25,13 +25,28 @@ from checks.http_assert import Observed, judge
 from checks.http_backend import ResolveError, install_backend
 from checks.http_spec import HttpSpec
 from checks.http_timing import CURRENT_TIMER, PHASES, PhaseTimer
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.units import fmt_seconds
 
-# Every sample name this module emits (catalogued in monitor/kernel/catalogue.py, tested).
-METRICS = ("lms_http_duration_seconds", "lms_http_response_time_seconds", "lms_http_status_code",
-           "lms_http_content_length_bytes", "lms_http_uncompressed_body_bytes",
-           "lms_http_redirects", "lms_http_ssl", "lms_http_tls_cert_expiry_timestamp_seconds")
+# Every metric this module emits, declared here once (checks/registry.py collects them).
+# Names and semantics after blackbox_exporter's probe_http_*.
+METRICS = declare(
+    MetricSpec("lms_http_duration_seconds", "gauge",
+               "Duration of each phase of the last HTTP probe (resolve, connect, tls, "
+               "processing, transfer), summed over redirects.", ("phase",)),
+    MetricSpec("lms_http_response_time_seconds", "gauge",
+               "Total time of the last HTTP probe, from lookup to the end of the body."),
+    MetricSpec("lms_http_status_code", "gauge", "HTTP status code of the final response."),
+    MetricSpec("lms_http_content_length_bytes", "gauge",
+               "Content-Length announced by the final response, when it had one."),
+    MetricSpec("lms_http_uncompressed_body_bytes", "gauge",
+               "Body bytes read after decompression (stops past the body size limit)."),
+    MetricSpec("lms_http_redirects", "gauge", "Redirects followed by the last HTTP probe."),
+    MetricSpec("lms_http_ssl", "gauge", "1 if the final response came over TLS, else 0."),
+    MetricSpec("lms_http_tls_cert_expiry_timestamp_seconds", "gauge",
+               "Expiry of the certificate the HTTPS server presented, as a Unix time."),
+)
 USER_AGENT = "Vigil/0.1 (lms-vigil health check)"
 _FAMILY = {"any": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
 

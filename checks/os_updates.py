@@ -36,13 +36,27 @@ from checks.os_updates_host import (
 )
 from checks.os_updates_ledger import Ledger
 from checks.os_updates_parse import PendingUpdate
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 from monitor.kernel.units import fmt_duration
 
-METRICS = ("lms_os_updates_pending", "lms_os_updates_held", "lms_os_reboot_required",
-           "lms_os_package_lists_age_seconds", "lms_os_last_package_change_timestamp_seconds",
-           "lms_os_security_update_oldest_seconds")
+# Every metric this module emits, declared here once. kind is "all" or "security";
+# the counts are node_exporter's apt_info.
+METRICS = declare(
+    MetricSpec("lms_os_updates_pending", "gauge",
+               "OS packages an upgrade would update now; kind security counts those from "
+               "a security origin (apt -security suites, dnf security advisories).", ("kind",)),
+    MetricSpec("lms_os_updates_held", "gauge", "OS packages held back from upgrades (apt-mark)."),
+    MetricSpec("lms_os_reboot_required", "gauge",
+               "1 if the host asks for a reboot to finish applying updates, else 0."),
+    MetricSpec("lms_os_package_lists_age_seconds", "gauge",
+               "Age of the newest package lists (apt Release files, dnf repomd.xml)."),
+    MetricSpec("lms_os_last_package_change_timestamp_seconds", "gauge",
+               "When a package was last installed, upgraded or removed, as a Unix time."),
+    MetricSpec("lms_os_security_update_oldest_seconds", "gauge",
+               "Time since the oldest pending security update was first seen (0 when none)."),
+)
 _DAY = 86400.0
 _MARGIN = 5.0  # seconds left to the check after a command timeout, to report UNKNOWN
 _NAMES_IN_SUMMARY = 3

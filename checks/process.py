@@ -19,12 +19,23 @@ import psutil
 from pydantic import Field, field_validator, model_validator
 
 from checks.base import CheckContext
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, StrictModel
 
-# Every sample name this module emits (catalogued in monitor/kernel/catalogue.py, tested).
-METRICS = ("lms_process_count", "lms_process_start_time_seconds",
-           "lms_process_resident_memory_bytes", "lms_process_cpu_seconds_total")
+# Every metric this module emits, declared here once (checks/registry.py collects them).
+# The process label is the configured name, bounded by the config.
+METRICS = declare(
+    MetricSpec("lms_process_count", "gauge", "Running processes matching the expected process.",
+               ("process",)),
+    MetricSpec("lms_process_start_time_seconds", "gauge",
+               "Start time of the oldest matching process, as a Unix time.", ("process",)),
+    MetricSpec("lms_process_resident_memory_bytes", "gauge",
+               "Resident memory of all matching processes.", ("process",)),
+    MetricSpec("lms_process_cpu_seconds_total", "counter",
+               "CPU time (user + system) of the matching processes now running.",
+               ("process",)),
+)
 # create_time is derived from boot time and clock ticks; allow for rounding.
 _RESTART_TOLERANCE = 1.0
 

@@ -1,16 +1,20 @@
-"""Which check types exist: the explicit table the config loader and the scheduler read.
+"""Which check types exist, and what they measure: the explicit tables the shell reads.
 
 config (monitor/app/config.py builds a discriminated union of the specs below) ->
 build_check(spec) -> a Check the scheduler runs. An explicit dict literal, no scanning,
-like blackbox_exporter's ``Probers`` map.
+like blackbox_exporter's ``Probers`` map. CHECK_METRICS lists the metrics each generic
+check module declares (its ``METRICS``); the shell's catalogue (monitor/app/catalogue.py)
+is built from it and from MOODLE_METRICS.
 """
 
 from __future__ import annotations
 
+from checks import dns, http, os_updates, process, system, tcp, tls
 from checks.base import Check
 from checks.dns import DnsCheck, DnsSpec
 from checks.http import HttpCheck
 from checks.http_spec import HttpSpec
+from checks.integrity import codetree, datascripts
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
 from checks.integrity.datascripts import DatarootScriptsCheck, DatarootScriptsSpec
 from checks.moodle.registry import MOODLE_CHECK_TYPES
@@ -19,6 +23,7 @@ from checks.process import ProcessCheck, ProcessSpec
 from checks.system import SystemCheck, SystemSpec
 from checks.tcp import TcpCheck, TcpSpec
 from checks.tls import TlsCheck, TlsSpec
+from monitor.kernel.metric import Metrics, merge
 from monitor.kernel.spec import CheckSpec
 
 CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
@@ -33,6 +38,12 @@ CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "dataroot_scripts": (DatarootScriptsSpec, DatarootScriptsCheck),
     **MOODLE_CHECK_TYPES,
 }
+
+# Samples the generic checks return (Result.samples); a new check module adds its METRICS.
+CHECK_METRICS: Metrics = merge(
+    http.METRICS, tls.METRICS, tcp.METRICS, dns.METRICS, system.METRICS, process.METRICS,
+    os_updates.METRICS, codetree.METRICS, datascripts.METRICS,
+)
 
 
 def build_check(spec: CheckSpec) -> Check:

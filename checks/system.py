@@ -19,6 +19,7 @@ from pydantic import model_validator
 
 from checks.base import CheckContext
 from checks.common import Ratio, check_order
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.spec import CheckSpec
 
@@ -230,16 +231,44 @@ def judge(spec: SystemSpec, snap: Snapshot) -> Result:
     return Result(status, summary, tuple(samples), details)
 
 
-# Every sample name this module emits (catalogued in monitor/kernel/catalogue.py, tested).
-METRICS = ("lms_system_cpu_usage_ratio", "lms_system_cpus", "lms_system_load1",
-           "lms_system_load5", "lms_system_load15", "lms_system_memory_available_bytes",
-           "lms_system_memory_total_bytes", "lms_system_swap_used_ratio",
-           "lms_system_swap_total_bytes", "lms_system_filesystem_avail_bytes",
-           "lms_system_filesystem_size_bytes", "lms_system_filesystem_files_free",
-           "lms_system_filesystem_files", "lms_system_disk_read_bytes_total",
-           "lms_system_disk_written_bytes_total", "lms_system_disk_io_time_seconds_total",
-           "lms_system_network_receive_errors_total", "lms_system_network_transmit_errors_total",
-           "lms_system_network_receive_drop_total", "lms_system_network_transmit_drop_total")
+# Every metric this module emits, declared here once (checks/registry.py collects them).
+# The mountpoint and device labels are bounded by the host's own configured or physical
+# mounts, disks and interfaces.
+METRICS = declare(
+    MetricSpec("lms_system_cpu_usage_ratio", "gauge",
+               "Share of CPU time busy (not idle or iowait) since the previous run, 0..1."),
+    MetricSpec("lms_system_cpus", "gauge", "Logical CPUs of the host."),
+    MetricSpec("lms_system_load1", "gauge", "1-minute load average."),
+    MetricSpec("lms_system_load5", "gauge", "5-minute load average."),
+    MetricSpec("lms_system_load15", "gauge", "15-minute load average."),
+    MetricSpec("lms_system_memory_available_bytes", "gauge",
+               "Memory available for new work without swapping."),
+    MetricSpec("lms_system_memory_total_bytes", "gauge", "Total physical memory."),
+    MetricSpec("lms_system_swap_used_ratio", "gauge", "Share of swap in use, 0..1."),
+    MetricSpec("lms_system_swap_total_bytes", "gauge", "Total swap space."),
+    MetricSpec("lms_system_filesystem_avail_bytes", "gauge",
+               "Filesystem space available to unprivileged users.", ("mountpoint",)),
+    MetricSpec("lms_system_filesystem_size_bytes", "gauge", "Filesystem size.",
+               ("mountpoint",)),
+    MetricSpec("lms_system_filesystem_files_free", "gauge", "Free inodes of the filesystem.",
+               ("mountpoint",)),
+    MetricSpec("lms_system_filesystem_files", "gauge", "Total inodes of the filesystem.",
+               ("mountpoint",)),
+    MetricSpec("lms_system_disk_read_bytes_total", "counter", "Bytes read from the disk.",
+               ("device",)),
+    MetricSpec("lms_system_disk_written_bytes_total", "counter", "Bytes written to the disk.",
+               ("device",)),
+    MetricSpec("lms_system_disk_io_time_seconds_total", "counter",
+               "Time the disk spent doing I/O (Linux and FreeBSD).", ("device",)),
+    MetricSpec("lms_system_network_receive_errors_total", "counter",
+               "Receive errors on the network interface.", ("device",)),
+    MetricSpec("lms_system_network_transmit_errors_total", "counter",
+               "Transmit errors on the network interface.", ("device",)),
+    MetricSpec("lms_system_network_receive_drop_total", "counter",
+               "Received packets dropped on the network interface.", ("device",)),
+    MetricSpec("lms_system_network_transmit_drop_total", "counter",
+               "Outgoing packets dropped on the network interface.", ("device",)),
+)
 _NIC_METRICS = ("lms_system_network_receive_errors_total",
                 "lms_system_network_transmit_errors_total",
                 "lms_system_network_receive_drop_total",

@@ -16,10 +16,13 @@ from pydantic import Field
 
 from checks.base import CheckContext
 from checks.common import LatencySpec, Port, describe_connect_failure, target_host
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.units import fmt_seconds
 
-METRICS = ("lms_tcp_connect_seconds",)  # catalogued in monitor/kernel/catalogue.py, tested
+METRICS = declare(
+    MetricSpec("lms_tcp_connect_seconds", "gauge", "Duration of the last TCP connect."),
+)
 
 
 class TcpSpec(LatencySpec):

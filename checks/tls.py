@@ -27,12 +27,20 @@ from checks.common import (
     target_host,
     target_port,
 )
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.units import fmt_seconds
 
-# Every sample name this module emits (catalogued in monitor/kernel/catalogue.py, tested).
-METRICS = ("lms_tls_handshake_seconds", "lms_tls_cert_verified",
-           "lms_tls_cert_expiry_timestamp_seconds", "lms_tls_cert_expiry_seconds")
+# Every metric this module emits, declared here once (checks/registry.py collects them).
+METRICS = declare(
+    MetricSpec("lms_tls_handshake_seconds", "gauge", "Duration of the last TLS handshake."),
+    MetricSpec("lms_tls_cert_verified", "gauge",
+               "1 if the certificate chain and host name verified, else 0."),
+    MetricSpec("lms_tls_cert_expiry_timestamp_seconds", "gauge",
+               "Expiry (notAfter) of the server's certificate, as a Unix time."),
+    MetricSpec("lms_tls_cert_expiry_seconds", "gauge",
+               "Seconds until the server's certificate expires (negative once expired)."),
+)
 
 
 class TlsSpec(LatencySpec):

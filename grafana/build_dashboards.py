@@ -6,7 +6,7 @@ datasource variable (``${datasource}``, no hard-coded UIDs), units, thresholds a
 descriptions on every panel, an annotation for alert transitions. Run
 ``python -m grafana.build_dashboards`` from the repository root after editing and commit
 the output; tests/grafana checks the committed JSON equals what this script generates.
-Only metric names from monitor/kernel/catalogue.py (plus Prometheus' up and scrape_*) may be
+Only metric names from monitor/app/catalogue.py (plus Prometheus' up and scrape_*) may be
 used in queries.
 """
 

@@ -49,17 +49,43 @@ from checks.integrity.hashing import Deadline
 from checks.integrity.patterns import PathRules, display_path
 from checks.integrity.scan import ScanError
 from checks.integrity.store import IntegrityStore
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, PositiveDuration
 from monitor.kernel.units import fmt_duration
 
-METRICS = (
-    "lms_integrity_files", "lms_integrity_bytes", "lms_integrity_changed_files",
-    "lms_integrity_new_scripts", "lms_integrity_silent_changes",
-    "lms_integrity_release_mismatch_files", "lms_integrity_release_missing_files",
-    "lms_integrity_skipped_files", "lms_integrity_read_bytes",
-    "lms_integrity_rehash_period_seconds", "lms_integrity_last_full_rehash_timestamp_seconds",
-    "lms_integrity_baseline_timestamp_seconds",
+# Every metric this check emits, declared here once (datascripts.py shares two). The
+# change and reason labels take only the fixed words listed in the help.
+METRICS = declare(
+    MetricSpec("lms_integrity_files", "gauge",
+               "Regular files and symlinks in the watched code tree (ignored paths excluded)."),
+    MetricSpec("lms_integrity_bytes", "gauge", "Bytes of the regular files in the code tree."),
+    MetricSpec("lms_integrity_changed_files", "gauge",
+               "Files changed since the accepted baseline, by change: added, removed, "
+               "modified (content, type, mode or owner).", ("change",)),
+    MetricSpec("lms_integrity_new_scripts", "gauge",
+               "Executable scripts (*.php, *.phtml, *.phar... or a PHP open tag) added to "
+               "the code tree since the baseline."),
+    MetricSpec("lms_integrity_silent_changes", "gauge",
+               "Files whose content changed while their size, mtime and ctime did not "
+               "(found by the rolling re-hash)."),
+    MetricSpec("lms_integrity_release_mismatch_files", "gauge",
+               "Files whose content differs from the release manifest and that were not "
+               "accepted (local hacks, injected code)."),
+    MetricSpec("lms_integrity_release_missing_files", "gauge",
+               "Files of the release manifest missing from the code tree."),
+    MetricSpec("lms_integrity_skipped_files", "gauge",
+               "Files not verified or not sniffed in the last run, by reason: unreadable, "
+               "special (FIFO, socket, device), vanished, too_large (over one run's I/O "
+               "budget), deferred (left for a later run).", ("reason",)),
+    MetricSpec("lms_integrity_read_bytes", "gauge",
+               "Bytes the last run read to hash or sniff files."),
+    MetricSpec("lms_integrity_rehash_period_seconds", "gauge",
+               "Time a full re-hash of the code tree takes at the configured I/O budget."),
+    MetricSpec("lms_integrity_last_full_rehash_timestamp_seconds", "gauge",
+               "When the rolling re-hash last covered the whole code tree, as a Unix time."),
+    MetricSpec("lms_integrity_baseline_timestamp_seconds", "gauge",
+               "When the code tree's baseline was created, as a Unix time."),
 )
 DEFAULT_IGNORE = (".git", ".svn", ".hg")  # VCS metadata churns and is not served
 LISTED = 20  # paths per list in Result.details

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from checks.base import CheckContext, CheckUnavailable, Window, covered_by_window
+from checks.integrity import codetree
 from checks.integrity.codetree import LISTED, Bytes
 from checks.integrity.generated import MOODLE_GENERATED
 from checks.integrity.hashing import Deadline
@@ -33,11 +34,23 @@ from checks.integrity.webshells import (
     DataRules,
     find_scripts,
 )
+from monitor.kernel.metric import MetricSpec, declare, merge
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, PositiveDuration
 
-METRICS = ("lms_integrity_data_scripts", "lms_integrity_data_files",
-           "lms_integrity_skipped_files", "lms_integrity_read_bytes")
+# Every metric this check emits: its own two, declared here, and the code tree check's
+# declarations of skipped files and read bytes (one metric, either check may report it).
+METRICS = merge(
+    declare(
+        MetricSpec("lms_integrity_data_scripts", "gauge",
+                   "Executable scripts (by name or PHP open tag) in the data directory, "
+                   "Moodle's own PHP files there excepted."),
+        MetricSpec("lms_integrity_data_files", "gauge",
+                   "Files looked at in the data directory (blob stores by name only)."),
+    ),
+    {name: codetree.METRICS[name]
+     for name in ("lms_integrity_skipped_files", "lms_integrity_read_bytes")},
+)
 
 
 class DatarootScriptsSpec(CheckSpec):

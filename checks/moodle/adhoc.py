@@ -60,6 +60,7 @@ from checks.moodle.tasks import (
     running_problems,
     summarize,
 )
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.units import fmt_duration
 
@@ -71,10 +72,25 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_adhoc_tasks_due", "lms_moodle_adhoc_oldest_due_age_seconds",
-           "lms_moodle_adhoc_tasks_failing", "lms_moodle_adhoc_tasks_dead",
-           "lms_moodle_adhoc_tasks_running", "lms_moodle_adhoc_tasks_stale",
-           "lms_moodle_adhoc_max_fail_delay_seconds", "lms_moodle_adhoc_longest_runtime_seconds")
+METRICS = declare(
+    MetricSpec("lms_moodle_adhoc_tasks_due", "gauge",
+               "Adhoc tasks due and waiting for cron to pick them (the backlog), counted "
+               "up to the check's backlog_count_limit."),
+    MetricSpec("lms_moodle_adhoc_oldest_due_age_seconds", "gauge",
+               "How long the oldest due adhoc task has been waiting, 0 if none."),
+    MetricSpec("lms_moodle_adhoc_tasks_failing", "gauge",
+               "Adhoc tasks that failed and will be retried (faildelay > 0, attempts left)."),
+    MetricSpec("lms_moodle_adhoc_tasks_dead", "gauge",
+               "Adhoc tasks with no attempts left, never retried (attemptsavailable = 0)."),
+    MetricSpec("lms_moodle_adhoc_tasks_running", "gauge",
+               "Adhoc tasks marked running (timestarted set)."),
+    MetricSpec("lms_moodle_adhoc_tasks_stale", "gauge",
+               "Adhoc tasks marked running by a process that no longer exists here."),
+    MetricSpec("lms_moodle_adhoc_max_fail_delay_seconds", "gauge",
+               "Largest fail delay among adhoc tasks that will be retried."),
+    MetricSpec("lms_moodle_adhoc_longest_runtime_seconds", "gauge",
+               "Runtime of the longest-running adhoc task, 0 if none runs."),
+)
 Count = Annotated[int, Field(ge=1)]
 
 

@@ -38,13 +38,27 @@ from checks.moodle.availability_judge import (
     judge_site_info,
 )
 from checks.moodle.site import MoodleSite
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.spec import CheckSpec, Duration
 from monitor.kernel.units import fmt_seconds
 
-METRICS = ("lms_moodle_login_page_seconds", "lms_moodle_http_status_code",
-           "lms_moodle_http_duration_seconds", "lms_moodle_endpoint_ok",
-           "lms_moodle_developer_debug", "lms_moodle_site_version")
+METRICS = declare(
+    MetricSpec("lms_moodle_login_page_seconds", "gauge",
+               "Time to fetch Moodle's login page (login/index.php), redirects included."),
+    MetricSpec("lms_moodle_http_status_code", "gauge",
+               "HTTP status of the last answer of a Moodle endpoint (login, appsitecheck, "
+               "public_config, site_info).", ("endpoint",)),
+    MetricSpec("lms_moodle_http_duration_seconds", "gauge",
+               "Time to the full answer of a Moodle endpoint.", ("endpoint",)),
+    MetricSpec("lms_moodle_endpoint_ok", "gauge",
+               "1 if the Moodle endpoint gave a healthy answer, else 0.", ("endpoint",)),
+    MetricSpec("lms_moodle_developer_debug", "gauge",
+               "1 if the login page's M.cfg shows developer debugging on, else 0."),
+    MetricSpec("lms_moodle_site_version", "gauge",
+               "Moodle version number from core_webservice_get_site_info (e.g. 2024100702)."),
+)
+ENDPOINTS = ("login", "appsitecheck", "public_config", "site_info")
 _BODY_LIMIT = 2 * 1024 * 1024  # a login page is ~50 KiB; more is not Moodle
 _PUBLIC_CONFIG_CALL = [{"index": 0, "methodname": "tool_mobile_get_public_config", "args": {}}]
 # Site states, most telling first: details["state"] names the first one present.

@@ -33,6 +33,7 @@ from checks.common import check_order
 from checks.lazy import lazy_import
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 from monitor.kernel.units import fmt_duration
@@ -45,8 +46,19 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_backup_courses", "lms_moodle_backup_last_success_timestamp_seconds",
-           "lms_moodle_backup_auto_active", "lms_moodle_backup_stuck")
+METRICS = declare(
+    MetricSpec("lms_moodle_backup_courses", "gauge",
+               "Courses by the status of their last automated backup (backup_courses."
+               "laststatus: error, ok, unfinished, skipped, warning, notyetrun, queued, "
+               "unknown).", ("status",)),
+    MetricSpec("lms_moodle_backup_last_success_timestamp_seconds", "gauge",
+               "End of the newest automated course backup that produced a file (ok or "
+               "warning), as a Unix time."),
+    MetricSpec("lms_moodle_backup_auto_active", "gauge",
+               "config backup | backup_auto_active: 0 disabled, 1 enabled, 2 manual."),
+    MetricSpec("lms_moodle_backup_stuck", "gauge",
+               "Course backups left unfinished for longer than unfinished_after."),
+)
 STATUSES = {"0": "error", "1": "ok", "2": "unfinished", "3": "skipped", "4": "warning",
             "5": "notyetrun", "6": "queued"}
 _PRODUCED_FILE = ("1", "4")  # OK and WARNING rows have a backup file from lastendtime

@@ -43,6 +43,7 @@ from checks.moodle.codebase import read_core_version, site_layout
 from checks.moodle.config_php import PhpSyntaxError
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 from monitor.kernel.units import fmt_duration
@@ -55,10 +56,19 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_branch_security_support_end_timestamp_seconds",
-           "lms_moodle_branch_general_support_end_timestamp_seconds",
-           "lms_moodle_php_security_support_end_timestamp_seconds",
-           "lms_moodle_php_supported")
+METRICS = declare(
+    MetricSpec("lms_moodle_branch_security_support_end_timestamp_seconds", "gauge",
+               "When security support of the site's Moodle branch ends (Vigil's bundled "
+               "table), as a Unix time."),
+    MetricSpec("lms_moodle_branch_general_support_end_timestamp_seconds", "gauge",
+               "When general (bug fix) support of the site's Moodle branch ends, as a Unix "
+               "time."),
+    MetricSpec("lms_moodle_php_security_support_end_timestamp_seconds", "gauge",
+               "When security support of the site's PHP version ends (php.net, or the "
+               "check's php_security_end), as a Unix time."),
+    MetricSpec("lms_moodle_php_supported", "gauge",
+               "1 if the site's Moodle branch supports its PHP version, else 0."),
+)
 _PHP_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
 _DAY = 86400.0
 Problem = tuple[Status, str]

@@ -37,14 +37,34 @@ from checks.moodle.caches_redis import (
 from checks.moodle.sessions import read_sessions, session_handler
 from checks.moodle.site import MoodleSite
 from checks.moodle.site_config import config_php_settings
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.spec import CheckSpec, Duration, StrictModel
 from monitor.kernel.units import fmt_bytes, fmt_seconds
 
-METRICS = ("lms_moodle_session_handler", "lms_moodle_redis_up", "lms_moodle_redis_ping_seconds",
-           "lms_moodle_redis_memory_used_bytes", "lms_moodle_redis_memory_max_bytes",
-           "lms_moodle_redis_evicted_keys_total", "lms_moodle_redis_keys", "lms_moodle_sessions",
-           "lms_moodle_sessions_table_bytes")
+METRICS = declare(
+    MetricSpec("lms_moodle_session_handler", "gauge",
+               "1 for the session handler Moodle uses (redis, database, file, memcached, "
+               "other).", ("handler",)),
+    MetricSpec("lms_moodle_redis_up", "gauge",
+               "1 if the Redis server (the session store or a cache store) answered PING, "
+               "else 0.", ("store",)),
+    MetricSpec("lms_moodle_redis_ping_seconds", "gauge",
+               "Round trip of a PING on an open connection to the Redis server.", ("store",)),
+    MetricSpec("lms_moodle_redis_memory_used_bytes", "gauge",
+               "Memory the Redis server uses (INFO memory used_memory).", ("store",)),
+    MetricSpec("lms_moodle_redis_memory_max_bytes", "gauge",
+               "The Redis server's maxmemory limit; 0 means no limit.", ("store",)),
+    MetricSpec("lms_moodle_redis_evicted_keys_total", "counter",
+               "Keys the Redis server evicted since it started (INFO stats evicted_keys).",
+               ("store",)),
+    MetricSpec("lms_moodle_redis_keys", "gauge",
+               "Keys in the Redis database Moodle uses.", ("store",)),
+    MetricSpec("lms_moodle_sessions", "gauge",
+               "Rows in Moodle's sessions table (when sessions live in the database)."),
+    MetricSpec("lms_moodle_sessions_table_bytes", "gauge",
+               "Size of Moodle's sessions table with its indexes."),
+)
 _CFG = ("session_handler_class", "dbsessions", "session_redis_host", "session_redis_port",
         "session_redis_database", "session_redis_auth", "session_redis_encrypt",
         "altcacheconfigpath")

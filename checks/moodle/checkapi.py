@@ -37,11 +37,22 @@ from pydantic import Field
 
 from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.cli import CliResult, run_cli
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, PositiveDuration
 
-METRICS = ("lms_moodle_check_api_status", "lms_moodle_check_api_new_security_problems",
-           "lms_moodle_check_api_type_up")
+METRICS = declare(
+    MetricSpec("lms_moodle_check_api_status", "gauge",
+               "Result of one Moodle Check API check (admin/cli/checks.php) as its NRPE code: "
+               "0 ok/info/na, 1 warning, 2 error/critical, 3 unknown.", ("check_id", "type")),
+    MetricSpec("lms_moodle_check_api_new_security_problems", "gauge",
+               "Security checks that turned from OK to not OK since Vigil's baseline and "
+               "are still not OK."),
+    MetricSpec("lms_moodle_check_api_type_up", "gauge",
+               "1 if admin/cli/checks.php --type=<type> ran and printed its results, 0 if "
+               "it threw, died or printed something else (its checks then have no "
+               "lms_moodle_check_api_status).", ("type",)),
+)
 CheckType = Literal["status", "security", "performance"]
 # Moodle result state -> (NRPE code as checks.php exits, Vigil status)
 STATES: dict[str, tuple[int, Status]] = {

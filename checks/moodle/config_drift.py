@@ -48,6 +48,7 @@ from checks.moodle.config_php import PhpSyntaxError, parse_config_php, to_python
 from checks.moodle.held_change import Hold
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import moodle_site
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result
 from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 
@@ -59,7 +60,15 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_config_settings_watched", "lms_moodle_config_settings_changed")
+METRICS = declare(
+    MetricSpec("lms_moodle_config_settings_watched", "gauge",
+               "Settings fingerprinted, by source: config_php ($CFG in config.php) or "
+               "database (config and config_plugins values on the check's list).",
+               ("source",)),
+    MetricSpec("lms_moodle_config_settings_changed", "gauge",
+               "Settings that differ from the accepted baseline (added, removed or changed), "
+               "during the check's hold."),
+)
 StatusName = Literal["WARNING", "CRITICAL"]
 Snapshot = dict[str, dict[str, Any]]
 

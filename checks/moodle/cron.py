@@ -40,6 +40,7 @@ from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database
 from checks.moodle.tasks import Seconds, over
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, parse_duration
 from monitor.kernel.units import fmt_duration
@@ -52,8 +53,16 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_cron_last_start_timestamp_seconds", "lms_moodle_cron_age_seconds",
-           "lms_moodle_cron_interval_seconds", "lms_moodle_cron_enabled")
+METRICS = declare(
+    MetricSpec("lms_moodle_cron_last_start_timestamp_seconds", "gauge",
+               "When Moodle's cron last started (tool_task lastcronstart), as a Unix time."),
+    MetricSpec("lms_moodle_cron_age_seconds", "gauge",
+               "Seconds since Moodle's cron last started."),
+    MetricSpec("lms_moodle_cron_interval_seconds", "gauge",
+               "Seconds between the last two cron starts (tool_task lastcroninterval)."),
+    MetricSpec("lms_moodle_cron_enabled", "gauge",
+               "1 if cron is enabled (config cron_enabled), 0 if an admin disabled it."),
+)
 _CORE_SLACK = 60.0  # cronrunning.php: MINSECS on top of the expected frequency
 _CRITICAL_AFTER = 900.0  # see CronSpec.critical_after
 _DISABLED_HINT = "cron disabled by an admin (admin/cli/cron.php --disable)"

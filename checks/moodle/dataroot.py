@@ -30,12 +30,23 @@ from checks.base import CheckContext, CheckUnavailable
 from checks.common import ByteSize, Ratio, check_order
 from checks.moodle.config_php import PhpSyntaxError, parse_config_php
 from checks.moodle.site import moodle_site, site_dataroot
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.spec import CheckSpec
 
-METRICS = ("lms_moodle_dataroot_writable", "lms_moodle_dataroot_filesystem_avail_bytes",
-           "lms_moodle_dataroot_filesystem_size_bytes", "lms_moodle_dataroot_filesystem_files",
-           "lms_moodle_dataroot_filesystem_files_free")
+METRICS = declare(
+    MetricSpec("lms_moodle_dataroot_writable", "gauge",
+               "1 if the web user may write the dataroot (judged from its mode bits), else 0."),
+    MetricSpec("lms_moodle_dataroot_filesystem_avail_bytes", "gauge",
+               "Bytes available to unprivileged users on the filesystem holding the "
+               "directory (dataroot, temp, backuptemp).", ("directory",)),
+    MetricSpec("lms_moodle_dataroot_filesystem_size_bytes", "gauge",
+               "Size of the filesystem holding the directory.", ("directory",)),
+    MetricSpec("lms_moodle_dataroot_filesystem_files", "gauge",
+               "Inodes of the filesystem holding the directory.", ("directory",)),
+    MetricSpec("lms_moodle_dataroot_filesystem_files_free", "gauge",
+               "Free inodes of the filesystem holding the directory.", ("directory",)),
+)
 Directory = Literal["dataroot", "temp", "backuptemp"]
 
 

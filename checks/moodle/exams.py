@@ -31,6 +31,7 @@ from checks.lazy import lazy_import
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.tasks import fmt_duration
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, PositiveDuration
 
@@ -42,8 +43,16 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_exam_in_progress", "lms_moodle_exam_quizzes_in_progress",
-           "lms_moodle_exam_attempts_in_progress", "lms_moodle_exam_quizzes_closing")
+METRICS = declare(
+    MetricSpec("lms_moodle_exam_in_progress", "gauge",
+               "1 when an open quiz has at least min_attempts active attempts in progress."),
+    MetricSpec("lms_moodle_exam_quizzes_in_progress", "gauge",
+               "Open quizzes with at least min_attempts active attempts in progress."),
+    MetricSpec("lms_moodle_exam_attempts_in_progress", "gauge",
+               "Active attempts in progress (saved within active_within) on open quizzes."),
+    MetricSpec("lms_moodle_exam_quizzes_closing", "gauge",
+               "Quizzes closing within the check's horizon (default 6 h)."),
+)
 DETAIL_LIMIT = 10
 _MAX_EXAMS = 500  # exams_between returns at most this many quizzes, soonest first
 

@@ -57,18 +57,39 @@ from checks.moodle.filestore_verify import (
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database, site_dataroot
 from checks.moodle.site_config import config_php_settings
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Status
 from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-METRICS = ("lms_moodle_filestore_missing_blobs", "lms_moodle_filestore_missing_bytes",
-           "lms_moodle_filestore_orphan_blobs", "lms_moodle_filestore_orphan_bytes",
-           "lms_moodle_filestore_size_mismatches", "lms_moodle_filestore_corrupt_blobs",
-           "lms_moodle_filestore_blobs_verified_total", "lms_moodle_filestore_reconcile_seconds",
-           "lms_moodle_filestore_blobs", "lms_moodle_filestore_unreadable_blobs",
-           "lms_moodle_filestore_verify_pass_timestamp_seconds")
+METRICS = declare(
+    MetricSpec("lms_moodle_filestore_missing_blobs", "gauge",
+               "Contents the files table needs that are missing from the file pool (filedir): "
+               "lost uploads."),
+    MetricSpec("lms_moodle_filestore_missing_bytes", "gauge",
+               "Bytes of the contents missing from the file pool (files.filesize)."),
+    MetricSpec("lms_moodle_filestore_orphan_blobs", "gauge",
+               "Blobs in the file pool that no files row references, older than the "
+               "check's orphan_min_age."),
+    MetricSpec("lms_moodle_filestore_orphan_bytes", "gauge", "Bytes of the orphan blobs."),
+    MetricSpec("lms_moodle_filestore_size_mismatches", "gauge",
+               "Blobs whose size differs from files.filesize."),
+    MetricSpec("lms_moodle_filestore_corrupt_blobs", "gauge",
+               "Blobs whose content SHA-1 differs from their name, as found by the "
+               "verification slices and not fixed since."),
+    MetricSpec("lms_moodle_filestore_blobs_verified_total", "counter",
+               "Blobs whose content the verification has hashed, across runs."),
+    MetricSpec("lms_moodle_filestore_reconcile_seconds", "gauge",
+               "Duration of the last reconcile pass (files table against the file pool)."),
+    MetricSpec("lms_moodle_filestore_blobs", "gauge", "Blobs in the file pool."),
+    MetricSpec("lms_moodle_filestore_unreadable_blobs", "gauge",
+               "Blobs the last verification slice could not read (permissions)."),
+    MetricSpec("lms_moodle_filestore_verify_pass_timestamp_seconds", "gauge",
+               "When the verification last completed a pass over the whole pool, as a "
+               "Unix time."),
+)
 _PHP_NAMES = ("alternative_file_system_class", "filedir", "trashdir")
 Count = Annotated[int, Field(ge=1)]
 

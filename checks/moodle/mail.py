@@ -42,6 +42,7 @@ from checks.moodle.logstore import decode_other, standard_log_enabled
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from checks.moodle.site_config import config_php_settings
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.spec import CheckSpec, PositiveDuration
 from monitor.kernel.units import fmt_duration, fmt_seconds
@@ -54,8 +55,20 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_smtp_up", "lms_moodle_smtp_response_seconds", "lms_moodle_smtp_starttls",
-           "lms_moodle_noemailever", "lms_moodle_email_failed_events")
+METRICS = declare(
+    MetricSpec("lms_moodle_smtp_up", "gauge",
+               "1 if the SMTP host from Moodle's smtphosts answered EHLO (and STARTTLS where "
+               "Moodle would use it), else 0.", ("host",)),
+    MetricSpec("lms_moodle_smtp_response_seconds", "gauge",
+               "Time to connect, read the greeting and EHLO (plus STARTTLS) on an SMTP host.",
+               ("host",)),
+    MetricSpec("lms_moodle_smtp_starttls", "gauge",
+               "1 if the SMTP host offers STARTTLS in its EHLO answer, else 0.", ("host",)),
+    MetricSpec("lms_moodle_noemailever", "gauge",
+               "1 if $CFG->noemailever is on (Moodle sends no e-mail at all), else 0."),
+    MetricSpec("lms_moodle_email_failed_events", "gauge",
+               "\\core\\event\\email_failed events in the check's window (standard log)."),
+)
 EMAIL_FAILED = "\\core\\event\\email_failed"  # eventname = '\\' . classname
 _HOST = re.compile(r"^(?:(ssl|tls)://)?(.+?)(?::(\d+))?$")  # PHPMailer::smtpConnect()
 _SETTINGS = ("smtphosts", "smtpsecure", "noemailever")

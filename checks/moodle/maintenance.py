@@ -38,6 +38,7 @@ from checks.base import CheckContext, CheckUnavailable, Window, covered_by_windo
 from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec
 from monitor.kernel.units import fmt_duration
@@ -50,8 +51,16 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_maintenance_enabled", "lms_moodle_maintenance_scheduled_timestamp_seconds",
-           "lms_moodle_maintenance_covered")
+METRICS = declare(
+    MetricSpec("lms_moodle_maintenance_enabled", "gauge",
+               "1 while Moodle's maintenance mode is on: cli (climaintenance.html) or web "
+               "(config maintenance_enabled).", ("mode",)),
+    MetricSpec("lms_moodle_maintenance_scheduled_timestamp_seconds", "gauge",
+               "When scheduled CLI maintenance starts (config maintenance_later), as a "
+               "Unix time."),
+    MetricSpec("lms_moodle_maintenance_covered", "gauge",
+               "1 if the current maintenance is inside a Vigil maintenance window, else 0."),
+)
 StatusName = Literal["OK", "WARNING", "CRITICAL"]
 NOT_COVERED = "not covered by a Vigil maintenance window"
 

@@ -33,6 +33,7 @@ from checks.moodle.held_change import Hold
 from checks.moodle.logstore import standard_log_enabled
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 from monitor.kernel.units import fmt_duration
@@ -45,7 +46,15 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_privileged_accounts", "lms_moodle_privileged_account_changes")
+METRICS = declare(
+    MetricSpec("lms_moodle_privileged_accounts", "gauge",
+               "Privileged accounts by kind: siteadmin (config siteadmins) or the shortname "
+               "of a watched role assigned at the system context (default manager).",
+               ("role",)),
+    MetricSpec("lms_moodle_privileged_account_changes", "gauge",
+               "Privileged accounts added or removed since the accepted baseline, during "
+               "the check's hold."),
+)
 CONTEXT_SYSTEM = 10
 SITEADMIN = "siteadmin"
 ROLE_UNASSIGNED = "\\core\\event\\role_unassigned"

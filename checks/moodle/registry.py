@@ -1,10 +1,32 @@
 """Moodle check types, merged into checks.registry.CHECK_TYPES (explicit, no scanning).
 
-Each probe module adds one line here: "moodle_<probe>": (Spec, Check).
+Each probe module adds one line here: "moodle_<probe>": (Spec, Check), and its METRICS to
+MOODLE_METRICS, from which the shell builds the metric catalogue.
 """
 
 from __future__ import annotations
 
+from checks.moodle import (
+    adhoc,
+    availability,
+    backups,
+    branches,
+    caches,
+    checkapi,
+    config_drift,
+    cron,
+    dataroot,
+    exams,
+    filestore,
+    mail,
+    maintenance,
+    privileged,
+    security,
+    tasks,
+    updates,
+    upgrade,
+    usage,
+)
 from checks.moodle.adhoc import AdhocTasksCheck, AdhocTasksSpec
 from checks.moodle.availability import AvailabilityCheck, AvailabilitySpec
 from checks.moodle.backups import BackupsCheck, BackupsSpec
@@ -24,6 +46,7 @@ from checks.moodle.tasks import ScheduledTasksCheck, ScheduledTasksSpec
 from checks.moodle.updates import UpdatesCheck, UpdatesSpec
 from checks.moodle.upgrade import UpgradeCheck, UpgradeSpec
 from checks.moodle.usage import UsageCheck, UsageSpec
+from monitor.kernel.metric import Metrics, merge
 from monitor.kernel.spec import CheckSpec
 
 MOODLE_CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
@@ -47,6 +70,14 @@ MOODLE_CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "moodle_config_drift": (ConfigDriftSpec, ConfigDriftCheck),
     "moodle_privileged_accounts": (PrivilegedSpec, PrivilegedCheck),
 }
+
+# Samples the Moodle probes return, each declared once in its probe module.
+MOODLE_METRICS: Metrics = merge(
+    cron.METRICS, tasks.METRICS, adhoc.METRICS, availability.METRICS, mail.METRICS,
+    caches.METRICS, security.METRICS, usage.METRICS, exams.METRICS, backups.METRICS,
+    checkapi.METRICS, upgrade.METRICS, maintenance.METRICS, dataroot.METRICS, updates.METRICS,
+    branches.METRICS, filestore.METRICS, config_drift.METRICS, privileged.METRICS,
+)
 
 
 def default_moodle_checks() -> list[str]:

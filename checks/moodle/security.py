@@ -34,6 +34,7 @@ from checks.moodle.security_queries import (
 )
 from checks.moodle.site import site_database
 from checks.moodle.tasks import fmt_duration
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 
@@ -44,9 +45,23 @@ _REASON_TEXT = {"nouser": "unknown username", "failed": "wrong password",
                 "suspended": "suspended account", "lockout": "locked account",
                 "unauthorised": "unauthorised", "failed_recaptcha": "failed reCAPTCHA",
                 "other": "unparsed reason"}
-METRICS = ("lms_moodle_failed_logins", "lms_moodle_failed_logins_by_reason",
-           "lms_moodle_failed_logins_baseline", "lms_moodle_site_admins",
-           "lms_moodle_locked_accounts")
+METRICS = declare(
+    MetricSpec("lms_moodle_failed_logins", "gauge",
+               "Failed logins (\\core\\event\\user_login_failed) in the check's window "
+               "(default the last 5 min)."),
+    MetricSpec("lms_moodle_failed_logins_by_reason", "gauge",
+               "Failed logins in the window by reason: the AUTH_LOGIN_* names of "
+               "lib/authlib.php (nouser, suspended, failed, lockout, unauthorised, "
+               "failed_recaptcha) or other.", ("reason",)),
+    MetricSpec("lms_moodle_failed_logins_baseline", "gauge",
+               "Median failed logins per window over the baseline span (default 24 h)."),
+    MetricSpec("lms_moodle_site_admins", "gauge",
+               "Site administrators (config siteadmins)."),
+    MetricSpec("lms_moodle_locked_accounts", "gauge",
+               "Accounts locked out now (user preference login_lockout within "
+               "lockoutduration); absent when lockout is disabled."),
+)
+_MAX_PARSED = 20_000  # rows whose `other` we decode per run; more only scales the counts
 _DETAIL_CAP = 10
 _RANK = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}  # as worst()
 

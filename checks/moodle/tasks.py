@@ -40,6 +40,7 @@ from checks.common import check_order
 from checks.lazy import lazy_import
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, Duration
 from monitor.kernel.units import fmt_duration
@@ -52,10 +53,20 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_scheduled_tasks_failing", "lms_moodle_scheduled_tasks_overdue",
-           "lms_moodle_scheduled_tasks_running", "lms_moodle_scheduled_tasks_stale",
-           "lms_moodle_scheduled_max_fail_delay_seconds",
-           "lms_moodle_scheduled_longest_runtime_seconds")
+METRICS = declare(
+    MetricSpec("lms_moodle_scheduled_tasks_failing", "gauge",
+               "Enabled scheduled tasks whose last run failed (faildelay > 0)."),
+    MetricSpec("lms_moodle_scheduled_tasks_overdue", "gauge",
+               "Enabled scheduled tasks due longer ago than the grace and not running."),
+    MetricSpec("lms_moodle_scheduled_tasks_running", "gauge",
+               "Scheduled tasks marked running (timestarted set)."),
+    MetricSpec("lms_moodle_scheduled_tasks_stale", "gauge",
+               "Scheduled tasks marked running by a process that no longer exists here."),
+    MetricSpec("lms_moodle_scheduled_max_fail_delay_seconds", "gauge",
+               "Largest fail delay among enabled scheduled tasks."),
+    MetricSpec("lms_moodle_scheduled_longest_runtime_seconds", "gauge",
+               "Runtime of the longest-running scheduled task, 0 if none runs."),
+)
 DETAIL_LIMIT = 10  # names listed in details; counts are exact
 RUNNING_LIMIT = 100  # running rows read (concurrency limits keep the real number far lower)
 Seconds = Annotated[Duration, Field(gt=0)]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from checks.moodle.update_judge import Assessment, Pending
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.units import fmt_duration
 
@@ -15,9 +16,25 @@ if TYPE_CHECKING:
     from checks.moodle.update_installed import Installed
     from checks.moodle.updates import Answer, UpdatesSpec
 
-METRICS = ("lms_moodle_update_releases_behind", "lms_moodle_update_available",
-           "lms_moodle_update_security_pending", "lms_moodle_update_age_seconds",
-           "lms_moodle_update_feed_last_success_timestamp_seconds")
+METRICS = declare(
+    MetricSpec("lms_moodle_update_releases_behind", "gauge",
+               "Point releases (x.y.z) between the installed core and the newest release of "
+               "its branch in the update feed's answer."),
+    MetricSpec("lms_moodle_update_available", "gauge",
+               "Pending updates by kind: core (1 if a newer release of the site's branch is "
+               "offered, else 0), plugin (additional plugins with a newer version offered).",
+               ("kind",)),
+    MetricSpec("lms_moodle_update_security_pending", "gauge",
+               "Pending updates (core and plugins) counted as security updates by the check's "
+               "security rules (the feed itself has no security flag)."),
+    MetricSpec("lms_moodle_update_age_seconds", "gauge",
+               "How long the oldest pending update of this kind (core, plugin) has been "
+               "available: since its build date, else since Vigil first saw it; 0 if none.",
+               ("kind",)),
+    MetricSpec("lms_moodle_update_feed_last_success_timestamp_seconds", "gauge",
+               "When the update data in use was fetched (by Vigil from the feed, or by "
+               "Moodle's own cron), as a Unix time."),
+)
 _LISTED = 10
 Problem = tuple[Status, str]
 

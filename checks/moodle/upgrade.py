@@ -36,6 +36,7 @@ from checks.moodle.codebase import CodeVersions, VersionCache, read_code_version
 from checks.moodle.config_php import PhpSyntaxError
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import moodle_site, site_database, site_dirroot
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 
@@ -47,8 +48,18 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_upgrade_pending", "lms_moodle_upgrade_running",
-           "lms_moodle_core_version", "lms_moodle_plugins")
+METRICS = declare(
+    MetricSpec("lms_moodle_upgrade_pending", "gauge",
+               "1 if code on disk is newer than the database (an upgrade is pending), else 0."),
+    MetricSpec("lms_moodle_upgrade_running", "gauge",
+               "1 while config upgraderunning is set (an upgrade runs or died), else 0."),
+    MetricSpec("lms_moodle_core_version", "gauge",
+               "Moodle core version number (YYYYMMDDRR.XX) on disk (version.php) and in the "
+               "database (config version).", ("source",)),
+    MetricSpec("lms_moodle_plugins", "gauge",
+               "Plugins by status, disk vs database: uptodate, upgrade, new, downgrade, "
+               "missing, delete.", ("state",)),
+)
 PLUGIN_STATES = ("uptodate", "upgrade", "new", "downgrade", "missing", "delete")
 _CONFIG_NAMES = ("version", "release", "branch", "upgraderunning", "outagelessupgrade")
 _LISTED = 10

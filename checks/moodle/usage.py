@@ -31,6 +31,7 @@ from checks.lazy import lazy_import
 from checks.moodle.logstore import ENROLMENT_CREATED, LOGGED_IN, standard_log_enabled
 from checks.moodle.schema import MoodleTables, moodle_tables
 from checks.moodle.site import site_database
+from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration
 from monitor.kernel.units import fmt_duration
@@ -43,10 +44,30 @@ if TYPE_CHECKING:
 else:
     sa = lazy_import("sqlalchemy")
 
-METRICS = ("lms_moodle_active_users", "lms_moodle_logins", "lms_moodle_enrolments_created",
-           "lms_moodle_course_completions", "lms_moodle_quiz_attempts_in_progress",
-           "lms_moodle_quizzes_closing_soon", "lms_moodle_users", "lms_moodle_users_by_auth",
-           "lms_moodle_courses")
+METRICS = declare(
+    MetricSpec("lms_moodle_active_users", "gauge",
+               "Users (not deleted, not guest) whose lastaccess is within the window "
+               "(5m, 1h, 24h).", ("window",)),
+    MetricSpec("lms_moodle_logins", "gauge",
+               "Logins (\\core\\event\\user_loggedin) in the check's count window "
+               "(default the last hour)."),
+    MetricSpec("lms_moodle_enrolments_created", "gauge",
+               "New enrolments (\\core\\event\\user_enrolment_created) in the count window."),
+    MetricSpec("lms_moodle_course_completions", "gauge",
+               "Course completions (course_completions.timecompleted) in the count window."),
+    MetricSpec("lms_moodle_quiz_attempts_in_progress", "gauge",
+               "Quiz attempts in progress (state inprogress, previews excluded)."),
+    MetricSpec("lms_moodle_quizzes_closing_soon", "gauge",
+               "Quizzes whose close time falls within the check's horizon (default 24 h)."),
+    MetricSpec("lms_moodle_users", "gauge",
+               "User accounts by state: active, suspended, deleted (guest excluded).",
+               ("state",)),
+    MetricSpec("lms_moodle_users_by_auth", "gauge",
+               "User accounts not deleted, by authentication method (the most used ones; "
+               "the rest as other).", ("auth",)),
+    MetricSpec("lms_moodle_courses", "gauge",
+               "Courses by state: visible, hidden (front page excluded).", ("state",)),
+)
 # The label values of lms_moodle_active_users and the spans they count.
 ACTIVE_WINDOWS = {"5m": 300, "1h": 3600, "24h": 86400}
 

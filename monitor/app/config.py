@@ -27,10 +27,12 @@ from pydantic import (
 from alerts.config import AlertingConfig
 from alerts.maintenance.model import WindowSpec
 from alerts.messages import Renderer, TemplateRenderError
+from alerts.predict_rules import GAUGES_CONTEXT
 from alerts.slo import reference_problems as slo_reference_problems
 from checks.moodle.registry import default_moodle_checks
 from checks.moodle.settings import MoodleSettings
 from checks.registry import CHECK_TYPES
+from monitor.app.catalogue import CHECK_GAUGES
 from monitor.app.config_errors import format_validation_error
 from monitor.app.secrets import resolve_references
 from monitor.kernel.spec import CheckSpec, PositiveDuration, StrictModel
@@ -241,7 +243,7 @@ def parse_config(
     if base_dir is not None:
         _anchor_state_dir(raw, base_dir)
     try:
-        config = VigilConfig.model_validate(raw)
+        config = VigilConfig.model_validate(raw, context={GAUGES_CONTEXT: CHECK_GAUGES})
     except ValidationError as exc:
         problems.extend(format_validation_error(exc))
         raise ConfigError(source, problems) from None

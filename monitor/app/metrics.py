@@ -16,8 +16,10 @@ from prometheus_client.registry import Collector
 
 from alerts.receiver_health import receiver_states
 from monitor import __version__
+from monitor.app.catalogue import SAMPLE_METRICS
+from monitor.app.self_metrics import DAEMON_METRICS, STATE_METRICS
 from monitor.app.store import StateStore
-from monitor.kernel.catalogue import CATALOGUE, DAEMON_METRICS, STATE_METRICS, MetricSpec
+from monitor.kernel.metric import MetricSpec
 from monitor.kernel.result import Status
 from monitor.state.store import CheckState
 
@@ -132,8 +134,8 @@ def _sample_families(states: list[CheckState], warned: set[str]) -> Iterator[Met
     families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
     for state in states:
         for sample in state.result.samples:
-            spec = CATALOGUE.get(sample.name)
-            if spec is None or spec.name in STATE_METRICS or spec.name in DAEMON_METRICS:
+            spec = SAMPLE_METRICS.get(sample.name)
+            if spec is None:
                 if sample.name in warned:
                     continue
                 warned.add(sample.name)

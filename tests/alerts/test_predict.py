@@ -22,14 +22,15 @@ from alerts.predict import (
     seconds_to_threshold,
 )
 from alerts.predict_rules import (
+    GAUGES_CONTEXT,
     PredictRule,
     Quantity,
     default_predict_rules,
     parse_gate,
     parse_quantity,
 )
+from monitor.app.catalogue import CATALOGUE
 from monitor.app.config import ConfigError, parse_config
-from monitor.kernel.catalogue import CATALOGUE
 from monitor.kernel.result import Status
 
 NOW = 1_800_000_000.0
@@ -294,6 +295,18 @@ def test_config_errors_name_the_path(toml: str, problem: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(toml)
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_the_metric_is_checked_against_the_gauges_the_caller_passes_in() -> None:
+    data = {"name": "queue", "metric": "lms_queue_depth",
+            "levels": [{"horizon": "1h", "severity": "warning"}]}
+    context = {GAUGES_CONTEXT: frozenset({"lms_queue_length"})}
+    with pytest.raises(ValueError, match="'lms_queue_depth' is not a gauge that checks return"):
+        PredictRule.model_validate(data, context=context)
+    assert PredictRule.model_validate({**data, "metric": "lms_queue_length"},
+                                      context=context).metric == "lms_queue_length"
+    # Alerting knows no check family: without the shell's list any name is taken as given.
+    assert PredictRule.model_validate(data).metric == "lms_queue_depth"
 
 
 def test_default_rules_ship_and_an_empty_list_turns_them_off() -> None:

@@ -16,7 +16,7 @@ import trustme
 from check_helpers import server_context
 
 from checks.base import Check, CheckContext
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result
 
 

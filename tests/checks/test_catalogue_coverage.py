@@ -15,8 +15,7 @@ import pytest
 
 from checks import dns, http, os_updates, process, system, tcp, tls
 from checks.integrity import codetree, datascripts
-from checks.registry import CHECK_TYPES, build_check
-from monitor.kernel.catalogue import CHECK_METRICS
+from checks.registry import CHECK_METRICS, CHECK_TYPES, build_check
 from monitor.kernel.spec import CheckSpec
 
 MODULES = (http, tls, tcp, dns, system, process, os_updates, codetree, datascripts)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"
@@ -188,7 +188,7 @@ def test_alert_transition_and_maintenance_annotations(path):
 def test_every_metric_is_catalogued(path):
     unknown = {name for expr in exprs(load(path)) for name in metric_names(expr)
                if not resolves(name)}
-    assert not unknown, f"not in monitor/kernel/catalogue.py: {sorted(unknown)}"
+    assert not unknown, f"not in monitor/app/catalogue.py: {sorted(unknown)}"
 
 
 def test_metric_name_extraction():

@@ -1,7 +1,7 @@
 """The Prometheus rules in grafana/rules/: valid, unit-tested, and built on catalogued metrics.
 
 `promtool check rules` and `promtool test rules` (grafana/rules/tests/) must pass, every
-metric an expression reads must be declared in monitor.kernel.catalogue (or be Prometheus' own
+metric an expression reads must be in monitor.app.catalogue (or be Prometheus' own
 `up`/`scrape_*`, or a recording rule of the file), and every rule must be covered by the
 unit tests: each recording rule queried, each alert rule seen both firing and not firing.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "grafana" / "rules" / "vigil-rules.yml"
@@ -120,7 +120,7 @@ def test_every_rule_uses_only_catalogued_metrics() -> None:
         for name in metric_names(rule["expr"])
         if not _catalogued(name, recorded)
     }
-    assert not unknown, f"metrics not in monitor/kernel/catalogue.py: {sorted(unknown)}"
+    assert not unknown, f"metrics not in monitor/app/catalogue.py: {sorted(unknown)}"
 
 
 def test_every_rule_reads_some_metric() -> None:
@@ -137,7 +137,7 @@ def test_unit_test_input_series_are_catalogued() -> None:
     }
     assert names
     unknown = sorted(name for name in names if not _catalogued(name, recorded))
-    assert not unknown, f"test series not in monitor/kernel/catalogue.py: {unknown}"
+    assert not unknown, f"test series not in monitor/app/catalogue.py: {unknown}"
 
 
 # ------------------------------------------------------------------ rule hygiene

@@ -28,7 +28,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.kernel.catalogue import CATALOGUE, MetricSpec
+from monitor.app.catalogue import CATALOGUE
+from monitor.kernel.metric import MetricSpec
 from tests.grafana.live_env import LMS_EDGE, LMS_MIRROR, LMS_MOODLE, RULES, LiveSetup
 from tests.grafana.test_grafana_dashboards import BOARD_FILES, all_panels, load, metric_names
 from tests.helpers import wait_for
@@ -290,7 +291,7 @@ def test_every_exported_metric_is_catalogued(live: LiveSetup) -> None:
         extra = labels - set(spec.labels)
         if extra:
             unknown.append(f"{name}: labels {sorted(extra)} not catalogued")
-    assert not unknown, "exported but not in monitor/kernel/catalogue.py: " + ", ".join(unknown)
+    assert not unknown, "exported but not in monitor/app/catalogue.py: " + ", ".join(unknown)
 
 
 def test_promtool_check_metrics_reports_no_problems(live: LiveSetup) -> None:

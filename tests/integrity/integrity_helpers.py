@@ -17,7 +17,7 @@ from pathlib import Path
 
 from checks.base import CheckContext
 from checks.moodle.site import MoodleSite
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result
 from monitor.kernel.target import Target
 from tests.moodle_double.sitedir import FakeSite, make_site

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from checks.base import CheckContext, CheckUnavailable
 from checks.moodle import adhoc
 from checks.moodle.adhoc import AdhocTasksCheck, AdhocTasksSpec
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.scenario_tasks import ADHOC_TASKS

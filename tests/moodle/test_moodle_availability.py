@@ -19,10 +19,10 @@ from checks.base import CheckContext
 from checks.moodle.availability import METRICS, AvailabilityCheck, AvailabilitySpec
 from checks.moodle.settings import MoodleSettings
 from checks.moodle.site import MoodleSite
+from monitor.app.catalogue import CATALOGUE
 from monitor.app.demo.faults import FaultController
 from monitor.app.demo.lms import DemoSite
 from monitor.app.demo.server import DemoServer
-from monitor.kernel.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from monitor.kernel.target import Target
 

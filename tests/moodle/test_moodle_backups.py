@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.backups import BackupsCheck, BackupsSpec, schedule_gap_days
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.scenario import Scenario

@@ -21,7 +21,8 @@ from checks.moodle.branch_table import (
     version_key,
 )
 from checks.moodle.branches import BranchSupportCheck, BranchSupportSpec
-from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from checks.moodle.registry import MOODLE_METRICS
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle_double.sitedir import FakeSite, make_site

@@ -18,7 +18,7 @@ from checks.moodle.caches import METRICS, CachesCheck, CachesSpec
 from checks.moodle.caches_redis import RedisEndpoint, RedisStats, session_endpoint
 from checks.moodle.settings import MoodleSettings
 from checks.moodle.site import MoodleSite
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle_double.sitedir import make_site

@@ -11,7 +11,8 @@ from checks.base import CheckUnavailable
 from checks.moodle import checkapi as MODULE
 from checks.moodle.checkapi import CheckApiCheck, CheckApiSpec, parse_checks_output
 from checks.moodle.cli import CliResult
-from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from checks.moodle.registry import MOODLE_METRICS
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle_double.sitedir import FakeSite, make_site
 

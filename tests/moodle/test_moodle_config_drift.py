@@ -21,7 +21,7 @@ from checks.moodle.config_fingerprint import (
     flatten,
     shown,
 )
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle_double.sitedir import config_php_text

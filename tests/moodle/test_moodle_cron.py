@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.cron import CronCheck, CronSpec
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from checks.base import CheckUnavailable
 from checks.moodle import dataroot as MODULE
 from checks.moodle.dataroot import DatarootCheck, DatarootSpec, web_user_can_write
-from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from checks.moodle.registry import MOODLE_METRICS
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle_double.sitedir import FakeSite, make_site
 

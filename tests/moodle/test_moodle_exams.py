@@ -6,7 +6,7 @@ import pytest
 
 from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.exams import ExamInfo, ExamsCheck, ExamsSpec, exams_between
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 

@@ -26,7 +26,7 @@ from checks.moodle.filestore_scan import (
     WalkNotes,
 )
 from checks.moodle.filestore_verify import Throttle
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.scenario import Scenario

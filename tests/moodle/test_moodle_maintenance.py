@@ -17,9 +17,10 @@ from checks.moodle.maintenance import (
     MaintenanceState,
     judge,
 )
+from checks.moodle.registry import MOODLE_METRICS
 from checks.moodle.settings import MoodleSettings
 from checks.moodle.site import MoodleSite
-from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 

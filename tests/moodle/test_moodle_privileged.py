@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from checks.base import CheckContext
 from checks.moodle.held_change import Hold
 from checks.moodle.privileged import METRICS, ROLE_UNASSIGNED, PrivilegedCheck, PrivilegedSpec
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle_double.scenario import Scenario

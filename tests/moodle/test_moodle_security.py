@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from checks.base import CheckContext, CheckUnavailable
 from checks.moodle.logstore import FAILED_LOGIN, decode_other, php_unserialize
 from checks.moodle.security import SecurityCheck, SecuritySpec
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle_double.scenario_logs import php_serialize

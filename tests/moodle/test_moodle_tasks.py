@@ -16,7 +16,7 @@ from checks.moodle.tasks import (
     ScheduledTasksSpec,
     fmt_duration,
 )
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.scenario_tasks import CORE_DISABLED_TASKS, CORE_SCHEDULED_TASKS

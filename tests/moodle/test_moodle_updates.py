@@ -12,9 +12,10 @@ import pytest
 
 from checks.base import CheckContext
 from checks.moodle import updates as MODULE
+from checks.moodle.registry import MOODLE_METRICS
 from checks.moodle.update_feed import FeedError, parse_release, php_number, request_params, validate
 from checks.moodle.updates import UpdatesCheck, UpdatesSpec
-from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.sitedir import DEFAULT_PLUGINS, FakeSite, make_site

@@ -13,8 +13,9 @@ import pytest
 from checks.base import CheckContext, CheckUnavailable
 from checks.moodle import upgrade as MODULE
 from checks.moodle.codebase import read_code_versions
+from checks.moodle.registry import MOODLE_METRICS
 from checks.moodle.upgrade import UpgradeCheck, UpgradeSpec
-from monitor.kernel.catalogue import CATALOGUE, MOODLE_METRICS
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
 from tests.moodle_double.sitedir import DEFAULT_PLUGINS, FakeSite, make_site

@@ -14,7 +14,7 @@ from checks.base import CheckContext, CheckUnavailable
 from checks.moodle import backups, exams, security, usage
 from checks.moodle.logstore import ENROLMENT_CREATED
 from checks.moodle.usage import UsageCheck, UsageSpec
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from monitor.kernel.catalogue import CATALOGUE
+from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Sample, Status
 
 
