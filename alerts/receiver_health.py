@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from alerts.messages import Renderer
 from alerts.notifiers.base import SELF_ALERT_LABEL
-from alerts.store import AlertingState
+from alerts.store import AlertingState, AlertStore
 
 UP, FAILED = "up", "failed"
 
@@ -36,18 +35,18 @@ class ReceiverState:
     since: float
 
 
-def receiver_states(db: sqlite3.Connection) -> dict[str, ReceiverState]:
-    rows = db.execute("SELECT receiver, state, reason, since FROM receiver_health")
+def receiver_states(store: AlertStore) -> dict[str, ReceiverState]:
+    rows = store.db.execute("SELECT receiver, state, reason, since FROM receiver_health")
     return {r[0]: ReceiverState(r[0], r[1] == UP, r[2], r[3]) for r in rows}
 
 
-def failed_receivers(db: sqlite3.Connection) -> set[str]:
+def failed_receivers(store: AlertStore) -> set[str]:
     """Receivers marked failed: whose self-alert a re-sending notifier keeps alive."""
-    return {name for name, state in receiver_states(db).items() if not state.up}
+    return {name for name, state in receiver_states(store).items() if not state.up}
 
 
 def latest_self_alerts(
-    db: sqlite3.Connection, receivers: Collection[str] | None = None
+    store: AlertStore, receivers: Collection[str] | None = None
 ) -> list[tuple[int, str, dict[str, Any]]]:
     """The newest delivered self-alert about each still-failed receiver, per receiver
     that got it (all when None), as (outbox id, receiver, payload), oldest row first.
@@ -58,7 +57,7 @@ def latest_self_alerts(
     if receivers is not None and not receivers:
         return []
     subject = f"json_extract(o.payload, '$.group_labels.{SELF_ALERT_LABEL}')"
-    rows = db.execute(
+    rows = store.db.execute(
         "SELECT id, receiver, payload FROM ("
         " SELECT o.id, o.receiver, o.payload, json_extract(o.payload, '$.status') AS status,"
         f"  {subject} AS subject, ROW_NUMBER() OVER ("
@@ -94,7 +93,7 @@ class ReceiverHealth:
         self.renderer = renderer or Renderer()
         self.logger = logger or logging.getLogger("vigil.alerts.receivers")
         # Successful deliveries are the common case: answer them from memory.
-        self._up = {name: state.up for name, state in receiver_states(store.db).items()}
+        self._up = {name: state.up for name, state in receiver_states(store).items()}
 
     def sync(self, receivers: Iterable[str], now: float) -> None:
         """Track exactly the configured receivers (new ones start up)."""
@@ -104,7 +103,7 @@ class ReceiverHealth:
                            " VALUES (?,?,?)", [(name, UP, now) for name in names])
             marks = ",".join("?" * len(names))
             db.execute(f"DELETE FROM receiver_health WHERE receiver NOT IN ({marks})", names)
-        self._up = {name: state.up for name, state in receiver_states(self.store.db).items()}
+        self._up = {name: state.up for name, state in receiver_states(self.store).items()}
 
     def failed(self, receiver: str, reason: str, now: float) -> None:
         if self._up.get(receiver) is False:

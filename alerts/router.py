@@ -227,7 +227,7 @@ class Router:
         message twice (e.g. after a crash) sends it once.
         """
         if receivers is None:
-            health = receiver_states(self.store.db)
+            health = receiver_states(self.store)
             receivers = [spec.name for spec in self.config.receivers
                          if spec.name not in health or health[spec.name].up]
         payload = outbound.message_payload(self.config, reason, title, text, html, labels or {},

@@ -19,9 +19,9 @@ from alerts.engine import fingerprint
 from alerts.notifiers import refresh_notifiers
 from alerts.service import RETIRED_SUMMARY
 from monitor.app.config import VigilConfig, parse_config
-from monitor.app.daemon import STATE_FILE, Daemon
+from monitor.app.daemon import Daemon
 from monitor.app.sdnotify import SystemdNotifier
-from monitor.app.store import StateStore
+from monitor.app.store import STATE_FILE, StateStore
 from monitor.kernel.result import Result, Status
 from tests.alerts.notification_samples import notification, snapshot
 from tests.conftest import FakeClock
@@ -324,7 +324,7 @@ async def test_adoption_gives_alertmanager_the_newest_delivered_snapshot_of_firi
         store.enqueue("g4", "am", notification(snapshot(fingerprint=HTTP, summary="queued")),
                       NOW + 3)  # not delivered: Alertmanager never saw it
 
-        daemon._adopt_pushed_alerts()
+        daemon.work.adopt_pushed_alerts()
         await refresh_notifiers(daemon.dispatcher.notifiers, clock.time(), {HTTP})
 
         assert [(a["labels"]["check"], a["annotations"]["description"])
@@ -383,13 +383,13 @@ async def test_the_alert_tick_prunes_hourly_and_keeps_what_adoption_needs(
         newest = sent(store, "n2", "log", notification(snapshot(fingerprint=HTTP)), NOW + 1)
         sent(store, "self", "log", notification(reason="self"), NOW + 2)
 
-        assert daemon._prune_outbox(NOW + 3) == 0  # nothing older than 7 days
+        assert daemon.work.prune_outbox(NOW + 3) == 0  # nothing older than 7 days
         sent(store, "later", "log", notification(reason="report"), NOW + 1.5 * DAY)
-        assert daemon._prune_outbox(NOW + 8 * DAY) == 2  # > 1 h later: n1 and "self"
+        assert daemon.work.prune_outbox(NOW + 8 * DAY) == 2  # > 1 h later: n1 and "self"
         assert [i.id for i in store.outbox_items()][0] == newest
         assert {i.dedup_key for i in store.outbox_items()} == {"n2", "later"}
-        assert daemon._prune_outbox(NOW + 8 * DAY + 1800) == 0  # within the hour: skipped
-        assert daemon._prune_outbox(NOW + 9 * DAY) == 1  # "later"; n2 is still needed
+        assert daemon.work.prune_outbox(NOW + 8 * DAY + 1800) == 0  # within the hour: skipped
+        assert daemon.work.prune_outbox(NOW + 9 * DAY) == 1  # "later"; n2 is still needed
         assert {i.dedup_key for i in store.outbox_items()} == {"n2"}
     finally:
         await daemon.stop()

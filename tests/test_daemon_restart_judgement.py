@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor.app.config import parse_config
-from monitor.app.daemon import STATE_FILE, Daemon
-from monitor.app.store import StateStore
+from monitor.app.daemon import Daemon
+from monitor.app.store import STATE_FILE, StateStore
 from monitor.kernel.result import Result, Status
 from tests.conftest import FakeClock
 

@@ -101,7 +101,7 @@ class StateCollector(Collector):
         yield GaugeMetricFamily("vigil_alerts_firing", _help("vigil_alerts_firing"), len(firing))
         receivers = GaugeMetricFamily(
             "vigil_receiver_up", _help("vigil_receiver_up"), labels=["receiver"])
-        for name, health in receiver_states(self.store.db).items():
+        for name, health in receiver_states(self.store).items():
             receivers.add_metric([name], float(health.up))
         yield receivers
         if self.maintenance is not None:

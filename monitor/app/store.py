@@ -17,6 +17,7 @@ from checks.integrity.tables import MIGRATIONS as INTEGRITY_MIGRATIONS
 from monitor.kernel.database import Database
 from monitor.state.store import MIGRATIONS as CHECK_STATE_MIGRATIONS
 
+STATE_FILE = "vigil.sqlite3"  # under [state] dir
 DOMAINS = (CHECK_STATE_MIGRATIONS, ALERTING_MIGRATIONS, MAINTENANCE_MIGRATIONS,
            INTEGRITY_MIGRATIONS)
 

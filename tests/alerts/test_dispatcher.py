@@ -255,7 +255,7 @@ async def test_a_permanent_error_marks_the_receiver_failed_and_tells_the_others(
     await dispatcher.step(100.0)  # both fail; the receiver is announced once
     await dispatcher.step(100.0)  # the self-alerts were queued; deliver them
 
-    state = receiver_states(store.db)
+    state = receiver_states(store)
     assert not state["pager"].up and state["pager"].reason == "HTTP 401 Unauthorized"
     assert state["mail"].up and state["chat"].up
     for notifier in (mail, chat):
@@ -284,7 +284,7 @@ async def test_a_later_success_marks_it_up_again_and_says_so(
     await dispatcher.step(200.0)
     await dispatcher.step(200.0)
 
-    assert receiver_states(store.db)["pager"].up
+    assert receiver_states(store)["pager"].up
     assert [n["status"] for n in mail.sent] == ["firing", "resolved"]
     assert mail.sent[1]["title"] == "[VIGIL] Receiver pager delivers again"
     assert [n["dedup_key"] for n in pager.sent][:1] == ["a:2"]
@@ -301,7 +301,7 @@ async def test_retryable_errors_do_not_mark_a_receiver_failed(
     queue(store, "a:1", receiver="pager")
     for now in (0.0, 5.0, 15.0, 35.0):
         await dispatcher.step(now)
-    assert receiver_states(store.db)["pager"].up and keys(pager) == ["a:1"]
+    assert receiver_states(store)["pager"].up and keys(pager) == ["a:1"]
 
 
 async def test_notifications_of_one_group_keep_their_order(

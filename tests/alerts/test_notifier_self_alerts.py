@@ -76,9 +76,9 @@ class Site:
         await self.dispatcher.step(self.clock.time())
 
     async def refresh(self) -> float | None:
-        """What the daemon's refresh timer does (monitor/app/daemon.py _refresh_receivers)."""
+        """What the daemon's refresh timer does (monitor/app/alerting_work.py refresh_receivers)."""
         return await refresh_notifiers(self.notifiers, self.clock.time(), set(),
-                                       failed_receivers(self.store.db))
+                                       failed_receivers(self.store))
 
     async def aclose(self) -> None:
         await self.dispatcher.aclose()
@@ -183,12 +183,12 @@ async def test_after_a_restart_alertmanager_adopts_the_failure_of_a_still_failed
         http_transport=httpx.MockTransport(site.http), clock=clock.time))
     am = restarted["am"]
     assert isinstance(am, AlertmanagerNotifier)
-    rows = latest_self_alerts(site.store.db, ["am"])
-    am.adopt_self_alerts([payload for _, _, payload in rows], failed_receivers(site.store.db),
+    rows = latest_self_alerts(site.store, ["am"])
+    am.adopt_self_alerts([payload for _, _, payload in rows], failed_receivers(site.store),
                          clock.time())
     try:
         assert await refresh_notifiers(restarted, clock.time(), set(),
-                                       failed_receivers(site.store.db)) == clock.time() + 60
+                                       failed_receivers(site.store)) == clock.time() + 60
     finally:
         for notifier in restarted.values():
             await notifier.aclose()
@@ -227,7 +227,7 @@ def test_the_newest_delivered_self_alert_of_each_failed_receiver_is_found_in_sql
 
     def found(receivers: list[str] | None) -> list[tuple[int, str, str]]:
         return [(row_id, receiver, payload["dedup_key"])
-                for row_id, receiver, payload in latest_self_alerts(store.db, receivers)]
+                for row_id, receiver, payload in latest_self_alerts(store, receivers)]
 
     assert found(["am"]) == [(newest_chat, "am", "c3")]
     assert found(None) == [(newest_chat, "am", "c3"), (other, "am2", "c3")]

@@ -21,7 +21,7 @@ from alerts.service import AlertService
 from alerts.snapshot import ack_json
 from alerts.store import AlertingState, AlertRecord
 from monitor.app.config import ConfigError, load_config
-from monitor.app.store import StateStore
+from monitor.app.store import STATE_FILE, StateStore
 from monitor.kernel.clock import SystemClock
 from monitor.kernel.database import StoreError
 from monitor.kernel.spec import parse_duration
@@ -63,8 +63,6 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"{exc.source}: {'; '.join(exc.problems)}", file=sys.stderr)
         return EXIT_CONFIG
-    from monitor.app.daemon import STATE_FILE
-
     try:
         store = StateStore(config.state.dir / STATE_FILE, history_limit=config.state.history_limit)
     except StoreError as exc:

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
         code = maintenance_main(args)
     elif args.command == "run":
-        from monitor.app.daemon import run_daemon
+        from monitor.app.run import run_daemon
 
         try:
             code = asyncio.run(run_daemon(args.config))

@@ -32,12 +32,11 @@ from alerts.maintenance.scheduling import Outcome, add_window, edit_window
 from alerts.maintenance.store import Window
 from checks.actions_registry import MAINTENANCE_ACTIONS
 from monitor.app.config import ConfigError, VigilConfig, load_config
-from monitor.app.store import StateStore
+from monitor.app.store import STATE_FILE, StateStore
 from monitor.kernel.clock import SystemClock
 from monitor.kernel.database import StoreError
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_FAILED = 1, 2, 3
-STATE_FILE = "vigil.sqlite3"  # the daemon's state file (monitor/app/daemon.py STATE_FILE)
 
 
 def add_parser(sub: Any) -> None:

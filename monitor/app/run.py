@@ -1,0 +1,45 @@
+"""`vigil run`: the daemon as a process: signals, start, wait, stop, exit codes.
+
+Exit codes: 0 stopped by SIGTERM/SIGINT; 1 could not start (e.g. the API port is taken);
+2 invalid config (cli/main.py); 4 the state database cannot be opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+from monitor.app.config import load_config
+from monitor.app.daemon import Daemon
+from monitor.kernel.database import StoreError
+
+log = logging.getLogger(__name__)
+
+EXIT_STATE = 4  # the state database cannot be opened (permissions, read-only or full disk)
+
+
+async def run_daemon(config_path: Path, env: Mapping[str, str] | None = None) -> int:
+    """``vigil run``: start, serve until SIGTERM/SIGINT, reload on SIGHUP."""
+    config = load_config(config_path, env=env)
+    try:
+        daemon = Daemon(config, config_path=config_path, env=env)
+    except StoreError as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_STATE
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.request_stop)
+    try:
+        await daemon.start()
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        await daemon.stop()
+        return 1
+    await daemon.wait_stopped()
+    log.info("stopping")
+    await daemon.stop()
+    return 0
