@@ -23,6 +23,9 @@ from grafana.boards.panels import (
     table,
     ts,
 )
+# Panels whose data cannot exist on some healthy sites say so instead of "No data".
+NO_REDIS = "No Redis: this site keeps its sessions and caches elsewhere"
+NO_DB_SESSIONS = "Sessions are not in the database (Redis, files or memcached)"
 
 
 def lms_detail() -> dict:
@@ -50,7 +53,7 @@ def lms_detail() -> dict:
            thresholds=steps((None, "green"), (2, "orange"), (5, "red"))),
         stat("TLS certificate expires in", "Time until the server certificate expires.",
              [q(f"min by (lms) (lms_tls_cert_expiry_seconds{{{SEL}}})", "{{lms}}")],
-             unit="s", w=12,
+             unit="s", w=12, no_data="No TLS: the site is served over plain http",
              thresholds=steps((None, "red"), (604800, "orange"), (1814400, "green"))),
         stat("HTTP status", "HTTP status code of the final response.",
              [q(f"lms_http_status_code{{{SEL}}}", "{{lms}} {{check}}")], unit="none", w=12,
@@ -75,22 +78,24 @@ def lms_detail() -> dict:
         row("Database and cache"),
         stat("Redis up", "1 if the Redis store answered PING.",
              [q(f"lms_moodle_redis_up{{{SEL}}}", "{{lms}} {{store}}")],
-             mappings=UP_MAPPINGS, thresholds=UP_STEPS),
+             mappings=UP_MAPPINGS, thresholds=UP_STEPS, no_data=NO_REDIS),
         ts("Redis ping", "Round trip of a PING to each Redis store.",
            [q(f"lms_moodle_redis_ping_seconds{{{SEL}}}", "{{lms}} {{store}}")], unit="s",
-           w=9, thresholds=steps((None, "green"), (0.05, "orange"))),
+           w=9, thresholds=steps((None, "green"), (0.05, "orange")), no_data=NO_REDIS),
         ts("Redis memory", "Memory used by each Redis store (maxmemory 0 means no limit).",
            [q(f"lms_moodle_redis_memory_used_bytes{{{SEL}}}", "{{lms}} {{store}} used"),
             q(f"lms_moodle_redis_memory_max_bytes{{{SEL}}} > 0", "{{lms}} {{store}} max")],
-           unit="bytes", w=9),
+           unit="bytes", w=9, no_data=NO_REDIS),
         ts("Redis evictions", "Keys evicted per second by each Redis store.",
            [q(f"rate(lms_moodle_redis_evicted_keys_total{{{SEL}}}[$__rate_interval])",
-              "{{lms}} {{store}}")], unit="ops", thresholds=steps((None, "green"), (1, "orange"))),
+              "{{lms}} {{store}}")], unit="ops", thresholds=steps((None, "green"), (1, "orange")),
+           no_data=NO_REDIS),
         ts("Sessions", "Rows and size of Moodle's sessions table (database sessions).",
            [q(f"lms_moodle_sessions{{{SEL}}}", "{{lms}} rows")],
-           thresholds=NONE_STEPS),
+           thresholds=NONE_STEPS, no_data=NO_DB_SESSIONS),
         ts("Sessions table size", "Size of Moodle's sessions table with its indexes.",
-           [q(f"lms_moodle_sessions_table_bytes{{{SEL}}}", "{{lms}}")], unit="bytes"),
+           [q(f"lms_moodle_sessions_table_bytes{{{SEL}}}", "{{lms}}")], unit="bytes",
+           no_data=NO_DB_SESSIONS),
         row("System resources"),
         ts("CPU busy", "Share of CPU time busy since the previous run.",
            [q(f"lms_system_cpu_usage_ratio{{{SEL}}}", "{{lms}}")], unit="percentunit",

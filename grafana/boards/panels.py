@@ -54,11 +54,13 @@ def q(expr: str, legend: str = "", instant: bool = False, fmt: str = "time_serie
 def panel(kind: str, title: str, description: str, targets: list[dict], *, unit: str = "short",
           thresholds: dict = NONE_STEPS, w: int = 8, h: int = 8, mappings: list | None = None,
           options: dict | None = None, custom: dict | None = None,
-          decimals: int | None = None, **extra) -> dict:
+          decimals: int | None = None, no_data: str | None = None, **extra) -> dict:
     defaults: dict[str, Any] = {"unit": unit, "thresholds": thresholds,
                                 "mappings": mappings or [], "custom": custom or {}}
     if decimals is not None:
         defaults["decimals"] = decimals
+    if no_data is not None:  # shown instead of "No data" where the data cannot exist
+        defaults["noValue"] = no_data
     return {
         "type": kind, "title": title, "description": description, "datasource": DS,
         "targets": targets, "w": w, "h": h,

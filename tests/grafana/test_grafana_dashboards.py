@@ -283,3 +283,15 @@ def test_each_board_shows_what_the_issue_asks(path):
     used = {name for expr in panel_exprs for name in metric_names(expr)}
     missing = REQUIRED_METRICS[path.name] - used
     assert not missing, f"{path.name} has no panel on {sorted(missing)}"
+
+
+def test_panels_whose_data_cannot_exist_on_some_sites_say_why() -> None:
+    """Redis on a file-session site, sessions on a Redis site, TLS on plain http: the
+    panel says so instead of Grafana's bare "No data"."""
+    board = load(GRAFANA / "dashboards" / "vigil-lms-detail.json")
+    said = {p["title"]: p["fieldConfig"]["defaults"].get("noValue") for p in all_panels(board)
+            if "fieldConfig" in p}
+    for title in ("Redis up", "Redis ping", "Redis memory", "Redis evictions"):
+        assert said[title].startswith("No Redis"), title
+    assert said["Sessions"].startswith("Sessions are not in the database")
+    assert said["TLS certificate expires in"] == "No TLS: the site is served over plain http"
