@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 PACKAGES = ("monitor", "checks", "alerts", "grafana")
+# "About 300 lines or less" (STYLE.md): a module within 5% of it is about 300.
 LINE_LIMIT = 300
+LINE_TOLERANCE = 315
 # Generated or tabular data whose length is its content, not its design.
 DATA_MODULES: dict[str, str] = {
     # One SQLAlchemy Table per Moodle table Vigil reads, transcribed column by column from
@@ -182,16 +184,18 @@ def main() -> int:
         ((len(p.read_text(encoding='utf-8').splitlines()), n) for n, p in modules.items()),
         reverse=True,
     )
-    over = [(n, m) for n, m in sizes if n > LINE_LIMIT]
+    over = [(n, m) for n, m in sizes if n > LINE_TOLERANCE]
     print(f"largest files (limit about {LINE_LIMIT} lines):")
     for lines, module in sizes[:10]:
         mark = ""
         if module in DATA_MODULES:
             mark = f"  (data: {DATA_MODULES[module]})"
-        elif lines > LINE_LIMIT:
+        elif lines > LINE_TOLERANCE:
             mark = "  OVER"
+        elif lines > LINE_LIMIT:
+            mark = "  (about 300)"
         print(f"  {lines:5d}  {modules[module].relative_to(root)}{mark}")
-    print(f"files over {LINE_LIMIT} lines (not data): "
+    print(f"files over {LINE_TOLERANCE} lines (not data): "
           f"{sum(1 for _, m in over if m not in DATA_MODULES)}")
     return 1 if found or dodges else 0
 
