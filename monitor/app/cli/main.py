@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     # Filled by load_config with every resolved secret; the log handlers redact them.
     secrets = SecretRegistry()
     _setup_logging(args.log_level, secrets)
+    args.secrets = secrets  # the subcommands' load_config fills it too
     if args.command == "config":
         code = cmd_validate(args.file, secrets)
     elif args.command == "check":
