@@ -30,6 +30,7 @@ from alerts.outbox_store import OutboxItem
 from alerts.receiver_health import ReceiverHealth
 from alerts.receiver_specs import RetrySettings
 from alerts.store import AlertingState
+from monitor.kernel.redact import SecretRegistry
 
 Outcome = Literal["sent", "retry", "failed"]
 OnAttempt = Callable[[str, Outcome], None]
@@ -64,8 +65,11 @@ class Dispatcher:
         logger: logging.Logger | None = None,
         poll_interval: float = 30.0,
         health: ReceiverHealth | None = None,
+        secrets: SecretRegistry | None = None,
     ) -> None:
         self.store = store
+        # The config's secrets: no delivery error is stored or logged with one.
+        self.secrets = SecretRegistry() if secrets is None else secrets
         self.notifiers = dict(notifiers)
         self.retry = retry
         self.on_attempt = on_attempt
@@ -151,7 +155,7 @@ class Dispatcher:
         except NotifyError as exc:
             if exc.permanent:
                 if self.health is not None:
-                    self.health.failed(item.receiver, exc.reason, now)
+                    self.health.failed(item.receiver, self.secrets.redact(exc.reason), now)
                 return self._fail(item, exc.reason)
             return self._retry(item, now, exc.reason)
         except Exception as exc:  # a notifier bug must not stop delivery: retry later
@@ -167,6 +171,7 @@ class Dispatcher:
         return "sent"
 
     def _retry(self, item: OutboxItem, now: float, reason: str) -> Outcome:
+        reason = self.secrets.redact(reason)
         attempts = item.attempts + 1
         max_age = self.retry.max_age
         if max_age is not None and now - item.created_at >= max_age:
@@ -184,6 +189,7 @@ class Dispatcher:
         return "retry"
 
     def _fail(self, item: OutboxItem, reason: str) -> Outcome:
+        reason = self.secrets.redact(reason)
         self.store.mark_failed(item.id, reason)
         # Loud on purpose: an on-call page was dropped (receiver_health tells the others).
         self.logger.error(

@@ -56,10 +56,10 @@ class JsonPoster:
                 f"{where}: {type(exc).__name__}: {self.redact(str(exc))}"
             ) from None
         what = f"{where}: HTTP {response.status_code} {response.reason_phrase}"
-        snippet = " ".join(response.text[:_BODY_SNIPPET].split())
-        error = http_status_error(
-            response.status_code, f"{what}: {self.redact(snippet)}" if snippet else what
-        )
+        # Redact the whole body before cutting it: a cut through a key hides it from
+        # a search for the whole key (truncate also masks such a cut-off start).
+        snippet = " ".join(self.redact.truncate(response.text, _BODY_SNIPPET).split())
+        error = http_status_error(response.status_code, f"{what}: {snippet}" if snippet else what)
         if error is not None:
             raise error
         return response

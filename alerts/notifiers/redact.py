@@ -4,6 +4,10 @@ Each notifier builds one ``Redactor`` from its spec. Errors it raises pass throu
 before the dispatcher stores them in the outbox, and it filters the log records of
 the HTTP/chat libraries underneath (httpx logs request URLs at INFO; apprise logs
 service URLs at DEBUG), because a token in a URL path is still a token.
+
+A ``Redactor`` is a kernel ``SecretRegistry`` (monitor/kernel/redact.py): it masks the
+base64, Basic-auth and URL-encoded forms too, and a secret's start left by a cut.
+The daemon-wide registry of resolved ``${...}`` values is separate (the shell's).
 """
 
 from __future__ import annotations
@@ -12,8 +16,7 @@ import logging
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
-# Shorter values ("1", "on") would mangle every message and hide nothing.
-_MIN_SECRET = 4
+from monitor.kernel.redact import SecretRegistry
 
 
 def url_secret_parts(url: str, *, host_is_secret: bool = False) -> set[str]:
@@ -36,20 +39,19 @@ def url_secret_parts(url: str, *, host_is_secret: bool = False) -> set[str]:
     return parts
 
 
-class Redactor:
-    """Replaces each known secret with ``<redacted>``; longest first so parts of a
-    secret never leave the rest of it readable."""
+class Redactor(SecretRegistry):
+    """Replaces each known secret (in any of its forms) with ``<redacted>``; longest
+    first so parts of a secret never leave the rest of it readable. Values shorter
+    than the kernel's MIN_SECRET are not secrets."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        unique = {s for s in secrets if s and len(s) >= _MIN_SECRET}
-        self._secrets = sorted(unique, key=len, reverse=True)
+        values = [s for s in secrets if s]
+        super().__init__(values)
+        for value in values:
+            if "://" in value and "@" in value:
+                self.add_url(value)  # user:pass@ travels as Basic base64(user:pass)
         self._filter = _RedactingFilter(self)
         self._loggers: list[logging.Logger] = []
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "<redacted>")
-        return text
 
     def watch(self, *logger_names: str) -> None:
         """Filter these libraries' log records until ``unwatch``."""

@@ -34,7 +34,8 @@ from checks.moodle.settings import MoodleSettings
 from checks.registry import CHECK_TYPES
 from monitor.app.catalogue import CHECK_GAUGES
 from monitor.app.config_errors import format_validation_error
-from monitor.app.secrets import resolve_references
+from monitor.app.secrets import register_url_credentials, resolve_references
+from monitor.kernel.redact import SecretRegistry
 from monitor.kernel.spec import CheckSpec, PositiveDuration, StrictModel
 
 
@@ -219,7 +220,11 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
-def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> VigilConfig:
+def load_config(
+    path: Path | str, env: Mapping[str, str] | None = None,
+    secrets: SecretRegistry | None = None,
+) -> VigilConfig:
+    """Load and validate; ``secrets`` (if given) receives every resolved secret value."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -227,19 +232,33 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Vigil
         raise ConfigError(str(path), ["file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"cannot read file: {exc}"]) from None
-    return parse_config(text, source=str(path), env=env, base_dir=path.parent)
+    return parse_config(text, source=str(path), env=env, base_dir=path.parent,
+                        secrets=secrets)
 
 
 def parse_config(
     text: str, source: str = "<config>", env: Mapping[str, str] | None = None,
-    base_dir: Path | None = None,
+    base_dir: Path | None = None, secrets: SecretRegistry | None = None,
+) -> VigilConfig:
+    # Errors never show a resolved value: each is redacted with this config's secrets.
+    secrets = SecretRegistry() if secrets is None else secrets
+    try:
+        return _parse(text, source, env, base_dir, secrets)
+    except ConfigError as exc:
+        raise ConfigError(exc.source, [secrets.redact(p) for p in exc.problems]) from None
+
+
+def _parse(
+    text: str, source: str, env: Mapping[str, str] | None, base_dir: Path | None,
+    secrets: SecretRegistry,
 ) -> VigilConfig:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [f"TOML syntax error: {exc}"]) from None
     problems: list[str] = []
-    raw = resolve_references(raw, os.environ if env is None else env, "", problems)
+    raw = resolve_references(raw, os.environ if env is None else env, "", problems, secrets)
+    register_url_credentials(raw, secrets)
     if base_dir is not None:
         _anchor_state_dir(raw, base_dir)
     try:

@@ -39,9 +39,11 @@ from monitor.app.sites import SiteRegistry
 from monitor.app.store import STATE_FILE, StateStore
 from monitor.app.web.api import create_app
 from monitor.app.web.guard import Guard, default_allowed_hosts
+from monitor.app.web.redacting import RedactingApp
 from monitor.app.web.server import EmbeddedServer
 from monitor.kernel.clock import Clock, SystemClock
 from monitor.kernel.job import CheckJob
+from monitor.kernel.redact import SecretRegistry
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,12 @@ class Daemon:
         env: Mapping[str, str] | None = None,
         systemd: SystemdNotifier | None = None,
         notifier_transport: httpx.AsyncBaseTransport | None = None,
+        secrets: SecretRegistry | None = None,
     ) -> None:
         self.config = config
+        # The config's resolved secrets (load_config fills it): redacted from results,
+        # delivery errors and every HTTP response.
+        self.secrets = SecretRegistry() if secrets is None else secrets
         self.config_path = config_path
         self.clock = clock or SystemClock()
         self.env = env
@@ -99,6 +105,7 @@ class Daemon:
             self.clock, store=self.store, listener=FanOut([self.recorder, self.alerts]),
             metrics=self.metrics,
             max_concurrency=config.scheduler.max_concurrency, state_dir=config.state.dir,
+            secrets=self.secrets,
         )
         self.scheduler = CheckScheduler(
             self.runner, self.clock, misfire_grace=config.scheduler.misfire_grace
@@ -127,7 +134,7 @@ class Daemon:
 
     def _build_dispatcher(self, config: VigilConfig) -> Dispatcher:
         return Dispatcher(self.store, self._notifiers(config), config.alerts.retry,
-                          on_attempt=self.metrics.on_notification)
+                          on_attempt=self.metrics.on_notification, secrets=self.secrets)
 
     def _wake_alerting(self) -> None:
         """New alert events: route them now (and deliver anything queued directly)."""
@@ -156,8 +163,8 @@ class Daemon:
             server = self.config.server
             allowed = (server.allowed_hosts if server.allowed_hosts is not None
                        else default_allowed_hosts(server.host))
-            self.server = EmbeddedServer(Guard(create_app(self), allowed), server.host,
-                                         server.port)
+            app = RedactingApp(create_app(self), self.secrets)
+            self.server = EmbeddedServer(Guard(app, allowed), server.host, server.port)
             await self.server.start()
             log.info("HTTP API on %s (/metrics, /healthz, /readyz, /api/v1/checks)",
                      self.server.url)
@@ -221,7 +228,7 @@ class Daemon:
             return False
         self.systemd.reloading()
         try:
-            new = load_config(self.config_path, env=self.env)
+            new = load_config(self.config_path, env=self.env, secrets=self.secrets)
         except ConfigError as exc:
             self.metrics.config_reloads.labels("error").inc()
             log.error("config reload rejected, still running the previous config:")

@@ -15,17 +15,22 @@ from pathlib import Path
 from monitor.app.config import load_config
 from monitor.app.daemon import Daemon
 from monitor.kernel.database import StoreError
+from monitor.kernel.redact import SecretRegistry
 
 log = logging.getLogger(__name__)
 
 EXIT_STATE = 4  # the state database cannot be opened (permissions, read-only or full disk)
 
 
-async def run_daemon(config_path: Path, env: Mapping[str, str] | None = None) -> int:
+async def run_daemon(
+    config_path: Path, env: Mapping[str, str] | None = None,
+    secrets: SecretRegistry | None = None,
+) -> int:
     """``vigil run``: start, serve until SIGTERM/SIGINT, reload on SIGHUP."""
-    config = load_config(config_path, env=env)
+    secrets = SecretRegistry() if secrets is None else secrets
+    config = load_config(config_path, env=env, secrets=secrets)
     try:
-        daemon = Daemon(config, config_path=config_path, env=env)
+        daemon = Daemon(config, config_path=config_path, env=env, secrets=secrets)
     except StoreError as exc:
         log.error("cannot start: %s", exc)
         return EXIT_STATE

@@ -1,8 +1,9 @@
 """Runs one check once: the boundary where a misbehaving check becomes a Result.
 
 Called by the scheduler (and by ``vigil check``). Bounds concurrency, applies the
-check's timeout, turns exceptions into UNKNOWN, stores the result and hands the new
-state to the alert service. Nothing here ever raises into the scheduler.
+check's timeout, turns exceptions into UNKNOWN, redacts the config's secrets from the
+result, stores it and hands the new state to the alert service. Nothing here ever
+raises into the scheduler.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +24,7 @@ from monitor.app.metrics import DaemonMetrics
 from monitor.app.store import StateStore
 from monitor.kernel.clock import Clock
 from monitor.kernel.job import CheckJob
+from monitor.kernel.redact import SecretRegistry
 from monitor.kernel.result import Result, Status
 from monitor.state.listener import RetryAdvisor, StateListener
 
@@ -41,8 +44,10 @@ class CheckRunner:
         blocking_workers: int = 8,
         http_transport: httpx.AsyncBaseTransport | None = None,
         state_dir: Path | None = None,
+        secrets: SecretRegistry | None = None,
     ) -> None:
         self.clock = clock
+        self.secrets = secrets
         self.store = store
         self.listener = listener
         self.metrics = metrics
@@ -81,7 +86,7 @@ class CheckRunner:
         if self.metrics:
             self.metrics.in_flight.inc()
         try:
-            result = await self._execute(job)
+            result = redact_result(await self._execute(job), self.secrets)
         finally:
             if self.metrics:
                 self.metrics.in_flight.dec()
@@ -168,3 +173,17 @@ class CheckRunner:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def redact_result(result: Result, secrets: SecretRegistry | None) -> Result:
+    """``result`` without a secret of the config in its summary, details or sample labels:
+    from here it reaches the state file, alerts, notifications, the API and metrics."""
+    if not secrets:
+        return result
+    samples = tuple(
+        replace(s, labels={k: secrets.redact(v) for k, v in s.labels.items()})
+        if any(secrets.redact(v) != v for v in s.labels.values()) else s
+        for s in result.samples
+    )
+    return Result(result.status, secrets.redact(result.summary), samples,
+                  secrets.redact_value(dict(result.details)))

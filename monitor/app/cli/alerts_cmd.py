@@ -59,7 +59,7 @@ def add_parser(sub: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, secrets=getattr(args, "secrets", None))
     except ConfigError as exc:
         print(f"{exc.source}: {'; '.join(exc.problems)}", file=sys.stderr)
         return EXIT_CONFIG

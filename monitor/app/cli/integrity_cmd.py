@@ -102,7 +102,7 @@ def main(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
 
 def _resolve(args: argparse.Namespace) -> tuple[CodeIntegritySpec, Tree, Path]:
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, secrets=getattr(args, "secrets", None))
     except ConfigError as exc:
         raise UsageError(f"invalid config {exc.source}: {'; '.join(exc.problems)}") from None
     site = next((s for s in config.lms if s.name == args.lms), None)

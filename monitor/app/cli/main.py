@@ -19,6 +19,7 @@ from monitor.app.jobs import build_jobs
 from monitor.app.runner import CheckRunner
 from monitor.app.sites import SiteRegistry
 from monitor.kernel.clock import SystemClock
+from monitor.kernel.redact import LogRedactor, SecretRegistry
 from monitor.kernel.result import Result
 
 EXIT_CONFIG = 2  # as `vigil config validate` documents; Nagios reads 3 (UNKNOWN) for check
@@ -71,11 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, secrets: SecretRegistry) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper()), stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S",
     )
+    # On the handlers, not a logger: records of every library propagate to them.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(LogRedactor(secrets))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -86,9 +90,9 @@ def _print_config_error(exc: ConfigError) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-def cmd_validate(path: Path) -> int:
+def cmd_validate(path: Path, secrets: SecretRegistry | None = None) -> int:
     try:
-        config = load_config(path)
+        config = load_config(path, secrets=secrets)
     except ConfigError as exc:
         _print_config_error(exc)
         return EXIT_CONFIG
@@ -99,12 +103,13 @@ def cmd_validate(path: Path) -> int:
 
 
 async def run_checks_once(
-    config: VigilConfig, lms: str | None, check: str | None
+    config: VigilConfig, lms: str | None, check: str | None,
+    secrets: SecretRegistry | None = None,
 ) -> list[tuple[str, Result]]:
     sites = SiteRegistry()
     jobs = build_jobs(config, lms=lms, check=check, sites=sites.sites_for(config))
     runner = CheckRunner(SystemClock(), max_concurrency=config.scheduler.max_concurrency,
-                         state_dir=config.state.dir)
+                         state_dir=config.state.dir, secrets=secrets)
     try:
         results = await asyncio.gather(*(runner.run(job) for job in jobs.values()))
     finally:
@@ -113,13 +118,13 @@ async def run_checks_once(
     return list(zip(jobs.keys(), results, strict=True))
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace, secrets: SecretRegistry | None = None) -> int:
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, secrets=secrets)
     except ConfigError as exc:
         print(f"VIGIL UNKNOWN - invalid config {exc.source}: {'; '.join(exc.problems)}")
         return 3
-    results = asyncio.run(run_checks_once(config, args.lms, args.check))
+    results = asyncio.run(run_checks_once(config, args.lms, args.check, secrets))
     text, code = render(results)
     if args.format == "nagios":
         print(text)
@@ -137,11 +142,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    # Filled by load_config with every resolved secret; the log handlers redact them.
+    secrets = SecretRegistry()
+    _setup_logging(args.log_level, secrets)
+    args.secrets = secrets  # the subcommands' load_config fills it too
     if args.command == "config":
-        code = cmd_validate(args.file)
+        code = cmd_validate(args.file, secrets)
     elif args.command == "check":
-        code = cmd_check(args)
+        code = cmd_check(args, secrets)
     elif args.command == "init":
         from monitor.app.cli.init_cmd import cmd_init
 
@@ -162,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         from monitor.app.run import run_daemon
 
         try:
-            code = asyncio.run(run_daemon(args.config))
+            code = asyncio.run(run_daemon(args.config, secrets=secrets))
         except ConfigError as exc:
             _print_config_error(exc)
             code = EXIT_CONFIG

@@ -116,7 +116,7 @@ def _changes(args: argparse.Namespace, now_local: datetime | None) -> dict[str, 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, secrets=getattr(args, "secrets", None))
     except ConfigError as exc:
         return _fail([f"{exc.source}: {p}" for p in exc.problems])
     try:
