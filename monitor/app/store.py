@@ -14,11 +14,12 @@ from alerts.maintenance.store import MIGRATIONS as MAINTENANCE_MIGRATIONS
 from alerts.schema import MIGRATIONS as ALERTING_MIGRATIONS
 from alerts.store import AlertingState
 from checks.integrity.tables import MIGRATIONS as INTEGRITY_MIGRATIONS
+from monitor.app.audit import MIGRATIONS as AUDIT_MIGRATIONS
 from monitor.kernel.database import Database
 from monitor.state.store import MIGRATIONS as CHECK_STATE_MIGRATIONS
 
 DOMAINS = (CHECK_STATE_MIGRATIONS, ALERTING_MIGRATIONS, MAINTENANCE_MIGRATIONS,
-           INTEGRITY_MIGRATIONS)
+           INTEGRITY_MIGRATIONS, AUDIT_MIGRATIONS)
 
 
 class StateStore(AlertingState):
