@@ -15,9 +15,12 @@ on each write, which is cheap (both deletes use the primary key or the time inde
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import pwd
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from monitor.app.tokens import acts_on_lms
 from monitor.kernel.database import Database, Migrations
 
 MIGRATIONS = Migrations("audit", (
@@ -85,6 +88,59 @@ class AuditLog:
                 for row in rows]
 
 
+def ack_summary(by: str, comment: str, sticky: bool, expires_at: float | None,
+                now: float) -> str:
+    """The audit log's line for an ack: who, how long; whether a comment was given (its
+    text stays in the alert's record, not in the log)."""
+    parts = [f"ack by {by!r}", "sticky" if sticky else "until the status changes"]
+    if expires_at is not None:
+        parts.append(f"expires in {max(0, round(expires_at - now))} s")
+    if comment:
+        parts.append("with a comment")
+    return ", ".join(parts)
+
+
+def window_summary(verb: str, fields: dict[str, Any]) -> str:
+    """The audit log's line for an add or edit: the name and which fields, not values
+    (a comment may hold anything)."""
+    name = fields.get("name")
+    parts = [f"{verb} {name!r}" if name else verb]
+    changed = sorted(key for key in fields if key not in ("name", "actions"))
+    if changed:
+        parts.append("fields: " + ", ".join(changed))
+    lms = acts_on_lms(fields.get("actions"))
+    if lms:
+        parts.append("LMS actions: " + ", ".join(lms))
+    return "; ".join(parts)
+
+
 def _clip(text: str) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= _MAX_TEXT else line[:_MAX_TEXT - 1] + "…"
+
+
+def cli_actor() -> str:
+    """``cli:<unix user>``: the effective user (what the state file's permissions saw),
+    with the sudo caller when there is one."""
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (containers)
+        user = str(os.geteuid())
+    sudo = os.environ.get("SUDO_USER")
+    return f"cli:{user}" + (f" (sudo from {sudo})" if sudo and sudo != user else "")
+
+
+@dataclass(slots=True)
+class CliWrite:
+    """One CLI write on its way to the log: the command fills in the target and summary as
+    it learns them, then ``finish`` records the outcome."""
+
+    log: AuditLog
+    operation: str
+    actor: str = field(default_factory=cli_actor)
+    target: str = ""
+    summary: str = ""
+
+    def finish(self, at: float, outcome: Outcome, reason: str = "") -> None:
+        self.log.record(at, self.actor, self.operation, target=self.target,
+                        summary=self.summary, outcome=outcome, reason=reason)

@@ -25,10 +25,11 @@ import hmac
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from alerts.maintenance.model import WindowActions
 from monitor.kernel.spec import StrictModel
 
 log = logging.getLogger("vigil.config")
@@ -123,3 +124,17 @@ def identify(tokens: Sequence[ApiToken], presented: str) -> Principal | None:
             found = token.principal
     return found
 
+
+LMS_ACTIONS = "lms-actions"
+LMS_ACTIONS_WHEN = ("the window switches the LMS's maintenance mode or accepts file "
+                    "integrity changes (actions.lms_maintenance_mode, "
+                    "actions.accept_integrity_changes)")
+
+
+def acts_on_lms(actions: WindowActions | dict[str, Any] | None) -> list[str]:
+    """The actions of a window that need the lms-actions scope."""
+    if actions is None:
+        return []
+    found = actions.model_dump() if isinstance(actions, WindowActions) else actions
+    return [key for key in ("lms_maintenance_mode", "accept_integrity_changes")
+            if found.get(key)]

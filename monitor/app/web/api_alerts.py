@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from alerts.acks import AckError
 from alerts.service import AlertService
 from alerts.snapshot import ack_json
+from monitor.app.audit import ack_summary
 from monitor.app.web import schemas as s
 from monitor.app.web.access import Access, note
 from monitor.app.web.bodies import BodyError, read_limited
@@ -60,18 +61,6 @@ def _result(alert: object) -> s.AckResult:
     ack = ack_json(alert)  # type: ignore[arg-type]
     return s.AckResult(fingerprint=alert.fingerprint,  # type: ignore[attr-defined]
                        acknowledged=s.Acknowledgement.model_validate(ack) if ack else None)
-
-
-def ack_summary(by: str, comment: str, sticky: bool, expires_at: float | None,
-                now: float) -> str:
-    """The audit log's line for an ack: who, how long; whether a comment was given (its
-    text stays in the alert's record, not in the log)."""
-    parts = [f"ack by {by!r}", "sticky" if sticky else "until the status changes"]
-    if expires_at is not None:
-        parts.append(f"expires in {max(0, round(expires_at - now))} s")
-    if comment:
-        parts.append("with a comment")
-    return ", ".join(parts)
 
 
 def ack_operations(view: object, access: Access) -> list[Operation]:

@@ -41,6 +41,8 @@ from alerts.maintenance.model import WindowActions
 from alerts.maintenance.scheduling import Outcome, add_window, edit_window
 from alerts.maintenance.store import Window
 from checks.actions_registry import MAINTENANCE_ACTIONS
+from monitor.app.audit import window_summary
+from monitor.app.tokens import LMS_ACTIONS, LMS_ACTIONS_WHEN, acts_on_lms
 from monitor.app.web import schemas as s
 from monitor.app.web.access import Access, Denial, note
 from monitor.app.web.bodies import BodyError, read_limited
@@ -56,35 +58,6 @@ class MaintenanceView(Protocol):
     clock: Clock
     maintenance: MaintenanceBook
     sites: Any  # SiteRegistry
-
-
-LMS_ACTIONS = "lms-actions"
-LMS_ACTIONS_WHEN = ("the window switches the LMS's maintenance mode or accepts file "
-                    "integrity changes (actions.lms_maintenance_mode, "
-                    "actions.accept_integrity_changes)")
-
-
-def acts_on_lms(actions: WindowActions | dict[str, Any] | None) -> list[str]:
-    """The actions of a window that need the lms-actions scope."""
-    if actions is None:
-        return []
-    found = actions.model_dump() if isinstance(actions, WindowActions) else actions
-    return [key for key in ("lms_maintenance_mode", "accept_integrity_changes")
-            if found.get(key)]
-
-
-def window_summary(verb: str, fields: dict[str, Any]) -> str:
-    """The audit log's line for an add or edit: the name and which fields, not values
-    (a comment may hold anything)."""
-    name = fields.get("name")
-    parts = [f"{verb} {name!r}" if name else verb]
-    changed = sorted(key for key in fields if key not in ("name", "actions"))
-    if changed:
-        parts.append("fields: " + ", ".join(changed))
-    lms = acts_on_lms(fields.get("actions"))
-    if lms:
-        parts.append("LMS actions: " + ", ".join(lms))
-    return "; ".join(parts)
 
 
 def window_json(book: MaintenanceBook, window: Window, now: float, upcoming: int = 1
