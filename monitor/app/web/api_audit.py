@@ -7,7 +7,9 @@ answer's ``next_before`` is the ``before`` of the next (older) page.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,13 +20,23 @@ from monitor.app.web.schemas import MAX_ID, Query
 MAX_LIMIT = 500
 
 
+def _digits(value: Any) -> Any:
+    """Query parameters arrive as text; digits are read as the integer they spell (the
+    strict validation then checks the range), anything else stays text and is refused."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
+        return int(value)
+    return value
+
+
+QueryInt = Annotated[int, BeforeValidator(_digits)]
+
+
 class AuditQuery(Query):
-    # Query parameters arrive as text; these two are read as integers.
-    limit: int = Field(default=50, ge=1, le=MAX_LIMIT, strict=False,
-                       description=f"entries per page (1..{MAX_LIMIT})")
-    before: int | None = Field(default=None, ge=1, le=MAX_ID, strict=False,
-                               description="only entries older than this id (next_before "
-                               "of the previous page)")
+    limit: QueryInt = Field(default=50, ge=1, le=MAX_LIMIT,
+                            description=f"entries per page (1..{MAX_LIMIT})")
+    before: QueryInt | None = Field(default=None, ge=1, le=MAX_ID,
+                                    description="only entries older than this id "
+                                    "(next_before of the previous page)")
 
 
 class AuditEntry(BaseModel):
