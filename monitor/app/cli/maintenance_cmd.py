@@ -34,6 +34,7 @@ from alerts.maintenance.scheduling import Outcome, add_window, edit_window
 from alerts.maintenance.store import Window
 from checks.actions_registry import MAINTENANCE_ACTIONS
 from monitor.app.audit import AuditLog, CliWrite, window_summary
+from monitor.app.audit import Outcome as AuditOutcome
 from monitor.app.config import ConfigError, VigilConfig, load_config
 from monitor.app.store import StateStore
 from monitor.kernel.clock import SystemClock
@@ -157,7 +158,8 @@ def main(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _finish(write: CliWrite | None, clock: SystemClock, outcome: Any, reason: str) -> None:
+def _finish(write: CliWrite | None, clock: SystemClock, outcome: AuditOutcome, reason: str
+            ) -> None:
     if write is not None:
         write.finish(clock.time(), outcome, reason)
 
