@@ -15,7 +15,8 @@ def test_readme_toml_examples_validate() -> None:
     assert len(blocks) >= 2, "the README lost its alerting and maintenance examples"
     # Secret references point at files and credentials this machine does not have;
     # stand-ins of the right shape keep the rest of the example honest.
-    stand_ins = {"api-token": "0123456789abcdef0123", "slack-url": "json://127.0.0.1:9/hook"}
+    stand_ins = {"api-token": "0123456789abcdef0123", "oncall-token": "oncall-0123456789ab",
+                 "ops-token": "ops-0123456789abcdef", "slack-url": "json://127.0.0.1:9/hook"}
     text = re.sub(r"\$\{(?:file|cred):[^}]*?([\w-]+)\}",
                   lambda m: stand_ins.get(m.group(1), "secret"), "\n".join(blocks))
     text += '\n[[lms]]\nname = "moodle-prod"\nurl = "https://moodle.example.edu"\n'

@@ -35,6 +35,9 @@ from checks.registry import CHECK_TYPES
 from monitor.app.catalogue import CHECK_GAUGES
 from monitor.app.config_errors import format_validation_error
 from monitor.app.secrets import register_url_credentials, resolve_references
+from monitor.app.tokens import DEPRECATION as TOKEN_DEPRECATION
+from monitor.app.tokens import ApiToken, TokenConfig, api_tokens, tokens_problems
+from monitor.app.tokens import log as token_log
 from monitor.kernel.redact import SecretRegistry
 from monitor.kernel.spec import CheckSpec, PositiveDuration, StrictModel
 
@@ -120,12 +123,18 @@ class ServerConfig(StrictModel):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9787, ge=0, le=65535)
-    # Bearer token for the API's write operations (acknowledge, maintenance windows).
-    # None: writes are refused over HTTP; the CLI on the host still works.
+    # Named bearer tokens with scopes (monitor/app/tokens.py). None configured: writes
+    # are refused over HTTP; the CLI on the host still works.
+    tokens: tuple[TokenConfig, ...] = ()
+    # Deprecated: one token with every scope, named "api" (a warning is logged at load).
     api_token: SecretStr | None = Field(default=None, min_length=16)
     # Host header names the API answers to (DNS rebinding). Default: loopback names when
     # bound to loopback, any name otherwise.
     allowed_hosts: tuple[str, ...] | None = None
+
+
+    def api_tokens(self) -> list[ApiToken]:
+        return api_tokens(self.tokens, self.api_token)
 
 
 class SchedulerConfig(StrictModel):
@@ -153,6 +162,15 @@ class VigilConfig(StrictModel):
                 raise ValueError(f"LMS name {site.name!r} is used twice; names must be unique")
             seen.add(site.name)
         return lms
+
+    @model_validator(mode="after")
+    def _tokens_are_distinct(self) -> VigilConfig:
+        problems = tokens_problems(self.server.tokens, self.server.api_token)
+        if problems:
+            raise ValueError("; ".join(problems))
+        if self.server.api_token is not None:
+            token_log.warning(TOKEN_DEPRECATION)
+        return self
 
     @model_validator(mode="after")
     def _http_checks_have_url(self) -> VigilConfig:

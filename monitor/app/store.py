@@ -14,12 +14,13 @@ from alerts.maintenance.store import MIGRATIONS as MAINTENANCE_MIGRATIONS
 from alerts.schema import MIGRATIONS as ALERTING_MIGRATIONS
 from alerts.store import AlertingState
 from checks.integrity.tables import MIGRATIONS as INTEGRITY_MIGRATIONS
+from monitor.app.audit import MIGRATIONS as AUDIT_MIGRATIONS
 from monitor.kernel.database import Database
 from monitor.state.store import MIGRATIONS as CHECK_STATE_MIGRATIONS
 
 STATE_FILE = "vigil.sqlite3"  # under [state] dir
 DOMAINS = (CHECK_STATE_MIGRATIONS, ALERTING_MIGRATIONS, MAINTENANCE_MIGRATIONS,
-           INTEGRITY_MIGRATIONS)
+           INTEGRITY_MIGRATIONS, AUDIT_MIGRATIONS)
 
 
 class StateStore(AlertingState):

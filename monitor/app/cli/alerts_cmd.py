@@ -3,6 +3,8 @@
 Opens the daemon's state database (``state.dir`` of the config) directly; SQLite's WAL
 lets this run beside ``vigil run``, whose router then picks up the 'acknowledged' event.
 Access is the file's permissions: whoever may read and write the state directory may ack.
+ack, unack and resend are recorded in the audit log (monitor/app/audit.py) as
+``cli:<unix user>``, refused and failed ones too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from alerts.engine import fingerprint
 from alerts.service import AlertService
 from alerts.snapshot import ack_json
 from alerts.store import AlertingState, AlertRecord
+from monitor.app.audit import AuditLog, CliWrite, ack_summary
 from monitor.app.config import ConfigError, load_config
 from monitor.app.store import STATE_FILE, StateStore
 from monitor.kernel.clock import SystemClock
@@ -28,6 +31,9 @@ from monitor.kernel.spec import parse_duration
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
+AUDITED = {"ack": "alert.ack", "unack": "alert.unack", "resend": "notifications.resend"}
+# An AckError's reason: a rule said no (refused), or the input named nothing (error).
+_REFUSALS = ("not_firing", "not_acked", "conflict")
 
 
 def add_parser(sub: Any) -> None:
@@ -68,18 +74,33 @@ def main(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
+    operation = AUDITED.get(args.alerts_command)
+    write = CliWrite(AuditLog(store.database), operation) if operation else None
     try:
         service = AlertService(store, config.alerts)
-        return _run(args, service)
+        code = _run(args, service, write)
     except AckError as exc:
         print(f"vigil alerts {args.alerts_command}: {exc}", file=sys.stderr)
+        if write is not None:
+            write.finish(SystemClock().time(),
+                         "refused" if exc.reason in _REFUSALS else "error", str(exc))
         return EXIT_ERROR
+    except Exception as exc:
+        if write is not None:
+            write.finish(SystemClock().time(), "error", f"{type(exc).__name__}: {exc}")
+        raise
+    else:
+        if write is not None:
+            write.finish(SystemClock().time(), "ok")
+        return code
     finally:
         store.close()
 
 
-def _run(args: argparse.Namespace, service: AlertService) -> int:
+def _run(args: argparse.Namespace, service: AlertService, write: CliWrite | None) -> int:
     store, now = service.store, SystemClock().time()
+    if write is not None:
+        write.target = getattr(args, "alert", None) or args.receiver or "all receivers"
     if args.alerts_command == "list":
         alerts = store.all_alerts() if args.all else store.firing_alerts()
         if args.json:
@@ -96,6 +117,8 @@ def _run(args: argparse.Namespace, service: AlertService) -> int:
         if args.receiver and service.config.receiver(args.receiver) is None:
             raise AckError("invalid", f"--receiver: no receiver {args.receiver!r} in the config")
         count = store.requeue_failed(now, args.receiver)
+        if write is not None:
+            write.summary = f"{count} failed notification(s) queued again"
         print(f"{count} failed notification(s) queued again; the daemon delivers them"
               " within its poll interval (30 s)")
         return 0
@@ -118,11 +141,15 @@ def _run(args: argparse.Namespace, service: AlertService) -> int:
     if store.get_alert(fp) is None:  # name it as the user wrote it, not as a fingerprint
         raise AckError("not_found", f"no alert {args.alert!r}")
     by = args.by or getpass.getuser()
+    assert write is not None  # ack and unack are audited
+    write.target = fp
+    write.summary = f"{args.alerts_command} by {by!r}"
     if args.alerts_command == "ack":
         try:
             expires_at = now + parse_duration(args.expires) if args.expires else None
         except ValueError as exc:
             raise AckError("invalid", f"--expires: {exc}") from None
+        write.summary = ack_summary(by, args.comment, not args.non_sticky, expires_at, now)
         alert = service.ack(fp, by, args.comment, sticky=not args.non_sticky,
                             expires_at=expires_at, now=now)
         print(f"acknowledged {alert.lms}/{alert.check} ({alert.fingerprint}) as {by}")

@@ -1,4 +1,5 @@
-"""The ``vigil`` command: run, check, config validate, init, integrity, demo.
+"""The ``vigil`` command: run, check, config validate, init, integrity, alerts,
+maintenance, audit, demo.
 
 The only place that calls sys.exit; everything else raises or returns.
 """
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     from monitor.app.cli.alerts_cmd import add_parser as add_alerts_parser
 
     add_alerts_parser(sub)  # vigil alerts list|show|ack|unack
+    from monitor.app.cli.audit_cmd import add_parser as add_audit_parser
+
+    add_audit_parser(sub)  # vigil audit list
     return parser
 
 
@@ -162,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         from monitor.app.cli.alerts_cmd import main as alerts_main
 
         code = alerts_main(args)
+    elif args.command == "audit":
+        from monitor.app.cli.audit_cmd import main as audit_main
+
+        code = audit_main(args)
     elif args.command == "maintenance":
         from monitor.app.cli.maintenance_cmd import main as maintenance_main
 

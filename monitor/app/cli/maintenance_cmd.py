@@ -6,6 +6,8 @@ directly (SQLite WAL: safe while `vigil run` is up; the daemon sees the change o
 look). `add` and `edit` check Moodle exams like the API (alerts/maintenance/scheduling.py).
 Exit codes: 0 done; 1 refused because of exams (use --force); 2 bad arguments, config or
 window (every problem printed as ``field: rule``); 3 the state DB cannot be opened.
+add, edit and end are recorded in the audit log (monitor/app/audit.py) as
+``cli:<unix user>``, refused and failed ones too.
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ from alerts.maintenance.book import (
 from alerts.maintenance.scheduling import Outcome, add_window, edit_window
 from alerts.maintenance.store import Window
 from checks.actions_registry import MAINTENANCE_ACTIONS
+from monitor.app.audit import AuditLog, CliWrite, window_summary
+from monitor.app.audit import Outcome as AuditOutcome
 from monitor.app.config import ConfigError, VigilConfig, load_config
 from monitor.app.store import STATE_FILE, StateStore
 from monitor.kernel.clock import SystemClock
 from monitor.kernel.database import StoreError
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_FAILED = 1, 2, 3
+AUDITED = {"add": "maintenance.create", "edit": "maintenance.edit",
+           "end": "maintenance.end"}
 
 
 def add_parser(sub: Any) -> None:
@@ -126,21 +132,42 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     clock = SystemClock()
     book = MaintenanceBook(store.database, clock)
+    operation = AUDITED.get(args.maintenance_command)
+    write = CliWrite(AuditLog(store.database), operation) if operation else None
     try:
         # The config's [[maintenance]] windows too, as the daemon does at start and reload.
         book.apply_config(config)
-        return _run(args, config, book, clock.time())
+        code = _run(args, config, book, clock.time(), write)
     except (WindowError, ConfigError) as exc:
-        return _fail(getattr(exc, "problems", [str(exc)]))
+        problems = getattr(exc, "problems", [str(exc)])
+        _finish(write, clock, "error", "; ".join(problems))
+        return _fail(problems)
     except (WindowNotFound, ReadOnlyWindow) as exc:
+        _finish(write, clock, "refused" if isinstance(exc, ReadOnlyWindow) else "error",
+                str(exc))
         return _fail([str(exc)])
+    except Exception as exc:
+        _finish(write, clock, "error", f"{type(exc).__name__}: {exc}")
+        raise
+    else:
+        _finish(write, clock, "ok" if code == 0 else "refused",
+                "" if code == 0 else "overlaps Moodle exams (use --force)")
+        return code
     finally:
         store.close()
 
 
+def _finish(write: CliWrite | None, clock: SystemClock, outcome: AuditOutcome, reason: str
+            ) -> None:
+    if write is not None:
+        write.finish(clock.time(), outcome, reason)
+
+
 def _run(args: argparse.Namespace, config: VigilConfig, book: MaintenanceBook,
-         now: float) -> int:
+         now: float, write: CliWrite | None = None) -> int:
     command = args.maintenance_command
+    if write is not None and command != "add":
+        write.target = str(args.id)
     if command == "list":
         windows = book.list(include_ended=args.all)
         if args.json:
@@ -157,6 +184,8 @@ def _run(args: argparse.Namespace, config: VigilConfig, book: MaintenanceBook,
         print(json.dumps(body, indent=2) if args.json else _details(body))
         return 0
     if command == "end":
+        if write is not None:
+            write.summary = "end now"
         window = book.end(args.id, now=now)
         _print_window(args, window, f"ended window {window.id} ({window.spec.name})")
         return 0
@@ -169,6 +198,8 @@ def _run(args: argparse.Namespace, config: VigilConfig, book: MaintenanceBook,
         except Exception:
             now_local = None  # the spec's timezone check reports the bad zone
     changes = _changes(args, now_local)
+    if write is not None:
+        write.summary = window_summary(command, changes) + (", forced" if args.force else "")
     if command == "add":
         changes.setdefault("created_by", _login())
         spec = parse_spec(changes)
@@ -179,6 +210,8 @@ def _run(args: argparse.Namespace, config: VigilConfig, book: MaintenanceBook,
         outcome = _with_sites(config, lambda sites: edit_window(
             book, args.id, changes, sites, actions=MAINTENANCE_ACTIONS, force=args.force,
             now=now))
+    if write is not None and outcome.window is not None:
+        write.target = str(outcome.window.id)
     return _report(args, outcome, "scheduled" if command == "add" else "changed")
 
 

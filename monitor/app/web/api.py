@@ -9,7 +9,6 @@ from the same table (openapi.py); acks and maintenance windows add their own ope
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -24,37 +23,31 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from alerts.snapshot import ack_json
 from alerts.store import AlertRecord
 from monitor import __version__
+from monitor.app.audit import AuditLog
 from monitor.app.store import StateStore
+from monitor.app.tokens import ApiToken
 from monitor.app.web import schemas as s
+from monitor.app.web.access import Access
 from monitor.app.web.api_alerts import ack_operations
+from monitor.app.web.api_audit import audit_operations
 from monitor.app.web.api_maintenance import maintenance_operations
 from monitor.app.web.openapi import document
 from monitor.app.web.operations import Inputs, Operation, Reply, mount, problem, reply
+from monitor.kernel.clock import SystemClock
 from monitor.state.store import CheckState
 
 
-def write_refusal(request: Request, token: str | None) -> Response | None:
-    """None when the request may write; else the 401/403 response that says why.
+def access_for(view: object) -> Access:
+    """Tokens read from the view's config at each request (a reload takes effect at once);
+    the audit log over the view's state file."""
+    def tokens() -> list[ApiToken]:
+        config = getattr(view, "config", None)
+        return config.server.api_tokens() if config is not None else []
 
-    Write operations (ack, maintenance windows) need ``Authorization: Bearer <token>``
-    matching ``server.api_token``; compared in constant time.
-    """
-    if token is None:
-        return problem(403, "write operations are disabled: set server.api_token in the "
-                       "config (the vigil CLI on the host works without it)")
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                             token.encode()):
-        return problem(401, "missing or wrong bearer token",
-                       headers={"WWW-Authenticate": "Bearer"})
-    return None
-
-
-def api_token(view: object) -> str | None:
-    config = getattr(view, "config", None)
-    secret = config.server.api_token if config is not None else None
-    return secret.get_secret_value() if secret is not None else None
+    store = getattr(view, "store", None)
+    audit = AuditLog(store.database) if store is not None else None
+    clock = getattr(view, "clock", None) or SystemClock()
+    return Access(tokens, audit, clock.time)
 
 
 class DaemonView(Protocol):
@@ -100,10 +93,13 @@ def create_app(view: DaemonView) -> Starlette:
     pages = Environment(loader=PackageLoader("monitor.app.web", "templates"),
                         undefined=StrictUndefined,
                         autoescape=select_autoescape(["html", "html.j2"]))
+    access = access_for(view)
     operations = core_operations(view, pages)
-    operations += ack_operations(view)  # POST/DELETE .../ack, the status page form
+    operations += ack_operations(view, access)  # POST/DELETE .../ack, the status page form
     if hasattr(view, "maintenance"):  # windows, /maintenance.ics, the maintenance page
-        operations += maintenance_operations(view, pages)  # type: ignore[arg-type]
+        operations += maintenance_operations(view, pages, access)  # type: ignore[arg-type]
+    if access.audit is not None:
+        operations += audit_operations(access.audit)  # GET /api/v1/audit
     spec: dict[str, Any] = {}
 
     async def openapi(request: Request, _: Inputs) -> Response:
@@ -112,8 +108,8 @@ def create_app(view: DaemonView) -> Starlette:
     operations.append(Operation("GET", "/api/v1/openapi.json", openapi,
                                 "This document (OpenAPI 3.1)", {200: Reply("OpenAPI 3.1")}))
     spec.update(document(operations, __version__))  # exactly the operations mounted below
-    return Starlette(routes=mount(operations, lambda request: write_refusal(
-        request, api_token(view))), exception_handlers={HTTPException: _http_error})
+    return Starlette(routes=mount(operations, access),
+                     exception_handlers={HTTPException: _http_error})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,14 +1,14 @@
 """Acknowledging alerts over HTTP: the JSON API and the status page's ack form.
 
-Part of the daemon's HTTP surface (monitor/app/web/api.py mounts these routes). Writes need the
-API token: ``Authorization: Bearer`` for JSON, a token field for the HTML form (which also
-keeps a foreign page from posting acks through a logged-in browser: there is no cookie).
+Part of the daemon's HTTP surface (monitor/app/web/api.py mounts these routes). Writes need a
+token with the ack scope (monitor/app/web/access.py): ``Authorization: Bearer`` for JSON, a
+token field for the HTML form (which also keeps a foreign page from posting acks through a
+logged-in browser: there is no cookie). Each leaves an audit row.
 The work itself is alerts/acks.py through the daemon's AlertService.
 """
 
 from __future__ import annotations
 
-import hmac
 import math
 from typing import Protocol
 from urllib.parse import parse_qs, quote
@@ -19,7 +19,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from alerts.acks import AckError
 from alerts.service import AlertService
 from alerts.snapshot import ack_json
+from monitor.app.audit import ack_summary
 from monitor.app.web import schemas as s
+from monitor.app.web.access import Access, note
 from monitor.app.web.bodies import BodyError, read_limited
 from monitor.app.web.operations import Inputs, Operation, Reply, problem, reply
 from monitor.kernel.clock import Clock, SystemClock
@@ -34,12 +36,6 @@ class AckView(Protocol):
     """What the routes need from the daemon (monitor/app/daemon.py ``Daemon``)."""
 
     alerts: AlertService
-
-
-def _token(view: object) -> str | None:
-    config = getattr(view, "config", None)
-    secret = config.server.api_token if config is not None else None
-    return secret.get_secret_value() if secret is not None else None
 
 
 def _clock(view: object) -> Clock:
@@ -67,7 +63,7 @@ def _result(alert: object) -> s.AckResult:
                        acknowledged=s.Acknowledgement.model_validate(ack) if ack else None)
 
 
-def ack_operations(view: object) -> list[Operation]:
+def ack_operations(view: object, access: Access) -> list[Operation]:
     """POST/DELETE /api/v1/alerts/{fingerprint}/ack and POST /alerts/{fingerprint}/ack."""
 
     async def json_ack(request: Request, given: Inputs) -> Response:
@@ -76,8 +72,11 @@ def ack_operations(view: object) -> list[Operation]:
             return problem(503, "alerting is not running")
         body: s.AckRequest = given.body
         now = _clock(view).time()
+        note(request, summary=f"ack by {body.by!r}")
         try:
             expires_at = ack_expiry(body.expires_in, body.expires_at, now)
+            note(request, summary=ack_summary(body.by, body.comment, body.sticky, expires_at,
+                                              now))
             alert = service.ack(given.path.fingerprint, body.by, body.comment,
                                 sticky=body.sticky, expires_at=expires_at, now=now)
         except AckError as exc:
@@ -88,6 +87,7 @@ def ack_operations(view: object) -> list[Operation]:
         service = _service(view)
         if service is None:
             return problem(503, "alerting is not running")
+        note(request, summary=f"unack by {given.body.by!r}")
         try:
             alert = service.unack(given.path.fingerprint, given.body.by,
                                   now=_clock(view).time())
@@ -103,11 +103,10 @@ def ack_operations(view: object) -> list[Operation]:
             return _page("The form is too large.", 413)
         form = s.AckForm.model_validate(
             {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()})
-        token = _token(view)
-        if token is None:
-            return _page("Acknowledging from the web is disabled: set server.api_token.", 403)
-        if not hmac.compare_digest(form.token.strip().encode(), token.encode()):
-            return _page("Wrong or missing token.", 401)
+        denial = access.check(request, form.token, "ack")
+        if denial is not None:
+            note(request, reason=denial.message)
+            return _page(_FORM_DENIALS.get(denial.message, denial.message), denial.status)
         service = _service(view)
         if service is None:
             return _page("Alerting is not running.", 503)
@@ -117,10 +116,13 @@ def ack_operations(view: object) -> list[Operation]:
             expires_at = now + parse_duration(expires) if expires else None
         except ValueError as exc:
             return _page(f"expires: {exc}", 422)
+        note(request, summary=ack_summary(form.by, form.comment, form.sticky == "on",
+                                          expires_at, now))
         try:
             service.ack(given.path.fingerprint, form.by, form.comment,
                         sticky=form.sticky == "on", expires_at=expires_at, now=now)
         except AckError as exc:
+            note(request, reason=str(exc))
             return _page(str(exc), ACK_STATUS[exc.reason])
         fingerprint = quote(given.path.fingerprint)
         return RedirectResponse(f"/?acked={fingerprint}", status_code=303)
@@ -133,24 +135,30 @@ def ack_operations(view: object) -> list[Operation]:
                   {200: Reply("Acknowledged", s.AckResult),
                    404: Reply("No such alert", s.Error),
                    409: Reply("The alert is not firing", s.Error), **unavailable},
-                  path_params=s.AlertPath, body=s.AckRequest, writes=True,
-                  not_found="no such alert"),
+                  path_params=s.AlertPath, body=s.AckRequest, scope="ack",
+                  action="alert.ack", not_found="no such alert"),
         Operation("DELETE", path, json_unack, "Withdraw an acknowledgement",
                   {200: Reply("Withdrawn (acknowledged is null)", s.AckResult),
                    404: Reply("No such alert", s.Error),
                    409: Reply("The alert is not acknowledged", s.Error), **unavailable},
                   path_params=s.AlertPath, body=s.UnackRequest, body_required=False,
-                  writes=True, not_found="no such alert"),
+                  scope="ack", action="alert.unack", not_found="no such alert"),
         Operation("POST", "/alerts/{fingerprint}/ack", form_ack,
                   "The status page's acknowledge form (token in a field)",
                   {303: Reply("Saved; back to the status page", media=page),
                    **{code: Reply(why, media=page) for code, why in (
-                       (401, "Wrong or missing token"), (403, "No server.api_token"),
+                       (401, "Wrong or missing token"),
+                       (403, "The token lacks the ack scope, or no tokens are configured"),
                        (404, "No such alert"), (409, "The alert is not firing"),
                        (413, "The form is too large"), (422, "Bad expires"),
                        (503, "Alerting is not running"))}},
-                  path_params=s.AlertPath, form=s.AckForm, not_found="no such alert"),
+                  path_params=s.AlertPath, form=s.AckForm, scope="ack",
+                  action="alert.ack", not_found="no such alert"),
     ]
+
+
+# The form's wording for the two refusals every token check can give.
+_FORM_DENIALS = {"missing or wrong bearer token": "Wrong or missing token."}
 
 
 def _page(message: str, status: int) -> HTMLResponse:

@@ -1,8 +1,11 @@
 """HTTP endpoints for maintenance windows: the JSON API, the iCalendar feed and the web page.
 
 monitor/app/web/api.py mounts these routes when the daemon has a MaintenanceBook. Reads are open
-like the rest of the API; writes need the bearer token (``write_refusal``), and the web
-form carries the token in a field. Adding or editing goes through
+like the rest of the API; writes need a token with the maintenance scope, and a window
+whose actions act on the LMS (Moodle's maintenance mode) or accept integrity changes needs
+lms-actions as well, when it is added and whenever an edit leaves it so
+(monitor/app/web/access.py). The web form carries the token in a field. Every write
+leaves an audit row. Adding or editing goes through
 alerts/maintenance/scheduling.py, which refuses windows over Moodle exams unless forced;
 the page shows the conflicting quizzes and offers to force.
 
@@ -18,7 +21,6 @@ the page shows the conflicting quizzes and offers to force.
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -35,10 +37,14 @@ from alerts.maintenance.book import (
     WindowNotFound,
     parse_spec,
 )
+from alerts.maintenance.model import WindowActions
 from alerts.maintenance.scheduling import Outcome, add_window, edit_window
 from alerts.maintenance.store import Window
 from checks.actions_registry import MAINTENANCE_ACTIONS
+from monitor.app.audit import window_summary
+from monitor.app.tokens import LMS_ACTIONS, LMS_ACTIONS_WHEN, acts_on_lms
 from monitor.app.web import schemas as s
+from monitor.app.web.access import Access, Denial, note
 from monitor.app.web.bodies import BodyError, read_limited
 from monitor.app.web.operations import Handler, Inputs, Operation, Reply, problem, reply
 from monitor.kernel.clock import Clock
@@ -52,11 +58,6 @@ class MaintenanceView(Protocol):
     clock: Clock
     maintenance: MaintenanceBook
     sites: Any  # SiteRegistry
-
-
-def _token(view: MaintenanceView) -> str | None:
-    secret = view.config.server.api_token
-    return secret.get_secret_value() if secret is not None else None
 
 
 def window_json(book: MaintenanceBook, window: Window, now: float, upcoming: int = 1
@@ -84,8 +85,16 @@ def _outcome(outcome: Outcome, status: int) -> Response:
     return reply(s.Scheduled.model_validate(body), status)
 
 
-def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Operation]:
+def maintenance_operations(view: MaintenanceView, pages: Environment, access: Access
+                           ) -> list[Operation]:
     page = pages.get_template("maintenance.html.j2")
+
+    def lms_denial(request: Request, actions: WindowActions | dict[str, Any] | None
+                   ) -> Response | None:
+        if not acts_on_lms(actions):
+            return None
+        denial = access.also(request, LMS_ACTIONS, LMS_ACTIONS_WHEN)
+        return None if denial is None else problem(denial.status, denial.message)
 
     def book() -> MaintenanceBook:
         return view.maintenance
@@ -102,6 +111,9 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
     async def create(request: Request, given: Inputs) -> Response:
         body: s.MaintenanceWindowInput = given.body
         fields = body.window_fields()
+        note(request, summary=window_summary("add", fields))
+        if (refused := lms_denial(request, body.actions)) is not None:
+            return refused
         fields.setdefault("created_by", "api")
         try:
             spec = parse_spec(fields)
@@ -109,6 +121,8 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
                                        source="api", force=body.force, now=view.clock.time())
         except WindowError as exc:
             return problem(400, "invalid maintenance window", exc.problems)
+        if outcome.window is not None:
+            note(request, target=str(outcome.window.id))
         return _outcome(outcome, 201)
 
     async def one(request: Request, given: Inputs) -> Response:
@@ -121,6 +135,15 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
 
     async def edit(request: Request, given: Inputs) -> Response:
         body: s.MaintenanceWindowChanges = given.body
+        note(request, summary=window_summary("edit", body.window_fields()))
+        try:
+            # The window as it will be: its own actions unless the edit replaces them.
+            current = book().get(given.path.id)
+        except WindowNotFound as exc:
+            return problem(404, str(exc))
+        actions = body.actions if "actions" in body.model_fields_set else current.spec.actions
+        if (refused := lms_denial(request, actions)) is not None:
+            return refused
         try:
             outcome = await edit_window(book(), given.path.id, body.window_fields(), sites(),
                                         actions=MAINTENANCE_ACTIONS, force=body.force,
@@ -134,6 +157,7 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
         return _outcome(outcome, 200)
 
     async def end(request: Request, given: Inputs) -> Response:
+        note(request, summary="end now")
         try:
             window = book().end(given.path.id, now=view.clock.time())
         except WindowNotFound as exc:
@@ -155,6 +179,12 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
             windows=windows, form=form or {}, outcome=outcome, problems=problems or [],
             ended=ended, lms_names=[lms.name for lms in view.config.lms]), status_code=status)
 
+    def form_denial(request: Request, fields: dict[str, str], denial: Denial) -> Response:
+        note(request, reason=denial.message)
+        message = ("token: missing or wrong API token" if denial.status == 401
+                   else denial.message)
+        return render(denial.status, fields, problems=[message])
+
     async def form_fields(request: Request) -> tuple[dict[str, str], Response | None]:
         """The posted form, and the page to answer with when its token does not do."""
         try:
@@ -163,12 +193,9 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
             return {}, render(413, problems=[exc.message])
         fields = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
                                                 keep_blank_values=True).items()}
-        token = _token(view)
-        if token is None:
-            return fields, render(403, fields, problems=[
-                "write operations are disabled: set server.api_token in the config"])
-        if not hmac.compare_digest(fields.pop("token", "").encode(), token.encode()):
-            return fields, render(401, fields, problems=["token: missing or wrong API token"])
+        denial = access.check(request, fields.pop("token", ""), "maintenance")
+        if denial is not None:
+            return fields, form_denial(request, fields, denial)
         return fields, None
 
     async def web_page(request: Request, _: Inputs) -> Response:
@@ -181,15 +208,20 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
         if refused is not None:
             return refused
         form = s.WindowForm.model_validate(fields)
+        note(request, summary=window_summary("add", _form_window(form)))
         try:
             spec = parse_spec(_form_window(form))
             outcome = await add_window(book(), spec, sites(), actions=MAINTENANCE_ACTIONS,
                                        source="api", force=form.force == "on",
                                        now=view.clock.time())
         except WindowError as exc:
+            note(request, reason="; ".join(exc.problems))
             return render(400, fields, problems=exc.problems)
         if outcome.refused:
+            note(request, reason="overlaps Moodle exams")
             return render(409, fields, outcome=outcome)
+        if outcome.window is not None:
+            note(request, target=str(outcome.window.id))
         return RedirectResponse("/maintenance", status_code=303)
 
     async def web_end(request: Request, given: Inputs) -> Response:
@@ -197,9 +229,11 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
         if refused is not None:
             return refused
         window_id = given.path.id
+        note(request, summary="end now")
         try:
             book().end(window_id, now=view.clock.time())
         except (WindowNotFound, ReadOnlyWindow) as exc:
+            note(request, reason=str(exc))
             return render(404 if isinstance(exc, WindowNotFound) else 409, problems=[str(exc)])
         return RedirectResponse(f"/maintenance?ended={window_id}", status_code=303)
 
@@ -215,8 +249,10 @@ def _table(list_windows: Handler, create: Handler, one: Handler, edit: Handler,
     bad = {400: Reply("Invalid window; problems say field: rule (missing or unknown "
                       "fields, timezone, times, rrule, matchers, LMS)", s.Error)}
     exams = "Overlaps Moodle exams; exams lists them (send force: true)"
+    lms = (LMS_ACTIONS, LMS_ACTIONS_WHEN)
     pages = {code: Reply(why, media=html) for code, why in (
-        (400, "Invalid window"), (401, "Wrong or missing token"), (403, "No server.api_token"),
+        (400, "Invalid window"), (401, "Wrong or missing token"),
+        (403, "The token lacks the maintenance scope, or no tokens are configured"),
         (404, "No such window"), (409, f"{exams} or {read_only.lower()}"),
         (413, "The form is too large"))}
     return [
@@ -224,28 +260,32 @@ def _table(list_windows: Handler, create: Handler, one: Handler, edit: Handler,
                   {200: Reply("OK", s.WindowList)}, query=s.WindowQuery),
         Operation("POST", "/api/v1/maintenance", create, "Schedule a window",
                   {201: Reply("Scheduled", s.Scheduled), **bad, 409: Reply(exams, s.Refusal)},
-                  body=s.MaintenanceWindowInput, writes=True),
+                  body=s.MaintenanceWindowInput, scope="maintenance", also=lms,
+                  action="maintenance.create"),
         Operation("GET", one_path, one, "One window with its next occurrences",
                   {200: Reply("OK", s.WindowState), **missing}, path_params=s.WindowPath,
                   not_found="no such window"),
         Operation("PATCH", one_path, edit, "Change fields of a window (API and CLI windows)",
                   {200: Reply("Changed", s.Scheduled), **bad, **missing,
                    409: Reply(f"{exams}, or {read_only.lower()}", s.Refusal)},
-                  path_params=s.WindowPath, body=s.MaintenanceWindowChanges, writes=True,
+                  path_params=s.WindowPath, body=s.MaintenanceWindowChanges,
+                  scope="maintenance", also=lms, action="maintenance.edit",
                   not_found="no such window"),
         Operation("DELETE", one_path, end, "End the window now",
                   {200: Reply("Ended", s.Ended), **missing, 409: Reply(read_only, s.Error)},
-                  path_params=s.WindowPath, writes=True, not_found="no such window"),
+                  path_params=s.WindowPath, scope="maintenance", action="maintenance.end",
+                  not_found="no such window"),
         Operation("GET", "/maintenance.ics", ics, "Maintenance windows as an iCalendar feed",
                   {200: Reply("OK", media="text/calendar")}),
         Operation("GET", "/maintenance", web_page, "Maintenance page with an add form",
                   {200: Reply("OK", media=html)}),
         Operation("POST", "/maintenance", web_add, "The maintenance page's add form",
                   {303: Reply("Added; back to the page", media=html), **pages},
-                  form=s.WindowForm),
+                  form=s.WindowForm, scope="maintenance", action="maintenance.create"),
         Operation("POST", "/maintenance/{id:int}/end", web_end, "The page's end button",
                   {303: Reply("Ended; back to the page", media=html), **pages},
-                  path_params=s.WindowPath, form=s.TokenForm, not_found="no such window"),
+                  path_params=s.WindowPath, form=s.TokenForm, scope="maintenance",
+                  action="maintenance.end", not_found="no such window"),
     ]
 
 

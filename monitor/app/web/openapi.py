@@ -3,7 +3,9 @@
 monitor/app/web/api.py serves it at /api/v1/openapi.json for the operations it mounted
 (monitor/app/web/operations.py), so the document lists exactly the routes the daemon
 serves, and each schema is the pydantic model the handler validates with or replies
-through (monitor/app/web/schemas.py).
+through (monitor/app/web/schemas.py). Each operation that needs a token states its scopes
+(monitor/app/tokens.py) in ``x-vigil-scopes`` and in its description; JSON writes also
+name the bearer scheme in ``security``.
 """
 
 from __future__ import annotations
@@ -45,8 +47,12 @@ def document(operations: list[Operation], version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Vigil API", "version": version,
-                 "description": "Reads are open; writes need Authorization: Bearer "
-                                "<server.api_token>. Errors are {error, problems}."},
+                 "description": "Reads are open, except the audit log; writes need "
+                                "Authorization: Bearer <token> of a [[server.tokens]] entry "
+                                "with the scope the operation states in x-vigil-scopes "
+                                "(read, ack, maintenance, lms-actions; admin implies all). "
+                                "A token without the scope gets 403 naming it. "
+                                "Errors are {error, problems}."},
         "paths": paths,
         "components": {
             "schemas": top.get("$defs", {}),
@@ -58,6 +64,8 @@ def document(operations: list[Operation], version: str) -> dict[str, Any]:
 
 def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"summary": op.summary}
+    if op.scope is not None:
+        out.update(_scopes(op))
     if op.query is not None:
         out["parameters"] = _parameters(op.query, "query")
     if op.body is not None:
@@ -66,10 +74,24 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     elif op.form is not None:
         out["requestBody"] = {"required": True, "content": {
             "application/x-www-form-urlencoded": {"schema": refs[(op.form, "validation")]}}}
-    if op.writes:
+    if op.writes and op.bearer:
         out["security"] = [{BEARER: []}]
     out["responses"] = {str(status): _response(answer, refs)
                         for status, answer in sorted(op.all_replies().items())}
+    return out
+
+
+def _scopes(op: Operation) -> dict[str, Any]:
+    """``x-vigil-scopes`` and the same in words, where the token goes and what it needs."""
+    where = ("Authorization: Bearer <token>" if op.bearer
+             else "the form's token field")
+    text = f"Needs a token ({where}) with the scope {op.scope} (or admin)."
+    out: dict[str, Any] = {"x-vigil-scopes": [op.scope]}
+    if op.also is not None:
+        scope, when = op.also
+        text += f" Also needs {scope} when {when}."
+        out["x-vigil-conditional-scopes"] = [{"scope": scope, "when": when}]
+    out["description"] = text
     return out
 
 

@@ -174,7 +174,7 @@ class AckForm(BaseModel):
 
     by: str = ""
     comment: str = ""
-    token: str = Field(default="", description="server.api_token")
+    token: str = Field(default="", description="an API token ([[server.tokens]])")
     sticky: str = Field(default="", description="on: until OK")
     expires: str = Field(default="", description='e.g. "2h"; empty: no expiry')
 
@@ -228,7 +228,7 @@ class WindowForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    token: str = Field(default="", description="server.api_token")
+    token: str = Field(default="", description="an API token ([[server.tokens]])")
     name: str = ""
     kind: str = ""
     timezone: str = ""
@@ -247,7 +247,7 @@ class WindowForm(BaseModel):
 class TokenForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    token: str = Field(default="", description="server.api_token")
+    token: str = Field(default="", description="an API token ([[server.tokens]])")
 
 
 class MaintenanceWindowInput(MaintenanceWindowChanges):
