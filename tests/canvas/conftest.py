@@ -45,7 +45,3 @@ async def probe() -> AsyncIterator[Callable[..., Awaitable[Result]]]:
     yield run
     for check in checks:
         await check.aclose()
-
-
-def sample(result: Result, name: str, **labels: str) -> float:
-    return next(s.value for s in result.samples if s.name == name and dict(s.labels) == labels)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import sample
-
 from checks.canvas.api import CanvasApiCheck, CanvasApiSpec
-from monitor.kernel.result import Status
+from monitor.kernel.result import Result, Status
 from tests.canvas_double.server import TOKEN, CanvasDouble
 
+
+def sample(result: Result, name: str, **labels: str) -> float:
+    return next(s.value for s in result.samples if s.name == name and dict(s.labels) == labels)
 
 def api(token: str = TOKEN, **spec: Any) -> CanvasApiCheck:
     return CanvasApiCheck(CanvasApiSpec(type="canvas_api", token=token, **spec))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import sample
 
 from checks.canvas.health import CanvasHealthCheck, CanvasHealthSpec
-from monitor.kernel.result import Status
+from monitor.kernel.result import Result, Status
 from tests.canvas_double.server import CRITICAL, READINESS, SECONDARY, CanvasDouble
 
+
+def sample(result: Result, name: str, **labels: str) -> float:
+    return next(s.value for s in result.samples if s.name == name and dict(s.labels) == labels)
 
 def health(**spec: Any) -> CanvasHealthCheck:
     return CanvasHealthCheck(CanvasHealthSpec(type="canvas_health", **spec))
