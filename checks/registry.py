@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from checks import dns, http, os_updates, process, system, tcp, tls
 from checks.base import Check
+from checks.canvas.registry import CANVAS_CHECK_TYPES, CANVAS_METRICS
 from checks.dns import DnsCheck, DnsSpec
 from checks.http import HttpCheck
 from checks.http_spec import HttpSpec
@@ -18,6 +19,7 @@ from checks.integrity import codetree, datascripts
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
 from checks.integrity.datascripts import DatarootScriptsCheck, DatarootScriptsSpec
 from checks.moodle.registry import MOODLE_CHECK_TYPES
+from checks.openedx.registry import OPENEDX_CHECK_TYPES, OPENEDX_METRICS
 from checks.os_updates import OsUpdatesCheck, OsUpdatesSpec
 from checks.process import ProcessCheck, ProcessSpec
 from checks.system import SystemCheck, SystemSpec
@@ -37,12 +39,14 @@ CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "code_integrity": (CodeIntegritySpec, CodeIntegrityCheck),
     "dataroot_scripts": (DatarootScriptsSpec, DatarootScriptsCheck),
     **MOODLE_CHECK_TYPES,
+    **CANVAS_CHECK_TYPES,
+    **OPENEDX_CHECK_TYPES,
 }
 
 # Samples the generic checks return (Result.samples); a new check module adds its METRICS.
 CHECK_METRICS: Metrics = merge(
     http.METRICS, tls.METRICS, tcp.METRICS, dns.METRICS, system.METRICS, process.METRICS,
-    os_updates.METRICS, codetree.METRICS, datascripts.METRICS,
+    os_updates.METRICS, codetree.METRICS, datascripts.METRICS, CANVAS_METRICS, OPENEDX_METRICS,
 )
 
 

@@ -23,9 +23,14 @@ from grafana.boards.panels import (
     table,
     ts,
 )
+
 # Panels whose data cannot exist on some healthy sites say so instead of "No data".
 NO_REDIS = "No Redis: this site keeps its sessions and caches elsewhere"
 NO_DB_SESSIONS = "Sessions are not in the database (Redis, files or memcached)"
+NO_CANVAS = "No Canvas site here (kind = \"canvas\" with canvas_health / canvas_api)"
+NO_OPENEDX = "No Open edX site here (kind = \"openedx\" with openedx_heartbeat / _pages)"
+NO_CANVAS_API = "No canvas_api check (it needs an access token)"
+NO_CELERY = "No extended heartbeat (openedx_heartbeat extended = false)"
 
 
 def lms_detail() -> dict:
@@ -118,6 +123,8 @@ def lms_detail() -> dict:
               "{{lms}} {{device}} read"),
             q(f"rate(lms_system_disk_written_bytes_total{{{SEL}}}[$__rate_interval])",
               "{{lms}} {{device}} written")], unit="Bps"),
+        *canvas_row(),
+        *openedx_row(),
         row("Predictions"),
         bars("Time to threshold (Vigil forecasts)", "Vigil's forecasts: how long until each "
              "forecast rule's metric crosses its threshold at the current trend (disk full, "
@@ -144,3 +151,51 @@ def lms_detail() -> dict:
                      "and cache, system resources, predictions.",
                      ["lms"], items, [var_datasource(), VAR_INSTANCE, VAR_LMS])
 
+
+
+def canvas_row() -> list[dict]:
+    """Canvas's own view of itself: /readiness and /deep components, endpoints, the API."""
+    return [
+        row("Canvas"),
+        table("Canvas components", "Each component Canvas's /readiness and /deep report "
+              "(readiness: its own parts; critical and secondary: its dependencies).",
+              [q(f"lms_canvas_component_up{{{SEL}}}", instant=True, fmt="table")], w=8,
+              mappings=UP_MAPPINGS, thresholds=UP_STEPS, no_data=NO_CANVAS),
+        ts("Canvas component check time", "How long Canvas took to check each component "
+           "(its own limit is 5 s).",
+           [q(f"lms_canvas_component_response_seconds{{{SEL}}}",
+              "{{lms}} {{group}} {{component}}")], unit="s", w=8,
+           thresholds=steps((None, "green"), (5, "orange")), no_data=NO_CANVAS),
+        ts("Canvas endpoints", "Time to the full answer of /health_check, /readiness, /deep "
+           "and the REST API.",
+           [q(f"lms_canvas_endpoint_duration_seconds{{{SEL}}}", "{{lms}} {{endpoint}}")],
+           unit="s", w=5, thresholds=steps((None, "green"), (5, "orange")),
+           no_data=NO_CANVAS),
+        stat("Canvas API", "1 if the REST API accepted the token and answered.",
+             [q(f"lms_canvas_api_up{{{SEL}}}", "{{lms}}")], w=3, h=8,
+             mappings=UP_MAPPINGS, thresholds=UP_STEPS, no_data=NO_CANVAS_API),
+    ]
+
+
+def openedx_row() -> list[dict]:
+    """Open edX's heartbeats (LMS and Studio, service by service) and its public pages."""
+    return [
+        row("Open edX"),
+        table("Open edX services", "Each service the LMS and Studio heartbeats report "
+              "(sql, modulestore, celery with ?extended).",
+              [q(f"lms_openedx_service_up{{{SEL}}}", instant=True, fmt="table")], w=8,
+              mappings=UP_MAPPINGS, thresholds=UP_STEPS, no_data=NO_OPENEDX),
+        ts("Open edX endpoints", "Time to the full answer of the heartbeats, login pages and "
+           "the public course list.",
+           [q(f"lms_openedx_http_duration_seconds{{{SEL}}}", "{{lms}} {{app}} {{endpoint}}")],
+           unit="s", w=8, thresholds=steps((None, "green"), (2, "orange"), (5, "red")),
+           no_data=NO_OPENEDX),
+        ts("Celery round trip", "The extended heartbeat's sample Celery task, queued to "
+           "done (it gives up at 5 s).",
+           [q(f"lms_openedx_celery_roundtrip_seconds{{{SEL}}}", "{{lms}} {{app}}")],
+           unit="s", w=5, thresholds=steps((None, "green"), (2, "orange")),
+           no_data=NO_CELERY),
+        stat("Courses visible", "Courses the public course list shows an anonymous visitor.",
+             [q(f"lms_openedx_courses_visible{{{SEL}}}", "{{lms}}")], w=3, h=8,
+             thresholds=NONE_STEPS, no_data=NO_OPENEDX),
+    ]

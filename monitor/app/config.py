@@ -29,8 +29,10 @@ from alerts.maintenance.model import WindowSpec
 from alerts.messages import Renderer, TemplateRenderError
 from alerts.predict_rules import GAUGES_CONTEXT
 from alerts.slo import reference_problems as slo_reference_problems
+from checks.canvas.registry import DEFAULT_CANVAS_CHECKS
 from checks.moodle.registry import default_moodle_checks
 from checks.moodle.settings import MoodleSettings
+from checks.openedx.registry import DEFAULT_OPENEDX_CHECKS
 from checks.registry import CHECK_TYPES
 from monitor.app.catalogue import CHECK_GAUGES
 from monitor.app.config_errors import format_validation_error
@@ -91,6 +93,12 @@ class LmsConfig(StrictModel):
                     checks["code_integrity"] = {}
                 if moodle.get("dataroot"):
                     checks["dataroot_scripts"] = {}
+            # Canvas and Open edX sites get their health connectors (canvas_api needs a
+            # token, so it is never a default).
+            if isinstance(data.get("url"), str):
+                defaults = {"canvas": DEFAULT_CANVAS_CHECKS,
+                            "openedx": DEFAULT_OPENEDX_CHECKS}.get(data.get("kind"), ())
+                checks.update({name: {} for name in defaults})
         if isinstance(checks, dict):
             data["checks"] = {
                 name: ({"type": name, **spec} if isinstance(spec, dict) and "type" not in spec

@@ -1,0 +1,78 @@
+"""A loopback HTTP server for LMS stand-ins (tests/canvas_double, tests/openedx_double).
+
+Only the plumbing: each double supplies ``route(method, path, headers) -> Reply``
+transcribed from the LMS's source. A path can be made slow; ``close()`` releases any
+request still waiting, so no test waits for a sleeping handler.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, value: Any, **headers: str) -> Reply:
+        return cls(status, json.dumps(value).encode(), headers=dict(headers))
+
+    @classmethod
+    def html(cls, status: int, text: str, **headers: str) -> Reply:
+        return cls(status, text.encode(), "text/html; charset=utf-8", dict(headers))
+
+
+Route = Callable[[str, str, Mapping[str, str]], Reply]
+
+
+class DoubleServer:
+    """Serves ``route`` on 127.0.0.1; ``slow[path] = True`` holds that path until close()."""
+
+    def __init__(self, route: Route) -> None:
+        self.slow: dict[str, bool] = {}
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self._release = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                path = urlsplit(self.path).path
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                server.requests.append(("GET", self.path, headers))
+                if server.slow.get(path):
+                    server._release.wait(30)  # until the test closes the server
+                    return
+                reply = route("GET", self.path, headers)
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", reply.content_type)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except OSError:
+                    pass  # the probe gave up first
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self._release.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
