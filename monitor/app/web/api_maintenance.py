@@ -44,6 +44,7 @@ from checks.actions_registry import MAINTENANCE_ACTIONS
 from monitor.app.audit import window_summary
 from monitor.app.tokens import LMS_ACTIONS, LMS_ACTIONS_WHEN, acts_on_lms
 from monitor.app.web import schemas as s
+from monitor.app.web import schemas_maintenance as sm
 from monitor.app.web.access import Access, Denial, note
 from monitor.app.web.bodies import BodyError, read_limited
 from monitor.app.web.operations import Handler, Inputs, Operation, Reply, problem, reply
@@ -81,8 +82,8 @@ def _outcome(outcome: Outcome, status: int) -> Response:
     """201/200 with the stored window, or 409 with the exams in the way."""
     body = outcome.as_json()
     if outcome.refused:
-        return reply(s.Refusal.model_validate(body), 409)
-    return reply(s.Scheduled.model_validate(body), status)
+        return reply(sm.Refusal.model_validate(body), 409)
+    return reply(sm.Scheduled.model_validate(body), status)
 
 
 def maintenance_operations(view: MaintenanceView, pages: Environment, access: Access
@@ -105,11 +106,11 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
     async def list_windows(request: Request, given: Inputs) -> Response:
         now = view.clock.time()
         include_ended = given.query.all in ("1", "true", "yes")
-        return reply(s.WindowList.model_validate({"windows": [
+        return reply(sm.WindowList.model_validate({"windows": [
             window_json(book(), w, now) for w in book().list(include_ended=include_ended)]}))
 
     async def create(request: Request, given: Inputs) -> Response:
-        body: s.MaintenanceWindowInput = given.body
+        body: sm.MaintenanceWindowInput = given.body
         fields = body.window_fields()
         note(request, summary=window_summary("add", fields))
         if (refused := lms_denial(request, body.actions)) is not None:
@@ -130,11 +131,11 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
             window = book().get(given.path.id)
         except WindowNotFound as exc:
             return problem(404, str(exc))
-        return reply(s.WindowState.model_validate(
+        return reply(sm.WindowState.model_validate(
             window_json(book(), window, view.clock.time(), upcoming=10)))
 
     async def edit(request: Request, given: Inputs) -> Response:
-        body: s.MaintenanceWindowChanges = given.body
+        body: sm.MaintenanceWindowChanges = given.body
         note(request, summary=window_summary("edit", body.window_fields()))
         try:
             # The window as it will be: its own actions unless the edit replaces them.
@@ -164,7 +165,7 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
             return problem(404, str(exc))
         except ReadOnlyWindow as exc:
             return problem(409, str(exc))
-        return reply(s.Ended.model_validate({"window": window.as_json()}))
+        return reply(sm.Ended.model_validate({"window": window.as_json()}))
 
     async def ics(request: Request, _: Inputs) -> Response:
         return Response(book().ics(view.clock.time()), media_type="text/calendar",
@@ -207,7 +208,7 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
         fields, refused = await form_fields(request)
         if refused is not None:
             return refused
-        form = s.WindowForm.model_validate(fields)
+        form = sm.WindowForm.model_validate(fields)
         note(request, summary=window_summary("add", _form_window(form)))
         try:
             spec = parse_spec(_form_window(form))
@@ -257,23 +258,23 @@ def _table(list_windows: Handler, create: Handler, one: Handler, edit: Handler,
         (413, "The form is too large"))}
     return [
         Operation("GET", "/api/v1/maintenance", list_windows, "Maintenance windows",
-                  {200: Reply("OK", s.WindowList)}, query=s.WindowQuery),
+                  {200: Reply("OK", sm.WindowList)}, query=sm.WindowQuery),
         Operation("POST", "/api/v1/maintenance", create, "Schedule a window",
-                  {201: Reply("Scheduled", s.Scheduled), **bad, 409: Reply(exams, s.Refusal)},
-                  body=s.MaintenanceWindowInput, scope="maintenance", also=lms,
+                  {201: Reply("Scheduled", sm.Scheduled), **bad, 409: Reply(exams, sm.Refusal)},
+                  body=sm.MaintenanceWindowInput, scope="maintenance", also=lms,
                   action="maintenance.create"),
         Operation("GET", one_path, one, "One window with its next occurrences",
-                  {200: Reply("OK", s.WindowState), **missing}, path_params=s.WindowPath,
+                  {200: Reply("OK", sm.WindowState), **missing}, path_params=sm.WindowPath,
                   not_found="no such window"),
         Operation("PATCH", one_path, edit, "Change fields of a window (API and CLI windows)",
-                  {200: Reply("Changed", s.Scheduled), **bad, **missing,
-                   409: Reply(f"{exams}, or {read_only.lower()}", s.Refusal)},
-                  path_params=s.WindowPath, body=s.MaintenanceWindowChanges,
+                  {200: Reply("Changed", sm.Scheduled), **bad, **missing,
+                   409: Reply(f"{exams}, or {read_only.lower()}", sm.Refusal)},
+                  path_params=sm.WindowPath, body=sm.MaintenanceWindowChanges,
                   scope="maintenance", also=lms, action="maintenance.edit",
                   not_found="no such window"),
         Operation("DELETE", one_path, end, "End the window now",
-                  {200: Reply("Ended", s.Ended), **missing, 409: Reply(read_only, s.Error)},
-                  path_params=s.WindowPath, scope="maintenance", action="maintenance.end",
+                  {200: Reply("Ended", sm.Ended), **missing, 409: Reply(read_only, s.Error)},
+                  path_params=sm.WindowPath, scope="maintenance", action="maintenance.end",
                   not_found="no such window"),
         Operation("GET", "/maintenance.ics", ics, "Maintenance windows as an iCalendar feed",
                   {200: Reply("OK", media="text/calendar")}),
@@ -281,15 +282,15 @@ def _table(list_windows: Handler, create: Handler, one: Handler, edit: Handler,
                   {200: Reply("OK", media=html)}),
         Operation("POST", "/maintenance", web_add, "The maintenance page's add form",
                   {303: Reply("Added; back to the page", media=html), **pages},
-                  form=s.WindowForm, scope="maintenance", action="maintenance.create"),
+                  form=sm.WindowForm, scope="maintenance", action="maintenance.create"),
         Operation("POST", "/maintenance/{id:int}/end", web_end, "The page's end button",
                   {303: Reply("Ended; back to the page", media=html), **pages},
-                  path_params=s.WindowPath, form=s.TokenForm, scope="maintenance",
+                  path_params=sm.WindowPath, form=sm.TokenForm, scope="maintenance",
                   action="maintenance.end", not_found="no such window"),
     ]
 
 
-def _form_window(form: s.WindowForm) -> dict[str, Any]:
+def _form_window(form: sm.WindowForm) -> dict[str, Any]:
     """The window fields of the web form; empty inputs are left out."""
     fields = form.model_dump()
     data: dict[str, Any] = {key: fields[key] for key in (
