@@ -43,3 +43,11 @@ def test_the_kernel_imports_nothing_of_vigil_above_it() -> None:
         if module.startswith("monitor.kernel"):
             late = {t for _, t in nested[module]}
             assert all(t.startswith("monitor.kernel") for t in targets | late), module
+
+
+def test_modules_stay_about_three_hundred_lines() -> None:
+    _, _, modules = import_graph.build(ROOT)
+    long = {name: n for name, path in modules.items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines()))
+            > import_graph.LINE_TOLERANCE and name not in import_graph.DATA_MODULES}
+    assert long == {}
