@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -77,6 +78,9 @@ class AvailabilitySpec(CheckSpec):
     require_login_form: bool = True
     require_session_cookie: bool = True
     appsitecheck: bool = True  # login/token.php?appsitecheck=1 (needs web services on)
+    # Web services off (the Moodle app cannot connect) is Moodle's default on plain http:
+    # say how bad it is where the app is promised to learners.
+    mobile_app: Literal["ok", "warning", "critical"] = "ok"
     public_config: bool = True  # service-nologin.php tool_mobile_get_public_config
     site_info: bool = True  # core_webservice_get_site_info, when a wstoken is configured
     # debugdeveloper on a production site leaks paths and SQL in error pages.
@@ -191,8 +195,9 @@ class AvailabilityCheck:
             "login": judge_login(answers["login"], require_form=spec.require_login_form,
                                  require_cookie=spec.require_session_cookie,
                                  admin_dir=spec.admin_dir)}
-        judges = {"appsitecheck": judge_appsitecheck, "public_config": judge_public_config,
-                  "site_info": judge_site_info}
+        judges: dict[str, Callable[[Answer, str], Judged]] = {
+                  "appsitecheck": partial(judge_appsitecheck, mobile_app=spec.mobile_app),
+                  "public_config": judge_public_config, "site_info": judge_site_info}
         for endpoint, judge in judges.items():
             if endpoint in answers:
                 judged[endpoint] = judge(answers[endpoint], spec.admin_dir)

@@ -176,16 +176,22 @@ def page_title(text: str) -> str:
     return (title[:77] + "...") if len(title) > 80 else (title or "(no title)")
 
 
-def judge_appsitecheck(answer: Answer, admin_dir: str) -> Judged:
+def judge_appsitecheck(answer: Answer, admin_dir: str, mobile_app: str = "ok") -> Judged:
     if (failure := site_failure(answer, admin_dir)) is not None:
         return [failure], {}
     data = parse_json(answer.body)
     if answer.status_code == 200 and isinstance(data, dict) and data.get("appsitecheck") == "ok":
         return [], {"appsitecheck": "ok"}
     if isinstance(data, dict) and data.get("errorcode") == "enablewsdescription":
-        # Web services are off: a choice on some sites, but the Moodle app cannot connect.
-        return [Problem(Status.WARNING, "web services disabled (enablewsdescription): the "
-                        "Moodle app cannot connect", "web_services_disabled")], {}
+        # Web services are off: Moodle's own default on a plain-http site
+        # (admin/settings/server.php: enablemobilewebservice = is_https()), so only a
+        # site that promises the Moodle app (spec.mobile_app) hears of it.
+        facts = {"appsitecheck": "web services disabled: the Moodle app cannot connect"}
+        if mobile_app == "ok":
+            return [], facts
+        return [Problem(Status[mobile_app.upper()], "web services disabled "
+                        "(enablewsdescription): the Moodle app cannot connect",
+                        "web_services_disabled")], facts
     return [unexpected("appsitecheck", answer, data)], {}
 
 

@@ -69,8 +69,10 @@ DETAIL_LIMIT = 10
 class BackupsSpec(CheckSpec):
     type: Literal["moodle_backups"]
     interval: PositiveDuration = 900.0
-    # backup_auto_active = 0 is an admin's choice (some sites back up by other means).
-    disabled_status: Literal["ok", "warning", "critical"] = "warning"
+    # backup_auto_active = 0 is Moodle's default and an admin's choice (many sites back up
+    # by other means); Moodle's own backup check (core_backup) calls it OK. Sites that
+    # rely on automated backups set "warning" or "critical".
+    disabled_status: Literal["ok", "warning", "critical"] = "ok"
     # Courses whose last automated backup ended in ERROR.
     errors_warning: Annotated[int, Field(ge=1)] | None = 1
     errors_critical: Annotated[int, Field(ge=1)] | None = None

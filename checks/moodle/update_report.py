@@ -43,7 +43,12 @@ def judge(spec: UpdatesSpec, now: float, installed: Installed, answer: Answer,
           assessment: Assessment | None, notes: list[str]) -> Result:
     problems: list[Problem] = []
     if assessment is None:
-        return Result(Status.UNKNOWN, f"no update data: {answer.problem or 'no answer'}",
+        # Nothing to judge because nothing was ever asked (feed off, nothing stored) is
+        # the site's configuration; a feed or an answer that failed is a fault.
+        never_asked = answer.source == "never_asked"
+        status = Status[spec.no_data_status.upper()] if never_asked else Status.UNKNOWN
+        what = "patch level not judged" if never_asked else "no update data"
+        return Result(status, f"{what}: {answer.problem or 'no answer'}",
                       _samples(now, installed, answer, None),
                       _details(installed, answer, None, notes, now))
     if answer.problem:

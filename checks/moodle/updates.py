@@ -58,6 +58,11 @@ class UpdatesSpec(CheckSpec):
     # admin opts in. Set OFFICIAL_URL (printed by `vigil init`) or a mirror's URL to have
     # Vigil ask the feed itself, e.g. when the site's own update check is turned off.
     feed_url: str = ""
+    # With the feed off and no answer stored by Moodle (its update check is off, or the
+    # site cannot reach download.moodle.org: common on firewalled servers), the patch
+    # level cannot be judged. That blind spot is said in the summary; it alerts only
+    # where the admin asks for it ("warning" or "unknown").
+    no_data_status: Literal["ok", "warning", "unknown"] = "ok"
     feed_timeout: PositiveDuration = 20.0
     cache_ttl: Duration = 12 * 3600.0
     stale_after: Duration = 48 * 3600.0
@@ -100,7 +105,9 @@ class Answer:
     """The feed answer the judgement uses and where it came from."""
 
     response: dict[str, Any] | None
-    source: str                  # "feed", "cache", "moodle" (stored by Moodle's cron)
+    # "feed", "cache", "moodle" (stored by Moodle's cron); "none" (asked, no usable answer)
+    # or "never_asked" (the feed is off and Moodle stored nothing).
+    source: str
     fetched_at: float | None
     problem: str | None = None   # why the feed was not used
 
@@ -170,7 +177,8 @@ class UpdatesCheck:
         if fallbacks:
             return max(fallbacks, key=lambda a: a.fetched_at or 0.0)
         why = _stored_problem(stored_raw, branch)
-        return Answer(None, "none", None, "; ".join(p for p in (problem, why) if p))
+        source = "none" if stored_raw or self.spec.feed_url else "never_asked"
+        return Answer(None, source, None, "; ".join(p for p in (problem, why) if p))
 
     async def _fetch(self, ctx: CheckContext, params: dict[str, str]) -> str:
         timeout = min(self.spec.feed_timeout, max(1.0, ctx.timeout * 0.8))

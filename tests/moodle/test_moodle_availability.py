@@ -103,7 +103,7 @@ async def test_healthy_site_is_ok_with_release_and_version(demo: DemoServer) -> 
     ("invalidtoken", Status.CRITICAL, "degraded", "web service error invalidtoken (Invalid "
      "token - token not found)"),
     ("ws_disabled", Status.CRITICAL, "web_services_disabled", "web service REST protocol "
-     "disabled (HTTP 403); web services disabled (enablewsdescription)"),
+     "disabled (HTTP 403)"),
 ])
 async def test_each_fault_is_recognised_and_named(
     demo: DemoServer, fault: str, status: Status, state: str, summary: str

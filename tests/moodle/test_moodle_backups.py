@@ -90,7 +90,9 @@ async def test_a_missing_setting_means_disabled_as_moodle_defaults_it(
         moodle_db_fast: MoodleDouble, moodle_ctx_fast: CheckContext) -> None:
     s = moodle_db_fast.scenario.healthy_site()
     s.unset_plugin_config("backup", "backup_auto_active")
-    result = await run(moodle_ctx_fast)
+    result = await run(moodle_ctx_fast)  # Moodle's default, and core_backup's "OK"
+    assert result.status == Status.OK and "disabled" in result.summary
+    result = await run(moodle_ctx_fast, disabled_status="warning")  # a site relying on them
     assert result.status == Status.WARNING and "disabled" in result.summary
 
 

@@ -436,3 +436,19 @@ async def test_an_unwritable_state_directory_is_reported_but_the_check_still_jud
 
 def test_every_declared_sample_is_catalogued() -> None:
     assert set(MODULE.METRICS) <= set(MOODLE_METRICS)
+
+
+@pytest.mark.parametrize(("no_data_status", "status"), [
+    (None, Status.OK), ("warning", Status.WARNING), ("unknown", Status.UNKNOWN)])
+async def test_a_site_that_never_asked_for_updates_is_a_stated_blind_spot_not_an_alarm(
+        moodle_db_fast: MoodleDouble, make_ctx, no_data_status: str | None,
+        status: Status) -> None:
+    """Feed off (the default) and nothing stored by Moodle, as on a firewalled site: the
+    summary says the patch level is not judged; only a site that asks for it alerts."""
+    in_db(moodle_db_fast)
+    fields = {} if no_data_status is None else {"no_data_status": no_data_status}
+    result = await run(UpdatesCheck(spec("", **fields)), make_ctx(moodle_db_fast))
+    assert result.status == status
+    assert result.summary == (
+        "patch level not judged: Moodle has stored no update-check answer (config_plugins "
+        "core_plugin/recentresponse: updateautocheck off or never fetched)")
