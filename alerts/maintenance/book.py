@@ -22,6 +22,7 @@ from alerts.maintenance.calendar import (
     config_uid,
     feed,
     new_uid,
+    next_occurrences,
     window_occurrences,
 )
 from alerts.maintenance.model import Matcher, WindowSpec, parse_matcher
@@ -107,6 +108,11 @@ class MaintenanceBook:
         """Occurrences of every window overlapping [start, end), ordered by start."""
         found = [o for w in self._all() for o in window_occurrences(w, start, end)]
         return sorted(found, key=lambda o: (o.start, o.window_id))
+
+    def next_of(self, window: Window, now: float, count: int) -> builtins.list[Occurrence]:
+        """The running and next ``count`` occurrences of one window (API, page, CLI):
+        expands that window only, and stops after ``count``."""
+        return next_occurrences(window, now, count)
 
     def active_for_lms(self, lms: str, now: float) -> bool:
         """True while an active window may cover alerts of ``lms`` (see lms_scope)."""

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from monitor.kernel.spec import PositiveDuration, StrictModel
 
@@ -29,6 +29,20 @@ ReceiverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Z
 
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
 _RRULE_FREQS = ("HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+# Bounds a window must keep (issue #11: a duration of 1e308 turned every maintenance
+# page into a 500): one occurrence lasts at most 31 days (a manual window is the way
+# to stay open longer), times lie in 2000..2100, a notice comes at most 31 days ahead.
+MAX_WINDOW_LENGTH = 31 * 86400.0
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+def _notice_lead(seconds: float) -> float:
+    if seconds > MAX_WINDOW_LENGTH:
+        raise ValueError(f"must be at most {MAX_WINDOW_LENGTH / 86400:.0f} days")
+    return seconds
+
+
+NoticeLead = Annotated[PositiveDuration, AfterValidator(_notice_lead)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +96,7 @@ class WindowActions(StrictModel):
     """What Vigil does around each occurrence (carried out by lifecycle.py)."""
 
     # Send a notice this long before each occurrence starts (None: no notice).
-    notify_before: PositiveDuration | None = None
+    notify_before: NoticeLead | None = None
     notify_at_end: bool = False
     notify_receivers: list[ReceiverName] = Field(default_factory=list)  # empty: all
     # Moodle: admin/cli/maintenance.php --enable at start, --disable at end.
@@ -144,6 +158,16 @@ class WindowSpec(StrictModel):
             raise ValueError("cannot convert: the timezone is invalid")
         return value.astimezone(ZoneInfo(zone)).replace(tzinfo=None, microsecond=0)
 
+    @field_validator("start", "end")
+    @classmethod
+    def _plausible_year(cls, value: datetime | None) -> datetime | None:
+        """Years 2000..2100: enough for any real plan, and every conversion of such a time
+        (timestamps, iCalendar, the local display) stays in range."""
+        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"must be between the years {MIN_YEAR} and {MAX_YEAR} "
+                             f"(got {value.year})")
+        return value
+
     @field_validator("end")
     @classmethod
     def _end_after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
@@ -160,10 +184,20 @@ class WindowSpec(StrictModel):
         if value is None:
             return None
         text = normalize_rrule(value)
+        # dateutil only when used
+        from alerts.maintenance.rules import MAX_COUNT, MAX_PER_DAY, build_rule, max_per_day
+
+        per_day = max_per_day(text)
+        if per_day > MAX_PER_DAY:
+            raise ValueError(f"{text!r} can start up to {per_day} occurrences a day; at most "
+                             f"{MAX_PER_DAY} are allowed (every 30 minutes), so that "
+                             "expanding it stays cheap (fewer BYHOUR/BYMINUTE/BYSECOND values)")
+        count = text.partition("COUNT=")[2].partition(";")[0]
+        if count.isdigit() and int(count) > MAX_COUNT:
+            raise ValueError(f"COUNT must be at most {MAX_COUNT} (got {count}); "
+                             "use UNTIL for a long series")
         start, zone = info.data.get("start"), info.data.get("timezone")
         if start is not None and zone is not None:
-            from alerts.maintenance.rules import build_rule  # dateutil only when used
-
             rule = build_rule(text, start, zone)
             if rule.after(start, inc=True) is None:
                 raise ValueError(f"{text!r} yields no occurrence from start {start.isoformat(' ')}")
@@ -192,6 +226,12 @@ class WindowSpec(StrictModel):
                   "time of the first occurrence, DTSTART)")
             _need((self.end is None) != (self.duration is None),
                   "duration: give either duration or end (of the first occurrence)")
+        if kind != "manual":
+            length = self.length() or 0.0
+            field = "duration" if self.duration is not None else "end"
+            _need(length <= MAX_WINDOW_LENGTH, f"{field}: a window lasts at most "
+                  f"{MAX_WINDOW_LENGTH / 86400:.0f} days (got {length / 86400:.1f}); "
+                  "use kind manual for one that stays open until ended")
         else:
             _need(self.rrule is None, "rrule: a manual window does not recur")
             _need(self.end is None, "end: a manual window stays open until ended "

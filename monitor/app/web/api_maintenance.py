@@ -18,6 +18,7 @@ the page shows the conflicting quizzes and offers to force.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,7 +44,6 @@ from monitor.app.web.bodies import BodyError, read_limited
 from monitor.app.web.operations import Handler, Inputs, Operation, Reply, problem, reply
 from monitor.kernel.clock import Clock
 
-_UPCOMING = 400 * 86400.0  # "next occurrence" looks this far ahead
 MAX_FORM_BYTES = 65_536
 
 
@@ -62,8 +62,7 @@ def _token(view: MaintenanceView) -> str | None:
 def window_json(book: MaintenanceBook, window: Window, now: float, upcoming: int = 1
                 ) -> dict[str, Any]:
     body = window.as_json()
-    found = [o for o in book.occurrences_between(now, now + _UPCOMING)
-             if o.window_id == window.id][:upcoming]
+    found = book.next_of(window, now, upcoming)
     body["active"] = any(o.contains(now) for o in found)
     body["next"] = [{"start": o.start, "end": o.end,
                      "start_local": _local(o.start, window.spec.timezone),
@@ -93,11 +92,19 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
     def sites() -> Any:
         return view.sites.lms_for(view.config)  # LMS name -> (kind, site access)
 
+    async def expanded(windows: list[Window], now: float, upcoming: int = 1
+                       ) -> list[dict[str, Any]]:
+        """Each window with its next occurrences, computed in a worker thread: a walk is
+        bounded (at most ~3,400 instants per window, alerts/maintenance/rules.py), but many
+        windows together must still not hold the event loop (issue #11)."""
+        return await asyncio.to_thread(
+            lambda: [window_json(book(), w, now, upcoming) for w in windows])
+
     async def list_windows(request: Request, given: Inputs) -> Response:
         now = view.clock.time()
         include_ended = given.query.all in ("1", "true", "yes")
-        return reply(s.WindowList.model_validate({"windows": [
-            window_json(book(), w, now) for w in book().list(include_ended=include_ended)]}))
+        windows = book().list(include_ended=include_ended)
+        return reply(s.WindowList.model_validate({"windows": await expanded(windows, now)}))
 
     async def create(request: Request, given: Inputs) -> Response:
         body: s.MaintenanceWindowInput = given.body
@@ -116,8 +123,8 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
             window = book().get(given.path.id)
         except WindowNotFound as exc:
             return problem(404, str(exc))
-        return reply(s.WindowState.model_validate(
-            window_json(book(), window, view.clock.time(), upcoming=10)))
+        [body] = await expanded([window], view.clock.time(), upcoming=10)
+        return reply(s.WindowState.model_validate(body))
 
     async def edit(request: Request, given: Inputs) -> Response:
         body: s.MaintenanceWindowChanges = given.body
@@ -146,11 +153,10 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
         return Response(book().ics(view.clock.time()), media_type="text/calendar",
                         headers={"Content-Disposition": 'inline; filename="maintenance.ics"'})
 
-    def render(status: int = 200, form: dict[str, str] | None = None,
+    async def render(status: int = 200, form: dict[str, str] | None = None,
                outcome: Outcome | None = None, problems: list[str] | None = None,
                ended: int | None = None) -> Response:
-        now = view.clock.time()
-        windows = [window_json(book(), w, now) for w in book().list(include_ended=False)]
+        windows = await expanded(book().list(include_ended=False), view.clock.time())
         return HTMLResponse(page.render(
             windows=windows, form=form or {}, outcome=outcome, problems=problems or [],
             ended=ended, lms_names=[lms.name for lms in view.config.lms]), status_code=status)
@@ -160,21 +166,22 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
         try:
             raw = await read_limited(request, MAX_FORM_BYTES)
         except BodyError as exc:
-            return {}, render(413, problems=[exc.message])
+            return {}, await render(413, problems=[exc.message])
         fields = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
                                                 keep_blank_values=True).items()}
         token = _token(view)
         if token is None:
-            return fields, render(403, fields, problems=[
+            return fields, await render(403, fields, problems=[
                 "write operations are disabled: set server.api_token in the config"])
         if not hmac.compare_digest(fields.pop("token", "").encode(), token.encode()):
-            return fields, render(401, fields, problems=["token: missing or wrong API token"])
+            return fields, await render(401, fields,
+                                        problems=["token: missing or wrong API token"])
         return fields, None
 
     async def web_page(request: Request, _: Inputs) -> Response:
         # After "End now" the window leaves the list; say so instead of nothing.
         ended = request.query_params.get("ended", "")
-        return render(ended=int(ended) if ended.isdigit() and len(ended) < 19 else None)
+        return await render(ended=int(ended) if ended.isdigit() and len(ended) < 19 else None)
 
     async def web_add(request: Request, _: Inputs) -> Response:
         fields, refused = await form_fields(request)
@@ -187,9 +194,9 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
                                        source="api", force=form.force == "on",
                                        now=view.clock.time())
         except WindowError as exc:
-            return render(400, fields, problems=exc.problems)
+            return await render(400, fields, problems=exc.problems)
         if outcome.refused:
-            return render(409, fields, outcome=outcome)
+            return await render(409, fields, outcome=outcome)
         return RedirectResponse("/maintenance", status_code=303)
 
     async def web_end(request: Request, given: Inputs) -> Response:
@@ -200,7 +207,8 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
         try:
             book().end(window_id, now=view.clock.time())
         except (WindowNotFound, ReadOnlyWindow) as exc:
-            return render(404 if isinstance(exc, WindowNotFound) else 409, problems=[str(exc)])
+            return await render(404 if isinstance(exc, WindowNotFound) else 409,
+                                problems=[str(exc)])
         return RedirectResponse(f"/maintenance?ended={window_id}", status_code=303)
 
     return _table(list_windows, create, one, edit, end, ics, web_page, web_add, web_end)
