@@ -226,7 +226,11 @@ class MaintenanceBook:
         wanted = {config_uid(spec.name): spec for spec in specs}
         for uid, spec in wanted.items():
             current = self.windows.by_uid(uid)
-            if current is None:
+            stale = self.windows.id_of(uid) if current is None else None
+            if stale is not None:  # stored under older rules, now invalid: overwrite it
+                self.windows.update(stale, spec, now, reopen=True)
+                changed += 1
+            elif current is None:
                 self.windows.insert(uid, spec, "config", now)
                 added += 1
             elif current.spec != spec or current.ended_at is not None:
