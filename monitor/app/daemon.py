@@ -103,6 +103,7 @@ class Daemon:
             metrics=self.metrics,
             max_concurrency=config.scheduler.max_concurrency, state_dir=config.state.dir,
         )
+        self.registry.register(self.runner.pools.collector())  # vigil_blocking_* metrics
         self.scheduler = CheckScheduler(
             self.runner, self.clock, misfire_grace=config.scheduler.misfire_grace
         )
@@ -113,7 +114,7 @@ class Daemon:
             receivers=lambda: [r.name for r in self.config.alerts.receivers],
             actions=MAINTENANCE_ACTIONS,
             state_dir=config.state.dir, renderer=ReportRenderer(config.alerts.templates_dir),
-            run_blocking=self.runner.run_blocking, wake=self.dispatcher.wake,
+            run_blocking=self.runner.blocking_for("maintenance"), wake=self.dispatcher.wake,
             base_url=config.alerts.base_url, enqueue_message=self.router.enqueue_message)
         self.runner.windows = self.lifecycle.windows_for
         self.runner.is_configured = lambda job: job.key in self.scheduler.jobs
@@ -429,6 +430,7 @@ class Daemon:
                             f"{writes.consecutive_failures} write(s) failed: {writes.last_error}")
         elif not self.store.is_writable():
             problems.append(f"state database {self.store.path} is not writable")
+        problems += self.runner.pools.readiness_problems()  # "N blocking workers hung in F"
         return problems
 
 
@@ -444,6 +446,8 @@ async def run_daemon(config_path: Path, env: Mapping[str, str] | None = None) ->
         log.error("cannot start: %s", exc)
         return EXIT_STATE
     loop = asyncio.get_running_loop()
+    # asyncio.to_thread and getaddrinfo: daemon threads too, never joined at exit.
+    loop.set_default_executor(daemon.runner.pools.pool("default", size=16))
     loop.add_signal_handler(signal.SIGHUP, daemon.reload)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
