@@ -33,7 +33,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -208,6 +208,11 @@ class BlockingPools:
             raise
         return result
 
+    def loop_executor(self, family: str = "default", size: int = 16) -> ThreadPoolExecutor:
+        """For ``loop.set_default_executor``: asyncio.to_thread and getaddrinfo then run
+        on daemon threads that shutdown never joins."""
+        return _LoopExecutor(self.pool(family, size))
+
     def pools(self) -> list[FamilyPool]:
         with self._lock:
             return sorted(self._pools.values(), key=lambda p: p.family)
@@ -223,6 +228,21 @@ class BlockingPools:
 
     def collector(self) -> Collector:
         return _PoolCollector(self)
+
+
+class _LoopExecutor(ThreadPoolExecutor):
+    """A ThreadPoolExecutor in name only (asyncio 3.11 accepts no other as the default
+    executor): its calls go to a FamilyPool and it starts no thread of its own."""
+
+    def __init__(self, pool: FamilyPool) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="vigil-unused")
+        self._family_pool = pool
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        return self._family_pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._family_pool.shutdown(wait=False)
 
 
 class _PoolCollector(Collector):
