@@ -70,7 +70,7 @@ def test_unit_caps_memory_and_tasks() -> None:
     # A runaway (a decompression bomb, hung threads piling up) ends in a restart,
     # not in the host running out of memory or PIDs.
     assert settings["MemoryMax"] == ["512M"]
-    assert settings["TasksMax"] == ["256"]
+    assert settings["TasksMax"] == ["512"]
     assert "MemoryHigh" in settings
 
 
