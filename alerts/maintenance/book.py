@@ -12,7 +12,7 @@ query), never on a timer.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -158,6 +158,12 @@ class MaintenanceBook:
 
     def ics(self, now: float) -> bytes:
         return feed(self._all(), now)
+
+    def ics_renderer(self, now: float) -> Callable[[], bytes]:
+        """Reads the windows now (the store's connection belongs to the caller's thread)
+        and returns the rendering, which may run in a worker thread."""
+        windows = self._all()
+        return lambda: feed(windows, now)
 
     # -- changes -----------------------------------------------------------------------
     def check_scope(self, spec: WindowSpec) -> None:

@@ -150,7 +150,8 @@ def maintenance_operations(view: MaintenanceView, pages: Environment) -> list[Op
         return reply(s.Ended.model_validate({"window": window.as_json()}))
 
     async def ics(request: Request, _: Inputs) -> Response:
-        return Response(book().ics(view.clock.time()), media_type="text/calendar",
+        render_feed = book().ics_renderer(view.clock.time())  # VTIMEZONEs: off the loop
+        return Response(await asyncio.to_thread(render_feed), media_type="text/calendar",
                         headers={"Content-Disposition": 'inline; filename="maintenance.ics"'})
 
     async def render(status: int = 200, form: dict[str, str] | None = None,
