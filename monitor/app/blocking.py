@@ -135,8 +135,13 @@ class FamilyPool(Executor):
         if (self._waiting > self._idle and self.threads - self.hung < self.size
                 and self.threads < 2 * self.size and not self._closed):
             self.threads += 1
-            threading.Thread(target=self._work, name=f"vigil-blocking-{self.family}",
-                             daemon=True).start()
+            try:
+                threading.Thread(target=self._work, name=f"vigil-blocking-{self.family}",
+                                 daemon=True).start()
+            except RuntimeError:  # the unit's TasksMax: the call waits for a worker
+                self.threads -= 1
+                log.error("cannot start a blocking worker for %s: no threads left",
+                          self.family)
 
     def _work(self) -> None:
         while True:
