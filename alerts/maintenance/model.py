@@ -36,13 +36,20 @@ MAX_WINDOW_LENGTH = 31 * 86400.0
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
-def _notice_lead(seconds: float) -> float:
-    if seconds > MAX_WINDOW_LENGTH:
-        raise ValueError(f"must be at most {MAX_WINDOW_LENGTH / 86400:.0f} days")
-    return seconds
+_TOO_LONG = (f"must be at most {MAX_WINDOW_LENGTH / 86400:.0f} days (use kind manual for a "
+             "window that stays open until ended)")
 
 
-NoticeLead = Annotated[PositiveDuration, AfterValidator(_notice_lead)]
+def _at_most_31_days(message: str) -> AfterValidator:
+    def check(seconds: float) -> float:
+        if seconds > MAX_WINDOW_LENGTH:
+            raise ValueError(message)
+        return seconds
+    return AfterValidator(check)
+
+
+NoticeLead = Annotated[PositiveDuration, _at_most_31_days("must be at most 31 days")]
+WindowLength = Annotated[PositiveDuration, _at_most_31_days(_TOO_LONG)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +122,7 @@ class WindowSpec(StrictModel):
     timezone: str = "UTC"
     start: datetime | None = None  # local wall-clock in ``timezone`` (first DTSTART)
     end: datetime | None = None
-    duration: PositiveDuration | None = None
+    duration: WindowLength | None = None
     rrule: str | None = None
     matchers: tuple[str, ...] = Field(default=(), validate_default=True)
     actions: WindowActions = WindowActions()
@@ -173,9 +180,12 @@ class WindowSpec(StrictModel):
     def _end_after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         start, zone = info.data.get("start"), info.data.get("timezone")
         if value is not None and start is not None and zone is not None:
-            if to_utc(value, zone) <= to_utc(start, zone):
+            length = to_utc(value, zone) - to_utc(start, zone)
+            if length <= 0:
                 raise ValueError(f"must be after start ({start.isoformat(' ')} -> "
                                  f"{value.isoformat(' ')} in {zone})")
+            if length > MAX_WINDOW_LENGTH:
+                raise ValueError(f"{_TOO_LONG}: {length / 86400:.1f} days after start")
         return value
 
     @field_validator("rrule")
@@ -226,12 +236,6 @@ class WindowSpec(StrictModel):
                   "time of the first occurrence, DTSTART)")
             _need((self.end is None) != (self.duration is None),
                   "duration: give either duration or end (of the first occurrence)")
-        if kind != "manual":
-            length = self.length() or 0.0
-            field = "duration" if self.duration is not None else "end"
-            _need(length <= MAX_WINDOW_LENGTH, f"{field}: a window lasts at most "
-                  f"{MAX_WINDOW_LENGTH / 86400:.0f} days (got {length / 86400:.1f}); "
-                  "use kind manual for one that stays open until ended")
         else:
             _need(self.rrule is None, "rrule: a manual window does not recur")
             _need(self.end is None, "end: a manual window stays open until ended "
