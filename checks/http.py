@@ -23,6 +23,7 @@ from checks.base import CheckContext
 from checks.common import describe_os_error
 from checks.http_assert import Observed, judge
 from checks.http_backend import ResolveError, install_backend
+from checks.http_body import ACCEPT_ENCODING, read_bounded
 from checks.http_spec import HttpSpec
 from checks.http_timing import CURRENT_TIMER, PHASES, PhaseTimer
 from monitor.kernel.metric import MetricSpec, declare
@@ -56,8 +57,12 @@ class HttpCheck:
 
     def __init__(self, spec: HttpSpec) -> None:
         self.spec = spec
-        self._headers = {"User-Agent": USER_AGENT} | {
-            name: value.get_secret_value() for name, value in spec.headers.items()}
+        # Only codings checks/http_body.py can inflate in bounded steps (a user's own
+        # Accept-Encoding header still wins).
+        own = {name: value.get_secret_value() for name, value in spec.headers.items()}
+        self._headers = {"User-Agent": USER_AGENT} | own
+        if not any(name.lower() == "accept-encoding" for name in own):
+            self._headers["Accept-Encoding"] = ACCEPT_ENCODING
         self._content = spec.body.get_secret_value().encode() if spec.body else None
         self._keep_body = bool(spec.fail_if_body_matches_regexp or spec.keyword
                                or spec.fail_if_body_not_matches_regexp
@@ -184,21 +189,16 @@ class HttpCheck:
         return Result(status, summary, tuple(samples), details)
 
     async def _read_body(self, response: httpx.Response) -> tuple[int, bytes | None, bool]:
-        """Stream the body, keeping it only if an assertion needs it; stop past the limit."""
+        """Stream the body, keeping it only if an assertion needs it; stop past the limit.
+
+        Decompressed in bounded steps (checks/http_body.py): a gzip bomb stops at the
+        limit instead of inflating a whole network chunk first."""
         limit = self.spec.body_size_limit
         declared = response.headers.get("content-length", "")
         if (declared.isdigit() and int(declared) > limit
                 and "content-encoding" not in response.headers):
             return 0, None, True  # announced as too large: no need to download it
-        size, chunks = 0, []
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                return size, None, True
-            if self._keep_body:
-                chunks.append(chunk)
-        return size, (b"".join(chunks) if self._keep_body else None), False
-
+        return await read_bounded(response, limit, self._keep_body)
 
 
 @functools.cache

@@ -20,6 +20,7 @@ from alerts.evaluator import POLICY_METRICS
 from alerts.predict_rules import default_predict_rules
 from checks.registry import CHECK_TYPES
 from monitor.app import self_metrics
+from monitor.app.blocking import BLOCKING_METRICS
 from monitor.app.catalogue import CATALOGUE, CHECK_GAUGES, SAMPLE_METRICS
 from monitor.kernel.metric import MetricSpec, declare, merge
 
@@ -91,7 +92,7 @@ def test_every_check_module_declares_its_metrics_and_they_are_catalogued(
 
 def test_alerting_and_shell_declarations_are_catalogued() -> None:
     groups = (predict.METRICS, slo.METRICS, POLICY_METRICS,
-              self_metrics.STATE_METRICS, self_metrics.DAEMON_METRICS)
+              self_metrics.STATE_METRICS, self_metrics.DAEMON_METRICS, BLOCKING_METRICS)
     for group in groups:
         assert all(CATALOGUE[name] is spec for name, spec in group.items())
     assert not set(self_metrics.STATE_METRICS) & set(SAMPLE_METRICS)

@@ -12,7 +12,7 @@ query), never on a timer.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from alerts.maintenance.calendar import (
     config_uid,
     feed,
     new_uid,
+    next_occurrences,
     window_occurrences,
 )
 from alerts.maintenance.model import Matcher, WindowSpec, parse_matcher
@@ -108,6 +109,11 @@ class MaintenanceBook:
         found = [o for w in self._all() for o in window_occurrences(w, start, end)]
         return sorted(found, key=lambda o: (o.start, o.window_id))
 
+    def next_of(self, window: Window, now: float, count: int) -> builtins.list[Occurrence]:
+        """The running and next ``count`` occurrences of one window (API, page, CLI):
+        expands that window only, and stops after ``count``."""
+        return next_occurrences(window, now, count)
+
     def active_for_lms(self, lms: str, now: float) -> bool:
         """True while an active window may cover alerts of ``lms`` (see lms_scope)."""
         return self.lms_activity(now).get(lms, False)
@@ -152,6 +158,12 @@ class MaintenanceBook:
 
     def ics(self, now: float) -> bytes:
         return feed(self._all(), now)
+
+    def ics_renderer(self, now: float) -> Callable[[], bytes]:
+        """Reads the windows now (the store's connection belongs to the caller's thread)
+        and returns the rendering, which may run in a worker thread."""
+        windows = self._all()
+        return lambda: feed(windows, now)
 
     # -- changes -----------------------------------------------------------------------
     def check_scope(self, spec: WindowSpec) -> None:
@@ -220,7 +232,11 @@ class MaintenanceBook:
         wanted = {config_uid(spec.name): spec for spec in specs}
         for uid, spec in wanted.items():
             current = self.windows.by_uid(uid)
-            if current is None:
+            stale = self.windows.id_of(uid) if current is None else None
+            if stale is not None:  # stored under older rules, now invalid: overwrite it
+                self.windows.update(stale, spec, now, reopen=True)
+                changed += 1
+            elif current is None:
                 self.windows.insert(uid, spec, "config", now)
                 added += 1
             elif current.spec != spec or current.ended_at is not None:

@@ -11,6 +11,7 @@ day follows RFC 5545 3.3.5 (see model.to_utc).
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,13 +21,15 @@ from dateutil.rrule import rrule
 from icalendar import Calendar, Event, vRecur
 
 from alerts.maintenance.model import Matcher, WindowActions, WindowSpec, from_utc, to_utc
-from alerts.maintenance.rules import build_rule
+from alerts.maintenance.rules import MAX_COUNT, anchor, build_rule
 
 if TYPE_CHECKING:
     from alerts.maintenance.store import Window
 
-# Safety bound: an hourly rule over a year is ~9000 occurrences; never expand more.
-MAX_OCCURRENCES = 20_000
+# Never walk more instants of a rule per call (see rules.py for why that suffices: the
+# walk starts at most ~70 days before the asked range and a rule starts at most 48 a day,
+# so ~3,400 instants plus the range itself; 400 days ahead at 48 a day is 19,200).
+MAX_OCCURRENCES = MAX_COUNT
 PRODID = "-//Vigil//maintenance windows//EN"
 
 
@@ -56,15 +59,19 @@ class Occurrence:
         return f"{self.uid}:{int(self.start)}"
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=128)
 def _cached_rule(text: str, start: datetime, zone: str) -> rrule:
     """The router asks per alert: reuse each rule and the instants it has expanded
-    (dateutil caches them with cache=True) instead of iterating from DTSTART again."""
+    (dateutil caches them with cache=True) instead of iterating again. ``start`` is the
+    anchor (rules.anchor), which stays the same for weeks; each cached rule holds at most
+    MAX_OCCURRENCES instants, as no call walks further."""
     return build_rule(text, start, zone)
 
 
-def window_occurrences(window: Window, start: float, end: float) -> list[Occurrence]:
-    """Occurrences of ``window`` that overlap [start, end), by start time.
+def window_occurrences(window: Window, start: float, end: float,
+                       limit: int | None = None) -> list[Occurrence]:
+    """Occurrences of ``window`` that overlap [start, end), by start time; the first
+    ``limit`` only when given (the walk then stops there).
 
     An ended window (``ended_at``) stops there: the running occurrence is cut short and
     later ones are gone.
@@ -74,14 +81,23 @@ def window_occurrences(window: Window, start: float, end: float) -> list[Occurre
         end = min(end, stop)
     if end <= start:
         return []
-    found = [(s, e) for s, e in _spans(window, start, end) if s < end and (e is None or e > start)]
+    found = [(s, e) for s, e in _spans(window, start, end, limit)
+             if s < end and (e is None or e > start)]
     return [Occurrence(window.id, window.uid, spec.name, s,
                        e if stop is None else (stop if e is None else min(e, stop)),
                        spec.parsed_matchers, spec.actions, spec.kind or "once", spec.timezone)
             for s, e in found if stop is None or s < stop]
 
 
-def _spans(window: Window, start: float, end: float) -> list[tuple[float, float | None]]:
+def next_occurrences(window: Window, now: float, count: int,
+                     horizon: float = 400 * 86400.0) -> list[Occurrence]:
+    """The running and next ``count`` occurrences within ``horizon``: what the API, the
+    web page and the CLI show per window (a walk of at most ~3,400 + count instants)."""
+    return window_occurrences(window, now, now + horizon, limit=count)
+
+
+def _spans(window: Window, start: float, end: float,
+           limit: int | None = None) -> list[tuple[float, float | None]]:
     spec = window.spec
     zone = spec.timezone
     if spec.kind == "manual":
@@ -93,16 +109,22 @@ def _spans(window: Window, start: float, end: float) -> list[tuple[float, float 
     if spec.kind == "once":
         return [(first, first + length)]
     assert spec.rrule is not None
-    rule = _cached_rule(spec.rrule, spec.start, zone)
     # Local search bounds with a day of slack each side: offsets differ by < 1 day.
     lo = from_utc(start - length, zone) - timedelta(days=1)
     hi = from_utc(end, zone) + timedelta(days=1)
+    rule = _cached_rule(spec.rrule, anchor(spec.rrule, spec.start, lo), zone)
     spans: list[tuple[float, float | None]] = []
-    for local in rule.xafter(max(lo, spec.start), count=MAX_OCCURRENCES, inc=True):
+    for local in itertools.islice(rule, MAX_OCCURRENCES):  # from the anchor, bounded
         if local > hi:
             break
+        if local < lo:
+            continue
         at = to_utc(local, zone)
+        if at + length <= start or at >= end:
+            continue
         spans.append((at, at + length))
+        if limit is not None and len(spans) >= limit:
+            break
     return spans
 
 

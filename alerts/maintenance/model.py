@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from monitor.kernel.spec import PositiveDuration, StrictModel
 
@@ -29,6 +29,27 @@ ReceiverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Z
 
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
 _RRULE_FREQS = ("HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+# Bounds a window must keep (issue #11: a duration of 1e308 turned every maintenance
+# page into a 500): one occurrence lasts at most 31 days (a manual window is the way
+# to stay open longer), times lie in 2000..2100, a notice comes at most 31 days ahead.
+MAX_WINDOW_LENGTH = 31 * 86400.0
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+_TOO_LONG = (f"must be at most {MAX_WINDOW_LENGTH / 86400:.0f} days (use kind manual for a "
+             "window that stays open until ended)")
+
+
+def _at_most_31_days(message: str) -> AfterValidator:
+    def check(seconds: float) -> float:
+        if seconds > MAX_WINDOW_LENGTH:
+            raise ValueError(message)
+        return seconds
+    return AfterValidator(check)
+
+
+NoticeLead = Annotated[PositiveDuration, _at_most_31_days("must be at most 31 days")]
+WindowLength = Annotated[PositiveDuration, _at_most_31_days(_TOO_LONG)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +103,7 @@ class WindowActions(StrictModel):
     """What Vigil does around each occurrence (carried out by lifecycle.py)."""
 
     # Send a notice this long before each occurrence starts (None: no notice).
-    notify_before: PositiveDuration | None = None
+    notify_before: NoticeLead | None = None
     notify_at_end: bool = False
     notify_receivers: list[ReceiverName] = Field(default_factory=list)  # empty: all
     # Moodle: admin/cli/maintenance.php --enable at start, --disable at end.
@@ -101,7 +122,7 @@ class WindowSpec(StrictModel):
     timezone: str = "UTC"
     start: datetime | None = None  # local wall-clock in ``timezone`` (first DTSTART)
     end: datetime | None = None
-    duration: PositiveDuration | None = None
+    duration: WindowLength | None = None
     rrule: str | None = None
     matchers: tuple[str, ...] = Field(default=(), validate_default=True)
     actions: WindowActions = WindowActions()
@@ -144,14 +165,27 @@ class WindowSpec(StrictModel):
             raise ValueError("cannot convert: the timezone is invalid")
         return value.astimezone(ZoneInfo(zone)).replace(tzinfo=None, microsecond=0)
 
+    @field_validator("start", "end")
+    @classmethod
+    def _plausible_year(cls, value: datetime | None) -> datetime | None:
+        """Years 2000..2100: enough for any real plan, and every conversion of such a time
+        (timestamps, iCalendar, the local display) stays in range."""
+        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"must be between the years {MIN_YEAR} and {MAX_YEAR} "
+                             f"(got {value.year})")
+        return value
+
     @field_validator("end")
     @classmethod
     def _end_after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         start, zone = info.data.get("start"), info.data.get("timezone")
         if value is not None and start is not None and zone is not None:
-            if to_utc(value, zone) <= to_utc(start, zone):
+            length = to_utc(value, zone) - to_utc(start, zone)
+            if length <= 0:
                 raise ValueError(f"must be after start ({start.isoformat(' ')} -> "
                                  f"{value.isoformat(' ')} in {zone})")
+            if length > MAX_WINDOW_LENGTH:
+                raise ValueError(f"{_TOO_LONG}: {length / 86400:.1f} days after start")
         return value
 
     @field_validator("rrule")
@@ -160,10 +194,20 @@ class WindowSpec(StrictModel):
         if value is None:
             return None
         text = normalize_rrule(value)
+        # dateutil only when used
+        from alerts.maintenance.rules import MAX_COUNT, MAX_PER_DAY, build_rule, max_per_day
+
+        per_day = max_per_day(text)
+        if per_day > MAX_PER_DAY:
+            raise ValueError(f"{text!r} can start up to {per_day} occurrences a day; at most "
+                             f"{MAX_PER_DAY} are allowed (every 30 minutes), so that "
+                             "expanding it stays cheap (fewer BYHOUR/BYMINUTE/BYSECOND values)")
+        count = text.partition("COUNT=")[2].partition(";")[0]
+        if count.isdigit() and int(count) > MAX_COUNT:
+            raise ValueError(f"COUNT must be at most {MAX_COUNT} (got {count}); "
+                             "use UNTIL for a long series")
         start, zone = info.data.get("start"), info.data.get("timezone")
         if start is not None and zone is not None:
-            from alerts.maintenance.rules import build_rule  # dateutil only when used
-
             rule = build_rule(text, start, zone)
             if rule.after(start, inc=True) is None:
                 raise ValueError(f"{text!r} yields no occurrence from start {start.isoformat(' ')}")

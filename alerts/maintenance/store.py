@@ -9,12 +9,17 @@ the calendar feed and ``vigil maintenance show`` give it back unchanged.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from alerts.maintenance.model import WindowSpec
 from monitor.kernel.database import Database, Migrations
+
+log = logging.getLogger(__name__)
 
 # The windows from config, API and CLI (times are local wall-clock in the window's IANA
 # timezone) and, per occurrence, what Vigil did about it (notices, LMS maintenance mode,
@@ -111,9 +116,15 @@ class WindowStore:
             "SELECT * FROM maintenance_windows WHERE uid=?", (uid,)).fetchone()
         return _window(row) if row else None
 
+    def id_of(self, uid: str) -> int | None:
+        """The row id of ``uid``, also for a row that no longer validates."""
+        row = self.database.connection.execute(
+            "SELECT id FROM maintenance_windows WHERE uid=?", (uid,)).fetchone()
+        return int(row[0]) if row else None
+
     def all(self) -> list[Window]:
         rows = self.database.connection.execute("SELECT * FROM maintenance_windows ORDER BY id")
-        return [_window(row) for row in rows]
+        return [window for window in map(_window, rows) if window is not None]
 
     def signature(self) -> tuple[Any, ...]:
         """Changes whenever any window is added, edited or ended: by this connection
@@ -130,13 +141,22 @@ def _spec_columns(spec: WindowSpec) -> tuple[Any, ...]:
             spec.actions.model_dump_json(), spec.comment, spec.created_by)
 
 
-def _window(row: sqlite3.Row) -> Window:
-    spec = WindowSpec.model_validate({
-        "name": row["name"], "kind": row["kind"], "timezone": row["timezone"],
-        "start": row["starts_at"], "end": row["ends_at"], "duration": row["duration"],
-        "rrule": row["rrule"], "matchers": json.loads(row["matchers"]),
-        "actions": json.loads(row["actions"]), "comment": row["comment"],
-        "created_by": row["created_by"]})
+def _window(row: sqlite3.Row) -> Window | None:
+    """The stored window, or None for a row that today's rules refuse (stored before a
+    bound existed, e.g. a duration of 1e308 or an RRULE starting every 10 s): such a
+    window is left out everywhere, so it covers nothing, and said so in the log."""
+    try:
+        spec = WindowSpec.model_validate({
+            "name": row["name"], "kind": row["kind"], "timezone": row["timezone"],
+            "start": row["starts_at"], "end": row["ends_at"], "duration": row["duration"],
+            "rrule": row["rrule"], "matchers": json.loads(row["matchers"]),
+            "actions": json.loads(row["actions"]), "comment": row["comment"],
+            "created_by": row["created_by"]})
+    except (ValidationError, ValueError) as exc:
+        log.warning("maintenance window %s (%r) is ignored: it breaks a rule added since it "
+                    "was stored; add it again. %s", row["id"], row["name"],
+                    str(exc).replace("\n", " "))
+        return None
     return Window(row["id"], row["uid"], spec, row["source"], row["created_at"],
                   row["updated_at"], row["ended_at"], bool(row["forced"]))
 

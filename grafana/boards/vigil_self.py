@@ -63,6 +63,11 @@ def vigil_self() -> dict:
              [q(f"sum(vigil_scheduler_jobs{{{ISEL}}})", "jobs")]),
         stat("Checks in flight", "Check runs executing right now.",
              [q(f"sum(vigil_checks_in_flight{{{ISEL}}})", "in flight")]),
+        stat("Blocking workers hung", "Blocking calls (file system, database, CLI) still "
+             "running after their check timed out, by family; /readyz fails once a family's "
+             "whole pool hangs (a dead NFS mount, a FIFO where a file should be).",
+             [q(f"sum by (family) (vigil_blocking_workers_hung{{{ISEL}}})", "{{family}}")],
+             thresholds=steps((None, "green"), (1, "orange"), (4, "red"))),
         stat("Last config reload", "Time since the configuration was last loaded.",
              [q(f"time() - max(vigil_config_last_reload_success_timestamp_seconds"
                 f"{{{ISEL}}})", "age")], unit="s"),

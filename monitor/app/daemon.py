@@ -107,6 +107,7 @@ class Daemon:
             max_concurrency=config.scheduler.max_concurrency, state_dir=config.state.dir,
             secrets=self.secrets,
         )
+        self.registry.register(self.runner.pools.collector())  # vigil_blocking_* metrics
         self.scheduler = CheckScheduler(
             self.runner, self.clock, misfire_grace=config.scheduler.misfire_grace
         )
@@ -117,7 +118,7 @@ class Daemon:
             receivers=lambda: [r.name for r in self.config.alerts.receivers],
             actions=MAINTENANCE_ACTIONS,
             state_dir=config.state.dir, renderer=ReportRenderer(config.alerts.templates_dir),
-            run_blocking=self.runner.run_blocking, wake=self.dispatcher.wake,
+            run_blocking=self.runner.blocking_for("maintenance"), wake=self.dispatcher.wake,
             base_url=config.alerts.base_url, enqueue_message=self.router.enqueue_message)
         self.runner.windows = self.lifecycle.windows_for
         self.work = AlertingWork(store=self.store, dispatcher=self.dispatcher,
@@ -298,4 +299,5 @@ class Daemon:
                             f"{writes.consecutive_failures} write(s) failed: {writes.last_error}")
         elif not self.store.is_writable():
             problems.append(f"state database {self.store.path} is not writable")
+        problems += self.runner.pools.readiness_problems()  # "N blocking workers hung in F"
         return problems

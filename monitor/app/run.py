@@ -35,6 +35,8 @@ async def run_daemon(
         log.error("cannot start: %s", exc)
         return EXIT_STATE
     loop = asyncio.get_running_loop()
+    # asyncio.to_thread and getaddrinfo: daemon threads too, never joined at exit.
+    loop.set_default_executor(daemon.runner.pools.loop_executor())
     loop.add_signal_handler(signal.SIGHUP, daemon.reload)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)

@@ -9,10 +9,10 @@ raises into the scheduler.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import httpx
 
 from checks.base import CheckContext, CheckUnavailable
+from monitor.app.blocking import BlockingPools
 from monitor.app.metrics import DaemonMetrics
 from monitor.app.store import StateStore
 from monitor.kernel.clock import Clock
@@ -41,7 +42,7 @@ class CheckRunner:
         listener: StateListener | None = None,
         metrics: DaemonMetrics | None = None,
         max_concurrency: int = 64,
-        blocking_workers: int = 8,
+        blocking_workers: int = 4,
         http_transport: httpx.AsyncBaseTransport | None = None,
         state_dir: Path | None = None,
         secrets: SecretRegistry | None = None,
@@ -54,7 +55,9 @@ class CheckRunner:
         self.http_transport = http_transport
         self.state_dir = state_dir
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._pool = ThreadPoolExecutor(blocking_workers, thread_name_prefix="vigil-blocking")
+        # Blocking calls: one pool of ``blocking_workers`` per check type (and one for
+        # maintenance actions), so one family's hung calls never starve another's.
+        self.pools = BlockingPools(blocking_workers)
         self.in_flight: set[asyncio.Task[Any]] = set()
         # Job key -> when the scheduler should run it again (retry_interval while soft).
         self.retry_at: dict[str, float] = {}
@@ -64,8 +67,12 @@ class CheckRunner:
         # its check is dropped, so it cannot fire an alert nobody will ever resolve.
         self.is_configured: Callable[[CheckJob], bool] | None = None
 
-    async def run_blocking(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+    async def run_blocking(self, fn: Callable[[], T], family: str = "default") -> T:
+        return await self.pools.run(family, fn)
+
+    def blocking_for(self, family: str) -> Callable[[Callable[[], T]], Awaitable[T]]:
+        """``run_blocking`` bound to one family's pool (e.g. "maintenance")."""
+        return functools.partial(self.run_blocking, family=family)
 
     async def run(self, job: CheckJob, due_at: float | None = None) -> Result:
         """Run the check, record what happened, and return the result. Never raises."""
@@ -100,7 +107,8 @@ class CheckRunner:
     async def _execute(self, job: CheckJob) -> Result:
         ctx = CheckContext(
             target=job.target, timeout=job.spec.timeout, now=self.clock.time,
-            run_blocking=self.run_blocking, http_transport=self.http_transport, site=job.site,
+            run_blocking=self.blocking_for(job.spec.type), http_transport=self.http_transport,
+            site=job.site,
             state_dir=self.state_dir, maintenance_windows=self._windows(job),
         )
         try:
@@ -172,7 +180,8 @@ class CheckRunner:
         return 0
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Never waits: a call hung on a dead mount stays behind in its daemon thread."""
+        self.pools.close()
 
 
 def redact_result(result: Result, secrets: SecretRegistry | None) -> Result:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -182,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             _print_config_error(exc)
             code = EXIT_CONFIG
+        # The graceful part is done (checks drained, state closed). A thread still stuck
+        # in a blocking call (a dead NFS mount, a FIFO) can never be joined, and the
+        # interpreter's exit would join some (concurrent.futures' workers): leave now,
+        # well within systemd's TimeoutStopSec.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     else:
         from monitor.app.demo.command import run_demo
 

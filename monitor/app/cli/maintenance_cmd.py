@@ -249,8 +249,7 @@ def _report(args: argparse.Namespace, outcome: Outcome, verb: str) -> int:
 def _with_state(book: MaintenanceBook, window: Window, now: float,
                 upcoming: int = 1) -> dict[str, Any]:
     body = window.as_json()
-    occurrences = [o for o in book.occurrences_between(now, now + 400 * 86400)
-                   if o.window_id == window.id][:upcoming]
+    occurrences = book.next_of(window, now, upcoming)
     body["active"] = any(o.contains(now) for o in occurrences)
     body["next"] = [{"start": _local(o.start, window.spec.timezone),
                      "end": _local(o.end, window.spec.timezone) if o.end else None,

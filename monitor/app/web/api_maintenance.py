@@ -21,6 +21,7 @@ the page shows the conflicting quizzes and offers to force.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -50,7 +51,6 @@ from monitor.app.web.bodies import BodyError, read_limited
 from monitor.app.web.operations import Handler, Inputs, Operation, Reply, problem, reply
 from monitor.kernel.clock import Clock
 
-_UPCOMING = 400 * 86400.0  # "next occurrence" looks this far ahead
 MAX_FORM_BYTES = 65_536
 
 
@@ -64,8 +64,7 @@ class MaintenanceView(Protocol):
 def window_json(book: MaintenanceBook, window: Window, now: float, upcoming: int = 1
                 ) -> dict[str, Any]:
     body = window.as_json()
-    found = [o for o in book.occurrences_between(now, now + _UPCOMING)
-             if o.window_id == window.id][:upcoming]
+    found = book.next_of(window, now, upcoming)
     body["active"] = any(o.contains(now) for o in found)
     body["next"] = [{"start": o.start, "end": o.end,
                      "start_local": _local(o.start, window.spec.timezone),
@@ -103,11 +102,19 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
     def sites() -> Any:
         return view.sites.lms_for(view.config)  # LMS name -> (kind, site access)
 
+    async def expanded(windows: list[Window], now: float, upcoming: int = 1
+                       ) -> list[dict[str, Any]]:
+        """Each window with its next occurrences, computed in a worker thread: a walk is
+        bounded (at most ~3,400 instants per window, alerts/maintenance/rules.py), but many
+        windows together must still not hold the event loop (issue #11)."""
+        return await asyncio.to_thread(
+            lambda: [window_json(book(), w, now, upcoming) for w in windows])
+
     async def list_windows(request: Request, given: Inputs) -> Response:
         now = view.clock.time()
         include_ended = given.query.all in ("1", "true", "yes")
-        return reply(sm.WindowList.model_validate({"windows": [
-            window_json(book(), w, now) for w in book().list(include_ended=include_ended)]}))
+        windows = book().list(include_ended=include_ended)
+        return reply(sm.WindowList.model_validate({"windows": await expanded(windows, now)}))
 
     async def create(request: Request, given: Inputs) -> Response:
         body: sm.MaintenanceWindowInput = given.body
@@ -131,8 +138,8 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
             window = book().get(given.path.id)
         except WindowNotFound as exc:
             return problem(404, str(exc))
-        return reply(sm.WindowState.model_validate(
-            window_json(book(), window, view.clock.time(), upcoming=10)))
+        [body] = await expanded([window], view.clock.time(), upcoming=10)
+        return reply(sm.WindowState.model_validate(body))
 
     async def edit(request: Request, given: Inputs) -> Response:
         body: sm.MaintenanceWindowChanges = given.body
@@ -168,41 +175,41 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
         return reply(sm.Ended.model_validate({"window": window.as_json()}))
 
     async def ics(request: Request, _: Inputs) -> Response:
-        return Response(book().ics(view.clock.time()), media_type="text/calendar",
+        render_feed = book().ics_renderer(view.clock.time())  # VTIMEZONEs: off the loop
+        return Response(await asyncio.to_thread(render_feed), media_type="text/calendar",
                         headers={"Content-Disposition": 'inline; filename="maintenance.ics"'})
 
-    def render(status: int = 200, form: dict[str, str] | None = None,
+    async def render(status: int = 200, form: dict[str, str] | None = None,
                outcome: Outcome | None = None, problems: list[str] | None = None,
                ended: int | None = None) -> Response:
-        now = view.clock.time()
-        windows = [window_json(book(), w, now) for w in book().list(include_ended=False)]
+        windows = await expanded(book().list(include_ended=False), view.clock.time())
         return HTMLResponse(page.render(
             windows=windows, form=form or {}, outcome=outcome, problems=problems or [],
             ended=ended, lms_names=[lms.name for lms in view.config.lms]), status_code=status)
 
-    def form_denial(request: Request, fields: dict[str, str], denial: Denial) -> Response:
+    async def form_denial(request: Request, fields: dict[str, str], denial: Denial) -> Response:
         note(request, reason=denial.message)
         message = ("token: missing or wrong API token" if denial.status == 401
                    else denial.message)
-        return render(denial.status, fields, problems=[message])
+        return await render(denial.status, fields, problems=[message])
 
     async def form_fields(request: Request) -> tuple[dict[str, str], Response | None]:
         """The posted form, and the page to answer with when its token does not do."""
         try:
             raw = await read_limited(request, MAX_FORM_BYTES)
         except BodyError as exc:
-            return {}, render(413, problems=[exc.message])
+            return {}, await render(413, problems=[exc.message])
         fields = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
                                                 keep_blank_values=True).items()}
         denial = access.check(request, fields.pop("token", ""), "maintenance")
         if denial is not None:
-            return fields, form_denial(request, fields, denial)
+            return fields, await form_denial(request, fields, denial)
         return fields, None
 
     async def web_page(request: Request, _: Inputs) -> Response:
         # After "End now" the window leaves the list; say so instead of nothing.
         ended = request.query_params.get("ended", "")
-        return render(ended=int(ended) if ended.isdigit() and len(ended) < 19 else None)
+        return await render(ended=int(ended) if ended.isdigit() and len(ended) < 19 else None)
 
     async def web_add(request: Request, _: Inputs) -> Response:
         fields, refused = await form_fields(request)
@@ -217,10 +224,10 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
                                        now=view.clock.time())
         except WindowError as exc:
             note(request, reason="; ".join(exc.problems))
-            return render(400, fields, problems=exc.problems)
+            return await render(400, fields, problems=exc.problems)
         if outcome.refused:
             note(request, reason="overlaps Moodle exams")
-            return render(409, fields, outcome=outcome)
+            return await render(409, fields, outcome=outcome)
         if outcome.window is not None:
             note(request, target=str(outcome.window.id))
         return RedirectResponse("/maintenance", status_code=303)
@@ -235,7 +242,8 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
             book().end(window_id, now=view.clock.time())
         except (WindowNotFound, ReadOnlyWindow) as exc:
             note(request, reason=str(exc))
-            return render(404 if isinstance(exc, WindowNotFound) else 409, problems=[str(exc)])
+            return await render(404 if isinstance(exc, WindowNotFound) else 409,
+                                problems=[str(exc)])
         return RedirectResponse(f"/maintenance?ended={window_id}", status_code=303)
 
     return _table(list_windows, create, one, edit, end, ics, web_page, web_add, web_end)
