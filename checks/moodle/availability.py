@@ -28,7 +28,7 @@ from pydantic import Field, FilePath, field_validator, model_validator
 
 from checks.base import CheckContext
 from checks.common import check_order, describe_os_error
-from checks.http import USER_AGENT, redact_url
+from checks.http import USER_AGENT
 from checks.moodle.availability_judge import (
     Answer,
     Judged,
@@ -38,9 +38,10 @@ from checks.moodle.availability_judge import (
     judge_public_config,
     judge_site_info,
 )
+from checks.moodle.availability_report import report_details, report_samples, report_summary
 from checks.moodle.site import MoodleSite
 from monitor.kernel.metric import MetricSpec, declare
-from monitor.kernel.result import Result, Sample, Status, threshold_status
+from monitor.kernel.result import Result, Status, threshold_status
 from monitor.kernel.spec import CheckSpec, Duration
 from monitor.kernel.units import fmt_seconds
 
@@ -63,8 +64,6 @@ ENDPOINTS = ("login", "appsitecheck", "public_config", "site_info")
 _BODY_LIMIT = 2 * 1024 * 1024  # a login page is ~50 KiB; more is not Moodle
 _PUBLIC_CONFIG_CALL = [{"index": 0, "methodname": "tool_mobile_get_public_config", "args": {}}]
 # Site states, most telling first: details["state"] names the first one present.
-_STATES = ("unreachable", "maintenance", "upgrade_pending", "database_error",
-           "web_maintenance", "wrong_content", "http_error", "web_services_disabled")
 
 
 class AvailabilitySpec(CheckSpec):
@@ -212,10 +211,10 @@ class AvailabilityCheck:
             extra.append(("login", Problem(Status[spec.developer_debug.upper()],
                                            "developer debugging on (M.cfg developerdebug)")))
         problems = [(ep, p) for ep, (found, _) in judged.items() for p in found] + extra
-        details = _details(www, answers, judged, problems, token)
-        return Result(Status.worst(p.status for _, p in problems) if problems else Status.OK,
-                      _summary(problems, answers, judged), tuple(_samples(answers, judged)),
-                      details)
+        details = report_details(www, answers, judged, problems, token)
+        status = Status.worst(p.status for _, p in problems) if problems else Status.OK
+        return Result(status, report_summary(problems, answers, judged),
+                      tuple(report_samples(answers, judged)), details)
 
 
 def _wstoken(ctx: CheckContext) -> str | None:
@@ -242,61 +241,6 @@ def _describe_http_error(exc: httpx.HTTPError, url: str) -> str:
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         return f"{cause} to {parts.hostname}:{port}"
     return cause
-
-
-def _summary(problems: list[tuple[str, Problem]], answers: dict[str, Answer],
-             judged: dict[str, Judged]) -> str:
-    if not problems:
-        parts = [f"login page OK in {fmt_seconds(answers['login'].seconds)}"]
-        if info := judged.get("site_info", ([], {}))[1]:
-            parts.append(f"Moodle {info['release']} ({info['version']})")
-        if "appsitecheck" in judged:
-            parts.append("appsitecheck ok")
-        return "; ".join(parts)
-    merged: dict[str, list[str]] = {}  # one site-wide cause seen on several endpoints: once
-    for endpoint, problem in sorted(problems, key=lambda item: -_severity(item[1].status)):
-        merged.setdefault(problem.text, []).append(endpoint)
-    return "; ".join(text + (f" [{', '.join(eps)}]" if len(eps) > 1 else "")
-                     for text, eps in merged.items())
-
-
-def _severity(status: Status) -> int:
-    return {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}[status]
-
-
-def _details(www: str, answers: dict[str, Answer], judged: dict[str, Judged],
-             problems: list[tuple[str, Problem]], token: str | None) -> dict[str, Any]:
-    states = {p.state for _, p in problems if p.state}
-    state = next((s for s in _STATES if s in states), "ok" if not problems else "degraded")
-    details: dict[str, Any] = {"url": redact_url(www), "state": state}
-    for endpoint, (_, facts) in judged.items():
-        answer = answers[endpoint]
-        details[endpoint] = {"status_code": answer.status_code,
-                             "seconds": round(answer.seconds, 4), **facts}
-    if "site_info" not in judged:
-        details["site_info"] = "off" if token else "skipped: no [lms.moodle] wstoken"
-    details["problems"] = list(dict.fromkeys(p.text for _, p in problems))[:10]
-    return details
-
-
-def _samples(answers: dict[str, Answer], judged: dict[str, Judged]) -> list[Sample]:
-    samples: list[Sample] = []
-    for endpoint, answer in answers.items():
-        labels = {"endpoint": endpoint}
-        samples.append(Sample("lms_moodle_endpoint_ok",
-                              0.0 if answer.error or judged[endpoint][0] else 1.0, labels))
-        if answer.status_code is not None:
-            samples.append(Sample("lms_moodle_http_status_code", answer.status_code, labels))
-            samples.append(Sample("lms_moodle_http_duration_seconds", answer.seconds, labels))
-    login = answers["login"]
-    if login.status_code is not None:
-        samples.append(Sample("lms_moodle_login_page_seconds", login.seconds))
-    debug = judged["login"][1].get("developer_debug")
-    if debug is not None:
-        samples.append(Sample("lms_moodle_developer_debug", 1.0 if debug else 0.0))
-    if version := judged.get("site_info", ([], {}))[1].get("version"):
-        samples.append(Sample("lms_moodle_site_version", float(version)))
-    return samples
 
 
 def _scrub(result: Result, token: str | None) -> Result:
