@@ -28,12 +28,12 @@ from alerts.config import AlertingConfig
 from alerts.maintenance.model import WindowSpec
 from alerts.messages import Renderer, TemplateRenderError
 from alerts.predict_rules import GAUGES_CONTEXT
-from alerts.slo import reference_problems as slo_reference_problems
 from checks.moodle.registry import default_moodle_checks
 from checks.moodle.settings import MoodleSettings
 from checks.registry import CHECK_TYPES
 from monitor.app.catalogue import CHECK_GAUGES
 from monitor.app.config_errors import format_validation_error
+from monitor.app.config_rules import cross_field_problems, problem_order
 from monitor.app.secrets import resolve_references
 from monitor.kernel.spec import CheckSpec, PositiveDuration, StrictModel
 
@@ -55,6 +55,38 @@ else:
     ]
 
 
+def with_check_defaults(data: Any) -> Any:
+    """A check table named after its type may omit ``type``. A site with a URL and no
+    checks gets the generic HTTP (and, for https, TLS) checks; a Moodle site with an
+    [lms.moodle] section also gets every Moodle probe that works with its defaults.
+    Applying it twice changes nothing."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    checks = data.get("checks")
+    if checks is None:
+        checks = {}
+        if isinstance(data.get("url"), str):
+            checks["http"] = {}
+            if data["url"].startswith("https://"):
+                checks["tls"] = {}
+        moodle = data.get("moodle")
+        if data.get("kind") == "moodle" and isinstance(moodle, dict):
+            checks.update({name: {} for name in default_moodle_checks()})
+            # File integrity of the code tree and scripts dropped in the data directory.
+            if moodle.get("dirroot"):
+                checks["code_integrity"] = {}
+            if moodle.get("dataroot"):
+                checks["dataroot_scripts"] = {}
+    if isinstance(checks, dict):
+        data["checks"] = {
+            name: ({"type": name, **spec} if isinstance(spec, dict) and "type" not in spec
+                   and name in CHECK_TYPES else spec)
+            for name, spec in checks.items()
+        }
+    return data
+
+
 class LmsConfig(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     kind: Literal["moodle", "canvas", "openedx", "generic"] = "generic"
@@ -66,34 +98,7 @@ class LmsConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        """A check table named after its type may omit ``type``. A site with a URL and no
-        checks gets the generic HTTP (and, for https, TLS) checks; a Moodle site with an
-        [lms.moodle] section also gets every Moodle probe that works with its defaults."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        checks = data.get("checks")
-        if checks is None:
-            checks = {}
-            if isinstance(data.get("url"), str):
-                checks["http"] = {}
-                if data["url"].startswith("https://"):
-                    checks["tls"] = {}
-            moodle = data.get("moodle")
-            if data.get("kind") == "moodle" and isinstance(moodle, dict):
-                checks.update({name: {} for name in default_moodle_checks()})
-                # File integrity of the code tree and scripts dropped in the data directory.
-                if moodle.get("dirroot"):
-                    checks["code_integrity"] = {}
-                if moodle.get("dataroot"):
-                    checks["dataroot_scripts"] = {}
-        if isinstance(checks, dict):
-            data["checks"] = {
-                name: ({"type": name, **spec} if isinstance(spec, dict) and "type" not in spec
-                       and name in CHECK_TYPES else spec)
-                for name, spec in checks.items()
-            }
-        return data
+        return with_check_defaults(data)
 
     @model_validator(mode="after")
     def _moodle_section_for_moodle_only(self) -> LmsConfig:
@@ -143,69 +148,6 @@ class VigilConfig(StrictModel):
     # [[maintenance]] windows (alerts/maintenance/model.py); synced into the state DB.
     maintenance: list[WindowSpec] = Field(default_factory=list)
 
-    @field_validator("lms")
-    @classmethod
-    def _unique_names(cls, lms: list[LmsConfig]) -> list[LmsConfig]:
-        seen: set[str] = set()
-        for site in lms:
-            if site.name in seen:
-                raise ValueError(f"LMS name {site.name!r} is used twice; names must be unique")
-            seen.add(site.name)
-        return lms
-
-    @model_validator(mode="after")
-    def _http_checks_have_url(self) -> VigilConfig:
-        for i, site in enumerate(self.lms):
-            for name, spec in site.checks.items():
-                needs_url = getattr(spec, "url", "absent") is None
-                if needs_url and site.url is None:
-                    raise ValueError(
-                        f"lms[{i}].checks.{name}.url: required because lms[{i}].url is not set"
-                    )
-        return self
-
-    @model_validator(mode="after")
-    def _dependencies_name_known_checks(self) -> VigilConfig:
-        """A misspelt parent would silently never hold anything: refuse it."""
-        known = {(site.name, name) for site in self.lms for name in site.checks}
-        for i, site in enumerate(self.lms):
-            for name, spec in site.checks.items():
-                for j, parent in enumerate(spec.depends_on):
-                    lms, _, check = parent.rpartition("/")
-                    key = (lms or site.name, check)
-                    if key not in known:
-                        raise ValueError(
-                            f"lms[{i}].checks.{name}.depends_on[{j}]: no check {check!r} on "
-                            f"LMS {key[0]!r}")
-                    if key == (site.name, name):
-                        raise ValueError(f"lms[{i}].checks.{name}.depends_on[{j}]: "
-                                         "a check cannot depend on itself")
-        return self
-
-    @model_validator(mode="after")
-    def _slo_names_known_checks(self) -> VigilConfig:
-        sites = {site.name: {n: spec.type for n, spec in site.checks.items()} for site in self.lms}
-        problems = slo_reference_problems(self.alerts.slo, sites)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    @model_validator(mode="after")
-    def _maintenance_windows_name_known_lms(self) -> VigilConfig:
-        names = [site.name for site in self.lms]
-        seen: set[str] = set()
-        for i, window in enumerate(self.maintenance):
-            if window.name in seen:
-                raise ValueError(f"maintenance[{i}].name: {window.name!r} is used twice; "
-                                 "window names must be unique")
-            seen.add(window.name)
-            for matcher in window.parsed_matchers:
-                if matcher.label == "lms" and matcher.op in ("=", "=~") and not any(
-                        matcher.matches({"lms": name}) for name in names):
-                    raise ValueError(f"maintenance[{i}].matchers: {matcher} matches no LMS "
-                                     f"in [[lms]] (known: {', '.join(names) or 'none'})")
-        return self
-
     def check_keys(self) -> set[tuple[str, str]]:
         return {(site.name, name) for site in self.lms for name in site.checks}
 
@@ -219,7 +161,13 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
-def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> VigilConfig:
+def load_config(
+    path: Path | str, env: Mapping[str, str] | None = None, *,
+    unchecked: list[str] | None = None,
+) -> VigilConfig:
+    """Load and validate ``path``. With ``unchecked`` (``vigil config validate``), a
+    ``${cred:}`` that cannot be read here is listed there rather than refused; ``vigil
+    run`` and reloads pass none, so they refuse it."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -227,33 +175,40 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Vigil
         raise ConfigError(str(path), ["file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"cannot read file: {exc}"]) from None
-    return parse_config(text, source=str(path), env=env, base_dir=path.parent)
+    return parse_config(text, source=str(path), env=env, base_dir=path.parent,
+                        unchecked=unchecked)
 
 
 def parse_config(
     text: str, source: str = "<config>", env: Mapping[str, str] | None = None,
-    base_dir: Path | None = None,
+    base_dir: Path | None = None, *, unchecked: list[str] | None = None,
 ) -> VigilConfig:
+    """Every problem at once: unresolvable references, field errors from the models and
+    the cross-field rules (monitor/app/config_rules.py), sorted by path."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [f"TOML syntax error: {exc}"]) from None
     problems: list[str] = []
-    raw = resolve_references(raw, os.environ if env is None else env, "", problems)
+    raw = resolve_references(raw, os.environ if env is None else env, "", problems, unchecked)
     if base_dir is not None:
         _anchor_state_dir(raw, base_dir)
+    if isinstance(raw.get("lms"), list):
+        raw["lms"] = [with_check_defaults(site) for site in raw["lms"]]
+    problems.extend(cross_field_problems(raw))
+    config: VigilConfig | None = None
     try:
         config = VigilConfig.model_validate(raw, context={GAUGES_CONTEXT: CHECK_GAUGES})
     except ValidationError as exc:
         problems.extend(format_validation_error(exc))
-        raise ConfigError(source, problems) from None
-    if config.alerts.templates_dir is not None:
+    if config is not None and config.alerts.templates_dir is not None:
         try:  # render samples now so a broken template fails here, not at 3 a.m.
             Renderer(config.alerts.templates_dir).check()
         except TemplateRenderError as exc:
             problems.append(f"alerts.templates_dir: {exc}")
-    if problems:
-        raise ConfigError(source, problems)
+    if problems or config is None:
+        # A rule the models share with config_rules may report the same line twice.
+        raise ConfigError(source, sorted(dict.fromkeys(problems), key=problem_order))
     return config
 
 

@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True)
     validate = config_sub.add_parser("validate", help="validate a config file, print all errors")
     validate.add_argument("file", type=Path)
+    validate.add_argument("--strict", action="store_true",
+                          help="fail on credentials that cannot be read here (${cred:NAME} "
+                          "without $CREDENTIALS_DIRECTORY), instead of listing them unchecked")
 
     init = sub.add_parser("init", help="discover a site and write a Vigil config for it")
     init.add_argument("--moodle", type=Path, required=True, metavar="DIR",
@@ -86,16 +89,29 @@ def _print_config_error(exc: ConfigError) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-def cmd_validate(path: Path) -> int:
+def cmd_validate(path: Path, strict: bool = False) -> int:
+    """Away from systemd a ${cred:NAME} cannot be read: listed as not checked (naming the
+    path and the reference), unless --strict makes it a problem as `vigil run` does."""
+    unchecked: list[str] = []
     try:
-        config = load_config(path)
+        config = load_config(path, unchecked=None if strict else unchecked)
     except ConfigError as exc:
         _print_config_error(exc)
+        _print_unchecked(unchecked)
         return EXIT_CONFIG
     checks = sum(len(site.checks) for site in config.lms)
     print(f"{path}: OK ({len(config.lms)} LMS, {checks} checks, "
           f"{len(config.alerts.receivers)} receivers)")
+    _print_unchecked(unchecked)
     return 0
+
+
+def _print_unchecked(unchecked: list[str]) -> None:
+    if unchecked:
+        print(f"{len(unchecked)} credential(s) not checked here (vigil run reads them under "
+              "systemd; --strict fails on them):")
+        for line in unchecked:
+            print(f"  {line}")
 
 
 async def run_checks_once(
@@ -139,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.log_level)
     if args.command == "config":
-        code = cmd_validate(args.file)
+        code = cmd_validate(args.file, strict=args.strict)
     elif args.command == "check":
         code = cmd_check(args)
     elif args.command == "init":
