@@ -152,3 +152,11 @@ def test_vigil_config_validate_prints_every_problem(tmp_path: Path) -> None:
     lines = done.stderr.splitlines()
     assert lines[0] == f"{path}: {len(EXPECTED)} problem(s):"
     assert [line.strip() for line in lines[1:]] == EXPECTED
+
+
+def test_every_duplicate_receiver_is_reported() -> None:
+    receiver = '[[alerts.receivers]]\nname = "r"\ntype = "log"\n'
+    assert problems_of(receiver * 3) == [
+        "alerts.receivers[1].name: duplicate receiver name 'r'",
+        "alerts.receivers[2].name: duplicate receiver name 'r'",
+    ]
