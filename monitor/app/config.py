@@ -32,7 +32,7 @@ from checks.moodle.registry import default_moodle_checks
 from checks.moodle.settings import MoodleSettings
 from checks.registry import CHECK_TYPES
 from monitor.app.catalogue import CHECK_GAUGES
-from monitor.app.config_errors import format_validation_error
+from monitor.app.config_errors import format_key, format_validation_error
 from monitor.app.config_rules import cross_field_problems, problem_order
 from monitor.app.secrets import resolve_references
 from monitor.kernel.spec import CheckSpec, PositiveDuration, StrictModel
@@ -152,6 +152,10 @@ class VigilConfig(StrictModel):
         return {(site.name, name) for site in self.lms for name in site.checks}
 
 
+# Deepest nesting a config may use; Vigil's own tables need fewer than ten levels.
+MAX_DEPTH = 64
+
+
 class ConfigError(Exception):
     """The config is unusable; ``problems`` lists every ``path: rule`` found."""
 
@@ -189,6 +193,20 @@ def parse_config(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [f"TOML syntax error: {exc}"]) from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={b=...}}
+        raise ConfigError(source, [f"TOML nested deeper than Python can parse "
+                                   f"(a config needs at most {MAX_DEPTH} levels)"]) from None
+    return config_from_data(raw, source, env, base_dir, unchecked=unchecked)
+
+
+def config_from_data(
+    raw: dict[str, Any], source: str = "<config>", env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None, *, unchecked: list[str] | None = None,
+) -> VigilConfig:
+    """The checks of ``parse_config`` on an already parsed TOML document."""
+    too_deep = _too_deep(raw)
+    if too_deep is not None:
+        raise ConfigError(source, [f"{too_deep}: nested more than {MAX_DEPTH} levels deep"])
     problems: list[str] = []
     raw = resolve_references(raw, os.environ if env is None else env, "", problems, unchecked)
     if base_dir is not None:
@@ -210,6 +228,22 @@ def parse_config(
         # A rule the models share with config_rules may report the same line twice.
         raise ConfigError(source, sorted(dict.fromkeys(problems), key=problem_order))
     return config
+
+
+def _too_deep(raw: dict[str, Any]) -> str | None:
+    """The path of a value nested deeper than MAX_DEPTH, if any (walked without recursion,
+    so a hostile file cannot exhaust the stack of the recursive steps after this one)."""
+    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path
+        if isinstance(value, dict):
+            stack.extend((v, f"{path}.{format_key(str(k))}" if path else format_key(str(k)),
+                          depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
 
 
 def _anchor_state_dir(raw: dict[str, Any], base_dir: Path) -> None:

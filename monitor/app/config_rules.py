@@ -22,7 +22,7 @@ from alerts.routing import EscalationPolicy, RouteSpec, routing_name_errors
 from alerts.slo import SloSettings
 from alerts.slo import reference_problems as slo_reference_problems
 from checks.registry import CHECK_TYPES
-from monitor.app.config_errors import format_loc
+from monitor.app.config_errors import format_key, format_loc
 
 # LMS name -> its check name -> that check's raw table.
 Sites = dict[str, dict[str, dict[str, Any]]]
@@ -78,7 +78,8 @@ def _checks_with_url(raw: dict[str, Any]) -> Iterator[str]:
             kind = spec.get("type")
             field = CHECK_TYPES[kind][0].model_fields.get("url") if kind in CHECK_TYPES else None
             if field is not None and field.default is None and spec.get("url") is None:
-                yield f"lms[{i}].checks.{name}.url: required because lms[{i}].url is not set"
+                yield (f"lms[{i}].checks.{format_key(name)}.url: required because "
+                       f"lms[{i}].url is not set")
 
 
 def _dependencies(raw: dict[str, Any], sites: Sites) -> Iterator[str]:
@@ -94,12 +95,11 @@ def _dependencies(raw: dict[str, Any], sites: Sites) -> Iterator[str]:
                 lms = prefix or own
                 if not isinstance(lms, str):
                     continue
+                path = f"lms[{i}].checks.{format_key(name)}.depends_on[{j}]"
                 if check not in sites.get(lms, {}):
-                    yield (f"lms[{i}].checks.{name}.depends_on[{j}]: no check {check!r} on "
-                           f"LMS {lms!r}")
+                    yield f"{path}: no check {check!r} on LMS {lms!r}"
                 elif (lms, check) == (own, name):
-                    yield (f"lms[{i}].checks.{name}.depends_on[{j}]: "
-                           "a check cannot depend on itself")
+                    yield f"{path}: a check cannot depend on itself"
 
 
 def _section(raw: dict[str, Any], key: str) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from monitor.app.config_errors import format_key
+
 _REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}")
 # Stands in for a credential not checked here: long enough for any length rule on a token.
 UNCHECKED_PLACEHOLDER = "unchecked-credential-placeholder"
@@ -101,4 +103,5 @@ def _read_secret_file(name: str, path: str, errors: list[str]) -> str:
 
 
 def _join(path: str, key: str) -> str:
+    key = format_key(key)
     return f"{path}.{key}" if path else key
