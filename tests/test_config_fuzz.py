@@ -10,10 +10,12 @@ fuzzer reaches the deep sections and not only the top-level "unknown key" rule.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import enum
 import json
 import re
+import tomllib
 import typing
 from collections import Counter
 from pathlib import Path
@@ -166,8 +168,66 @@ def _table(model: type[BaseModel], depth: int) -> st.SearchStrategy[dict[str, An
     return _tables[(model, depth)]
 
 
+def _leaf_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        children = [(k, v) for k, v in value.items()]
+    elif isinstance(value, list):
+        children = list(enumerate(value))
+    else:
+        return [path]
+    return [path, *(p for k, v in children for p in _leaf_paths(v, (*path, k)))]
+
+
+# Valid documents to mutate one place at a time: deep, and valid until the mutation.
+ROOT = Path(__file__).resolve().parent.parent
+BASES = [tomllib.loads((ROOT / "examples" / name).read_text())
+         for name in ("generic.toml", "moodle.toml")]
+BASES.append(tomllib.loads('''
+[alerts.route]
+receiver = "log"
+routes = [{matchers = ["severity=page"], receiver = "log", mute_time_intervals = ["night"]}]
+[[alerts.time_intervals]]
+name = "night"
+time_intervals = [{times = [{start_time = "22:00", end_time = "23:59"}]}]
+[[alerts.escalations]]
+name = "e"
+levels = [{after = "5m", receivers = ["log"]}]
+[[lms]]
+name = "a"
+url = "https://a.example"
+[lms.checks.http]
+depends_on = ["tls"]
+[lms.checks.tls]
+[[maintenance]]
+name = "w"
+lms = "a"
+start = "2027-01-20T22:00"
+duration = "2h"
+timezone = "Europe/Berlin"
+'''))
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> dict[str, Any]:
+    document = copy.deepcopy(draw(st.sampled_from(BASES)))
+    for _ in range(draw(st.integers(0, 3))):
+        path = draw(st.sampled_from(_leaf_paths(document)[1:]))
+        *parents, last = path
+        holder: Any = document
+        for key in parents:
+            holder = holder[key]
+        action = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
+        if action == "delete":
+            del holder[last]
+        elif action == "add" and isinstance(holder[last], dict):
+            holder[last][draw(keys)] = draw(garbage)
+        else:
+            holder[last] = draw(scalars | garbage)
+    return document
+
+
 documents = st.one_of(
-    _table(VigilConfig, 0), _table(VigilConfig, 0), _table(VigilConfig, 0),
+    _table(VigilConfig, 0), _table(VigilConfig, 0), mutated(), mutated(),
     st.dictionaries(keys, garbage, max_size=4),
 )
 
