@@ -254,6 +254,13 @@ def _assert_names_paths(raw: dict[str, Any], problems: list[str]) -> None:
 @given(documents, st.booleans())
 def check_one_document(raw: dict[str, Any], validate_mode: bool) -> None:
     unchecked: list[str] | None = [] if validate_mode else None
+    sites = raw.get("lms")
+    if isinstance(sites, list) and any(isinstance(site, dict) and site.get("checks")
+                                       for site in sites):
+        TOTALS["with check tables"] += 1
+    alerts = raw.get("alerts")
+    if isinstance(alerts, dict) and (alerts.get("receivers") or alerts.get("route")):
+        TOTALS["with receivers or routes"] += 1
     try:
         config = config_from_data(raw, env={}, unchecked=unchecked)
     except ConfigError as exc:
@@ -269,8 +276,12 @@ def test_any_toml_shaped_document_is_a_config_or_a_config_error_naming_paths() -
     check_one_document()
     total = TOTALS["valid"] + TOTALS["rejected"]
     print(f"\nconfig fuzz: {total} generated configs, {TOTALS['valid']} valid, "
-          f"{TOTALS['rejected']} rejected, 0 tracebacks")
+          f"{TOTALS['rejected']} rejected, 0 tracebacks ({TOTALS['with check tables']} "
+          f"with check tables, {TOTALS['with receivers or routes']} with receivers or routes)")
     assert total >= 1000
+    # The strategies follow the models' keys: a good share reaches the deep sections.
+    assert TOTALS["with check tables"] >= total // 10
+    assert TOTALS["with receivers or routes"] >= total // 10
 
 
 def test_a_document_nested_beyond_the_parser_is_a_config_error() -> None:
