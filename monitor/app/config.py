@@ -140,6 +140,10 @@ class SchedulerConfig(StrictModel):
 
 
 class VigilConfig(StrictModel):
+    """The whole file, field by field. Rules across sections (unique names, references
+    between them) run beside it in parse_config (monitor/app/config_rules.py), so a field
+    error does not hide them: validate through parse_config or load_config."""
+
     state: StateConfig = StateConfig()
     server: ServerConfig = ServerConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
