@@ -109,14 +109,17 @@ class AlertingConfig(StrictModel):
             # Alerts with nowhere to go would be silently lost; the log is always there.
             return _default_receivers()
         seen: set[str] = set()
+        duplicates: list[InitErrorDetails] = []  # every one, not just the first
         for index, spec in enumerate(receivers):
             if spec.name in seen:
                 error = ValueError(f"duplicate receiver name {spec.name!r}")
-                raise ValidationError.from_exception_data("receivers", [InitErrorDetails(
+                duplicates.append(InitErrorDetails(
                     type="value_error", loc=(index, "name"), input=spec.name,
                     ctx={"error": error},
-                )])
+                ))
             seen.add(spec.name)
+        if duplicates:
+            raise ValidationError.from_exception_data("receivers", duplicates)
         return receivers
 
     @model_validator(mode="after")

@@ -87,6 +87,9 @@ class HttpSpec(LatencySpec):
     @field_validator("valid_status_codes", mode="before")
     @classmethod
     def _status_ranges(cls, value: Any) -> Any:
+        if not isinstance(value, int | str | list | tuple):  # list(0.5) would be a TypeError
+            raise ValueError("must be a status code or a list of them, "
+                             f"not a {type(value).__name__}")
         items = [value] if isinstance(value, int | str) else list(value)
         if not items:
             raise ValueError("must list at least one status code")

@@ -28,14 +28,14 @@ from alerts.config import AlertingConfig
 from alerts.maintenance.model import WindowSpec
 from alerts.messages import Renderer, TemplateRenderError
 from alerts.predict_rules import GAUGES_CONTEXT
-from alerts.slo import reference_problems as slo_reference_problems
 from checks.canvas.registry import DEFAULT_CANVAS_CHECKS
 from checks.moodle.registry import default_moodle_checks
 from checks.moodle.settings import MoodleSettings
 from checks.openedx.registry import DEFAULT_OPENEDX_CHECKS
 from checks.registry import CHECK_TYPES
 from monitor.app.catalogue import CHECK_GAUGES
-from monitor.app.config_errors import format_validation_error
+from monitor.app.config_errors import format_key, format_validation_error
+from monitor.app.config_rules import cross_field_problems, problem_order
 from monitor.app.secrets import register_url_credentials, resolve_references
 from monitor.app.tokens import DEPRECATION as TOKEN_DEPRECATION
 from monitor.app.tokens import ApiToken, TokenConfig, api_tokens, tokens_problems
@@ -61,6 +61,44 @@ else:
     ]
 
 
+def with_check_defaults(data: Any) -> Any:
+    """A check table named after its type may omit ``type``. A site with a URL and no
+    checks gets the generic HTTP (and, for https, TLS) checks; a Moodle site with an
+    [lms.moodle] section also gets every Moodle probe that works with its defaults.
+    Applying it twice changes nothing."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    checks = data.get("checks")
+    if checks is None:
+        checks = {}
+        if isinstance(data.get("url"), str):
+            checks["http"] = {}
+            if data["url"].startswith("https://"):
+                checks["tls"] = {}
+        moodle = data.get("moodle")
+        if data.get("kind") == "moodle" and isinstance(moodle, dict):
+            checks.update({name: {} for name in default_moodle_checks()})
+            # File integrity of the code tree and scripts dropped in the data directory.
+            if moodle.get("dirroot"):
+                checks["code_integrity"] = {}
+            if moodle.get("dataroot"):
+                checks["dataroot_scripts"] = {}
+        # Canvas and Open edX sites get their health connectors (canvas_api needs a
+        # token, so it is never a default).
+        if isinstance(data.get("url"), str):
+            defaults = {"canvas": DEFAULT_CANVAS_CHECKS,
+                        "openedx": DEFAULT_OPENEDX_CHECKS}.get(data.get("kind"), ())
+            checks.update({name: {} for name in defaults})
+    if isinstance(checks, dict):
+        data["checks"] = {
+            name: ({"type": name, **spec} if isinstance(spec, dict) and "type" not in spec
+                   and name in CHECK_TYPES else spec)
+            for name, spec in checks.items()
+        }
+    return data
+
+
 class LmsConfig(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     kind: Literal["moodle", "canvas", "openedx", "generic"] = "generic"
@@ -72,40 +110,7 @@ class LmsConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        """A check table named after its type may omit ``type``. A site with a URL and no
-        checks gets the generic HTTP (and, for https, TLS) checks; a Moodle site with an
-        [lms.moodle] section also gets every Moodle probe that works with its defaults."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        checks = data.get("checks")
-        if checks is None:
-            checks = {}
-            if isinstance(data.get("url"), str):
-                checks["http"] = {}
-                if data["url"].startswith("https://"):
-                    checks["tls"] = {}
-            moodle = data.get("moodle")
-            if data.get("kind") == "moodle" and isinstance(moodle, dict):
-                checks.update({name: {} for name in default_moodle_checks()})
-                # File integrity of the code tree and scripts dropped in the data directory.
-                if moodle.get("dirroot"):
-                    checks["code_integrity"] = {}
-                if moodle.get("dataroot"):
-                    checks["dataroot_scripts"] = {}
-            # Canvas and Open edX sites get their health connectors (canvas_api needs a
-            # token, so it is never a default).
-            if isinstance(data.get("url"), str):
-                defaults = {"canvas": DEFAULT_CANVAS_CHECKS,
-                            "openedx": DEFAULT_OPENEDX_CHECKS}.get(data.get("kind"), ())
-                checks.update({name: {} for name in defaults})
-        if isinstance(checks, dict):
-            data["checks"] = {
-                name: ({"type": name, **spec} if isinstance(spec, dict) and "type" not in spec
-                       and name in CHECK_TYPES else spec)
-                for name, spec in checks.items()
-            }
-        return data
+        return with_check_defaults(data)
 
     @model_validator(mode="after")
     def _moodle_section_for_moodle_only(self) -> LmsConfig:
@@ -153,6 +158,10 @@ class SchedulerConfig(StrictModel):
 
 
 class VigilConfig(StrictModel):
+    """The whole file, field by field. Rules across sections (unique names, references
+    between them) run beside it in parse_config (monitor/app/config_rules.py), so a field
+    error does not hide them: validate through parse_config or load_config."""
+
     state: StateConfig = StateConfig()
     server: ServerConfig = ServerConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
@@ -160,16 +169,6 @@ class VigilConfig(StrictModel):
     lms: list[LmsConfig] = Field(default_factory=list)
     # [[maintenance]] windows (alerts/maintenance/model.py); synced into the state DB.
     maintenance: list[WindowSpec] = Field(default_factory=list)
-
-    @field_validator("lms")
-    @classmethod
-    def _unique_names(cls, lms: list[LmsConfig]) -> list[LmsConfig]:
-        seen: set[str] = set()
-        for site in lms:
-            if site.name in seen:
-                raise ValueError(f"LMS name {site.name!r} is used twice; names must be unique")
-            seen.add(site.name)
-        return lms
 
     @model_validator(mode="after")
     def _tokens_are_distinct(self) -> VigilConfig:
@@ -180,61 +179,12 @@ class VigilConfig(StrictModel):
             token_log.warning(TOKEN_DEPRECATION)
         return self
 
-    @model_validator(mode="after")
-    def _http_checks_have_url(self) -> VigilConfig:
-        for i, site in enumerate(self.lms):
-            for name, spec in site.checks.items():
-                needs_url = getattr(spec, "url", "absent") is None
-                if needs_url and site.url is None:
-                    raise ValueError(
-                        f"lms[{i}].checks.{name}.url: required because lms[{i}].url is not set"
-                    )
-        return self
-
-    @model_validator(mode="after")
-    def _dependencies_name_known_checks(self) -> VigilConfig:
-        """A misspelt parent would silently never hold anything: refuse it."""
-        known = {(site.name, name) for site in self.lms for name in site.checks}
-        for i, site in enumerate(self.lms):
-            for name, spec in site.checks.items():
-                for j, parent in enumerate(spec.depends_on):
-                    lms, _, check = parent.rpartition("/")
-                    key = (lms or site.name, check)
-                    if key not in known:
-                        raise ValueError(
-                            f"lms[{i}].checks.{name}.depends_on[{j}]: no check {check!r} on "
-                            f"LMS {key[0]!r}")
-                    if key == (site.name, name):
-                        raise ValueError(f"lms[{i}].checks.{name}.depends_on[{j}]: "
-                                         "a check cannot depend on itself")
-        return self
-
-    @model_validator(mode="after")
-    def _slo_names_known_checks(self) -> VigilConfig:
-        sites = {site.name: {n: spec.type for n, spec in site.checks.items()} for site in self.lms}
-        problems = slo_reference_problems(self.alerts.slo, sites)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    @model_validator(mode="after")
-    def _maintenance_windows_name_known_lms(self) -> VigilConfig:
-        names = [site.name for site in self.lms]
-        seen: set[str] = set()
-        for i, window in enumerate(self.maintenance):
-            if window.name in seen:
-                raise ValueError(f"maintenance[{i}].name: {window.name!r} is used twice; "
-                                 "window names must be unique")
-            seen.add(window.name)
-            for matcher in window.parsed_matchers:
-                if matcher.label == "lms" and matcher.op in ("=", "=~") and not any(
-                        matcher.matches({"lms": name}) for name in names):
-                    raise ValueError(f"maintenance[{i}].matchers: {matcher} matches no LMS "
-                                     f"in [[lms]] (known: {', '.join(names) or 'none'})")
-        return self
-
     def check_keys(self) -> set[tuple[str, str]]:
         return {(site.name, name) for site in self.lms for name in site.checks}
+
+
+# Deepest nesting a config may use; Vigil's own tables need fewer than ten levels.
+MAX_DEPTH = 64
 
 
 class ConfigError(Exception):
@@ -248,9 +198,12 @@ class ConfigError(Exception):
 
 def load_config(
     path: Path | str, env: Mapping[str, str] | None = None,
-    secrets: SecretRegistry | None = None,
+    secrets: SecretRegistry | None = None, *, unchecked: list[str] | None = None,
 ) -> VigilConfig:
-    """Load and validate; ``secrets`` (if given) receives every resolved secret value."""
+    """Load and validate ``path``; ``secrets`` (if given) receives every resolved secret
+    value. With ``unchecked`` (``vigil config validate``), a ``${cred:}`` that cannot be
+    read here is listed there rather than refused; ``vigil run`` and reloads pass none,
+    so they refuse it."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -259,47 +212,87 @@ def load_config(
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"cannot read file: {exc}"]) from None
     return parse_config(text, source=str(path), env=env, base_dir=path.parent,
-                        secrets=secrets)
+                        secrets=secrets, unchecked=unchecked)
 
 
 def parse_config(
     text: str, source: str = "<config>", env: Mapping[str, str] | None = None,
-    base_dir: Path | None = None, secrets: SecretRegistry | None = None,
+    base_dir: Path | None = None, secrets: SecretRegistry | None = None, *,
+    unchecked: list[str] | None = None,
 ) -> VigilConfig:
     # Errors never show a resolved value: each is redacted with this config's secrets.
     secrets = SecretRegistry() if secrets is None else secrets
     try:
-        return _parse(text, source, env, base_dir, secrets)
+        return _parse(text, source, env, base_dir, secrets, unchecked)
     except ConfigError as exc:
         raise ConfigError(exc.source, [secrets.redact(p) for p in exc.problems]) from None
 
 
 def _parse(
     text: str, source: str, env: Mapping[str, str] | None, base_dir: Path | None,
-    secrets: SecretRegistry,
+    secrets: SecretRegistry, unchecked: list[str] | None,
 ) -> VigilConfig:
+    """Every problem at once: unresolvable references, field errors from the models and
+    the cross-field rules (monitor/app/config_rules.py), sorted by path."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [f"TOML syntax error: {exc}"]) from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={b=...}}
+        raise ConfigError(source, [f"TOML nested deeper than Python can parse "
+                                   f"(a config needs at most {MAX_DEPTH} levels)"]) from None
+    return config_from_data(raw, source, env, base_dir, unchecked=unchecked, secrets=secrets)
+
+
+def config_from_data(
+    raw: dict[str, Any], source: str = "<config>", env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None, *, unchecked: list[str] | None = None,
+    secrets: SecretRegistry | None = None,
+) -> VigilConfig:
+    """The checks of ``parse_config`` on an already parsed TOML document."""
+    secrets = SecretRegistry() if secrets is None else secrets
+    too_deep = _too_deep(raw)
+    if too_deep is not None:
+        raise ConfigError(source, [f"{too_deep}: nested more than {MAX_DEPTH} levels deep"])
     problems: list[str] = []
-    raw = resolve_references(raw, os.environ if env is None else env, "", problems, secrets)
+    raw = resolve_references(raw, os.environ if env is None else env, "", problems,
+                             unchecked, secrets)
     register_url_credentials(raw, secrets)
     if base_dir is not None:
         _anchor_state_dir(raw, base_dir)
+    if isinstance(raw.get("lms"), list):
+        raw["lms"] = [with_check_defaults(site) for site in raw["lms"]]
+    problems.extend(cross_field_problems(raw))
+    config: VigilConfig | None = None
     try:
         config = VigilConfig.model_validate(raw, context={GAUGES_CONTEXT: CHECK_GAUGES})
     except ValidationError as exc:
         problems.extend(format_validation_error(exc))
-        raise ConfigError(source, problems) from None
-    if config.alerts.templates_dir is not None:
+    if config is not None and config.alerts.templates_dir is not None:
         try:  # render samples now so a broken template fails here, not at 3 a.m.
             Renderer(config.alerts.templates_dir).check()
         except TemplateRenderError as exc:
             problems.append(f"alerts.templates_dir: {exc}")
-    if problems:
-        raise ConfigError(source, problems)
+    if problems or config is None:
+        # A rule the models share with config_rules may report the same line twice.
+        raise ConfigError(source, sorted(dict.fromkeys(problems), key=problem_order))
     return config
+
+
+def _too_deep(raw: dict[str, Any]) -> str | None:
+    """The path of a value nested deeper than MAX_DEPTH, if any (walked without recursion,
+    so a hostile file cannot exhaust the stack of the recursive steps after this one)."""
+    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path
+        if isinstance(value, dict):
+            stack.extend((v, f"{path}.{format_key(str(k))}" if path else format_key(str(k)),
+                          depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
 
 
 def _anchor_state_dir(raw: dict[str, Any], base_dir: Path) -> None:

@@ -8,6 +8,8 @@ which may be a resolved secret.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,8 +36,14 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
         if isinstance(item, int):
             parts.append(f"[{item}]")
         else:
-            parts.append(("." if parts else "") + str(item))
+            parts.append(("." if parts else "") + format_key(str(item)))
     return "".join(parts) or "(top level)"
+
+
+def format_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (``checks."a b"``,
+    ``""``), so that a path stays one unambiguous path whatever the keys are."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
 
 
 def _message(err: Any) -> str:

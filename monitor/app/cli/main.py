@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True)
     validate = config_sub.add_parser("validate", help="validate a config file, print all errors")
     validate.add_argument("file", type=Path)
+    validate.add_argument("--strict", action="store_true",
+                          help="fail on credentials that cannot be read here (${cred:NAME} "
+                          "without $CREDENTIALS_DIRECTORY), instead of listing them unchecked")
 
     init = sub.add_parser("init", help="discover a site and write a Vigil config for it")
     init.add_argument("--moodle", type=Path, required=True, metavar="DIR",
@@ -95,16 +98,31 @@ def _print_config_error(exc: ConfigError) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-def cmd_validate(path: Path, secrets: SecretRegistry | None = None) -> int:
+def cmd_validate(path: Path, secrets: SecretRegistry | None = None, strict: bool = False
+                 ) -> int:
+    """Away from systemd a ${cred:NAME} cannot be read: listed as not checked (naming the
+    path and the reference), unless --strict makes it a problem as `vigil run` does."""
+    unchecked: list[str] = []
     try:
-        config = load_config(path, secrets=secrets)
+        config = load_config(path, secrets=secrets,
+                             unchecked=None if strict else unchecked)
     except ConfigError as exc:
         _print_config_error(exc)
+        _print_unchecked(unchecked)
         return EXIT_CONFIG
     checks = sum(len(site.checks) for site in config.lms)
     print(f"{path}: OK ({len(config.lms)} LMS, {checks} checks, "
           f"{len(config.alerts.receivers)} receivers)")
+    _print_unchecked(unchecked)
     return 0
+
+
+def _print_unchecked(unchecked: list[str]) -> None:
+    if unchecked:
+        print(f"{len(unchecked)} credential(s) not checked here (vigil run reads them under "
+              "systemd; --strict fails on them):")
+        for line in unchecked:
+            print(f"  {line}")
 
 
 async def run_checks_once(
@@ -152,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.log_level, secrets)
     args.secrets = secrets  # the subcommands' load_config fills it too
     if args.command == "config":
-        code = cmd_validate(args.file, secrets)
+        code = cmd_validate(args.file, secrets, strict=args.strict)
     elif args.command == "check":
         code = cmd_check(args, secrets)
     elif args.command == "init":
