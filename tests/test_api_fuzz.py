@@ -98,7 +98,7 @@ def test_every_operation_answers_as_documented_to_generated_requests(app: Starle
                 path_parameters={k: v for k, v in known.items() if k in names} if existing
                 else None)
 
-            @settings(max_examples=per_strategy, deadline=None, database=None,
+            @settings(max_examples=per_strategy, deadline=None, database=None, derandomize=True,
                       suppress_health_check=list(HealthCheck))
             @given(case=strategy)
             def run(case: schemathesis.Case) -> None:

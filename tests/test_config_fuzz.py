@@ -248,7 +248,9 @@ def _assert_names_paths(raw: dict[str, Any], problems: list[str]) -> None:
         assert (json.loads(root) if root.startswith('"') else root) in raw, problem
 
 
-@settings(max_examples=1000, deadline=None, database=None,
+# derandomize: CI runs the same 1,000 documents every time (a failure is reproducible);
+# explore further locally with a random seed (derandomize=False, more examples).
+@settings(max_examples=1000, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.filter_too_much])
 @given(documents, st.booleans())

@@ -86,9 +86,9 @@ def with_check_defaults(data: Any) -> Any:
                 checks["dataroot_scripts"] = {}
         # Canvas and Open edX sites get their health connectors (canvas_api needs a
         # token, so it is never a default).
-        if isinstance(data.get("url"), str):
-            defaults = {"canvas": DEFAULT_CANVAS_CHECKS,
-                        "openedx": DEFAULT_OPENEDX_CHECKS}.get(data.get("kind"), ())
+        kind = data.get("kind")
+        if isinstance(data.get("url"), str) and kind in ("canvas", "openedx"):
+            defaults = DEFAULT_CANVAS_CHECKS if kind == "canvas" else DEFAULT_OPENEDX_CHECKS
             checks.update({name: {} for name in defaults})
     if isinstance(checks, dict):
         data["checks"] = {
