@@ -47,6 +47,8 @@ class FaultServers:
                 except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError,
                         asyncio.LimitOverrunError):
                     pass  # the probe hung up first: expected for timeouts and limits
+                except asyncio.CancelledError:
+                    pass  # close(): end quietly (asyncio's stream callback logs a cancel)
                 finally:
                     writer.transport.abort()
 

@@ -63,12 +63,14 @@ def _site(name: str, url: str, **options: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def start_daemon(tmp: Path, servers: fs.FaultServers, sites: list[str]) -> Daemon:
-    """A real `vigil run` on ``sites``, once every site has been judged twice."""
+def start_daemon(tmp: Path, servers: fs.FaultServers, sites: list[str],
+                 extra: str = "", extra_checks: int = 0) -> Daemon:
+    """A real `vigil run` on ``sites``, once every check has been judged twice."""
     port = free_port()
     config = tmp / "vigil.toml"
     config.write_text(f'[state]\ndir = "{tmp / "state"}"\n[server]\nport = {port}\n'
-                      '[[alerts.receivers]]\nname = "log"\ntype = "log"\n' + "".join(sites))
+                      '[[alerts.receivers]]\nname = "log"\ntype = "log"\n' + "".join(sites)
+                      + extra)
     log = tmp / "vigil.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(config)],
@@ -80,7 +82,7 @@ def start_daemon(tmp: Path, servers: fs.FaultServers, sites: list[str]) -> Daemo
                  "the daemon up")
         # Every site judged twice: the second run shows the first left nothing behind
         # that changes the verdict (a stuck connection, a poisoned client).
-        wait_for(lambda: len(c := running.checks()) >= len(sites)
+        wait_for(lambda: len(c := running.checks()) >= len(sites) + extra_checks
                  and all(x["consecutive_failures"] + x["consecutive_successes"] >= 2
                          for x in c.values()), 10 * INTERVAL, "every site probed twice")
     except BaseException:
@@ -135,9 +137,36 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         _site("no-dns", "http://lms.vigil-fault.invalid/"),
         _site("healthy", url(OK_PAGE)),
     ]
-    running = start_daemon(tmp, servers, sites)
+    running = start_daemon(tmp, servers, sites, backends_down(), extra_checks=2)
     yield running
     stop(running)
+
+
+def backends_down() -> str:
+    """A Moodle site whose database port has nothing listening, and a Redis likewise."""
+    return f"""
+[[lms]]
+name = "db-down"
+kind = "moodle"
+[lms.moodle.database]
+type = "pgsql"
+host = "127.0.0.1"
+port = {free_port()}
+name = "moodle"
+user = "vigil_ro"
+connect_timeout = "1s"
+[lms.checks.cron]
+type = "moodle_cron"
+interval = "{INTERVAL:g}s"
+timeout = "{TIMEOUT:g}s"
+[[lms]]
+name = "redis-down"
+[lms.checks.caches]
+type = "moodle_caches"
+interval = "{INTERVAL:g}s"
+timeout = "{TIMEOUT:g}s"
+redis = [{{name = "cache", port = {free_port()}}}]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +197,21 @@ MATRIX = [
     ("no-dns", "CRITICAL", ["DNS: cannot resolve lms.vigil-fault.invalid"]),
     ("healthy", "OK", ["HTTP 200 in "]),
 ]
+BACKENDS = [
+    ("db-down/cron", "UNKNOWN", ["cannot query pgsql database 'moodle' on 127.0.0.1:",
+                                "as 'vigil_ro'", "refused"]),
+    ("redis-down/caches", "CRITICAL", ["Redis", "127.0.0.1:", "connection refused"]),
+]
+
+
+@pytest.mark.parametrize(("check", "status", "words"), BACKENDS, ids=[b[0] for b in BACKENDS])
+def test_a_backend_that_is_down_is_named_by_the_daemon(
+    daemon: Daemon, check: str, status: str, words: list[str]
+) -> None:
+    found = daemon.checks()[check]
+    assert found["status"] == status, found["summary"]
+    for word in words:
+        assert word.lower() in found["summary"].lower(), found["summary"]
 
 
 @pytest.mark.parametrize(("site", "status", "words"), MATRIX, ids=[m[0] for m in MATRIX])
