@@ -12,8 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from alerts.notifiers import NotifyError
+from monitor.app.runner import CheckRunner
 from monitor.app.store import StateStore
-from monitor.kernel.result import Status
+from monitor.kernel.job import CheckJob
+from monitor.kernel.result import Result, Status
+from monitor.kernel.spec import CheckSpec
+from monitor.kernel.target import Target
+from tests.conftest import FakeClock
 from tests.faults.alert_path import T0, AlertPath, fire, resolve
 
 HOUR, DAY = 3600.0, 86400.0
@@ -174,3 +179,48 @@ async def test_a_jump_back_holds_an_escalation_back_by_one_step_not_by_the_jump(
     assert first <= T0 - HOUR + 5 * 60  # one 5-minute wait from the jump, not the jump
     assert second - first >= 10 * 60  # and the configured step between the levels
     assert transitions(store) == ["firing"]
+
+
+class Scripted:
+    """A check whose next status the test sets (the site's real behaviour is not the point)."""
+
+    def __init__(self) -> None:
+        self.status = Status.CRITICAL
+
+    async def run(self, ctx: Any) -> Result:
+        return Result(self.status, f"site is {self.status.name}")
+
+
+async def test_the_runner_keeps_a_check_streak_across_jumps_back_and_forward(
+    store: StateStore
+) -> None:
+    """One level up: the daemon's CheckRunner with an injected clock, the check state store
+    and the AlertService as its listener, the clock jumping both ways between runs."""
+    pager = Recording()
+    path = path_with(store, pager)
+    clock = FakeClock(start=T0)
+    runner = CheckRunner(clock, store=store, listener=path.service)
+    check = Scripted()
+    job = CheckJob(Target(name="moodle", kind="generic"), "http",
+                   CheckSpec(type="scripted", interval=60), check)
+
+    async def run(times: int) -> None:
+        for _ in range(times):
+            await runner.run(job)
+            path.now = clock.time()
+            await path.tick(path.now)
+            clock.advance(60)
+
+    await run(3)  # fires
+    clock.now -= HOUR
+    await run(5)  # an hour back, still failing
+    state = store.get_state("moodle", "http")
+    assert state is not None and state.consecutive_fail == 8
+    clock.now += DAY
+    check.status = Status.OK
+    await run(3)  # a day forward, healthy again
+
+    assert transitions(store) == ["firing", "resolved"]
+    assert [r for r in told(pager) if r[0] == "notify"] == [("notify", "firing"),
+                                                           ("notify", "resolved")]
+    assert len(store.history("moodle", "http")) == 11  # every run kept, none lost to order
