@@ -194,7 +194,9 @@ MATRIX = [
     ("expired", "CRITICAL", ["TLS", "certificate has expired"]),
     ("wrong-host", "CRITICAL", ["TLS", "127.0.0.1"]),
     ("untrusted", "CRITICAL", ["TLS", "unable to get local issuer certificate"]),
-    ("no-dns", "CRITICAL", ["DNS: cannot resolve lms.vigil-fault.invalid"]),
+    # A resolver that cannot answer at all times out instead: it still names the lookup.
+    ("no-dns", "CRITICAL", ["DNS: cannot resolve lms.vigil-fault.invalid"
+                            "|resolving lms.vigil-fault.invalid"]),
     ("healthy", "OK", ["HTTP 200 in "]),
 ]
 BACKENDS = [
@@ -220,8 +222,9 @@ def test_each_broken_site_gets_a_status_naming_what_is_wrong(
 ) -> None:
     check = daemon.checks()[f"{site}/http"]
     assert check["status"] == status, check["summary"]
-    for word in words:
-        assert word.lower() in check["summary"].lower(), check["summary"]
+    for word in words:  # "a|b": either
+        assert any(w.lower() in check["summary"].lower() for w in word.split("|")), \
+            check["summary"]
     assert "\n" not in check["summary"] and len(check["summary"]) < 300
 
 
