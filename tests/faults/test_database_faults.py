@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -56,20 +55,16 @@ def runner(tmp_path: Path) -> Iterator[CheckRunner]:
     store.close()
 
 
-def moodle_job(name: str, check: Any, settings: DatabaseSettings | None, timeout: float
-               ) -> CheckJob:
-    site = MoodleSite(MoodleSettings(database=settings))
-    return CheckJob(SITE, name, check.spec, check, site=site)
-
-
 def cron(settings: DatabaseSettings | None, timeout: float = 3.0) -> CheckJob:
+    """moodle_cron on its own site (its own pool), as the daemon wires a Moodle site."""
     check = CronCheck(CronSpec(type="moodle_cron", interval=60, timeout=timeout))
-    return moodle_job("cron", check, settings, timeout)
+    return CheckJob(SITE, "cron", check.spec, check,
+                    site=MoodleSite(MoodleSettings(database=settings)))
 
 
-@pytest.mark.parametrize(("kind", "port_field"), [("pgsql", "pg"), ("mariadb", "maria")])
+@pytest.mark.parametrize("kind", ["pgsql", "mariadb"])
 async def test_a_database_that_refuses_connections_is_unknown_naming_the_database(
-    runner: CheckRunner, kind: str, port_field: str
+    runner: CheckRunner, kind: str
 ) -> None:
     port = free_port()  # nothing listens there
     settings = DatabaseSettings(type=kind, host="127.0.0.1", port=port, name="moodle",
