@@ -139,12 +139,17 @@ class Dispatcher:
         attempted = 0
         for chain in chains:
             for item in chain:
-                if item.next_attempt_at > now:
+                if not self._due(item, now):
                     break
                 attempted += 1
                 if await self._deliver(item, now) == "retry":
                     break  # later items of this alert wait for this one
         return attempted
+
+    def _due(self, item: OutboxItem, now: float) -> bool:
+        # No retry is ever set further ahead than max_backoff: one that is must have been
+        # set before the clock was stepped back, and would otherwise wait that jump too.
+        return not now < item.next_attempt_at <= now + self.retry.max_backoff
 
     async def _deliver(self, item: OutboxItem, now: float) -> Outcome:
         notifier = self.notifiers.get(item.receiver)

@@ -80,6 +80,14 @@ class Escalations:
             if row["ack_at"] is not None or policy is None or row["level"] >= len(policy.levels):
                 continue
             level = row["level"] + 1
+            since = row["escalated_at"] if row["level"] and row["escalated_at"] else (
+                row["first_notified_at"])
+            if since > now and event.at > now:
+                # The alert fired "in the future": the clock was stepped back. Restart this
+                # level's wait from now (once) rather than wait as long as the clock jumped.
+                # (``since`` alone is no sign: a window's restart sets it ahead on purpose.)
+                restart.append((now - since, row["fingerprint"]))
+                continue
             if now < _due_at(policy, row):
                 continue
             window = self.router.covered_by(event.labels, now)

@@ -124,8 +124,13 @@ class Router:
         members = rs.members(self.store.db, group)
         if not any(m.changed for m in members):
             return self._remind(group, route, members, now)
-        wait = (group.created_at + route.group_wait if group.last_flushed_at is None
-                else group.last_flushed_at + route.group_interval)
+        since = group.created_at if group.last_flushed_at is None else group.last_flushed_at
+        wait = since + (route.group_wait if group.last_flushed_at is None
+                        else route.group_interval)
+        # ``since`` in the future: the clock was stepped back. Waiting for it would hold
+        # this news back for as long as the clock jumped; send it now instead.
+        if since > now:
+            wait = now
         if now < wait or not self.allowed(route, now):
             return 0
         found = rs.events(self.store.db, [m.event_id for m in members])
