@@ -41,6 +41,8 @@ import yaml
 
 from checks.moodle.settings import DatabaseSettings
 from monitor.app.demo.server import DemoServer
+from tests.canvas_double.server import TOKEN as CANVAS_TOKEN
+from tests.canvas_double.server import CanvasDouble
 from tests.helpers import TargetServer, free_port, wait_for
 from tests.moodle_double.scenario import Scenario
 from tests.moodle_double.server import TestDatabase
@@ -51,6 +53,7 @@ from tests.moodle_double.update_feed_server import (
     plugin_release,
     serve_feed,
 )
+from tests.openedx_double.server import OpenedxDouble
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "grafana" / "rules" / "vigil-rules.yml"
@@ -171,9 +174,13 @@ class LiveSetup:
                        blackhole.close):
             self.stack.callback(closer)
         config = tmp / "vigil.toml"
+        canvas, openedx = CanvasDouble(), OpenedxDouble()
+        self.stack.callback(canvas.close)
+        self.stack.callback(openedx.close)
         config.write_text(vigil_config(self, demo.server, site, db.settings(), feed.url,
                                        redis_port, blackhole.url)
-                          + mirror_config(demo.server, mirror), encoding="utf-8")
+                          + mirror_config(demo.server, mirror)
+                          + connectors_config(canvas, openedx), encoding="utf-8")
         store_release_manifest(tmp, config, site)
         self._start_vigil(config)
         prometheus_log = self.stack.enter_context((tmp / "prometheus.log").open("w"))
@@ -394,6 +401,34 @@ type = "http"
 url = "{blackhole_url}"
 interval = "1s"
 timeout = "300ms"
+"""
+
+
+def connectors_config(canvas: CanvasDouble, openedx: OpenedxDouble) -> str:
+    """A Canvas and an Open edX site (the stand-ins of tests/canvas_double and
+    tests/openedx_double), so the connector panels are queried against real series."""
+    fast = 'interval = "3s"\ntimeout = "3s"'
+    return f"""
+[[lms]]
+name = "canvas-live"
+kind = "canvas"
+url = "{canvas.url}"
+[lms.checks.canvas_health]
+{fast}
+[lms.checks.canvas_api]
+token = "{CANVAS_TOKEN}"
+{fast}
+
+[[lms]]
+name = "openedx-live"
+kind = "openedx"
+url = "{openedx.lms.url}"
+[lms.checks.openedx_heartbeat]
+studio_url = "{openedx.studio.url}"
+{fast}
+[lms.checks.openedx_pages]
+studio_url = "{openedx.studio.url}"
+{fast}
 """
 
 
