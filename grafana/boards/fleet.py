@@ -9,6 +9,7 @@ from __future__ import annotations
 from grafana.boards.frame import VAR_INSTANCE, VAR_LMS, dashboard, var_datasource
 from grafana.boards.panels import (
     ISEL,
+    NO_UPDATE_DATA,
     NONE_STEPS,
     OK_AT_ZERO,
     SEL,
@@ -104,11 +105,11 @@ def fleet() -> dict:
         stat("Core releases behind", "Point releases between the installed Moodle and the "
              "newest of its branch (max over the LMSs).",
              [q(f"max by (lms) (lms_moodle_update_releases_behind{{{SEL}}})", "{{lms}}")],
-             thresholds=steps((None, "green"), (1, "orange"), (3, "red"))),
+             thresholds=steps((None, "green"), (1, "orange"), (3, "red")), no_data=NO_UPDATE_DATA),
         stat("Moodle security updates", "Pending Moodle core and plugin updates counted as "
              "security updates.",
              [q(f"max by (lms) (lms_moodle_update_security_pending{{{SEL}}})", "{{lms}}")],
-             thresholds=OK_AT_ZERO),
+             thresholds=OK_AT_ZERO, no_data=NO_UPDATE_DATA),
         stat("OS security updates", "OS packages with a pending security update.",
              [q(f'max by (lms) (lms_os_updates_pending{{{SEL}, kind="security"}})', "{{lms}}")],
              thresholds=OK_AT_ZERO),
@@ -126,7 +127,7 @@ def fleet() -> dict:
            thresholds=steps((None, "green"), (86400, "orange"), (604800, "red"))),
         ts("Oldest pending Moodle update", "Age of the oldest pending Moodle update by kind.",
            [q(f"lms_moodle_update_age_seconds{{{SEL}}}", "{{lms}} {{kind}}")], unit="s",
-           thresholds=steps((None, "green"), (604800, "orange"))),
+           thresholds=steps((None, "green"), (604800, "orange")), no_data=NO_UPDATE_DATA),
         row("Integrity"),
         stat("Changed files", "Files changed in the code tree since the accepted baseline.",
              [q(f"sum by (lms) (lms_integrity_changed_files{{{SEL}}})", "{{lms}}")],

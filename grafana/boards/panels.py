@@ -31,6 +31,10 @@ UP_MAPPINGS = [{
                 "1": {"text": "UP", "color": "green", "index": 1}},
 }]
 
+# Shown instead of "No data" on the update panels of a site that never fetched the feed.
+NO_UPDATE_DATA = ("No update data: the site has not fetched Moodle's update feed "
+                  "(updateautocheck off, no Internet, feed_url not set)")
+
 
 def steps(*pairs: tuple[float | None, str]) -> dict:
     """Absolute thresholds: steps((None, "green"), (1, "red"))."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from grafana.boards.frame import VAR_INSTANCE, VAR_LMS, dashboard, var_datasource
 from grafana.boards.panels import (
+    NO_UPDATE_DATA,
     NONE_STEPS,
     OK_AT_ZERO,
     SEL,
@@ -33,18 +34,18 @@ def patch_integrity() -> dict:
         stat("Core update available", "1 if a newer release of the site's Moodle branch is "
              "offered by the update feed.",
              [q(f'max by (lms) (lms_moodle_update_available{{{SEL}, kind="core"}})', "{{lms}}")],
-             w=4, thresholds=WARN_AT_ONE),
+             w=4, thresholds=WARN_AT_ONE, no_data=NO_UPDATE_DATA),
         stat("Releases behind", "Point releases between the installed core and the newest "
              "of its branch.",
              [q(f"max by (lms) (lms_moodle_update_releases_behind{{{SEL}}})", "{{lms}}")], w=4,
-             thresholds=steps((None, "green"), (1, "orange"), (3, "red"))),
+             thresholds=steps((None, "green"), (1, "orange"), (3, "red")), no_data=NO_UPDATE_DATA),
         stat("Plugin updates", "Additional plugins with a newer version offered.",
              [q(f'max by (lms) (lms_moodle_update_available{{{SEL}, kind="plugin"}})',
-                "{{lms}}")], w=4, thresholds=WARN_AT_ONE),
+                "{{lms}}")], w=4, thresholds=WARN_AT_ONE, no_data=NO_UPDATE_DATA),
         stat("Moodle security updates", "Pending core and plugin updates the check's rules "
              "count as security updates.",
              [q(f"max by (lms) (lms_moodle_update_security_pending{{{SEL}}})", "{{lms}}")],
-             w=4, thresholds=OK_AT_ZERO),
+             w=4, thresholds=OK_AT_ZERO, no_data=NO_UPDATE_DATA),
         stat("OS security updates", "OS packages with a pending security update.",
              [q(f'max by (lms) (lms_os_updates_pending{{{SEL}, kind="security"}})', "{{lms}}")],
              w=4, thresholds=OK_AT_ZERO),
@@ -65,7 +66,8 @@ def patch_integrity() -> dict:
              "feed fetch or Moodle's own cron).",
              [q(f"time() - max by (lms) (lms_moodle_update_feed_last_success_timestamp_seconds"
                 f"{{{SEL}}})", "{{lms}}")], unit="s", w=4,
-             thresholds=steps((None, "green"), (2 * 86400, "orange"), (7 * 86400, "red"))),
+             thresholds=steps((None, "green"), (2 * 86400, "orange"), (7 * 86400, "red")),
+             no_data=NO_UPDATE_DATA),
         stat("Package lists age", "Age of the host's package lists (apt update / dnf "
              "makecache); old lists hide new security updates.",
              [q(f"max by (lms) (lms_os_package_lists_age_seconds{{{SEL}}})", "{{lms}}")],
