@@ -393,3 +393,34 @@ async def test_the_alert_tick_prunes_hourly_and_keeps_what_adoption_needs(
         assert {i.dedup_key for i in store.outbox_items()} == {"n2"}
     finally:
         await daemon.stop()
+
+
+async def test_the_hourly_prune_deletes_old_routed_events_but_keeps_what_the_alert_reads(
+        tmp_path: Path) -> None:
+    """alert_transitions grew by every flip for ever (found by tests/test_soak.py)."""
+    clock = FakeClock(NOW)
+    daemon = Daemon(config(tmp_path, ("http",), alerts='outbox_retention = "7d"'), clock=clock)
+    await daemon.start()
+    try:
+        for step, status in enumerate([Status.CRITICAL, Status.OK] * 2):  # transitions 1-4
+            judge(daemon, "http", status, NOW + 60 * step)
+            daemon.router.step(NOW + 60 * step)
+
+        assert daemon.work.prune_outbox(NOW + 8 * DAY) == 0  # no outbox row was sent
+        # 1 and 2 go; 3 is the newest firing, 4 the current transition (and newest resolved).
+        assert [e.transition for e in daemon.store.alert_events(HTTP)] == [3, 4]
+
+        judge(daemon, "http", Status.CRITICAL, NOW + 8 * DAY + 60)
+        daemon.router.step(NOW + 8 * DAY + 60)
+        assert f"{HTTP}:5" in {a["dedup_key"] for item in daemon.store.outbox_items()
+                                for a in item.payload["alerts"]}
+        judge(daemon, "http", Status.OK, NOW + 8 * DAY + 120)  # 6 stays pending: not routed
+
+        daemon.work.prune_outbox(NOW + 20 * DAY)
+        events = daemon.store.alert_events(HTTP)
+        assert [(e.transition, e.kind, e.route_state) for e in events] == [
+            (5, "firing", "routed"), (6, "resolved", "pending")]
+        judge(daemon, "http", Status.CRITICAL, NOW + 20 * DAY + 60)
+        assert daemon.store.alert_events(HTTP)[-1].dedup_key == f"{HTTP}:7"
+    finally:
+        await daemon.stop()
