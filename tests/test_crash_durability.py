@@ -12,7 +12,7 @@ receivers until every transition is out, and stops it with SIGTERM. The seed is
 printed; rerun a failure with ``VIGIL_CRASH_SEED=<seed>`` (same kill kinds, delays and
 schedules; the interleaving with the daemon's own timing differs). Run with ``-s`` to
 see the counts. Most of its wall time is 101 daemon start-ups (interpreter and imports):
-618 s on 2 CPUs shared with other work (load ~6); see the commit log for later runs.
+177 s on 2 CPUs shared with other work (load ~2.6), 618 s at a load of ~6.
 
 Three kinds of kill moments, drawn from the seed:
 - "startup": 0-1 s after spawn, often before READY (migrations, first open of the file);

@@ -1,7 +1,8 @@
 """What a config change does to alerts, in an in-process Daemon with a real SQLite file and
 a fake clock: a removed check's alert is resolved (on reload and at start), a reload that
 fails is logged and reported to systemd instead of escaping the SIGHUP handler, a reload
-keeps which checks depend on which, and the outbox is read and pruned with bounds."""
+keeps which checks depend on which, and the outbox and old alert events are read and pruned
+with bounds."""
 
 from __future__ import annotations
 
