@@ -81,7 +81,8 @@ class AlertingConfig(StrictModel):
     slo: SloSettings = Field(default_factory=SloSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     evaluation_interval: PositiveDuration = 60.0
-    # Delivered notifications older than this are pruned from the outbox (hourly).
+    # Delivered notifications older than this are pruned from the outbox (hourly), and
+    # routed alert events (alert_transitions) as old with them.
     outbox_retention: PositiveDuration = 30 * 86400.0
 
     @field_validator("base_url", "grafana_url")

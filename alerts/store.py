@@ -199,6 +199,29 @@ class AlertStore:
             "SELECT * FROM alert_transitions WHERE fingerprint = ? ORDER BY id", (fingerprint,))
         return [_event_from_row(row) for row in rows]
 
+    def prune_events(self, older_than: float) -> int:
+        """Delete event rows written before ``older_than`` that nothing reads any more;
+        return how many. Kept: events not routed yet (pending, held), every event of an
+        alert's current transition (``_event_key`` counts them), the newest of each kind
+        per alert (``last_event``), and events routing still points at (groups,
+        escalations, suppressed events not yet settled). Settled suppressions go too."""
+        with self.database.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM alert_transitions AS t WHERE t.at < ?1"
+                " AND t.route_state <> 'pending' AND t.route_state NOT LIKE 'held:%'"
+                " AND NOT EXISTS (SELECT 1 FROM alerts AS a WHERE a.fingerprint = t.fingerprint"
+                "  AND a.transition = t.transition)"
+                " AND t.id NOT IN (SELECT MAX(id) FROM alert_transitions"
+                "  GROUP BY fingerprint, kind)"
+                " AND t.id NOT IN (SELECT event_id FROM notification_group_alerts"
+                "  UNION SELECT notified_event_id FROM notification_group_alerts"
+                "   WHERE notified_event_id IS NOT NULL"
+                "  UNION SELECT event_id FROM notification_escalations"
+                "  UNION SELECT event_id FROM notification_suppressed)", (older_than,))
+            db.execute("DELETE FROM notification_suppressed WHERE released_at IS NOT NULL"
+                       " AND at < ?", (older_than,))
+        return cursor.rowcount
+
     def last_event(self, fingerprint: str, kinds: Sequence[str]) -> EventRow | None:
         marks = ",".join("?" * len(kinds))
         row = self._db.execute(

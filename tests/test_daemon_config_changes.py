@@ -1,7 +1,8 @@
 """What a config change does to alerts, in an in-process Daemon with a real SQLite file and
 a fake clock: a removed check's alert is resolved (on reload and at start), a reload that
 fails is logged and reported to systemd instead of escaping the SIGHUP handler, a reload
-keeps which checks depend on which, and the outbox is read and pruned with bounds."""
+keeps which checks depend on which, and the outbox and old alert events are read and pruned
+with bounds."""
 
 from __future__ import annotations
 
@@ -391,5 +392,36 @@ async def test_the_alert_tick_prunes_hourly_and_keeps_what_adoption_needs(
         assert daemon.work.prune_outbox(NOW + 8 * DAY + 1800) == 0  # within the hour: skipped
         assert daemon.work.prune_outbox(NOW + 9 * DAY) == 1  # "later"; n2 is still needed
         assert {i.dedup_key for i in store.outbox_items()} == {"n2"}
+    finally:
+        await daemon.stop()
+
+
+async def test_the_hourly_prune_deletes_old_routed_events_but_keeps_what_the_alert_reads(
+        tmp_path: Path) -> None:
+    """alert_transitions grew by every flip for ever (found by tests/test_soak.py)."""
+    clock = FakeClock(NOW)
+    daemon = Daemon(config(tmp_path, ("http",), alerts='outbox_retention = "7d"'), clock=clock)
+    await daemon.start()
+    try:
+        for step, status in enumerate([Status.CRITICAL, Status.OK] * 2):  # transitions 1-4
+            judge(daemon, "http", status, NOW + 60 * step)
+            daemon.router.step(NOW + 60 * step)
+
+        assert daemon.work.prune_outbox(NOW + 8 * DAY) == 0  # no outbox row was sent
+        # 1 and 2 go; 3 is the newest firing, 4 the current transition (and newest resolved).
+        assert [e.transition for e in daemon.store.alert_events(HTTP)] == [3, 4]
+
+        judge(daemon, "http", Status.CRITICAL, NOW + 8 * DAY + 60)
+        daemon.router.step(NOW + 8 * DAY + 60)
+        assert f"{HTTP}:5" in {a["dedup_key"] for item in daemon.store.outbox_items()
+                                for a in item.payload["alerts"]}
+        judge(daemon, "http", Status.OK, NOW + 8 * DAY + 120)  # 6 stays pending: not routed
+
+        daemon.work.prune_outbox(NOW + 20 * DAY)
+        events = daemon.store.alert_events(HTTP)
+        assert [(e.transition, e.kind, e.route_state) for e in events] == [
+            (5, "firing", "routed"), (6, "resolved", "pending")]
+        judge(daemon, "http", Status.CRITICAL, NOW + 20 * DAY + 60)
+        assert daemon.store.alert_events(HTTP)[-1].dedup_key == f"{HTTP}:7"
     finally:
         await daemon.stop()

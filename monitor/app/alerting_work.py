@@ -168,14 +168,20 @@ class AlertingWork:
     def prune_outbox(self, now: float) -> int:
         """At most hourly, delete notifications delivered more than alerts.outbox_retention
         ago; the newest one of each firing alert per receiver stays (Alertmanager adoption
-        after a restart needs it)."""
+        after a restart needs it). Routed alert events as old go too (AlertStore.prune_events)."""
         if self._outbox_pruned_at is not None and now - self._outbox_pruned_at < OUTBOX_PRUNE_EVERY:
             return 0
         self._outbox_pruned_at = now
         keep = {row_id for row_id, _, _ in
                 self.store.latest_sent_alerts(self.problem_fingerprints())}
         keep |= {row_id for row_id, _, _ in latest_self_alerts(self.store)}
-        pruned = self.store.prune_outbox(now - self.config().alerts.outbox_retention, keep=keep)
+        cutoff = now - self.config().alerts.outbox_retention
+        pruned = self.store.prune_outbox(cutoff, keep=keep)
         if pruned:
             log.info("pruned %d delivered notifications from the outbox", pruned)
+        # Alert events (alert_transitions) are kept as long as the notifications made of
+        # them; without this they grew by every flip for ever.
+        events = self.store.prune_events(cutoff)
+        if events:
+            log.info("pruned %d routed alert events older than the outbox retention", events)
         return pruned
