@@ -215,6 +215,9 @@ async def test_a_run_still_in_flight_is_skipped_not_stacked(
             await asyncio.sleep(0.05)
         assert hanging.check.runs == 1
         assert metric(registry, "vigil_check_skipped_total", type="test") >= 1
+        assert scheduler.recently_skipped() >= 1  # /readyz: the scheduler is saturated
+        clock.advance(301)
+        assert scheduler.recently_skipped() == 0  # five quiet minutes later: ready again
     finally:
         hanging.check.release.set()
         await scheduler.shutdown(grace=1)

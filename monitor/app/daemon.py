@@ -300,4 +300,7 @@ class Daemon:
         elif not self.store.is_writable():
             problems.append(f"state database {self.store.path} is not writable")
         problems += self.runner.pools.readiness_problems()  # "N blocking workers hung in F"
+        if skipped := self.scheduler.recently_skipped():
+            problems.append(f"scheduler skipped {skipped} check run(s) in the last 5 minutes "
+                            "(a run still in flight or too late to start: saturated)")
         return problems

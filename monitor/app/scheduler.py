@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -57,12 +58,14 @@ def diff_jobs(old: dict[str, CheckJob], new: dict[str, CheckJob]) -> ScheduleDif
 def first_run_offset(key: str, interval: float) -> float:
     """Spread first runs over the interval, stably per job (as Prometheus offsets scrapes)."""
     return (zlib.crc32(key.encode()) / 2**32) * min(interval, 60.0)
+SKIP_WINDOW = 300.0  # /readyz reports skipped runs of the last five minutes
 
 
 class CheckScheduler:
     def __init__(self, runner: CheckRunner, clock: Clock, *, misfire_grace: float = 30.0) -> None:
         self.runner = runner
         self.clock = clock
+        self._skipped_at: deque[float] = deque(maxlen=10_000)
         self.misfire_grace = misfire_grace
         self.jobs: dict[str, CheckJob] = {}
         self._due: dict[str, float] = {}
@@ -157,11 +160,20 @@ class CheckScheduler:
             self._due[event.job_id] = event.scheduled_run_times[-1].timestamp()
 
     def _on_skipped(self, event: JobEvent) -> None:
+        self._skipped_at.append(self.clock.monotonic())
         job = self.jobs.get(event.job_id)
         if job is not None and self.runner.metrics:
             self.runner.metrics.check_skipped.labels(job.spec.type).inc()
         log.warning("run of %s skipped: previous run still in flight or too late to start",
                     event.job_id)
+
+    def recently_skipped(self, within: float = SKIP_WINDOW) -> int:
+        """Runs skipped in the last ``within`` seconds: more than one check in flight at a
+        time or too late to start means the loop or a pool is saturated (for /readyz)."""
+        horizon = self.clock.monotonic() - within
+        while self._skipped_at and self._skipped_at[0] < horizon:
+            self._skipped_at.popleft()
+        return len(self._skipped_at)
 
     def next_run_time(self, key: str) -> datetime | None:
         job = self._scheduler.get_job(key)
