@@ -88,6 +88,12 @@ class StateCollector(Collector):
         return []  # unchecked collector: families depend on what checks ran
 
     def collect(self) -> Iterator[Metric]:
+        writes = self.store.database.writes  # first: told even if the reads below fail
+        yield CounterMetricFamily("vigil_state_write_failures",
+                                  _help("vigil_state_write_failures_total"),
+                                  value=writes.failures_total)
+        yield GaugeMetricFamily("vigil_state_writes_failing", _help("vigil_state_writes_failing"),
+                                value=float(writes.failing))
         states = self.store.states()
         firing = {(a.lms, a.check) for a in self.store.firing_alerts()}
         yield from _state_families(states, firing)

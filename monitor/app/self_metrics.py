@@ -53,6 +53,12 @@ DAEMON_METRICS = declare(
                "Notification delivery attempts, by receiver and outcome "
                "(sent, retry, failed).", ("receiver", "outcome")),
     MetricSpec("vigil_alerts_firing", "gauge", "Alerts Vigil currently has firing."),
+    MetricSpec("vigil_state_write_failures_total", "counter",
+               "Writes to the state file that failed (full disk, damaged page, lock timeout) "
+               "since the daemon started."),
+    MetricSpec("vigil_state_writes_failing", "gauge",
+               "1 while the last write to the state file failed (results, alerts and "
+               "notifications are not being saved), else 0."),
     MetricSpec("vigil_receiver_up", "gauge",
                "1 while the receiver delivers, 0 after a permanent delivery error (bad "
                "credentials, 4xx) until a delivery to it succeeds again.", ("receiver",)),

@@ -81,7 +81,9 @@ timeout = "900ms"
         wait_for(lambda: "Vigil cannot save its state" in hook_text(hook)
                  or "cannot write its state database" in hook_text(hook), 20,
                  "on-call told without the state file")
-        assert httpx.get(api + "/metrics").status_code == 200  # still serving while blind
+        metrics = httpx.get(api + "/metrics").text  # still serving while blind, and says so
+        assert "vigil_state_writes_failing 1.0" in metrics
+        assert "vigil_state_write_failures_total 0.0" not in metrics
         filler.unlink()
         wait_for(lambda: httpx.get(api + "/readyz").status_code == 200, 20, "ready again")
         wait_for(lambda: "saves to" in hook_text(hook), 30, "the recovery delivered")
