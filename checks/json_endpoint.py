@@ -40,6 +40,33 @@ class Answer:
     location: str | None = None  # the final URL, after any redirects followed
 
 
+def http_url(value: str | None) -> str | None:
+    """A spec's ``url`` validator: None, or an http:// or https:// URL."""
+    if value is not None and not value.lower().startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value
+
+
+class ClientCache:
+    """A check's one client, made again only when the transport changes (tests swap it)."""
+
+    def __init__(self, *, verify_tls: bool, ca_file: Path | None) -> None:
+        self.verify_tls, self.ca_file = verify_tls, ca_file
+        self._client: httpx.AsyncClient | None = None
+        self._transport: httpx.AsyncBaseTransport | None = None
+
+    def get(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        if self._client is None or transport is not self._transport:
+            self._transport = transport
+            self._client = make_client(transport, verify_tls=self.verify_tls,
+                                       ca_file=self.ca_file)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
 def make_client(transport: httpx.AsyncBaseTransport | None, *, verify_tls: bool,
                 ca_file: Path | None) -> httpx.AsyncClient:
     """A client with keep-alive off (each run measures fresh connections), no env proxies."""

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import httpx
 from pydantic import Field, FilePath, SecretStr, field_validator
 
 from checks.base import CheckContext
 from checks.canvas.endpoint import ENDPOINT_METRICS, endpoint_samples
 from checks.http import redact_url
-from checks.json_endpoint import Answer, fetch, json_body, make_client, short
+from checks.json_endpoint import Answer, ClientCache, fetch, http_url, json_body, short
 from monitor.kernel.metric import MetricSpec, declare, merge
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.spec import CheckSpec, Duration
@@ -56,27 +55,16 @@ class CanvasApiSpec(CheckSpec):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.lower().startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http:// or https:// URL")
-        return value
+        return http_url(value)
 
 
 class CanvasApiCheck:
     def __init__(self, spec: CanvasApiSpec) -> None:
         self.spec = spec
-        self._client: httpx.AsyncClient | None = None
-        self._transport: httpx.AsyncBaseTransport | None = None
-
-    def _client_for(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-        if self._client is None or transport is not self._transport:
-            self._transport = transport
-            self._client = make_client(transport, verify_tls=self.spec.verify_tls,
-                                       ca_file=self.spec.ca_file)
-        return self._client
+        self._clients = ClientCache(verify_tls=spec.verify_tls, ca_file=spec.ca_file)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        await self._clients.aclose()
 
     async def run(self, ctx: CheckContext) -> Result:
         root = (self.spec.url or ctx.target.url or "").rstrip("/")
@@ -84,7 +72,7 @@ class CanvasApiCheck:
             return Result(Status.UNKNOWN, f"no http(s) Canvas URL to probe (url={root!r})")
         token = self.spec.token.get_secret_value()
         budget = ctx.timeout - min(ctx.timeout * 0.1, 0.25)
-        answer = await fetch(self._client_for(ctx.http_transport), root + self.spec.path,
+        answer = await fetch(self._clients.get(ctx.http_transport), root + self.spec.path,
                              budget, headers={"Authorization": f"Bearer {token}",
                                               "Accept": "application/json"})
         status, text, facts = self._judge(answer)

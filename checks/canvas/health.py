@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-import httpx
 from pydantic import Field, FilePath, field_validator
 
 from checks.base import CheckContext
@@ -35,7 +34,7 @@ from checks.canvas.components import (
 )
 from checks.canvas.endpoint import ENDPOINT_METRICS, endpoint_samples
 from checks.http import redact_url
-from checks.json_endpoint import Answer, fetch, make_client
+from checks.json_endpoint import Answer, ClientCache, fetch, http_url
 from monitor.kernel.metric import MetricSpec, declare, merge
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, Duration
@@ -72,27 +71,16 @@ class CanvasHealthSpec(CheckSpec):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.lower().startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http:// or https:// URL")
-        return value
+        return http_url(value)
 
 
 class CanvasHealthCheck:
     def __init__(self, spec: CanvasHealthSpec) -> None:
         self.spec = spec
-        self._client: httpx.AsyncClient | None = None
-        self._transport: httpx.AsyncBaseTransport | None = None
-
-    def _client_for(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-        if self._client is None or transport is not self._transport:
-            self._transport = transport
-            self._client = make_client(transport, verify_tls=self.spec.verify_tls,
-                                       ca_file=self.spec.ca_file)
-        return self._client
+        self._clients = ClientCache(verify_tls=spec.verify_tls, ca_file=spec.ca_file)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        await self._clients.aclose()
 
     def _paths(self) -> dict[str, str]:
         spec = self.spec
@@ -108,7 +96,7 @@ class CanvasHealthCheck:
         paths = self._paths()
         if not paths:
             return Result(Status.UNKNOWN, "every Canvas endpoint is switched off")
-        client = self._client_for(ctx.http_transport)
+        client = self._clients.get(ctx.http_transport)
         budget = ctx.timeout - min(ctx.timeout * 0.1, 0.25)  # answer before the runner's cut
         accept = {"Accept": "application/json"}
         answers = dict(zip(paths, await asyncio.gather(*(

@@ -25,13 +25,12 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, Literal
 
-import httpx
 from pydantic import Field, FilePath, field_validator, model_validator
 
 from checks.base import CheckContext
 from checks.common import check_order
 from checks.http import redact_url
-from checks.json_endpoint import Answer, fetch, make_client, unusable
+from checks.json_endpoint import Answer, ClientCache, fetch, unusable
 from checks.openedx.endpoint import ENDPOINT_METRICS, endpoint_samples, http_url, roots
 from monitor.kernel.metric import MetricSpec, declare, merge
 from monitor.kernel.result import Result, Sample, Status, threshold_status
@@ -71,25 +70,16 @@ class OpenedxPagesSpec(CheckSpec):
 class OpenedxPagesCheck:
     def __init__(self, spec: OpenedxPagesSpec) -> None:
         self.spec = spec
-        self._client: httpx.AsyncClient | None = None
-        self._transport: httpx.AsyncBaseTransport | None = None
-
-    def _client_for(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-        if self._client is None or transport is not self._transport:
-            self._transport = transport
-            self._client = make_client(transport, verify_tls=self.spec.verify_tls,
-                                       ca_file=self.spec.ca_file)
-        return self._client
+        self._clients = ClientCache(verify_tls=spec.verify_tls, ca_file=spec.ca_file)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        await self._clients.aclose()
 
     async def run(self, ctx: CheckContext) -> Result:
         apps = roots(ctx, self.spec.url, self.spec.studio_url)
         if "lms" not in apps:
             return Result(Status.UNKNOWN, "no http(s) Open edX LMS URL to probe")
-        client = self._client_for(ctx.http_transport)
+        client = self._clients.get(ctx.http_transport)
         client.cookies.clear()  # a session kept from the last run would hide a broken page
         budget = ctx.timeout - min(ctx.timeout * 0.1, 0.25)
         spec = self.spec
