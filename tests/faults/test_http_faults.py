@@ -10,7 +10,6 @@ so its memory and its log are its own.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import os
 import ssl
 import subprocess
@@ -32,12 +31,8 @@ from tests.helpers import free_port, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL, TIMEOUT = 2.0, 1.5
 RSS_LIMIT = 200 * 1024 * 1024
-# Known bug, fixed on branch h11-bounds (cf097c3, checks/http_body.py): httpx inflates each
-# 64 KiB network read whole, ~64 MiB of a zeros bomb at once (RSS ~210 MiB, the event loop
-# stalled ~0.5 s). The markers below lift themselves once that module is merged.
-BOUNDED_INFLATE = importlib.util.find_spec("checks.http_body") is not None
-BOMB_UNBOUNDED = pytest.mark.xfail(not BOUNDED_INFLATE, strict=True,
-                                   reason="gzip bomb inflated a whole read at a time")
+# Before checks/http_body.py, httpx inflated each 64 KiB network read whole (~64 MiB of a
+# zeros bomb at once, RSS ~210 MiB): the two bomb tests below failed then.
 
 
 @dataclass
@@ -256,7 +251,6 @@ def test_a_gzip_bomb_is_critical_and_named_by_its_limit(bomb_daemon: Daemon) -> 
     assert bomb_daemon.checks()["neighbour/http"]["status"] == "OK"
 
 
-@BOMB_UNBOUNDED
 def test_a_gzip_bomb_is_inflated_no_further_than_one_step_past_the_limit(
     bomb_daemon: Daemon
 ) -> None:
@@ -265,8 +259,6 @@ def test_a_gzip_bomb_is_inflated_no_further_than_one_step_past_the_limit(
     assert size <= 10 * 1024 * 1024 + 1024 * 1024, size
 
 
-@pytest.mark.xfail(not BOUNDED_INFLATE, strict=False,  # 200-220 MiB without it: borderline
-                   reason="until h11-bounds (cf097c3) merges, see BOMB_UNBOUNDED")
 def test_the_daemon_stays_small_while_it_probes_a_gzip_bomb_every_interval(
     bomb_daemon: Daemon
 ) -> None:
