@@ -438,7 +438,9 @@ def delivered_keys(receiver: Receiver) -> dict[str, list[tuple[Request, dict[str
     seen: dict[str, list[tuple[Request, dict[str, Any]]]] = {}
     for request in receiver.requests:
         if 200 <= request.answered < 300:
-            for alert in request.body["alerts"]:
+            # A message (e.g. "Vigil cannot save its state" after a write failed) has no
+            # alerts; only alert notifications carry transition keys.
+            for alert in request.body.get("alerts", ()):
                 seen.setdefault(alert_key(request, alert), []).append((request, alert))
     return seen
 
