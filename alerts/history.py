@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from monitor.app.config import VigilConfig
 
 SeriesKey = tuple[str, str]  # (check, labels as sorted JSON)
+# Usage gauges of the moodle_usage check kept for the stakeholder report's trend charts
+# (monitor/app/report/), whatever the predictive rules watch: a few series, one point per
+# ``resolution``, so the default 8-day retention holds a weekly report.
+TREND_METRICS = frozenset({"lms_moodle_active_users", "lms_moodle_logins",
+                           "lms_moodle_course_completions"})
 # (alert labels, now) -> a maintenance window covers them (MaintenanceBook.covering).
 InMaintenance = Callable[[Mapping[str, str], float], bool]
 
@@ -84,7 +89,7 @@ class WatchPlan:
         return max((t.period for t in self.slo.values()), default=0.0) + 86400.0
 
     def watches(self, lms: str, check: str, metric: str, labels: Mapping[str, str]) -> bool:
-        return any(rule.metric == metric and rule.matches(lms, check, labels)
+        return metric in TREND_METRICS or any(rule.metric == metric and rule.matches(lms, check, labels)
                    for rule in self.rules)
 
 
@@ -119,6 +124,16 @@ class History:
         for row in rows:
             found.setdefault((row[0], row[1]), []).append((row[2], row[3]))
         return found
+
+    def probe_totals(self, lms: str, since: float, until: float) -> tuple[int, int, int]:
+        """(good probes, all probes, minutes with a failed probe) of the availability
+        check in the minutes that start in [since, until)."""
+        row = self.store.db.execute(
+            "SELECT COALESCE(SUM(good), 0), COALESCE(SUM(total), 0),"
+            " COALESCE(SUM(good < total), 0) FROM slo_minutes"
+            " WHERE lms = ? AND minute >= ? AND minute < ?",
+            (lms, math.ceil(since / 60), math.ceil(until / 60))).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def count_probe(self, lms: str, at: float, good: bool) -> None:
         with self.store.transaction() as db:

@@ -230,6 +230,18 @@ class IntegrityStore:
             (self._tree(site, tree), *kinds)).fetchone()
         return Run(row[0], row[1], row[2], row[3], json.loads(row[4])) if row else None
 
+    def runs_between(self, site: str, since: float, until: float) -> list[tuple[str, Run]]:
+        """(root, run) of every run on any tree of ``site`` in [since, until), oldest first;
+        the run's detail carries its added/removed/modified counts."""
+        rows = self._db.execute(
+            "SELECT t.root, r.kind, r.at, r.actor, r.files, r.detail, r.added, r.removed, "
+            "r.modified FROM integrity_runs r JOIN integrity_trees t ON t.id = r.tree_id "
+            "WHERE t.site=? AND r.at >= ? AND r.at < ? ORDER BY r.at, r.id",
+            (site, since, until)).fetchall()
+        return [(_s(row[0]) or "", Run(row[1], row[2], row[3], row[4], {
+            **json.loads(row[5]), "added": row[6], "removed": row[7], "modified": row[8]}))
+            for row in rows]
+
 
 def _bump(db: sqlite3.Connection, tree_id: int) -> None:
     # Any change to a tree's files invalidates its cached comparison (comparison()).

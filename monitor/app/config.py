@@ -36,6 +36,7 @@ from checks.registry import CHECK_TYPES
 from monitor.app.catalogue import CHECK_GAUGES
 from monitor.app.config_errors import format_key, format_validation_error
 from monitor.app.config_rules import cross_field_problems, problem_order
+from monitor.app.report.settings import ReportSettings
 from monitor.app.secrets import register_url_credentials, resolve_references
 from monitor.app.tokens import DEPRECATION as TOKEN_DEPRECATION
 from monitor.app.tokens import ApiToken, TokenConfig, api_tokens, tokens_problems
@@ -169,6 +170,7 @@ class VigilConfig(StrictModel):
     lms: list[LmsConfig] = Field(default_factory=list)
     # [[maintenance]] windows (alerts/maintenance/model.py); synced into the state DB.
     maintenance: list[WindowSpec] = Field(default_factory=list)
+    report: ReportSettings | None = None  # the scheduled stakeholder report
 
     @model_validator(mode="after")
     def _tokens_are_distinct(self) -> VigilConfig:

@@ -23,6 +23,7 @@ from alerts.slo import SloSettings
 from alerts.slo import reference_problems as slo_reference_problems
 from checks.registry import CHECK_TYPES
 from monitor.app.config_errors import format_key, format_loc
+from monitor.app.report.settings import reference_problems as report_reference_problems
 
 # LMS name -> its check name -> that check's raw table.
 Sites = dict[str, dict[str, dict[str, Any]]]
@@ -31,7 +32,8 @@ Sites = dict[str, dict[str, dict[str, Any]]]
 def cross_field_problems(raw: dict[str, Any]) -> list[str]:
     sites = _sites(raw)
     return [*_unique_lms_names(raw), *_checks_with_url(raw), *_dependencies(raw, sites),
-            *_slo_references(raw, sites), *_maintenance(raw, sites), *_routing(raw)]
+            *_slo_references(raw, sites), *_maintenance(raw, sites), *_routing(raw),
+            *report_reference_problems(raw, set(sites))]
 
 
 def problem_order(problem: str) -> tuple[tuple[int, int | str], ...]:

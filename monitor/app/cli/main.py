@@ -1,5 +1,5 @@
 """The ``vigil`` command: run, check, config validate, init, integrity, alerts,
-maintenance, audit, demo.
+maintenance, audit, report, demo.
 
 The only place that calls sys.exit; everything else raises or returns.
 """
@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     from monitor.app.cli.audit_cmd import add_parser as add_audit_parser
 
     add_audit_parser(sub)  # vigil audit list
+    from monitor.app.cli.report_cmd import add_parser as add_report_parser
+
+    add_report_parser(sub)  # vigil report --lms NAME --since 7d
     return parser
 
 
@@ -189,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         from monitor.app.cli.audit_cmd import main as audit_main
 
         code = audit_main(args)
+    elif args.command == "report":
+        from monitor.app.cli.report_cmd import main as report_main
+
+        code = report_main(args)
     elif args.command == "maintenance":
         from monitor.app.cli.maintenance_cmd import main as maintenance_main
 
