@@ -89,8 +89,8 @@ class WatchPlan:
         return max((t.period for t in self.slo.values()), default=0.0) + 86400.0
 
     def watches(self, lms: str, check: str, metric: str, labels: Mapping[str, str]) -> bool:
-        return metric in TREND_METRICS or any(rule.metric == metric and rule.matches(lms, check, labels)
-                   for rule in self.rules)
+        return metric in TREND_METRICS or any(
+            rule.metric == metric and rule.matches(lms, check, labels) for rule in self.rules)
 
 
 class History:

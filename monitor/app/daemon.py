@@ -31,6 +31,7 @@ from monitor.app.config import ConfigError, VigilConfig, load_config
 from monitor.app.jobs import build_jobs
 from monitor.app.listeners import FanOut
 from monitor.app.metrics import build_registry
+from monitor.app.report.schedule import for_daemon as scheduled_reports
 from monitor.app.runner import CheckRunner
 from monitor.app.scheduler import CheckScheduler
 from monitor.app.sdnotify import SystemdNotifier
@@ -176,6 +177,7 @@ class Daemon:
         self._tasks.append(asyncio.create_task(self._maintenance_steps(), name="maintenance"))
         self._tasks.append(asyncio.create_task(
             self.policy.run_forever(self.clock.time, self._stop), name="predictions-slo"))
+        self._tasks.append(asyncio.create_task(scheduled_reports(self), name="reports"))
         interval = self.systemd.watchdog_interval()
         if interval:
             self._tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))

@@ -22,13 +22,14 @@ from checks.integrity.store import IntegrityStore
 from monitor.app.config import load_config
 from monitor.app.store import STATE_FILE, StateStore
 from monitor.kernel.result import Result, Sample, Status
+from tests.alerts.smtp_server import PASSWORD
 from tests.conftest import FakeClock
 
 DAY, STEP = 86400.0, 600.0  # the availability check probes every 10 minutes
 T0 = datetime(2024, 3, 4, tzinfo=UTC).timestamp()  # a Monday, long past
 UNTIL = T0 + 7 * DAY
 SINCE_ARG, UNTIL_ARG = "2024-03-04T00:00:00+00:00", "2024-03-11T00:00:00+00:00"
-SECRET = "hunter2-Zq9x-report-secret"
+SECRET = PASSWORD  # the SMTP password: what the report must never show
 # Probe k runs at T0 + k * STEP; these fail. -12..-11 and 1010 lie outside the period.
 FAILING = {-12, -11, 100, 101, 102, 500, 501, 502, 503, 504, 505, 1010}
 PROBES = range(-18, 1015)
@@ -48,8 +49,8 @@ objective = 0.99
 name = "mail"
 type = "email"
 host = "127.0.0.1"
-port = 2525
-security = "starttls"
+port = {smtp_port}
+security = "starttls"{ca_file}
 username = "vigil"
 password = "${{SMTP_PASSWORD}}"
 from = "vigil@example.org"
@@ -77,7 +78,7 @@ url = "https://staging.example.org"
 
 [lms.checks.http]
 type = "http"
-"""
+{report}"""
 
 # In the period: 1008 probes (k = 0..1007), 9 of them failed (k = 100..102, 500..505).
 # Incidents (failure_threshold 1: every non-OK result fires): http at k=100 (acked
@@ -93,9 +94,12 @@ EXPECTED = {
 }
 
 
-def write_config(directory: Path) -> Path:
+def write_config(directory: Path, *, smtp_port: int = 2525, ca_file: Path | None = None,
+                 report: str = "") -> Path:
     path = directory / "vigil.toml"
-    path.write_text(CONFIG.format(state=directory / "state"), encoding="utf-8")
+    ca = f'\nca_file = "{ca_file}"' if ca_file else ""
+    path.write_text(CONFIG.format(state=directory / "state", smtp_port=smtp_port, ca_file=ca,
+                                  report=report), encoding="utf-8")
     return path
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 560, 140, 48, 18, 8
+WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 560, 150, 48, 22, 8
 MAX_POINTS = 280  # one per two pixels; more are averaged into buckets
 
 
@@ -27,8 +27,9 @@ def _label(value: float) -> str:
 
 
 def line_chart(points: Sequence[tuple[float, float]], since: float, until: float,
-               title: str) -> str:
-    """An SVG of ``points`` (time, value) over [since, until], y from 0 to the maximum."""
+               title: str, start_label: str = "", end_label: str = "") -> str:
+    """An SVG of ``points`` (time, value) over [since, until], y from 0 to the maximum;
+    the x axis is labelled with ``start_label`` and ``end_label`` (e.g. the dates)."""
     data = _buckets(points, since, until)
     top = max((v for _, v in data), default=0.0) or 1.0
     span = (until - since) or 1.0
@@ -51,5 +52,8 @@ def line_chart(points: Sequence[tuple[float, float]], since: float, until: float
         f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + 8}" text-anchor="end" font-size="11">'
         f'{_label(top)}</text>'
         f'<text x="{PAD_LEFT - 4}" y="{base}" text-anchor="end" font-size="11">0</text>'
+        f'<text x="{PAD_LEFT}" y="{HEIGHT - 4}" font-size="11">{escape(start_label)}</text>'
+        f'<text x="{WIDTH - 4}" y="{HEIGHT - 4}" text-anchor="end" font-size="11">'
+        f'{escape(end_label)}</text>'
         f'<polyline fill="none" stroke="#1f5fa8" stroke-width="2" points="{line}"/>'
         '</svg>')

@@ -48,7 +48,7 @@ def gather(config: VigilConfig, store: StateStore, lms: str, since: float, until
         "patch_level": patch_level(store, lms, since, until),
         "backups": backups(store, lms, since, until),
         "integrity": integrity(config, store, lms, since, until),
-        "usage": usage(store, lms, since, until),
+        "usage": usage(store, lms, since, until, timezone),
     }
     report.update(incidents(store, lms, since, until))
     return report

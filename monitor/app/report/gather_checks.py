@@ -11,7 +11,9 @@ period of a frequent check counts only the runs still kept, and says so.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from alerts.history import History
 from checks.integrity.store import IntegrityStore
@@ -26,7 +28,7 @@ PATCH_TYPES = ("moodle_updates", "moodle_branch_support", "os_updates")
 BACKUP_TYPES = ("moodle_backups",)
 INTEGRITY_TYPES = ("code_integrity", "dataroot_scripts")
 # (metric, labels to match, title): what the usage charts show.
-USAGE_SERIES = (
+USAGE_SERIES: tuple[tuple[str, dict[str, str], str], ...] = (
     ("lms_moodle_active_users", {"window": "24h"}, "Active users (last 24 h)"),
     ("lms_moodle_logins", {}, "Logins (per count window of the usage check)"),
     ("lms_moodle_course_completions", {}, "Course completions (per count window)"),
@@ -105,8 +107,11 @@ def integrity(config: VigilConfig, store: StateStore, lms: str, since: float,
          "modified": run.detail.get("modified", 0)} for root, run in runs]}
 
 
-def usage(store: StateStore, lms: str, since: float, until: float) -> list[dict[str, Any]]:
+def usage(store: StateStore, lms: str, since: float, until: float, timezone: str = "UTC"
+          ) -> list[dict[str, Any]]:
     history = History(store)
+    zone = ZoneInfo(timezone)
+    start, end = (datetime.fromtimestamp(t, zone).strftime("%d %b %H:%M") for t in (since, until))
     found = []
     for metric, labels, title in USAGE_SERIES:
         points: list[tuple[float, float]] = []
@@ -120,5 +125,5 @@ def usage(store: StateStore, lms: str, since: float, until: float) -> list[dict[
         found.append({"title": title, "metric": metric, "points": len(points),
                       "first": values[0], "last": values[-1], "min": min(values),
                       "max": max(values), "mean": sum(values) / len(values),
-                      "svg": line_chart(points, since, until, title)})
+                      "svg": line_chart(points, since, until, title, start, end)})
     return found

@@ -8,7 +8,7 @@ calls ``reference_problems``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -25,12 +25,19 @@ class ReportSettings(StrictModel):
     weekly report covers Monday to Monday and a daily one midnight to midnight (UTC).
     """
 
-    every: Annotated[PositiveDuration, Field(ge=HOUR)] = 7 * 86400.0
+    every: PositiveDuration = 7 * 86400.0
     lms: list[str] | None = None  # None: every LMS of the config
     receivers: list[str] = Field(default_factory=list)  # names of e-mail receivers
     directory: Path | None = None  # also written here as <lms>-<end date>.<format>
     format: Literal["html", "pdf"] = "html"
     timezone: str = "UTC"  # how times are shown in the report
+
+    @field_validator("every")
+    @classmethod
+    def _at_least_an_hour(cls, value: float) -> float:
+        if value < HOUR:
+            raise ValueError("must be at least 1h: a report sums a period, it is no alert")
+        return value
 
     @field_validator("timezone")
     @classmethod
