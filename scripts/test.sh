@@ -14,6 +14,8 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 # A real headless browser for the status and maintenance pages (tests/test_web_pages_browser.py).
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# Page images of the stakeholder report's PDF (tests/report/test_report_cli.py).
+command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
 # The real PHP interpreter: tests/moodle/test_php_differential.py checks the config.php reader against it.
 command -v php >/dev/null || need_apt+=(php-cli)
 if [ ${#need_apt[@]} -gt 0 ]; then
