@@ -38,6 +38,7 @@ def test_weekly_periods_run_monday_to_monday_utc():
     ('receivers = ["mail"]\nevery = "10m"', "report.every: must be at least 1h"),
     ('receivers = ["mail"]\ntimezone = "Mars/Olympus"',
      "report.timezone: unknown timezone 'Mars/Olympus'"),
+    ('directory = "reports"', "report.directory: must be an absolute path"),
     ('receivers = ["mail"]\nformat = "docx"', "report.format: Input should be 'html' or 'pdf'"),
 ])
 def test_a_bad_report_section_is_refused_naming_the_field(tmp_path, table, problem):

@@ -39,6 +39,14 @@ class ReportSettings(StrictModel):
             raise ValueError("must be at least 1h: a report sums a period, it is no alert")
         return value
 
+    @field_validator("directory")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError(f"must be an absolute path, not {str(value)!r} (the daemon's "
+                             "working directory is not the config's)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
