@@ -89,6 +89,12 @@ def test_pdf_is_printed_by_chromium_and_its_pages_are_not_blank(seeded, tmp_path
     done = _report(seeded, "--format", "pdf", "-o", str(pdf))
     assert done.returncode == 0, done.stderr.decode()
     assert pdf.read_bytes().startswith(b"%PDF-")
+    # The printed text holds the numbers and no secret (pdftotext is poppler's too).
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          check=True, timeout=120).stdout.decode()
+    for expected in ("99.107%", "8h 30m", "10m", "Maintenance windows held", "<redacted>"):
+        assert expected in text, expected
+    assert SECRET not in text
     subprocess.run(["pdftoppm", "-png", "-r", "80", str(pdf), str(artifacts / "prod-week")],
                    check=True, timeout=120)
     pages = sorted(artifacts.glob("prod-week-*.png"))
