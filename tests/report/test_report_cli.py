@@ -62,7 +62,7 @@ def test_html_escapes_what_checks_wrote():
               "timezone": "UTC", "kind": "generic", "availability": None,
               "incidents": [{"check": "http", "severity": "warning", "fired_at": 10.0,
                              "acked_at": None, "acked_by": None, "resolved_at": None,
-                             "time_to_ack": None, "time_to_resolve": None,
+                             "time_to_ack": None, "time_to_resolve": None, "in_maintenance": False,
                              "summary": "<img src=x onerror=alert(1)>"}],
               "incident_count": 1, "acknowledged_count": 0, "resolved_count": 0,
               "mtta": None, "mttr": None, "maintenance": {"occurrences": [], "held": 0},
