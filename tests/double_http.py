@@ -1,8 +1,9 @@
 """A loopback HTTP server for LMS stand-ins (tests/canvas_double, tests/openedx_double).
 
 Only the plumbing: each double supplies ``route(method, path, headers) -> Reply``
-transcribed from the LMS's source. A path can be made slow; ``close()`` releases any
-request still waiting, so no test waits for a sleeping handler.
+transcribed from the LMS's source, and ``post_route(path, headers, body) -> Reply`` if it
+takes POSTs (login forms). A path can be made slow; ``close()`` releases any request
+still waiting, so no test waits for a sleeping handler.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
+    cookies: list[str] = field(default_factory=list)  # one Set-Cookie header each
 
     @classmethod
     def json(cls, status: int, value: Any, **headers: str) -> Reply:
@@ -33,12 +35,13 @@ class Reply:
 
 
 Route = Callable[[str, str, Mapping[str, str]], Reply]
+PostRoute = Callable[[str, Mapping[str, str], bytes], Reply]
 
 
 class DoubleServer:
     """Serves ``route`` on 127.0.0.1; ``slow[path] = True`` holds that path until close()."""
 
-    def __init__(self, route: Route) -> None:
+    def __init__(self, route: Route, post_route: PostRoute | None = None) -> None:
         self.slow: dict[str, bool] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._release = threading.Event()
@@ -46,19 +49,33 @@ class DoubleServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                self._answer("GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._answer("POST")
+
+            def _answer(self, method: str) -> None:
                 path = urlsplit(self.path).path
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                server.requests.append(("GET", self.path, headers))
+                body = self.rfile.read(int(headers.get("content-length") or 0))
+                server.requests.append((method, self.path, headers))
                 if server.slow.get(path):
                     server._release.wait(30)  # until the test closes the server
                     return
-                reply = route("GET", self.path, headers)
+                if method == "GET":
+                    reply = route("GET", self.path, headers)
+                elif post_route is not None:
+                    reply = post_route(self.path, headers, body)
+                else:
+                    reply = Reply.html(405, "<html><title>405 Method Not Allowed</title></html>")
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", reply.content_type)
                     self.send_header("Content-Length", str(len(reply.body)))
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
+                    for cookie in reply.cookies:
+                        self.send_header("Set-Cookie", cookie)
                     self.end_headers()
                     self.wfile.write(reply.body)
                 except OSError:
