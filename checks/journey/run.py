@@ -29,6 +29,7 @@ from checks.journey.steps import judge
 from checks.journey.values import StepAnswer, extract, render
 from checks.json_endpoint import MAX_REDIRECTS, make_client
 from monitor.kernel.metric import MetricSpec, declare
+from monitor.kernel.redact import SecretRegistry
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.units import fmt_seconds
 
@@ -190,20 +191,10 @@ async def _read_capped(response: httpx.Response) -> bytes:
 
 
 def _scrub(result: Result, secrets: list[str]) -> Result:
-    """Nothing the LMS echoes back may carry a credential or session value into an alert."""
-    def clean(value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in secrets:
-                value = value.replace(secret, "***")
-            return value
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-    if not secrets:
+    """Nothing the LMS echoes back may carry a credential or session value into an alert,
+    in any form it takes on the wire (URL-encoded in a form, base64, JSON-escaped)."""
+    registry = SecretRegistry(secrets)
+    if not len(registry):
         return result
-    return Result(result.status, clean(result.summary), result.samples,
-                  clean(dict(result.details)))
+    return Result(result.status, registry.redact(result.summary), result.samples,
+                  registry.redact_value(dict(result.details)))

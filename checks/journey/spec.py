@@ -112,7 +112,7 @@ class StepSpec(StrictModel):
     form: dict[str, str] | None = None  # post only: sent as application/x-www-form-urlencoded
     follow_redirects: bool = True
     timeout: PositiveDuration | None = None  # None: what is left of the check's timeout
-    expect_status: list[int | str] = Field(default_factory=lambda: [200])
+    expect_status: list[int | str] = Field(default_factory=lambda: list[int | str]([200]))
     expect_contains: list[str] = Field(default_factory=list)
     expect_regex: list[str] = Field(default_factory=list)
     expect_json: dict[str, Any] = Field(default_factory=dict)  # dotted path -> value

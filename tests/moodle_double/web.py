@@ -60,6 +60,12 @@ class MoodleWebState:
     enrolments: set[tuple[int, int]] = field(default_factory=set)  # (userid, courseid)
     sessiontimeout: float = 8 * 3600.0  # $CFG->sessiontimeout; a login token's lifespan
     sitename: str = "Vigil Test University"
+    # $CFG->showloginform (4.1+): off on SSO-only sites; the page then has no form and no
+    # logintoken (auth/classes/output/login.php, loginform.mustache {{#showloginform}}).
+    showloginform: bool = True
+    # Paths answered by a web server that does not share the session store: it knows no
+    # session, as after a failover to a node with its own file sessions.
+    sessionless_paths: set[str] = field(default_factory=set)
 
 
 class MoodleWebDouble:
@@ -79,11 +85,12 @@ class MoodleWebDouble:
         return userid
 
     # -- sessions --------------------------------------------------------------
-    def _session(self, headers: Mapping[str, str]) -> tuple[str, Session, list[str]]:
+    def _session(self, headers: Mapping[str, str],
+                 path: str) -> tuple[str, Session, list[str]]:
         cookies = dict(p.strip().split("=", 1) for p in headers.get("cookie", "").split(";")
                        if "=" in p)
         sid = cookies.get(COOKIE, "")
-        if sid in self.sessions:
+        if sid in self.sessions and path not in self.state.sessionless_paths:
             return sid, self.sessions[sid], []
         sid = secrets.token_hex(13)
         self.sessions[sid] = Session()
@@ -107,7 +114,7 @@ class MoodleWebDouble:
     def get(self, method: str, target: str, headers: Mapping[str, str]) -> Reply:
         parts = urlsplit(target)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        sid, session, cookies = self._session(headers)
+        sid, session, cookies = self._session(headers, parts.path)
         if parts.path in ("/", "/index.php"):
             if session.userid:
                 return self._redirect("/my/", cookies)
@@ -147,6 +154,11 @@ class MoodleWebDouble:
         errors = (f'<div class="loginerrors mt-3"><a href="#" id="loginerrormessage" '
                   f'class="sr-only">{html.escape(error)}</a><div class="alert alert-danger" '
                   f'role="alert">{html.escape(error)}</div></div>') if error else ""
+        if not self.state.showloginform:
+            return self._page(session, "page-login-index", "Log in to the site",
+                              f'{errors}<div class="login-identityproviders"><a class="btn" '
+                              f'href="{self.url}/auth/oauth2/login.php?id=1">Log in with SSO'
+                              "</a></div>", cookies)
         form = (f'{errors}<form class="login-form" action="{self.url}/login/index.php" '
                 'method="post" id="login"><input id="anchor" type="hidden" name="anchor" '
                 f'value=""><input type="hidden" name="logintoken" '
@@ -189,7 +201,7 @@ class MoodleWebDouble:
 
     # -- POST ------------------------------------------------------------------
     def post(self, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        sid, session, cookies = self._session(headers)
+        sid, session, cookies = self._session(headers, urlsplit(target).path)
         if urlsplit(target).path != "/login/index.php":
             return self._fatal(session, "Sorry, the requested file could not be found", cookies)
         form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
@@ -222,8 +234,9 @@ class MoodleWebDouble:
         return Reply(status, page.encode(), "text/html; charset=utf-8", {}, cookies)
 
     def _fatal(self, session: Session, message: str, cookies: list[str]) -> Reply:
-        body = (f'<div class="box errorbox"><p class="errormessage">'
-                f"{html.escape(message, quote=False).replace(chr(39), '&#039;')}</p><p class='errorcode'><a href="
+        escaped = html.escape(message, quote=False).replace("'", "&#039;")  # s()
+        body = (f'<div class="box errorbox"><p class="errormessage">{escaped}</p>'
+                "<p class='errorcode'><a href="
                 "'https://docs.moodle.org/405/en/error/moodle/invalidrecord'>More information "
                 "about this error</a></p></div>")
         return self._page(session, "page-", "Error", body, cookies, status=404)
