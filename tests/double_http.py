@@ -25,6 +25,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     cookies: list[str] = field(default_factory=list)  # one Set-Cookie header each
 
+    def with_cookies(self, *cookies: str) -> Reply:
+        self.cookies.extend(cookies)
+        return self
+
     @classmethod
     def json(cls, status: int, value: Any, **headers: str) -> Reply:
         return cls(status, json.dumps(value).encode(), headers=dict(headers))

@@ -35,7 +35,9 @@ POST /api/user/v2/account/login_session/ (``LoginSessionView``, csrf_protect) wi
 ``{"success": true, ...}``, or 400 ``{"success": false, "value": "Email or password is
 incorrect.", "error_code": ...}`` (AuthFailedError.get_response); then /dashboard
 (login_required: 302 to /login?next=...), the course through the course API
-(/api/courses/v1/courses/<course key>/) and /logout.
+(/api/courses/v1/courses/<course key>/?username=..., lms/djangoapps/course_api/views.py
+``CourseDetailView``: 404 when the course is not available; older releases want the
+username of an authenticated caller) and /logout.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ CANVAS: list[dict[str, Any]] = [
     {"name": "api_self", "path": "/api/v1/users/self", "headers": _BEARER,
      "fail_when": [{"status": [401], "regex": _CANVAS_MESSAGE,
                     "reason": "Canvas refused the access token: '{match}'"}],
-     "extract": [{"name": "user_id", "json_path": "id"}]},
+     "extract": [{"name": "user_id", "json_path": "id", "secret": False}]},
     {"name": "course", "path": "/api/v1/courses/{course_id}", "headers": _BEARER,
      "fail_when": [
          {"status": [404], "regex": _CANVAS_MESSAGE,
@@ -95,7 +97,7 @@ CANVAS: list[dict[str, Any]] = [
          {"status": [401, 403], "regex": _CANVAS_MESSAGE,
           "reason": "the probe account may not see the course: Canvas says '{match}'"},
      ],
-     "extract": [{"name": "course", "json_path": "id"}]},
+     "extract": [{"name": "course", "json_path": "id", "secret": False}]},
 ]
 
 OPENEDX: list[dict[str, Any]] = [
@@ -116,11 +118,11 @@ OPENEDX: list[dict[str, Any]] = [
     {"name": "dashboard", "path": "/dashboard",
      "fail_when": [{"url_regex": r"/login(\?|$)",
                     "reason": _BACK_TO_LOGIN.format(lms="Open edX")}]},
-    {"name": "course", "path": "/api/courses/v1/courses/{course_id}/",
+    {"name": "course", "path": "/api/courses/v1/courses/{course_id}/?username={username}",
      "headers": {"Accept": "application/json"},
      "fail_when": [{"status": [404], "reason": "Open edX has no such course (HTTP 404): "
                                                "it is gone or the course key is wrong"}],
-     "extract": [{"name": "course", "json_path": "id"}]},
+     "extract": [{"name": "course", "json_path": "id", "secret": False}]},
     {"name": "logout", "path": "/logout"},
 ]
 

@@ -49,7 +49,6 @@ METRICS = declare(
 BODY_LIMIT = 2 * 1024 * 1024  # a Moodle dashboard is ~200 KiB; more is not a page we judge
 _MARGIN = 0.25  # seconds kept back from the check's timeout to build the result
 _PATH_SAFE = "/:+@-._~!$&'()*,;=?"  # values filled into a path stay readable, not encoded
-_MIN_SCRUB = 8  # extracted values shorter than this are ids, not session secrets
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +84,9 @@ class JourneyCheck:
                     break
         finally:
             await client.aclose()
-        secrets = [v for k, v in values.items()
-                   if k in ("password", "token") or (k not in self.spec.given_values()
-                                                     and len(v) >= _MIN_SCRUB)]
-        return _scrub(self._result(outcomes), secrets)
+        hidden = {"password", "token"} | {e.name for s in self.steps for e in s.extract
+                                          if e.secret}
+        return _scrub(self._result(outcomes), [v for k, v in values.items() if k in hidden])
 
     def _given(self, root: str) -> dict[str, str]:
         spec = self.spec

@@ -58,6 +58,9 @@ class Extract(StrictModel):
     json_path: str | None = None  # dotted: "user.id", "results.0.id"
     cookie: str | None = None  # a cookie the client holds after this step
     header: str | None = None  # a header of the (final) answer
+    # Session values (login tokens, session keys) are kept out of every output; an id
+    # worth seeing in results may say secret = false.
+    secret: bool = True
 
     @model_validator(mode="after")
     def _one_source(self) -> Extract:

@@ -161,3 +161,15 @@ def test_the_css_selector_finds_the_first_matching_element(
             "<form><input type='hidden' name='logintoken' value='tok'></form>"
             "<a class='menu logout' href='/login/logout.php?sesskey=abc'>Log out</a>")
     assert select_first(page, parse_selector(selector), attr) == expected
+
+
+async def test_session_values_a_step_extracted_are_redacted(
+        moodle: MoodleWebDouble, journey: Run) -> None:
+    token = r'name="logintoken" value="([^"]+)"'
+    spec = JourneySpec.model_validate({"type": "journey", "steps": [
+        {"name": "form", "path": "/login/index.php", "extract": [
+            {"name": "logintoken", "css": "input[name=logintoken]", "attr": "value"}]},
+        {"name": "again", "path": "/login/index.php",
+         "fail_when": [{"regex": token, "reason": "the form still offers {match}"}]}]})
+    result = await journey(spec, moodle.url)
+    assert result.summary == "step 'again': the form still offers <redacted> (HTTP 200)"
