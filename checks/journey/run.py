@@ -14,6 +14,7 @@ config (``/login/logout.php?sesskey={sesskey}``), never as sent.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from checks.journey.builtin import builtin_steps
 from checks.journey.spec import JourneySpec, StepSpec
 from checks.journey.steps import judge
 from checks.journey.values import StepAnswer, extract, render
-from checks.json_endpoint import MAX_REDIRECTS, make_client
+from checks.json_endpoint import MAX_REDIRECTS, USER_AGENT
 from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.redact import SecretRegistry
 from monitor.kernel.result import Result, Sample, Status, threshold_status
@@ -63,6 +64,12 @@ class JourneyCheck:
     def __init__(self, spec: JourneySpec) -> None:
         self.spec = spec
         self.steps = builtin_steps(spec.journey) if spec.journey else list(spec.steps or [])
+        # Built once: loading the CA bundle costs CPU on the event loop; the client (and
+        # its cookie jar) is made fresh for every run.
+        self._verify: ssl.SSLContext | bool = False
+        if spec.verify_tls:
+            self._verify = (ssl.create_default_context(cafile=str(spec.ca_file))
+                            if spec.ca_file else httpx.create_ssl_context(trust_env=False))
 
     async def aclose(self) -> None:
         """Nothing kept between runs: each run starts a fresh session."""
@@ -74,8 +81,10 @@ class JourneyCheck:
         values = self._given(root)
         deadline = time.perf_counter() + max(ctx.timeout - _MARGIN, ctx.timeout * 0.9)
         outcomes: list[Outcome] = []
-        client = make_client(ctx.http_transport, verify_tls=self.spec.verify_tls,
-                             ca_file=self.spec.ca_file)
+        client = httpx.AsyncClient(
+            transport=ctx.http_transport or httpx.AsyncHTTPTransport(
+                verify=self._verify, retries=0, limits=httpx.Limits(max_keepalive_connections=0)),
+            headers={"User-Agent": USER_AGENT}, max_redirects=MAX_REDIRECTS, trust_env=False)
         try:
             for step in self.steps:
                 outcome = await self._step(client, step, root, values, deadline)
