@@ -42,7 +42,7 @@ BUILTIN_NEEDS = {"moodle": ("username", "password", "course_id"),
 def _regex(value: Any, what: str) -> re.Pattern[str]:
     try:
         return re.compile(value)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         raise ValueError(f"{what} {value!r} is not a valid regular expression: {exc}") from None
     except TypeError:
         raise ValueError(f"{what} must be a regular expression (a string)") from None
