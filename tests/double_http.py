@@ -9,6 +9,7 @@ still waiting, so no test waits for a sleeping handler.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,7 +46,8 @@ PostRoute = Callable[[str, Mapping[str, str], bytes], Reply]
 class DoubleServer:
     """Serves ``route`` on 127.0.0.1; ``slow[path] = True`` holds that path until close()."""
 
-    def __init__(self, route: Route, post_route: PostRoute | None = None) -> None:
+    def __init__(self, route: Route, post_route: PostRoute | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.slow: dict[str, bool] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._release = threading.Event()
@@ -90,7 +92,10 @@ class DoubleServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        if tls is not None:  # HTTPS with the test's certificate (trustme)
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
         threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:

@@ -3,6 +3,11 @@ a learner logs in through the real form, opens the dashboard and a course, logs 
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
+import trustme
+
 from checks.journey.spec import JourneySpec
 from monitor.kernel.result import Status
 from tests.journey.conftest import COURSE, PASSWORD, Run, moodle_spec, sample
@@ -136,3 +141,22 @@ def test_the_spec_keeps_the_password_secret() -> None:
     spec = moodle_spec()
     assert PASSWORD not in repr(spec) and PASSWORD not in str(spec.model_dump())
     assert isinstance(spec, JourneySpec)
+
+
+async def test_an_https_site_is_verified_with_the_configured_ca(
+        tmp_path: Path, journey: Run) -> None:
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    double = MoodleWebDouble(tls=server_context)
+    double.state.courses[COURSE] = "Biology 101"
+    double.add_learner("vigil-probe", PASSWORD, COURSE)
+    try:
+        trusted = await journey(moodle_spec(ca_file=tmp_path / "ca.pem"), double.url)
+        unknown = await journey(moodle_spec(), double.url)
+    finally:
+        double.close()
+    assert double.url.startswith("https://")
+    assert trusted.status is Status.OK, trusted.summary
+    assert unknown.summary.startswith("step 'login_page': TLS: certificate verify failed")

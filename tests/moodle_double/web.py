@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import html
 import secrets
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,10 +70,10 @@ class MoodleWebState:
 
 
 class MoodleWebDouble:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.state = MoodleWebState()
         self.sessions: dict[str, Session] = {}
-        self.server = DoubleServer(self.get, self.post)
+        self.server = DoubleServer(self.get, self.post, tls)
         self.url = self.server.url
 
     def close(self) -> None:
