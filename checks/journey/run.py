@@ -64,12 +64,17 @@ class JourneyCheck:
     def __init__(self, spec: JourneySpec) -> None:
         self.spec = spec
         self.steps = builtin_steps(spec.journey) if spec.journey else list(spec.steps or [])
-        # Built once: loading the CA bundle costs CPU on the event loop; the client (and
-        # its cookie jar) is made fresh for every run.
-        self._verify: ssl.SSLContext | bool = False
-        if spec.verify_tls:
-            self._verify = (ssl.create_default_context(cafile=str(spec.ca_file))
-                            if spec.ca_file else httpx.create_ssl_context(trust_env=False))
+        self._verify: ssl.SSLContext | bool | None = None  # made by the first run
+
+    def _tls(self) -> ssl.SSLContext | bool:
+        """Built once: loading the CA bundle costs CPU on the event loop; the client (and
+        its cookie jar) is made fresh for every run."""
+        if self._verify is None:
+            spec = self.spec
+            self._verify = False if not spec.verify_tls else (
+                ssl.create_default_context(cafile=str(spec.ca_file)) if spec.ca_file
+                else httpx.create_ssl_context(trust_env=False))
+        return self._verify
 
     async def aclose(self) -> None:
         """Nothing kept between runs: each run starts a fresh session."""
@@ -81,9 +86,14 @@ class JourneyCheck:
         values = self._given(root)
         deadline = time.perf_counter() + max(ctx.timeout - _MARGIN, ctx.timeout * 0.9)
         outcomes: list[Outcome] = []
+        try:
+            verify = self._tls() if ctx.http_transport is None else False
+        except (ssl.SSLError, OSError) as exc:
+            return Result(Status.UNKNOWN, f"cannot use ca_file {self.spec.ca_file}: "
+                                          f"{describe_os_error(exc)}")
         client = httpx.AsyncClient(
             transport=ctx.http_transport or httpx.AsyncHTTPTransport(
-                verify=self._verify, retries=0, limits=httpx.Limits(max_keepalive_connections=0)),
+                verify=verify, retries=0, limits=httpx.Limits(max_keepalive_connections=0)),
             headers={"User-Agent": USER_AGENT}, max_redirects=MAX_REDIRECTS, trust_env=False)
         try:
             for step in self.steps:

@@ -160,3 +160,11 @@ async def test_an_https_site_is_verified_with_the_configured_ca(
     assert double.url.startswith("https://")
     assert trusted.status is Status.OK, trusted.summary
     assert unknown.summary.startswith("step 'login_page': TLS: certificate verify failed")
+
+
+async def test_a_ca_file_that_is_not_a_certificate_is_unknown_not_a_crash(
+        tmp_path: Path, moodle: MoodleWebDouble, journey: Run) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    result = await journey(moodle_spec(ca_file=tmp_path / "ca.pem"), moodle.url)
+    assert result.status is Status.UNKNOWN
+    assert result.summary.startswith(f"cannot use ca_file {tmp_path / 'ca.pem'}: ")
