@@ -18,6 +18,7 @@ from checks.http_spec import HttpSpec
 from checks.integrity import codetree, datascripts
 from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
 from checks.integrity.datascripts import DatarootScriptsCheck, DatarootScriptsSpec
+from checks.journey.registry import JOURNEY_CHECK_TYPES, JOURNEY_METRICS
 from checks.moodle.registry import MOODLE_CHECK_TYPES
 from checks.openedx.registry import OPENEDX_CHECK_TYPES, OPENEDX_METRICS
 from checks.os_updates import OsUpdatesCheck, OsUpdatesSpec
@@ -41,12 +42,14 @@ CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     **MOODLE_CHECK_TYPES,
     **CANVAS_CHECK_TYPES,
     **OPENEDX_CHECK_TYPES,
+    **JOURNEY_CHECK_TYPES,
 }
 
 # Samples the generic checks return (Result.samples); a new check module adds its METRICS.
 CHECK_METRICS: Metrics = merge(
     http.METRICS, tls.METRICS, tcp.METRICS, dns.METRICS, system.METRICS, process.METRICS,
     os_updates.METRICS, codetree.METRICS, datascripts.METRICS, CANVAS_METRICS, OPENEDX_METRICS,
+    JOURNEY_METRICS,
 )
 
 

@@ -19,10 +19,12 @@ def test_a_canvas_site_with_only_a_url_gets_canvas_health() -> None:
 
 def test_the_canvas_example_is_valid_and_keeps_the_token_secret(tmp_path: Path) -> None:
     (tmp_path / "canvas_token").write_text("7~example-token-value")
+    (tmp_path / "canvas_probe_token").write_text("7~example-probe-token")
     config = load_config(EXAMPLE, env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
     checks = config.lms[0].checks
-    assert {"canvas_health", "canvas_api", "tls"} <= set(checks)
+    assert {"canvas_health", "canvas_api", "tls", "learner"} <= set(checks)
     assert "example-token-value" not in repr(checks["canvas_api"])
+    assert "example-probe-token" not in repr(checks["learner"])
 
 
 def test_canvas_api_without_a_token_is_a_config_error_naming_the_field() -> None:

@@ -17,6 +17,16 @@ Transcribed from instructure/canvas-lms, independently of checks/canvas/:
   ``WWW-Authenticate: Bearer realm="canvas-lms"`` and ``{"errors": [{"message":
   "Invalid access token."}]}`` for a bad token; ``{"status": "unauthenticated", "errors":
   [{"message": "user authorization required"}]}`` with none.
+- For the learner journey: the password form at /login/canvas
+  (app/views/login/canvas/new.html.erb: ``pseudonym_session[unique_id]``,
+  ``pseudonym_session[password]``, the hidden ``authenticity_token``; posted as in
+  spec/apis/auth_spec.rb), and GET /api/v1/courses/:id (app/controllers/
+  courses_controller.rb ``show``): a course the token's user may not read ->
+  render_unauthorized_action, 401 ``{"status": "unauthorized", "errors": [{"message":
+  "user not authorized to perform that action"}]}`` (as spec/apis/v1/*_spec.rb expect);
+  a deleted or unknown one -> RecordNotFound, 404 ``{"errors": [{"message": "The
+  specified resource does not exist."}]}`` (application_controller.rb
+  rescue_action_in_public).
 """
 
 from __future__ import annotations
@@ -39,6 +49,13 @@ TOKEN = "7~CanvasDoubleTokenNeverShown0123456789abcdef"
 RAILS_500 = ("<!DOCTYPE html><html><head><title>We're sorry, but something went wrong "
              "(500)</title></head><body><h1>We're sorry, but something went wrong.</h1>"
              "</body></html>")
+LOGIN_PAGE = ("<!DOCTYPE html><html><head><title>Log In to Canvas</title></head><body>"
+              "<form id='login_form' action='/login/canvas' method='post'>"
+              "<input type='hidden' name='authenticity_token' value='dbl+tok=='>"
+              "<input type='text' name='pseudonym_session[unique_id]' "
+              "id='pseudonym_session_unique_id'><input type='password' "
+              "name='pseudonym_session[password]' id='pseudonym_session_password'>"
+              "<button type='submit'>Log In</button></form></body></html>")
 PROXY_502 = ("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
              "Gateway</h1></center><hr><center>nginx</center></body></html>")
 
@@ -52,6 +69,8 @@ class CanvasState:
     secondary_failing: dict[str, str] = field(default_factory=dict)
     proxy_error: set[str] = field(default_factory=set)  # paths a proxy answers 502 HTML
     revision: str = "3f9c2e1a"
+    courses: dict[int, str] = field(default_factory=lambda: {42: "Biology 101"})
+    enrolled: set[int] = field(default_factory=lambda: {42})  # the token user's courses
 
 
 class CanvasDouble:
@@ -76,6 +95,11 @@ class CanvasDouble:
             return self._deep()
         if path == "/api/v1/users/self":
             return self._users_self(headers)
+        if path == "/login/canvas":
+            return Reply.html(200, LOGIN_PAGE, **{"Set-Cookie": "_normandy_session=d0ub1e; "
+                                                  "path=/; HttpOnly; SameSite=None"})
+        if path.startswith("/api/v1/courses/") and path[16:].isdigit():
+            return self._course(int(path[16:]), headers)
         return Reply.html(404, "<html><head><title>Page Not Found</title></head></html>")
 
     @staticmethod
@@ -115,6 +139,31 @@ class CanvasDouble:
                            "revved_url": "/dist/fonts/lato/extended/Lato-Regular-1234.woff2"},
             "revision": self.state.revision,
             "installation_uuid": "0b8e1f6a-double"})
+
+    def _course(self, course_id: int, headers: Mapping[str, str]) -> Reply:
+        refused = self._refused(headers)
+        if refused is not None:
+            return refused
+        if course_id not in self.state.courses:
+            return Reply.json(404, {"errors": [{"message":
+                                                "The specified resource does not exist."}]})
+        if course_id not in self.state.enrolled:
+            return Reply.json(401, {"status": "unauthorized", "errors": [
+                {"message": "user not authorized to perform that action"}]})
+        return Reply.json(200, {"id": course_id, "name": self.state.courses[course_id],
+                                "course_code": "BIO101", "workflow_state": "available",
+                                "account_id": 1, "root_account_id": 1,
+                                "enrollment_term_id": 1, "default_view": "modules"})
+
+    def _refused(self, headers: Mapping[str, str]) -> Reply | None:
+        auth = headers.get("authorization", "")
+        if not auth:
+            return Reply.json(401, {"status": "unauthenticated",
+                                    "errors": [{"message": "user authorization required"}]})
+        if auth != f"Bearer {TOKEN}":
+            return Reply.json(401, {"errors": [{"message": "Invalid access token."}]},
+                              **{"WWW-Authenticate": 'Bearer realm="canvas-lms"'})
+        return None
 
     def _users_self(self, headers: Mapping[str, str]) -> Reply:
         auth = headers.get("authorization", "")

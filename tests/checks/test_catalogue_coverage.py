@@ -17,13 +17,14 @@ from checks import dns, http, os_updates, process, system, tcp, tls
 from checks.canvas import api as canvas_api
 from checks.canvas import health as canvas_health
 from checks.integrity import codetree, datascripts
+from checks.journey import run as journey_run
 from checks.openedx import heartbeat as openedx_heartbeat
 from checks.openedx import pages as openedx_pages
 from checks.registry import CHECK_METRICS, CHECK_TYPES, build_check
 from monitor.kernel.spec import CheckSpec
 
 MODULES = (http, tls, tcp, dns, system, process, os_updates, codetree, datascripts,
-           canvas_health, canvas_api, openedx_heartbeat, openedx_pages)
+           canvas_health, canvas_api, openedx_heartbeat, openedx_pages, journey_run)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
@@ -47,12 +48,13 @@ def test_catalogued_check_metrics_follow_the_naming_rules() -> None:
 
 def test_the_registry_maps_each_type_to_its_spec_and_check() -> None:
     generic = {"http", "tls", "tcp", "dns", "system", "process", "os_updates",
-               "code_integrity", "dataroot_scripts"}
+               "code_integrity", "dataroot_scripts", "journey"}
     assert generic <= set(CHECK_TYPES)
     assert set(CHECK_TYPES) - generic == {
         n for n in CHECK_TYPES if n.startswith(("moodle_", "canvas_", "openedx_"))}
     minimal = {"tcp": {"port": 25}, "process": {"processes": ["cron"]},
-               "canvas_api": {"token": "a-canvas-token"}}
+               "canvas_api": {"token": "a-canvas-token"},
+               "journey": {"steps": [{"name": "home", "path": "/"}]}}
     for name, (spec_cls, check_cls) in CHECK_TYPES.items():
         assert issubclass(spec_cls, CheckSpec)
         assert spec_cls.model_fields["type"].annotation.__args__ == (name,)  # type: ignore[union-attr]

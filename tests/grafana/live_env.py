@@ -406,7 +406,8 @@ timeout = "300ms"
 
 def connectors_config(canvas: CanvasDouble, openedx: OpenedxDouble) -> str:
     """A Canvas and an Open edX site (the stand-ins of tests/canvas_double and
-    tests/openedx_double), so the connector panels are queried against real series."""
+    tests/openedx_double), so the connector panels are queried against real series; the
+    Canvas site also runs the learner journey, for the journey panels."""
     fast = 'interval = "3s"\ntimeout = "3s"'
     return f"""
 [[lms]]
@@ -418,6 +419,13 @@ url = "{canvas.url}"
 [lms.checks.canvas_api]
 token = "{CANVAS_TOKEN}"
 {fast}
+[lms.checks.learner]
+type = "journey"
+journey = "canvas"
+token = "{CANVAS_TOKEN}"
+course_id = 42
+interval = "5s"
+timeout = "5s"
 
 [[lms]]
 name = "openedx-live"

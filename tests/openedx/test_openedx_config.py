@@ -15,8 +15,10 @@ def test_an_openedx_site_with_only_a_url_gets_heartbeat_and_pages() -> None:
     assert list(config.lms[0].checks) == ["http", "tls", "openedx_heartbeat", "openedx_pages"]
 
 
-def test_the_openedx_example_is_valid() -> None:
-    config = load_config(EXAMPLE)
+def test_the_openedx_example_is_valid(tmp_path: Path) -> None:
+    (tmp_path / "openedx_probe_password").write_text("example-probe-password")
+    config = load_config(EXAMPLE, env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
     checks = config.lms[0].checks
+    assert "example-probe-password" not in repr(checks["learner"])
     assert checks["openedx_heartbeat"].studio_url == "https://studio.learn.example.edu"
     assert {"openedx_heartbeat", "openedx_pages", "tls"} <= set(checks)

@@ -15,14 +15,27 @@ Transcribed from openedx/edx-platform, independently of checks/openedx/:
   (6efbafd754419a6e2fbe21540469afd7041ec4ff): redirect to FRONTEND_LOGIN_URL + ``?next=``.
 - lms/djangoapps/course_api/views.py (ea22d0890936909efcde9f9504a753f7910d7c7d):
   CourseListView, public, ``{"results": [...], "pagination": {"next", "previous", "count",
-  "num_pages"}}``.
+  "num_pages"}}``; CourseDetailView at 03fc35a41fcfb045c4d7c37d5781ae7aa6a14471:
+  /api/courses/v1/courses/<course key>/, 404 if the course is not available.
+- For the learner journey, user_authn/views/login.py
+  (02a8549b8fed18fae5de991b860acb099259dde1): LoginSessionView.post is csrf_protect
+  (Django's CsrfViewMiddleware: the csrftoken cookie and the X-CSRFToken header must
+  agree, else 403 "CSRF verification failed. Request aborted."); login_user with
+  api_version v2 needs ``email_or_username`` and ``password`` (else "There was an error
+  receiving your login information. Please email us."), looks the user up by e-mail then
+  username, and answers 200 ``{"success": true, "redirect_url": ...}`` with the session
+  cookie and set_logged_in_cookies (edxloggedin), or 400 AuthFailedError.get_response():
+  ``{"success": false, "value": "Email or password is incorrect.", "error_code":
+  "incorrect-email-or-password", ...}``. /dashboard is login_required (302 to
+  /login?next=/dashboard); /logout ends the session (user_authn/views/logout.py).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, quote_plus, urlsplit
+from urllib.parse import parse_qs, quote_plus, unquote, urlsplit
 
 from tests.double_http import DoubleServer, Reply
 
@@ -47,6 +60,10 @@ class AppState:
     raises: str | None = None  # runchecks raised (e.g. ImproperlyConfigured)
     proxy_error: set[str] = field(default_factory=set)  # paths a proxy answers 502 HTML
     courses: int = 3
+    users: dict[str, tuple[str, str]] = field(default_factory=lambda: {
+        "vigil-probe": ("probe@example.edu", "edx-Probe-pass!")})  # username -> email, pw
+    course_keys: set[str] = field(default_factory=lambda: {COURSE["id"]})
+    sessions: set[str] = field(default_factory=set)  # sessionid values logged in
 
 
 class AppDouble:
@@ -56,7 +73,7 @@ class AppDouble:
         self.app = app
         self.state = AppState()
         self.login_url = ""  # Studio: FRONTEND_LOGIN_URL (the LMS's /login)
-        self.server = DoubleServer(self.route)
+        self.server = DoubleServer(self.route, self.post)
         self.url = self.server.url
 
     def route(self, method: str, target: str, headers: Mapping[str, str]) -> Reply:
@@ -66,7 +83,16 @@ class AppDouble:
         if parts.path == "/heartbeat":
             return self._heartbeat("extended" in parse_qs(parts.query, keep_blank_values=True))
         if self.app == "lms" and parts.path == "/login":
-            return Reply.html(200, LOGIN_PAGE, **{"Set-Cookie": "csrftoken=abc; Path=/"})
+            return Reply(200, LOGIN_PAGE.encode(), "text/html; charset=utf-8",
+                         cookies=[f"csrftoken={secrets.token_hex(32)}; Path=/; SameSite=Lax"])
+        if self.app == "lms" and parts.path in ("/dashboard", "/logout"):
+            return self._session_page(parts.path, headers)
+        prefix = "/api/courses/v1/courses/"
+        if self.app == "lms" and parts.path.startswith(prefix) and len(parts.path) > len(prefix):
+            key = unquote(parts.path[len(prefix):].rstrip("/"))
+            if key not in self.state.course_keys:
+                return Reply.json(404, {"developer_message": "Not found."})
+            return Reply.json(200, {**COURSE, "id": key, "course_id": key})
         if self.app == "lms" and parts.path == "/api/courses/v1/courses/":
             count = self.state.courses
             return Reply.json(200, {"results": [COURSE] * count, "pagination": {
@@ -76,6 +102,49 @@ class AppDouble:
             return Reply(302, b"", "text/html; charset=utf-8",
                          {"Location": f"{self.login_url}?next={nxt}"})
         return Reply.html(404, "<html><head><title>Page not found</title></head></html>")
+
+    def post(self, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        if self.app != "lms" or urlsplit(target).path != "/api/user/v2/account/login_session/":
+            return Reply.html(404, "<html><head><title>Page not found</title></head></html>")
+        cookie = _cookies(headers).get("csrftoken")
+        if not cookie or headers.get("x-csrftoken") != cookie:
+            return Reply.html(403, "<html><head><title>403 Forbidden</title></head><body><h1>"
+                                   "Forbidden (403)</h1><p>CSRF verification failed. Request "
+                                   "aborted.</p></body></html>")
+        form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+        if "email_or_username" not in form or "password" not in form:
+            return self._auth_failed("There was an error receiving your login information. "
+                                     "Please email us.", None, form)
+        given = form["email_or_username"]
+        user = next((u for u, (email, _) in self.state.users.items() if email == given),
+                    given if given in self.state.users else None)
+        if user is None or self.state.users[user][1] != form["password"]:
+            return self._auth_failed("Email or password is incorrect.",
+                                     "incorrect-email-or-password", form)
+        session = secrets.token_hex(16)
+        self.state.sessions.add(session)
+        return Reply.json(200, {"success": True, "redirect_url": None}).with_cookies(
+            f"sessionid={session}; HttpOnly; Path=/; SameSite=None",
+            "edxloggedin=true; Path=/")
+
+    @staticmethod
+    def _auth_failed(value: str, code: str | None, form: dict[str, str]) -> Reply:
+        content = {"success": False, "value": value, "email": form.get("email_or_username")}
+        if code:
+            content |= {"error_code": code, "context": {"failure_count": 0}}
+        return Reply.json(400, content)
+
+    def _session_page(self, path: str, headers: Mapping[str, str]) -> Reply:
+        session = _cookies(headers).get("sessionid", "")
+        if path == "/logout":
+            self.state.sessions.discard(session)
+            return Reply.html(200, "<html><head><title>Signed Out | Open edX</title></head>"
+                                   "</html>").with_cookies("sessionid=; Max-Age=0; Path=/")
+        if session not in self.state.sessions:
+            return Reply(302, b"", "text/html; charset=utf-8",
+                         {"Location": f"/login?next={quote_plus(path, safe='/')}"})
+        return Reply.html(200, "<html><head><title>Dashboard | Open edX</title></head><body>"
+                               "<main id='dashboard-main'>My Courses</main></body></html>")
 
     def _heartbeat(self, extended: bool) -> Reply:
         if self.state.raises:
@@ -103,3 +172,7 @@ class OpenedxDouble:
     def close(self) -> None:
         self.lms.close()
         self.studio.close()
+
+
+def _cookies(headers: Mapping[str, str]) -> dict[str, str]:
+    return dict(p.strip().split("=", 1) for p in headers.get("cookie", "").split(";") if "=" in p)
