@@ -95,11 +95,26 @@ class AlertmanagerCluster:
             raise AlertmanagerUnavailable("POST /api/v2/alerts: " + "; ".join(errors))
 
     async def alerts(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Active, silenced and inhibited alerts whose labels equal ``labels``."""
-        filters = [("filter", f'{name}="{value}"') for name, value in labels.items()]
-        response = await self._call("GET", "/api/v2/alerts", params=filters)
-        body = response.json()
-        return [a for a in body if isinstance(a, dict)] if isinstance(body, list) else []
+        """Alerts (active, silenced or inhibited) whose labels equal ``labels``, from
+        every instance that answers: unlike silences, alerts are not gossiped, each
+        instance has what was pushed to it."""
+        filters = httpx.QueryParams([("filter", f'{name}="{value}"')
+                                     for name, value in labels.items()])
+        found: list[dict[str, Any]] = []
+        errors: list[str] = []
+        for base in self.endpoints:
+            try:
+                response = await self._client.get(base + "/api/v2/alerts", params=filters,
+                                                  headers=self._headers)
+                response.raise_for_status()
+                body = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                errors.append(f"{endpoint_of(base)}: {type(exc).__name__}")
+                continue
+            found += [a for a in body if isinstance(a, dict)] if isinstance(body, list) else []
+        if len(errors) == len(self.endpoints):
+            raise AlertmanagerUnavailable("GET /api/v2/alerts: " + "; ".join(errors))
+        return found
 
     async def aclose(self) -> None:
         await self._client.aclose()
