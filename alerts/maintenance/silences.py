@@ -143,18 +143,27 @@ class SilenceMirror:
             else:
                 current[key] = silence
         ids: dict[str, str] = {}
+        errors: list[str] = []  # one refused window (say, a regex RE2 rejects) blocks no other
         for key, want in wanted.items():
             have = current.get(key)
-            if have is None:
-                ids[key] = await self.cluster.post_silence(want.body)
-                log.info("window occurrence %s mirrored as silence %s", key, ids[key])
-            elif _needs_update(have, want, now):
-                ids[key] = await self.cluster.post_silence({**want.body, "id": have["id"]})
-            else:
-                ids[key] = str(have["id"])
+            try:
+                if have is None:
+                    ids[key] = await self.cluster.post_silence(want.body)
+                    log.info("window occurrence %s mirrored as silence %s", key, ids[key])
+                elif _needs_update(have, want, now):
+                    ids[key] = await self.cluster.post_silence({**want.body, "id": have["id"]})
+                else:
+                    ids[key] = str(have["id"])
+            except AlertmanagerUnavailable as exc:
+                errors.append(f"{key}: {exc}")
         for key, silence in current.items():
             if key not in wanted:
-                await self.cluster.expire_silence(str(silence["id"]))
-                log.info("silence %s of window occurrence %s expired", silence["id"], key)
+                try:
+                    await self.cluster.expire_silence(str(silence["id"]))
+                    log.info("silence %s of window occurrence %s expired", silence["id"], key)
+                except AlertmanagerUnavailable as exc:
+                    errors.append(f"{key}: {exc}")
         self.ids = ids
+        if errors:
+            raise AlertmanagerUnavailable("; ".join(errors))
         return len(ids)

@@ -148,3 +148,22 @@ async def test_member_one_acts_only_while_member_zeros_heartbeat_is_absent(
     assert not one.acting
     await zero.cluster.aclose()
     await one.cluster.aclose()
+
+
+async def test_a_window_alertmanager_refuses_blocks_no_other_and_is_logged(
+        cluster: list[Alertmanager], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    first, _ = cluster
+    book = book_over(tmp_path)
+    mirror = SilenceMirror(book, client([first.url]))
+    # Python's re takes a lookahead; Alertmanager's RE2 does not (HTTP 400).
+    refused = book.add(parse_spec({"name": "lookahead", "kind": "manual",
+                                   "matchers": ['lms=~"(?!staging).*"']}), "api")
+    plain = book.add(parse_spec({"name": "plain", "kind": "manual", "lms": "prod"}), "api")
+    await mirror.step(SystemClock().time())
+    assert len(ours(first, plain.uid)) == 1
+    assert ours(first, refused.uid) == []
+    assert any("cannot mirror maintenance windows" in r.message and refused.uid in r.message
+               for r in caplog.records)
+    book.end(plain.id)
+    await mirror.step(SystemClock().time())
+    await mirror.cluster.aclose()
