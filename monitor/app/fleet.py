@@ -49,7 +49,12 @@ FLEET_METRICS = declare(
                "(HA member 0, or member 1 while member 0's heartbeat is absent), else 0."),
 )
 
-_Site = TypeVar("_Site")
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_Site = TypeVar("_Site", bound=_Named)
 _Config = TypeVar("_Config", bound="_HasFleet")
 
 
@@ -93,7 +98,7 @@ class FleetConfig(StrictModel):
     def owned(self, sites: Sequence[_Site]) -> list[_Site]:
         """The sites (anything with a ``name``) this instance schedules."""
         shard = self.parsed_shard
-        return [s for s in sites if shard is None or shard.owns(getattr(s, "name"))]  # noqa: B009
+        return [s for s in sites if shard is None or shard.owns(s.name)]
 
     def label(self) -> dict[str, str]:
         """The label every alert of this instance carries (nothing when not sharded)."""

@@ -23,6 +23,7 @@ from alerts.am_cluster import AlertmanagerCluster
 from alerts.fleet_ha import HaRole
 from alerts.maintenance.book import MaintenanceBook
 from alerts.maintenance.silences import SilenceMirror
+from alerts.receiver_specs import AlertmanagerReceiverSpec
 from monitor.app.config import VigilConfig
 from monitor.app.fleet import FLEET_METRICS, alertmanager_receiver
 
@@ -53,9 +54,10 @@ class FleetWork:
         fleet = config.fleet
         name = alertmanager_receiver(fleet, config.alerts.receivers)
         spec = next((r for r in config.alerts.receivers if r.name == name), None)
-        if spec is None or spec.type != "alertmanager" or not (fleet.ha or fleet.mirrors_windows):
+        if not isinstance(spec, AlertmanagerReceiverSpec) or not (
+                fleet.ha or fleet.mirrors_windows):
             return
-        self.cluster = AlertmanagerCluster(spec)  # type: ignore[arg-type]
+        self.cluster = AlertmanagerCluster(spec)
         if fleet.mirrors_windows:
             instance = f"vigil shard {fleet.shard or 'all'}" + (
                 f" member {fleet.ha_member}" if fleet.ha else "")
