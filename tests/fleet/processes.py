@@ -42,9 +42,10 @@ class Alertmanager:
              f"--storage.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
              f"--cluster.listen-address={self.cluster_address}",
              f"--cluster.advertise-address={self.cluster_address}",
-             # Loopback gossip settles in well under a second with these.
+             # Loopback gossip settles in well under a second with these; the second
+             # instance waits 3 s for the first one's notification log before sending.
              "--cluster.gossip-interval=50ms", "--cluster.pushpull-interval=1s",
-             "--cluster.peer-timeout=1s",
+             "--cluster.peer-timeout=3s",
              *(f"--cluster.peer={peer}" for peer in peers or [])],
             stdout=subprocess.DEVNULL, stderr=self.log)
         wait_for(lambda: httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200, 30,

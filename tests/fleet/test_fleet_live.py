@@ -174,6 +174,11 @@ def test_two_shards_of_ha_pairs_behind_a_clustered_alertmanager(fleet: Fleet) ->
     assert still["status"]["state"] == "active"  # kept alive by the surviving member
     assert len(fleet.hook.firing_for(failing)) == 1
     assert resolved_for(fleet.hook, failing) == []
+    # Member 0's heartbeat expired from the cluster: its partner now runs the LMS actions
+    # of config windows; in the other pair member 0 lives and member 1 still waits.
+    wait_for(lambda: "vigil_fleet_lms_actions_enabled 1.0" in fleet.vigils[0, 1].metrics(),
+             20, "member 1 of shard 0 taking over")
+    assert "vigil_fleet_lms_actions_enabled 0.0" in fleet.vigils[1, 1].metrics()
 
     # A window created on member 0 of shard 1 silences the alert member 1 fires.
     quiet = by_shard[1][0]
@@ -185,6 +190,7 @@ def test_two_shards_of_ha_pairs_behind_a_clustered_alertmanager(fleet: Fleet) ->
     [silence] = wait_for(lambda: [s for s in fleet.ams[1].get("/api/v2/silences")
                                   if uid in s["comment"] and s["status"]["state"] == "active"],
                          20, "the window's silence in the surviving alertmanager")
+    assert "vigil_fleet_silences_mirrored 1.0" in fleet.vigils[1, 0].metrics()
     fleet.targets[quiet].status = 500
     wait_for(lambda: vigil_firing(fleet.vigils[1, 1], quiet), 40, "member 1 fires the alert")
     [alert] = wait_for(lambda: am_alerts(fleet.ams[1], quiet), 20, "the alert in alertmanager")
