@@ -5,10 +5,13 @@ Each occurrence that is running, or starts within HORIZON, becomes one silence: 
 window's matchers translated one to one (``=``, ``!=``, ``=~``, ``!~`` have the same
 meaning in both, a missing label counting as ""), plus ``alertname!="VigilNotice"`` so
 the window's own notices and report still get through. The silence's comment carries a
-tag, ``[vigil-window <uid>@<start>]``: Alertmanager itself remembers which silence
-mirrors which occurrence, across restarts of Vigil and between instances. A window from
-the config has the same UID on every instance (calendar.config_uid), so the instances
-of a fleet find and share one silence instead of creating one each.
+tag, ``[vigil-window <uid>]`` (``<uid>@<start>`` for each occurrence of a recurring
+window): Alertmanager itself remembers which silence mirrors which occurrence, across
+restarts of Vigil and between instances. A window from the config has the same UID on
+every instance (calendar.config_uid), so the instances of a fleet find and share one
+silence instead of creating one each; a one-off or manual window has one occurrence and
+is tagged by its UID alone, because a manual one without a start opens when each
+instance first reads it, at slightly different times.
 
 ``step(now)`` reconciles: create what is missing, update what changed (end moved,
 matchers edited), expire what no longer should be (window ended or deleted). A silence
@@ -33,7 +36,7 @@ from alerts.maintenance.model import Matcher
 HORIZON = 86400.0  # silences are created up to a day ahead (pending in Alertmanager)
 OPEN_END = 3600.0  # an open manual window's silence reaches this far, extended as it goes
 NOTICE_ALERTNAME = "VigilNotice"  # alerts/notifiers/alertmanager.py
-_TAG = re.compile(r"\[vigil-window (\S+)@(\d+)\]")
+_TAG = re.compile(r"\[vigil-window (\S+?)(@\d+)?\]")
 
 log = logging.getLogger("vigil.maintenance.silences")
 
@@ -56,7 +59,7 @@ def _parse(text: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
-    key: str  # "<uid>@<start>"
+    key: str  # "<uid>", or "<uid>@<start>" for a recurring window
     body: dict[str, Any]  # postableSilence without id
     open_ended: bool
 
@@ -67,7 +70,7 @@ def wanted_silences(occurrences: Sequence[Occurrence], now: float,
     for occ in occurrences:
         if occ.end is not None and occ.end <= now:
             continue
-        key = f"{occ.uid}@{int(occ.start)}"
+        key = f"{occ.uid}@{int(occ.start)}" if occ.kind == "recurring" else occ.uid
         end = occ.end if occ.end is not None else max(now, occ.start) + OPEN_END
         wanted[key] = Wanted(key, {
             "matchers": am_matchers(occ.matchers), "startsAt": _iso(occ.start),
@@ -79,7 +82,7 @@ def wanted_silences(occurrences: Sequence[Occurrence], now: float,
 
 def _key_of(silence: Mapping[str, Any]) -> tuple[str, str] | None:
     found = _TAG.search(str(silence.get("comment", "")))
-    return (found.group(1), f"{found.group(1)}@{found.group(2)}") if found else None
+    return (found.group(1), found.group(1) + (found.group(2) or "")) if found else None
 
 
 def _matcher_set(matchers: Any) -> frozenset[tuple[Any, ...]]:

@@ -13,7 +13,7 @@ import pytest
 from alerts.am_cluster import AlertmanagerCluster
 from alerts.fleet_ha import HaRole
 from alerts.maintenance.book import MaintenanceBook, parse_spec
-from alerts.maintenance.silences import SilenceMirror
+from alerts.maintenance.silences import HORIZON, SilenceMirror, wanted_silences
 from alerts.receiver_specs import AlertmanagerReceiverSpec
 from monitor.app.config import parse_config
 from monitor.app.store import StateStore
@@ -167,3 +167,38 @@ async def test_a_window_alertmanager_refuses_blocks_no_other_and_is_logged(
     book.end(plain.id)
     await mirror.step(SystemClock().time())
     await mirror.cluster.aclose()
+
+
+async def test_two_silences_raced_for_one_occurrence_are_reduced_to_one(
+        cluster: list[Alertmanager], tmp_path: Path) -> None:
+    first, _ = cluster
+    book = book_over(tmp_path)
+    nightly = book.list()[0]  # the config window, known to every instance
+    am = client([first.url])
+    key = nightly.uid  # a manual window: its UID alone (its start differs per instance)
+    body = {"matchers": [{"name": "lms", "value": "staging", "isRegex": False,
+                          "isEqual": True}],
+            "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+            "createdBy": "another instance", "comment": f"[vigil-window {key}] raced"}
+    for _ in range(2):  # as two instances would, both before seeing the other's
+        await am.post_silence(body)
+    assert len(ours(first, nightly.uid)) >= 2  # (an earlier test's may be there too)
+    mirror = SilenceMirror(book, am)
+    await mirror.step(SystemClock().time())
+    [kept] = ours(first, nightly.uid)
+    assert ("alertname", "VigilNotice", False, False) in matchers(kept)  # and brought in line
+    await am.aclose()
+
+
+def test_each_occurrence_of_a_recurring_window_gets_its_own_silence(tmp_path: Path) -> None:
+    book = book_over(tmp_path)
+    now = SystemClock().time()
+    recurring = book.add(parse_spec({"name": "daily", "lms": "prod", "duration": "1h",
+                                  "start": "2026-01-01T00:00", "rrule": "FREQ=HOURLY;INTERVAL=6"}),
+                      "api")
+    occurrences = [o for o in book.occurrences_between(now, now + HORIZON)
+                   if o.window_id == recurring.id]
+    wanted = wanted_silences(occurrences, now, "vigil")
+    assert set(wanted) == {f"{recurring.uid}@{int(o.start)}" for o in occurrences
+                           if o.end is not None and o.end > now}
+    assert len(wanted) >= 4  # every six hours within the day ahead
