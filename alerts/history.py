@@ -67,13 +67,14 @@ class WatchPlan:
     def from_config(cls, config: VigilConfig) -> WatchPlan:
         alerts = config.alerts
         targets = {}
-        for site in config.lms:
+        owned = config.fleet.owned(config.lms)  # this instance's shard
+        for site in owned:
             checks = {name: spec.type for name, spec in site.checks.items() if spec.enabled}
             target = resolve_target(alerts.slo, site.name, checks)
             if target is not None:
                 targets[site.name] = target
-        return cls(tuple(alerts.predict), targets,
-                   {site.name: dict(site.labels) for site in config.lms}, alerts.history,
+        labels = {site.name: {**site.labels, **config.fleet.label()} for site in owned}
+        return cls(tuple(alerts.predict), targets, labels, alerts.history,
                    alerts.slo.exclude_maintenance, alerts.evaluation_interval)
 
     @property

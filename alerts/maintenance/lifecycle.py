@@ -84,8 +84,12 @@ class MaintenanceLifecycle:
         base_url: str | None = None,
         enqueue_message: EnqueueMessage | None = None,
         logger: logging.Logger | None = None,
+        acts_for: Callable[[str], bool] | None = None,
     ) -> None:
         self.store, self.book = store, book
+        # HA pair (alerts/fleet_ha.py): may this instance switch the LMS's maintenance
+        # mode for a window from this source? Alone: always.
+        self.acts_for = acts_for or (lambda source: True)
         self.jobs, self.run_checks = jobs, run_checks
         self.state_dir = state_dir
         self.run_blocking: RunBlocking[Any] = run_blocking or asyncio.to_thread
@@ -201,9 +205,13 @@ class MaintenanceLifecycle:
                 f", {late:.0f}s after the scheduled start" if late > 60 else "")
             record = self._save(self._new_record(occ, "starting"), snapshot=snapshot,
                                 log=[action_entry(now, "snapshot", True, detail)])
-        if occ.actions.lms_maintenance_mode:
+        if occ.actions.lms_maintenance_mode and self._acts(occ.window_id):
             record = await self.mode.on(record, self._sites(record.snapshot["lms"]), now)
         self._save(record, state="started")
+
+    def _acts(self, window_id: int) -> bool:
+        window = self.book.windows.get(window_id)
+        return self.acts_for(window.source if window else "config")
 
     def _scope(self, occ: Occurrence) -> dict[str, CheckJob]:
         return {key: job for key, job in self.jobs().items() if in_scope(occ, job_labels(job))}
@@ -220,6 +228,10 @@ class MaintenanceLifecycle:
             record = self._save(record, state="ending", ends_at=end,
                                 snapshot={**snap, "window": window})
         if record.state == "ending":
+            if actions.get("lms_maintenance_mode") and not snap.get("mode") and \
+                    self._acts(record.window_id):  # the HA partner switched it on, then died
+                record = self._save(record, snapshot={**record.snapshot, "mode": {
+                    lms: "partner" for lms in record.snapshot.get("lms", [])}})
             record = await self.mode.off(record, self._sites(
                 list(record.snapshot.get("mode", {}))), now)
             if actions.get("notify_at_end"):

@@ -63,7 +63,8 @@ class ModeSwitch:
                   ) -> OccurrenceRecord:
         modes = dict(record.snapshot.get("mode", {}))
         for lms, state in list(modes.items()):
-            if state not in ("on", "enabling", "failed", "disabling"):
+            # "partner": switched on by the other member of an HA pair, which is down.
+            if state not in ("on", "enabling", "failed", "disabling", "partner"):
                 continue
             if lms not in sites:
                 gone = ModeResult(False, "the LMS is no longer in the config: its "
@@ -79,7 +80,7 @@ class ModeSwitch:
                     record = self._log(record, modes, lms, "off", "maintenance_mode_off",
                                        ModeResult(True, why, False), now, quiet=not why)
                     continue
-                if not found.ok and state == "failed":
+                if not found.ok and state in ("failed", "partner"):
                     continue  # it never came on as far as we know; the start failure is logged
             modes[lms] = "disabling"
             record = self.save(record, snapshot={**record.snapshot, "mode": modes})

@@ -28,11 +28,25 @@ from grafana.boards.panels import (
     ts,
 )
 
+# Both members of an HA pair watch the same sites (docs/scale.md): every per-site query
+# drops the labels that tell instances apart, so a site is one series, not one per
+# instance; the worse copy wins (max of statuses and counts, min of ratios).
+INSTANCE_LABELS = "instance, ha_member"
+
+
+def site(expr: str, agg: str = "max") -> str:
+    return f"{agg} without ({INSTANCE_LABELS}) ({expr})"
+
+
+def total(metric: str) -> str:
+    """Per LMS, the sum over its checks (e.g. files changed in every tree)."""
+    return f"sum by (lms) ({site(f'{metric}{{{SEL}}}')})"
+
 
 def sev(status: int) -> str:
     """Firing alerts whose check is at this status (Vigil's severity: 1 warning, 2 critical)."""
-    return (f"sum by (lms) ((lms_alert_firing{{{SEL}}} == 1) "
-            f"and on (instance, lms, check) (lms_check_status{{{SEL}}} == {status}))")
+    return (f"count by (lms) (({site(f'lms_alert_firing{{{SEL}}}')} == 1) "
+            f"and on (lms, check) ({site(f'lms_check_status{{{SEL}}}')} == {status}))")
 
 
 def fleet() -> dict:
@@ -42,16 +56,19 @@ def fleet() -> dict:
              "cannot scrape Vigil and every other panel is stale.",
              [q(f"up{{{ISEL}}}", "{{instance}}")], mappings=UP_MAPPINGS, thresholds=UP_STEPS),
         stat("Checks OK", "Share of checks whose last result was OK, over the selected LMSs.",
-             [q(f"avg(lms_check_success{{{SEL}}})", "ok")], unit="percentunit",
+             [q(f"avg({site(f'lms_check_success{{{SEL}}}', 'min')})", "ok")], unit="percentunit",
              thresholds=steps((None, "red"), (0.9, "orange"), (1, "green"))),
-        stat("Alerts firing (Vigil)", "Alerts Vigil has firing now, per instance.",
-             [q(f"sum(vigil_alerts_firing{{{ISEL}}})", "firing")], thresholds=OK_AT_ZERO),
+        stat("Alerts firing (Vigil)", "Alerts Vigil has firing now over the selected LMSs "
+             "(the two members of an HA pair count once).",
+             [q(f"sum({site(f'lms_alert_firing{{{SEL}}}')})", "firing")],
+             thresholds=OK_AT_ZERO),
         stat("Worst status", "Worst check status over the selected LMSs.",
              [q(f"max(lms_check_status{{{SEL}}})", "status")], mappings=STATUS_MAPPINGS,
              thresholds=STATUS_STEPS),
         bars("Checks by status per LMS", "Number of checks in each status per LMS "
              "(0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
-             [q(f"count by (lms) (lms_check_status{{{SEL}}} == {n})", f"{{{{lms}}}} {name}")
+             [q(f"count by (lms) ({site(f'lms_check_status{{{SEL}}}')} == {n})",
+                f"{{{{lms}}}} {name}")
               for n, name in ((0, "OK"), (1, "WARNING"), (2, "CRITICAL"), (3, "UNKNOWN"))],
              w=12, h=8, thresholds=NONE_STEPS),
         bars("Firing alerts by severity", "Vigil's firing alerts per LMS, split by the "
@@ -59,13 +76,13 @@ def fleet() -> dict:
              [q(sev(1), "{{lms}} warning"), q(sev(2), "{{lms}} critical")],
              w=12, h=8, thresholds=OK_AT_ZERO),
         ts("Failing checks over time", "Checks not OK per LMS.",
-           [q(f"count by (lms) (lms_check_success{{{SEL}}} == 0)", "{{lms}}")],
+           [q(f"count by (lms) ({site(f'lms_check_success{{{SEL}}}', 'min')} == 0)", "{{lms}}")],
            w=24, thresholds=OK_AT_ZERO),
         row("SLO and error budget"),
         bars("Availability by window", "Share of the availability check's probes that were "
              "OK, per LMS, over each burn-rate window and the whole SLO period (minutes in "
              "a maintenance window excluded).",
-             [q(f"lms_slo_availability_ratio{{{SEL}}}", "{{lms}} {{window}}")],
+             [q(site(f"lms_slo_availability_ratio{{{SEL}}}", "min"), "{{lms}} {{window}}")],
              unit="percentunit", w=12, decimals=3,
              thresholds=steps((None, "red"), (0.99, "orange"), (0.999, "green"))),
         stat("Error budget remaining", "Share of the SLO period's error budget left; below "
@@ -80,11 +97,11 @@ def fleet() -> dict:
              h=8, thresholds=steps((None, "green"), (1, "orange"), (14.4, "red"))),
         ts("Burn rate by window", "Error budget burn rate per LMS and window (multi-window, "
            "multi-burn-rate alerting: short and long windows both high means page).",
-           [q(f"lms_slo_burn_rate{{{SEL}}}", "{{lms}} {{window}}")], unit="none",
+           [q(site(f"lms_slo_burn_rate{{{SEL}}}"), "{{lms}} {{window}}")], unit="none",
            thresholds=steps((None, "green"), (1, "orange"), (14.4, "red"))),
         ts("Error budget remaining over time", "How the error budget was spent; shaded "
            "regions are maintenance windows.",
-           [q(f"lms_slo_error_budget_remaining_ratio{{{SEL}}}", "{{lms}}")],
+           [q(site(f"lms_slo_error_budget_remaining_ratio{{{SEL}}}", "min"), "{{lms}}")],
            unit="percentunit", thresholds=steps((None, "red"), (0, "orange"), (0.25, "green"))),
         panel("state-timeline", "Maintenance windows", "When a Vigil maintenance window "
               "covered each LMS (alerts quiet, SLO paused) and when Moodle's own maintenance "
@@ -118,41 +135,41 @@ def fleet() -> dict:
              thresholds=WARN_AT_ONE),
         table("Pending updates", "Pending Moodle (core, plugin) and OS (all, security) "
               "updates per LMS.",
-              [q(f"lms_moodle_update_available{{{SEL}}}", instant=True, fmt="table"),
-               q(f"lms_os_updates_pending{{{SEL}}}", instant=True, fmt="table")],
+              [q(site(f"lms_moodle_update_available{{{SEL}}}"), instant=True, fmt="table"),
+               q(site(f"lms_os_updates_pending{{{SEL}}}"), instant=True, fmt="table")],
               h=7, thresholds=WARN_AT_ONE),
         ts("Oldest pending security update", "How long the oldest pending OS security update "
            "has been waiting; Vigil goes CRITICAL after 7 days.",
-           [q(f"lms_os_security_update_oldest_seconds{{{SEL}}}", "{{lms}}")], unit="s",
+           [q(site(f"lms_os_security_update_oldest_seconds{{{SEL}}}"), "{{lms}}")], unit="s",
            thresholds=steps((None, "green"), (86400, "orange"), (604800, "red"))),
         ts("Oldest pending Moodle update", "Age of the oldest pending Moodle update by kind.",
-           [q(f"lms_moodle_update_age_seconds{{{SEL}}}", "{{lms}} {{kind}}")], unit="s",
+           [q(site(f"lms_moodle_update_age_seconds{{{SEL}}}"), "{{lms}} {{kind}}")], unit="s",
            thresholds=steps((None, "green"), (604800, "orange")), no_data=NO_UPDATE_DATA),
         row("Integrity"),
         stat("Changed files", "Files changed in the code tree since the accepted baseline.",
-             [q(f"sum by (lms) (lms_integrity_changed_files{{{SEL}}})", "{{lms}}")],
+             [q(total("lms_integrity_changed_files"), "{{lms}}")],
              thresholds=WARN_AT_ONE),
         stat("New scripts", "Executable scripts added to the code tree (CRITICAL).",
-             [q(f"sum by (lms) (lms_integrity_new_scripts{{{SEL}}})", "{{lms}}")],
+             [q(total("lms_integrity_new_scripts"), "{{lms}}")],
              thresholds=OK_AT_ZERO),
         stat("Scripts in data directory", "PHP scripts found in the data directory.",
-             [q(f"sum by (lms) (lms_integrity_data_scripts{{{SEL}}})", "{{lms}}")],
+             [q(total("lms_integrity_data_scripts"), "{{lms}}")],
              thresholds=OK_AT_ZERO),
         stat("Release mismatches", "Files differing from the release manifest.",
-             [q(f"sum by (lms) (lms_integrity_release_mismatch_files{{{SEL}}})", "{{lms}}")],
+             [q(total("lms_integrity_release_mismatch_files"), "{{lms}}")],
              thresholds=OK_AT_ZERO),
         stat("Missing file blobs", "Contents the files table needs that are missing from "
              "the file pool (lost uploads).",
-             [q(f"sum by (lms) (lms_moodle_filestore_missing_blobs{{{SEL}}})", "{{lms}}")],
+             [q(total("lms_moodle_filestore_missing_blobs"), "{{lms}}")],
              thresholds=OK_AT_ZERO),
         stat("Corrupt file blobs", "Blobs whose content hash differs from their name.",
-             [q(f"sum by (lms) (lms_moodle_filestore_corrupt_blobs{{{SEL}}})", "{{lms}}")],
+             [q(total("lms_moodle_filestore_corrupt_blobs"), "{{lms}}")],
              thresholds=OK_AT_ZERO),
         stat("Orphan blob bytes", "Bytes of file pool blobs no files row references.",
-             [q(f"sum by (lms) (lms_moodle_filestore_orphan_bytes{{{SEL}}})", "{{lms}}")],
+             [q(total("lms_moodle_filestore_orphan_bytes"), "{{lms}}")],
              unit="bytes", thresholds=NONE_STEPS),
         stat("Silent changes", "Files whose content changed with unchanged size and times.",
-             [q(f"sum by (lms) (lms_integrity_silent_changes{{{SEL}}})", "{{lms}}")],
+             [q(total("lms_integrity_silent_changes"), "{{lms}}")],
              thresholds=OK_AT_ZERO),
     ]
     return dashboard("vigil-fleet", "Vigil / Fleet overview",

@@ -114,7 +114,12 @@ class AlertingWork:
                 due = await refresh_notifiers(self.dispatcher.notifiers, self.clock.time(),
                                               self.problem_fingerprints(),
                                               failed_receivers(self.store))
-                delay = every if due is None else min(every, max(1.0, due - self.clock.time()))
+                # A newly pushed alert does not wake this loop: look at least once per
+                # resend_interval, or it would expire in Alertmanager before its re-send.
+                every_resend = min([every, *(r.resend_interval for r in self.config().alerts
+                                             .receivers if r.type == "alertmanager")])
+                delay = every_resend if due is None else min(
+                    every_resend, max(1.0, due - self.clock.time()))
             except Exception:  # a receiver's trouble must not stop the daemon
                 log.exception("receiver refresh failed")
                 delay = every

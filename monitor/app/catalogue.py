@@ -15,13 +15,15 @@ from alerts.evaluator import POLICY_METRICS
 from checks.moodle.registry import MOODLE_METRICS
 from checks.registry import CHECK_METRICS
 from monitor.app.blocking import BLOCKING_METRICS
+from monitor.app.fleet import FLEET_METRICS
 from monitor.app.self_metrics import DAEMON_METRICS, STATE_METRICS
 from monitor.kernel.metric import Metrics, merge
 
 # What results carry (Result.samples): checks' samples and the synthetic checks'.
 SAMPLE_METRICS: Metrics = merge(CHECK_METRICS, MOODLE_METRICS, POLICY_METRICS)
 
-CATALOGUE: Metrics = merge(STATE_METRICS, SAMPLE_METRICS, DAEMON_METRICS, BLOCKING_METRICS)
+CATALOGUE: Metrics = merge(STATE_METRICS, SAMPLE_METRICS, DAEMON_METRICS, BLOCKING_METRICS,
+                           FLEET_METRICS)
 
 # The gauges checks return: what a predictive rule may forecast (alerts/predict_rules.py
 # receives these names as validation context when monitor/app/config.py loads the config).

@@ -37,6 +37,7 @@ from monitor.app.catalogue import CHECK_GAUGES
 from monitor.app.config_errors import format_key, format_validation_error
 from monitor.app.config_rules import cross_field_problems, problem_order
 from monitor.app.report.settings import ReportSettings
+from monitor.app.fleet import FleetConfig, fleet_problems
 from monitor.app.secrets import register_url_credentials, resolve_references
 from monitor.app.tokens import DEPRECATION as TOKEN_DEPRECATION
 from monitor.app.tokens import ApiToken, TokenConfig, api_tokens, tokens_problems
@@ -171,6 +172,7 @@ class VigilConfig(StrictModel):
     # [[maintenance]] windows (alerts/maintenance/model.py); synced into the state DB.
     maintenance: list[WindowSpec] = Field(default_factory=list)
     report: ReportSettings | None = None  # the scheduled stakeholder report
+    fleet: FleetConfig = FleetConfig()  # shards and HA pairs (monitor/app/fleet.py)
 
     @model_validator(mode="after")
     def _tokens_are_distinct(self) -> VigilConfig:
@@ -182,7 +184,7 @@ class VigilConfig(StrictModel):
         return self
 
     def check_keys(self) -> set[tuple[str, str]]:
-        return {(site.name, name) for site in self.lms for name in site.checks}
+        return {(site.name, name) for site in self.fleet.owned(self.lms) for name in site.checks}
 
 
 # Deepest nesting a config may use; Vigil's own tables need fewer than ten levels.
@@ -270,6 +272,8 @@ def config_from_data(
         config = VigilConfig.model_validate(raw, context={GAUGES_CONTEXT: CHECK_GAUGES})
     except ValidationError as exc:
         problems.extend(format_validation_error(exc))
+    if config is not None:
+        problems.extend(fleet_problems(config.fleet, config.alerts.receivers))
     if config is not None and config.alerts.templates_dir is not None:
         try:  # render samples now so a broken template fails here, not at 3 a.m.
             Renderer(config.alerts.templates_dir).check()

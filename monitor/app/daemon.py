@@ -28,6 +28,8 @@ from alerts.service import AlertService
 from checks.actions_registry import MAINTENANCE_ACTIONS
 from monitor.app.alerting_work import AlertingWork
 from monitor.app.config import ConfigError, VigilConfig, load_config
+from monitor.app.fleet import with_shard
+from monitor.app.fleet_work import FleetWork
 from monitor.app.jobs import build_jobs
 from monitor.app.listeners import FanOut
 from monitor.app.metrics import build_registry
@@ -62,9 +64,9 @@ class Daemon:
         env: Mapping[str, str] | None = None,
         systemd: SystemdNotifier | None = None,
         notifier_transport: httpx.AsyncBaseTransport | None = None,
-        secrets: SecretRegistry | None = None,
+        secrets: SecretRegistry | None = None, shard: str | None = None,
     ) -> None:
-        self.config = config
+        self.config, self.shard = config, shard  # --shard wins over [fleet] on reloads
         # The config's resolved secrets (load_config fills it): redacted from results,
         # delivery errors and every HTTP response.
         self.secrets = SecretRegistry() if secrets is None else secrets
@@ -109,6 +111,8 @@ class Daemon:
             secrets=self.secrets,
         )
         self.registry.register(self.runner.pools.collector())  # vigil_blocking_* metrics
+        self.fleet = FleetWork(self.maintenance, self.clock.time, config)  # shard, silences, HA
+        self.registry.register(self.fleet.collector())
         self.scheduler = CheckScheduler(
             self.runner, self.clock, misfire_grace=config.scheduler.misfire_grace
         )
@@ -120,7 +124,8 @@ class Daemon:
             actions=MAINTENANCE_ACTIONS,
             state_dir=config.state.dir, renderer=ReportRenderer(config.alerts.templates_dir),
             run_blocking=self.runner.blocking_for("maintenance"), wake=self.dispatcher.wake,
-            base_url=config.alerts.base_url, enqueue_message=self.router.enqueue_message)
+            base_url=config.alerts.base_url, enqueue_message=self.router.enqueue_message,
+            acts_for=self.fleet.acts_for)
         self.runner.windows = self.lifecycle.windows_for
         self.work = AlertingWork(store=self.store, dispatcher=self.dispatcher,
                                  router=self.router, alerts=self.alerts,
@@ -175,6 +180,7 @@ class Daemon:
         self._tasks.append(asyncio.create_task(self.work.refresh_receivers(), name="receivers"))
         self._tasks.append(asyncio.create_task(self.work.alert_ticks(), name="alert-ticks"))
         self._tasks.append(asyncio.create_task(self._maintenance_steps(), name="maintenance"))
+        self._tasks.append(asyncio.create_task(self.fleet.run_forever(self._stop), name="fleet"))
         self._tasks.append(asyncio.create_task(
             self.policy.run_forever(self.clock.time, self._stop), name="predictions-slo"))
         self._tasks.append(asyncio.create_task(scheduled_reports(self), name="reports"))
@@ -220,6 +226,7 @@ class Daemon:
         if self.server is not None:
             await self.server.stop()
         await self.dispatcher.aclose()
+        await self.fleet.aclose()
         self.sites.close()
         self.runner.close()
         self.store.close()
@@ -231,7 +238,8 @@ class Daemon:
             return False
         self.systemd.reloading()
         try:
-            new = load_config(self.config_path, env=self.env, secrets=self.secrets)
+            new = with_shard(load_config(self.config_path, env=self.env, secrets=self.secrets),
+                             self.shard)
         except ConfigError as exc:
             self.metrics.config_reloads.labels("error").inc()
             log.error("config reload rejected, still running the previous config:")
@@ -283,6 +291,7 @@ class Daemon:
         self.work.retire_removed_alerts(keep)  # before their state goes; the router says resolved
         self.store.forget_checks_except(keep)
         self.maintenance.apply_config(new)
+        self.fleet.configure(new)
         self.config = new
         self._partial_reload = False
         self.metrics.config_reloads.labels("success").inc()

@@ -11,8 +11,10 @@ from monitor.kernel.job import CheckJob
 from monitor.kernel.target import Target
 
 
-def target_of(site: LmsConfig) -> Target:
-    return Target(name=site.name, kind=site.kind, url=site.url, labels=dict(site.labels))
+def target_of(site: LmsConfig, shard_label: dict[str, str] | None = None) -> Target:
+    """``shard_label``: {"shard": "I"} on a sharded instance, so its alerts say which."""
+    return Target(name=site.name, kind=site.kind, url=site.url,
+                  labels={**site.labels, **(shard_label or {})})
 
 
 def build_jobs(
@@ -21,12 +23,13 @@ def build_jobs(
 ) -> dict[str, CheckJob]:
     """Every enabled (LMS x check) job, optionally narrowed to one LMS and/or check name.
 
-    ``sites`` maps LMS names to their open site access (monitor/app/sites.py)."""
+    ``sites`` maps LMS names to their open site access (monitor/app/sites.py). Only the
+    sites of this instance's shard (``[fleet] shard``) get jobs."""
     jobs: dict[str, CheckJob] = {}
-    for site in config.lms:
+    for site in config.fleet.owned(config.lms):
         if lms is not None and site.name != lms:
             continue
-        target = target_of(site)
+        target = target_of(site, config.fleet.label())
         for name, spec in site.checks.items():
             if not spec.enabled or (check is not None and name != check):
                 continue

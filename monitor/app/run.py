@@ -14,6 +14,7 @@ from pathlib import Path
 
 from monitor.app.config import load_config
 from monitor.app.daemon import Daemon
+from monitor.app.fleet import with_shard
 from monitor.kernel.database import StoreError
 from monitor.kernel.redact import SecretRegistry
 
@@ -24,13 +25,15 @@ EXIT_STATE = 4  # the state database cannot be opened (permissions, read-only or
 
 async def run_daemon(
     config_path: Path, env: Mapping[str, str] | None = None,
-    secrets: SecretRegistry | None = None,
+    secrets: SecretRegistry | None = None, shard: str | None = None,
 ) -> int:
-    """``vigil run``: start, serve until SIGTERM/SIGINT, reload on SIGHUP."""
+    """``vigil run``: start, serve until SIGTERM/SIGINT, reload on SIGHUP. ``shard``
+    (``--shard I/N``) overrides ``[fleet] shard``, at start and on every reload."""
     secrets = SecretRegistry() if secrets is None else secrets
-    config = load_config(config_path, env=env, secrets=secrets)
+    config = with_shard(load_config(config_path, env=env, secrets=secrets), shard)
     try:
-        daemon = Daemon(config, config_path=config_path, env=env, secrets=secrets)
+        daemon = Daemon(config, config_path=config_path, env=env, secrets=secrets,
+                        shard=shard)
     except StoreError as exc:
         log.error("cannot start: %s", exc)
         return EXIT_STATE

@@ -23,8 +23,9 @@ class SiteRegistry:
         self._open: dict[str, tuple[Any, Any]] = {}  # LMS name -> (settings, site)
 
     def sites_for(self, config: VigilConfig) -> dict[str, Any]:
-        """The site object for every LMS; unchanged settings keep their open site."""
-        wanted = {lms.name: lms for lms in config.lms}
+        """The site object for every LMS this instance owns (its shard); unchanged settings
+        keep their open site."""
+        wanted = {lms.name: lms for lms in config.fleet.owned(config.lms)}
         for name in list(self._open):
             settings, site = self._open[name]
             if name not in wanted or _settings_of(wanted[name]) != settings:
@@ -38,7 +39,7 @@ class SiteRegistry:
     def lms_for(self, config: VigilConfig) -> dict[str, tuple[str, Any]]:
         """LMS name -> (kind, site access), as maintenance asks its LMS actions with."""
         sites = self.sites_for(config)
-        return {lms.name: (lms.kind, sites[lms.name]) for lms in config.lms}
+        return {lms.name: (lms.kind, sites[lms.name]) for lms in config.fleet.owned(config.lms)}
 
     def close(self) -> None:
         for _, site in self._open.values():

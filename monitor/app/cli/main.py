@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("-c", "--config", type=Path, required=True)
+    run.add_argument("--shard", type=_shard, metavar="I/N",
+                     help="run only the LMS sites of shard I of N (0 <= I < N, as Prometheus "
+                     "hashmod); overrides [fleet] shard")
 
     check = sub.add_parser("check", help="run checks once (Nagios/Icinga plugin output)")
     check.add_argument("-c", "--config", type=Path, required=True)
@@ -81,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub)  # vigil report --lms NAME --since 7d
     return parser
+
+
+def _shard(text: str) -> str:
+    from monitor.kernel.shard import parse_shard
+
+    try:
+        return str(parse_shard(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _setup_logging(level: str, secrets: SecretRegistry) -> None:
@@ -204,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         from monitor.app.run import run_daemon
 
         try:
-            code = asyncio.run(run_daemon(args.config, secrets=secrets))
+            code = asyncio.run(run_daemon(args.config, secrets=secrets, shard=args.shard))
         except ConfigError as exc:
             _print_config_error(exc)
             code = EXIT_CONFIG

@@ -131,8 +131,10 @@ def core_operations(view: DaemonView, pages: Environment) -> list[Operation]:
                    "severity": a.severity, "held": a.held, "flapping": a.flapping,
                    "ack": ack_json(a)} for a in view.store.firing_alerts()]
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        fleet = getattr(view, "fleet", None)  # monitor/app/fleet_work.py
         return HTMLResponse(status_page.render(checks=checks, alerts=alerts, now=now,
-                                               acked=request.query_params.get("acked")))
+                                               acked=request.query_params.get("acked"),
+                                               fleet=fleet.summary() if fleet else None))
 
     async def metrics(request: Request, _: Inputs) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
