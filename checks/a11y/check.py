@@ -162,6 +162,7 @@ def _summary(audited: list[PageAudit], rules: Counter[str], new: list[str]) -> s
 def _page_details(page: PageAudit) -> dict[str, Any]:
     if page.problem is not None:
         return {"url": plain_url(page.url), "problem": page.problem}
-    return {"url": plain_url(page.url), "violations": [{"rule": v.rule, "impact": v.impact, "help": v.help,
+    return {"url": plain_url(page.url),
+            "violations": [{"rule": v.rule, "impact": v.impact, "help": v.help,
                             "help_url": v.help_url, "nodes": v.nodes,
                             "targets": list(v.targets)} for v in page.violations]}
