@@ -119,7 +119,7 @@ def _open_tab(b: Browser, plan: AuditPlan) -> str:
 def _navigate(b: Browser, session: str, url: str, what: str) -> tuple[int | None, str]:
     """Open ``url`` and wait for its load event: (final HTTP status, final URL)."""
     b.clear_events()
-    answer = b.call("Page.navigate", {"url": url}, session)
+    answer = b.call("Page.navigate", {"url": url}, session, waiting_for=f"{what} to answer")
     if answer.get("errorText"):
         raise BrowserError(f"{what} could not be opened: {answer['errorText']}")
     b.wait_event("Page.loadEventFired", session, f"{what} to load")

@@ -127,15 +127,16 @@ class Browser:
         os.set_blocking(self._from_browser, False)
 
     def call(self, method: str, params: dict[str, Any] | None = None,
-             session: str | None = None) -> dict[str, Any]:
-        """Send one command and wait for its answer; a protocol error raises BrowserError."""
+             session: str | None = None, waiting_for: str = "") -> dict[str, Any]:
+        """Send one command and wait for its answer; a protocol error raises BrowserError.
+        ``waiting_for`` names what the answer means, for the timeout message."""
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session is not None:
             message["sessionId"] = session
         self._write(json.dumps(message).encode() + b"\0")
         while True:
-            answer = self._read_message(f"an answer to {method}")
+            answer = self._read_message(waiting_for or f"an answer to {method}")
             if answer.get("id") == self._next_id:
                 if "error" in answer:
                     error = answer["error"]
