@@ -134,9 +134,10 @@ class Browser:
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session is not None:
             message["sessionId"] = session
-        self._write(json.dumps(message).encode() + b"\0")
+        what = waiting_for or f"an answer to {method}"
+        self._write(json.dumps(message).encode() + b"\0", what)
         while True:
-            answer = self._read_message(waiting_for or f"an answer to {method}")
+            answer = self._read_message(what)
             if answer.get("id") == self._next_id:
                 if "error" in answer:
                     error = answer["error"]
@@ -168,7 +169,7 @@ class Browser:
     def clear_events(self) -> None:
         self._events.clear()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, what: str) -> None:
         view = memoryview(data)
         while view:
             self._wait_ready(self._to_browser, writable=True, what="Chromium to read a command")
@@ -177,7 +178,8 @@ class Browser:
             except BlockingIOError:
                 continue
             except BrokenPipeError:
-                raise BrowserFatal(self._exit_reason("Chromium closed its command pipe")) from None
+                raise BrowserFatal(self._exit_reason(
+                    f"Chromium exited while waiting for {what}")) from None
 
     def _read_message(self, what: str) -> dict[str, Any]:
         while b"\0" not in self._buffer:
@@ -239,7 +241,8 @@ class Browser:
                 with contextlib.suppress(BrowserError, OSError, ValueError):
                     self.deadline = min(self.deadline, time.monotonic() + _CLOSE_GRACE)
                     self.deadline = max(self.deadline, time.monotonic() + 0.5)
-                    self._write(json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
+                    self._write(json.dumps({"id": 0, "method": "Browser.close"}).encode()
+                                + b"\0", "Browser.close")
             if not _reaped(self.pid, _CLOSE_GRACE):
                 _kill_tree(self.pid, self._tree())
             self.pid = None

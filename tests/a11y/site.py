@@ -59,6 +59,9 @@ COURSE = """<!doctype html>
 <body><main><h1>Biology 101</h1><img src="/cell.png" width="10" height="10">
 <p>Week 1: cells</p></main></body></html>"""
 
+# Answers at once, but its image never does: the load event never comes.
+STUCK = CLEAN.replace('src="/logo.png"', 'src="/pages/slow.html"')
+
 LOGIN = """<!doctype html>
 <html lang="en" dir="ltr"><head><meta charset="utf-8">
 <title>Log in to the site | Campus</title></head>
@@ -119,7 +122,7 @@ class A11ySite:
     def _get(self, h: BaseHTTPRequestHandler) -> None:
         path = urlsplit(h.path).path
         pages = {"/pages/violations.html": VIOLATIONS, "/pages/clean.html": CLEAN,
-                 "/my/": CLEAN}
+                 "/my/": CLEAN, "/pages/stuck.html": STUCK}
         if path in pages:
             return _send(h, 200, pages[path])
         if path == "/pages/slow.html":

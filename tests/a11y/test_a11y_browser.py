@@ -136,6 +136,15 @@ async def test_a_page_that_never_loads_is_bounded_and_named(run_a11y: Run,
         "page 'later' not audited: the run stopped before it"
 
 
+async def test_a_page_whose_load_never_finishes_is_bounded_and_named(
+        run_a11y: Run, site: A11ySite) -> None:
+    result = await run_a11y(timeout=9.0, pages={"stuck": f"{site.url}/pages/stuck.html"})
+    assert result.status is Status.UNKNOWN
+    assert result.summary == (f"page 'stuck' ({site.url}/pages/stuck.html): timed out "
+                              "waiting for the page to load")
+    assert counts(result) == {}
+
+
 async def test_an_http_error_page_is_named_not_audited(run_a11y: Run, site: A11ySite) -> None:
     result = await run_a11y(pages={"gone": f"{site.url}/course/missing.php"})
     assert result.status is Status.UNKNOWN
@@ -168,3 +177,14 @@ async def test_missing_axe_core_is_unknown_naming_where_it_looked(run_a11y: Run,
     assert result.status is Status.UNKNOWN
     assert result.summary.startswith(f"axe-core not found (looked at {tmp_path}/nowhere/axe.min.js")
     assert "npm install --prefix /usr/local/share/vigil/axe-core axe-core@4" in result.summary
+
+
+async def test_a_program_that_is_not_chromium_is_named(run_a11y: Run, site: A11ySite,
+                                                       tmp_path: Path) -> None:
+    fake = tmp_path / "not-chromium"
+    fake.write_text("#!/bin/sh\necho 'not a browser' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    result = await run_a11y(chromium=str(fake), pages={"course": f"{site.url}/pages/clean.html"})
+    assert result.status is Status.UNKNOWN
+    assert result.summary == ("a11y audit not run: Chromium exited while waiting for an answer "
+                              "to Target.createTarget (not a browser)")
