@@ -72,6 +72,7 @@ class AuditOutcome:
     pages: tuple[PageAudit, ...]
     problem: str | None = None  # a failure before any page (browser, login)
     axe_version: str | None = None
+    peak_memory: int = 0  # bytes, Chromium's processes together at the highest sample
 
 
 def audit_pages(plan: AuditPlan) -> AuditOutcome:
@@ -79,8 +80,9 @@ def audit_pages(plan: AuditPlan) -> AuditOutcome:
     pages: list[PageAudit] = []
     version: str | None = None
     problem: str | None = None
+    browser = Browser(plan.chromium, plan.deadline, plan.memory_limit, plan.scratch_dir)
     try:
-        with Browser(plan.chromium, plan.deadline, plan.memory_limit, plan.scratch_dir) as b:
+        with browser as b:
             session = _open_tab(b, plan)
             if plan.login is not None:
                 _log_in(b, session, plan.login)
@@ -98,7 +100,7 @@ def audit_pages(plan: AuditPlan) -> AuditOutcome:
     done = {p.name for p in pages}
     rest = tuple(PageAudit(n, u, f"page {n!r} not audited: the run stopped before it")
                  for n, u in plan.pages if n not in done)
-    return AuditOutcome(tuple(pages) + rest, problem, version)
+    return AuditOutcome(tuple(pages) + rest, problem, version, browser.peak_memory)
 
 
 def _open_tab(b: Browser, plan: AuditPlan) -> str:

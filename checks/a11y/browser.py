@@ -25,13 +25,14 @@ import json
 import os
 import select
 import shutil
-import signal
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from checks.a11y.chromium import browser_env, chromium_flags, kill_tree, reaped, rss
 
 _CHUNK = 1 << 16
 _WATCH_EVERY = 0.25  # seconds between memory samples while waiting
@@ -53,20 +54,6 @@ class BrowserTimeout(BrowserFatal):
     """The run's deadline passed while waiting for Chromium."""
 
 
-def chromium_flags(profile: Path, heap_mib: int) -> list[str]:
-    flags = [
-        "--headless", "--remote-debugging-pipe", f"--user-data-dir={profile}",
-        "--no-first-run", "--no-default-browser-check", "--disable-gpu",
-        "--disable-extensions", "--disable-background-networking", "--disable-sync",
-        "--disable-component-update", "--disable-default-apps", "--mute-audio",
-        "--disable-dev-shm-usage", "--renderer-process-limit=2", "--hide-scrollbars",
-        "--window-size=1280,1024", f"--js-flags=--max-old-space-size={heap_mib}",
-    ]
-    if os.geteuid() == 0:
-        flags.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox
-    return flags
-
-
 class Browser:
     """A running Chromium and the pipe to it; use as a context manager."""
 
@@ -84,6 +71,7 @@ class Browser:
         self._next_id = 0
         self._events: list[dict[str, Any]] = []
         self._next_watch = 0.0
+        self.peak_memory = 0  # bytes, the most all its processes held at one sample
 
     def __enter__(self) -> Browser:
         try:
@@ -117,7 +105,7 @@ class Browser:
             (os.POSIX_SPAWN_DUP2, child_out, 4),
         ]
         try:
-            self.pid = os.posix_spawn(self.executable, argv, _browser_env(), file_actions=actions,
+            self.pid = os.posix_spawn(self.executable, argv, browser_env(), file_actions=actions,
                                       setsid=True)
         except OSError as exc:
             raise BrowserError(f"cannot start {self.executable}: {exc.strerror}") from None
@@ -212,7 +200,8 @@ class Browser:
                 return
 
     def _watch_memory(self) -> None:
-        used = sum(_rss(p) for p in self._tree())
+        used = sum(rss(p) for p in self._tree())
+        self.peak_memory = max(self.peak_memory, used)
         if used > self.memory_limit:
             raise BrowserFatal(f"Chromium used {used >> 20} MiB, more than memory_limit "
                                f"({self.memory_limit >> 20} MiB); it was stopped")
@@ -243,8 +232,8 @@ class Browser:
                     self.deadline = max(self.deadline, time.monotonic() + 0.5)
                     self._write(json.dumps({"id": 0, "method": "Browser.close"}).encode()
                                 + b"\0", "Browser.close")
-            if not _reaped(self.pid, _CLOSE_GRACE):
-                _kill_tree(self.pid, self._tree())
+            if not reaped(self.pid, _CLOSE_GRACE):
+                kill_tree(self.pid, self._tree())
             self.pid = None
         for fd in (self._to_browser, self._from_browser):
             if fd >= 0:
@@ -255,49 +244,3 @@ class Browser:
             shutil.rmtree(self.profile, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self.profile.with_name(self.profile.name + ".log").unlink()
-
-
-def _browser_env() -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "TZ", "FONTCONFIG_PATH")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env["HOME"] = tempfile.gettempdir()  # no writes into the daemon's home
-    return env
-
-
-def _rss(process: psutil.Process) -> int:
-    try:
-        return int(process.memory_info().rss)
-    except psutil.Error:
-        return 0
-
-
-def _reaped(pid: int, within: float) -> bool:
-    """Wait up to ``within`` seconds for our child to exit, reaping it."""
-    end = time.monotonic() + within
-    while True:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return True
-        if done:
-            return True
-        if time.monotonic() >= end:
-            return False
-        time.sleep(0.05)
-
-
-def _kill_tree(pid: int, tree: list[psutil.Process]) -> None:
-    """SIGKILL the browser's session and any descendant that left it, then reap the browser.
-
-    Descendants go first while the browser still lives to reap them; the session kill
-    catches what was forked since."""
-    for process in tree[1:]:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(tree[1:], timeout=1.0)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _reaped(pid, 5.0)

@@ -101,6 +101,7 @@ class A11yCheck:
                           {"page": p.name}) for p in outcome.pages]
         details: dict[str, Any] = {"tags": list(self.spec.tags),
                                    "axe_version": outcome.axe_version,
+                                   "browser_peak_mib": outcome.peak_memory >> 20,
                                    "pages": {p.name: _page_details(p) for p in outcome.pages}}
         if outcome.problem is not None:
             return Result(Status.UNKNOWN, f"a11y audit not run: {outcome.problem}",

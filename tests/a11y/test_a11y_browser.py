@@ -32,6 +32,7 @@ async def test_counts_violations_by_impact_exactly(run_a11y: Run, site: A11ySite
                                      "2 serious, 2 moderate (")
     assert result.details["tags"] == ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
     assert result.details["axe_version"].startswith("4.")
+    assert 0 < result.details["browser_peak_mib"] <= 1024  # sampled, under memory_limit
 
 
 async def test_a_page_without_violations_counts_zero_everywhere(run_a11y: Run,
