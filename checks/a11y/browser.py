@@ -8,8 +8,8 @@ Selenium, no Node at run time.
 
 Bounds, per run:
 - time: every read waits at most until the run's deadline, then the browser is killed;
-- memory: the resident memory of the browser and all its processes is sampled while
-  waiting and the browser is killed past ``memory_limit`` (RLIMIT_AS cannot be used:
+- memory: the memory of the browser and all its processes (their PSS, summed) is
+  sampled while waiting and the browser is killed past ``memory_limit`` (RLIMIT_AS cannot be used:
   V8 reserves terabytes of address space up front), and V8's heap is capped too;
 - disk and state: a fresh profile directory per run, removed afterwards.
 Why posix_spawn: it maps our pipe ends onto fds 3 and 4 of the child without a
@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 
-from checks.a11y.chromium import browser_env, chromium_flags, kill_tree, reaped, rss
+from checks.a11y.chromium import browser_env, chromium_flags, kill_tree, memory, reaped
 
 _CHUNK = 1 << 16
 _WATCH_EVERY = 0.25  # seconds between memory samples while waiting
@@ -200,7 +200,7 @@ class Browser:
                 return
 
     def _watch_memory(self) -> None:
-        used = sum(rss(p) for p in self._tree())
+        used = sum(memory(p) for p in self._tree())
         self.peak_memory = max(self.peak_memory, used)
         if used > self.memory_limit:
             raise BrowserFatal(f"Chromium used {used >> 20} MiB, more than memory_limit "

@@ -39,11 +39,19 @@ def browser_env() -> dict[str, str]:
     return env
 
 
-def rss(process: psutil.Process) -> int:
+def memory(process: psutil.Process) -> int:
+    """The process's proportional set size (PSS: each shared page split between the
+    processes that map it, so a sum over Chromium's tree is what it really holds; a sum
+    of RSS counts the shared browser binary once per process). RSS where PSS is unknown."""
     try:
-        return int(process.memory_info().rss)
+        pss = getattr(process.memory_full_info(), "pss", None)
+        return int(pss if pss is not None else process.memory_info().rss)
+    except psutil.AccessDenied:
+        with contextlib.suppress(psutil.Error):
+            return int(process.memory_info().rss)
     except psutil.Error:
-        return 0
+        pass
+    return 0
 
 
 def reaped(pid: int, within: float) -> bool:
