@@ -47,6 +47,8 @@ class AuditPlan:
     login: LoginPlan | None = None
     cookies: Mapping[str, str] = field(default_factory=dict)
     scratch_dir: Path | None = None
+    sandbox: bool = True
+    jitless: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,8 @@ def audit_pages(plan: AuditPlan) -> AuditOutcome:
     pages: list[PageAudit] = []
     version: str | None = None
     problem: str | None = None
-    browser = Browser(plan.chromium, plan.deadline, plan.memory_limit, plan.scratch_dir)
+    browser = Browser(plan.chromium, plan.deadline, plan.memory_limit, plan.scratch_dir,
+                      sandbox=plan.sandbox, jitless=plan.jitless)
     try:
         with browser as b:
             session = _open_tab(b, plan)

@@ -58,11 +58,13 @@ class Browser:
     """A running Chromium and the pipe to it; use as a context manager."""
 
     def __init__(self, executable: str, deadline: float, memory_limit: int,
-                 scratch_dir: Path | None = None) -> None:
+                 scratch_dir: Path | None = None, *, sandbox: bool = True,
+                 jitless: bool = False) -> None:
         self.executable = executable
         self.deadline = deadline
         self.memory_limit = memory_limit
         self.scratch_dir = scratch_dir
+        self.sandbox, self.jitless = sandbox, jitless
         self.profile: Path | None = None
         self.pid: int | None = None
         self._to_browser = -1
@@ -95,7 +97,8 @@ class Browser:
         for fd in (cmd_read, out_write):
             os.close(fd)
         heap = max(64, self.memory_limit // (4 << 20))
-        argv = [self.executable, *chromium_flags(self.profile, heap), "about:blank"]
+        argv = [self.executable, *chromium_flags(self.profile, heap, self.sandbox,
+                                                        self.jitless), "about:blank"]
         log = str(self.profile.with_name(self.profile.name + ".log"))
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

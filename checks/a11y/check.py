@@ -78,7 +78,7 @@ class A11yCheck:
         plan = AuditPlan(chromium, source, tuple(pages.items()), self.spec.tags,
                          start + budget, self.spec.memory_limit_mib << 20, self._login(),
                          {k: v.get_secret_value() for k, v in self.spec.cookies.items()},
-                         self.scratch_dir)
+                         self.scratch_dir, self.spec.sandbox, self.spec.jitless)
         outcome = await ctx.run_blocking(lambda: audit_pages(plan))
         return self._judge(outcome)
 

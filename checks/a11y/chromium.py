@@ -17,16 +17,20 @@ from pathlib import Path
 import psutil
 
 
-def chromium_flags(profile: Path, heap_mib: int) -> list[str]:
+def chromium_flags(profile: Path, heap_mib: int, sandbox: bool = True,
+                   jitless: bool = False) -> list[str]:
+    """``sandbox`` False and ``jitless`` True let Chromium run where user namespaces are
+    refused (RestrictNamespaces=) and W+X memory is forbidden (MemoryDenyWriteExecute=)."""
+    js = f"--max-old-space-size={heap_mib}" + (" --jitless" if jitless else "")
     flags = [
         "--headless", "--remote-debugging-pipe", f"--user-data-dir={profile}",
         "--no-first-run", "--no-default-browser-check", "--disable-gpu",
         "--disable-extensions", "--disable-background-networking", "--disable-sync",
         "--disable-component-update", "--disable-default-apps", "--mute-audio",
         "--disable-dev-shm-usage", "--renderer-process-limit=2", "--hide-scrollbars",
-        "--window-size=1280,1024", f"--js-flags=--max-old-space-size={heap_mib}",
+        "--window-size=1280,1024", f"--js-flags={js}",
     ]
-    if os.geteuid() == 0:
+    if not sandbox or os.geteuid() == 0:
         flags.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox
     return flags
 

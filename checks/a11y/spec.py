@@ -63,6 +63,10 @@ class A11ySpec(CheckSpec):
     chromium: str = Field(default="chromium", min_length=1)  # a command on PATH or a path
     axe_core_path: Path | None = None  # axe.min.js, its directory, or an npm --prefix
     memory_limit_mib: int = Field(default=1024, ge=128, le=65536)  # all Chromium processes
+    # Under the shipped vigil.service (RestrictNamespaces=yes, MemoryDenyWriteExecute=yes)
+    # Chromium's sandbox and V8's JIT cannot work: sandbox = false, jitless = true there.
+    sandbox: bool = True
+    jitless: bool = False
     login: A11yLogin | None = None
     cookies: dict[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")],
                   SecretStr] = Field(default_factory=dict)  # e.g. a probe account's session

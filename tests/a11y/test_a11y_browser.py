@@ -35,6 +35,14 @@ async def test_counts_violations_by_impact_exactly(run_a11y: Run, site: A11ySite
     assert 0 < result.details["browser_peak_mib"] <= 1024  # sampled, under memory_limit
 
 
+async def test_without_sandbox_and_jit_the_counts_are_the_same(run_a11y: Run,
+                                                               site: A11ySite) -> None:
+    # What a hardened unit (no user namespaces, no W+X memory) needs: same audit.
+    result = await run_a11y(sandbox=False, jitless=True,
+                            pages={"course": f"{site.url}/pages/violations.html"})
+    assert counts(result) == {"critical": 3, "serious": 2, "moderate": 2, "minor": 0}
+
+
 async def test_a_page_without_violations_counts_zero_everywhere(run_a11y: Run,
                                                                 site: A11ySite) -> None:
     result = await run_a11y(pages={"dashboard": f"{site.url}/pages/clean.html"})
