@@ -165,7 +165,7 @@ def _audit_page(b: Browser, session: str, plan: AuditPlan, name: str, url: str,
     where = f"page {name!r} ({plain_url(url)})"
     if status is not None and status >= 400:
         return PageAudit(name, url, f"{where} answered HTTP {status}: not audited"), version
-    if _same_page(final, url) is False and _evaluate(b, session, _HAS_PASSWORD):
+    if not _same_page(final, url) and _evaluate(b, session, _HAS_PASSWORD):
         return PageAudit(name, url, f"{where} redirected to a login form at {plain_url(final)}: "
                          "not audited (set [login] or a session cookie, or check them)"), version
     if not _evaluate(b, session, "typeof axe === 'object' && typeof axe.run === 'function'"):
