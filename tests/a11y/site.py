@@ -59,6 +59,11 @@ COURSE = """<!doctype html>
 <body><main><h1>Biology 101</h1><img src="/cell.png" width="10" height="10">
 <p>Week 1: cells</p></main></body></html>"""
 
+# A clean page that embeds the course page: axe audits inside the frame too (as an
+# H5P activity or an LTI tool is embedded in a Moodle course).
+FRAMED = CLEAN.replace("</main>", '<iframe src="/course/frame.html" title="Activity">'
+                       "</iframe></main>")
+
 # Answers at once, but its image never does: the load event never comes.
 STUCK = CLEAN.replace('src="/logo.png"', 'src="/pages/slow.html"')
 
@@ -122,7 +127,8 @@ class A11ySite:
     def _get(self, h: BaseHTTPRequestHandler) -> None:
         path = urlsplit(h.path).path
         pages = {"/pages/violations.html": VIOLATIONS, "/pages/clean.html": CLEAN,
-                 "/my/": CLEAN, "/pages/stuck.html": STUCK}
+                 "/my/": CLEAN, "/pages/stuck.html": STUCK,
+                 "/pages/framed.html": FRAMED, "/course/frame.html": COURSE}
         if path in pages:
             return _send(h, 200, pages[path])
         if path == "/pages/slow.html":

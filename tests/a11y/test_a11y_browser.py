@@ -53,6 +53,13 @@ async def test_a_page_without_violations_counts_zero_everywhere(run_a11y: Run,
         == [({"page": "dashboard"}, 1.0)]
 
 
+async def test_violations_inside_a_frame_are_counted(run_a11y: Run, site: A11ySite) -> None:
+    result = await run_a11y(pages={"framed": f"{site.url}/pages/framed.html"})
+    assert counts(result) == {"critical": 1, "serious": 0, "moderate": 0, "minor": 0}
+    [violation] = result.details["pages"]["framed"]["violations"]
+    assert (violation["rule"], violation["targets"]) == ("image-alt", ["iframe >> img"])
+
+
 async def test_tags_choose_the_rules_and_several_pages_add_up(run_a11y: Run,
                                                               site: A11ySite) -> None:
     # empty-heading (minor) is a best-practice rule: outside WCAG 2.1 AA, inside this set.
