@@ -10,6 +10,9 @@ is built from it and from MOODLE_METRICS.
 from __future__ import annotations
 
 from checks import dns, http, os_updates, process, system, tcp, tls
+from checks.a11y import check as a11y
+from checks.a11y.check import A11yCheck
+from checks.a11y.spec import A11ySpec
 from checks.base import Check
 from checks.canvas.registry import CANVAS_CHECK_TYPES, CANVAS_METRICS
 from checks.dns import DnsCheck, DnsSpec
@@ -39,6 +42,7 @@ CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
     "os_updates": (OsUpdatesSpec, OsUpdatesCheck),
     "code_integrity": (CodeIntegritySpec, CodeIntegrityCheck),
     "dataroot_scripts": (DatarootScriptsSpec, DatarootScriptsCheck),
+    "a11y": (A11ySpec, A11yCheck),
     **MOODLE_CHECK_TYPES,
     **CANVAS_CHECK_TYPES,
     **OPENEDX_CHECK_TYPES,
@@ -50,6 +54,7 @@ CHECK_METRICS: Metrics = merge(
     http.METRICS, tls.METRICS, tcp.METRICS, dns.METRICS, system.METRICS, process.METRICS,
     os_updates.METRICS, codetree.METRICS, datascripts.METRICS, CANVAS_METRICS, OPENEDX_METRICS,
     JOURNEY_METRICS,
+    a11y.METRICS,
 )
 
 

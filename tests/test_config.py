@@ -127,6 +127,7 @@ def test_relative_state_dir_is_relative_to_the_config_file(tmp_path: Path) -> No
 def test_example_configs_are_valid(name: str, tmp_path: Path) -> None:
     (tmp_path / "webhook_token").write_text("t0ken")
     (tmp_path / "moodle_probe_password").write_text("pr0be-pass")
+    (tmp_path / "lms-probe-password").write_text("probe-pa55word")
     load_config(ROOT / "examples" / name, env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
 
 

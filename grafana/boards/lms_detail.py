@@ -6,6 +6,7 @@ writes the result to grafana/dashboards/vigil-lms-detail.json.
 
 from __future__ import annotations
 
+from grafana.boards.a11y import a11y_row
 from grafana.boards.frame import VAR_INSTANCE, VAR_LMS, dashboard, var_datasource
 from grafana.boards.journey import journey_row
 from grafana.boards.panels import (
@@ -127,6 +128,7 @@ def lms_detail() -> dict:
         *canvas_row(),
         *openedx_row(),
         *journey_row(),
+        *a11y_row(),
         row("Predictions"),
         bars("Time to threshold (Vigil forecasts)", "Vigil's forecasts: how long until each "
              "forecast rule's metric crosses its threshold at the current trend (disk full, "

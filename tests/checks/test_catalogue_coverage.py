@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 
 from checks import dns, http, os_updates, process, system, tcp, tls
+from checks.a11y import check as a11y
 from checks.canvas import api as canvas_api
 from checks.canvas import health as canvas_health
 from checks.integrity import codetree, datascripts
@@ -24,7 +25,7 @@ from checks.registry import CHECK_METRICS, CHECK_TYPES, build_check
 from monitor.kernel.spec import CheckSpec
 
 MODULES = (http, tls, tcp, dns, system, process, os_updates, codetree, datascripts,
-           canvas_health, canvas_api, openedx_heartbeat, openedx_pages, journey_run)
+           canvas_health, canvas_api, openedx_heartbeat, openedx_pages, journey_run, a11y)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
@@ -48,7 +49,7 @@ def test_catalogued_check_metrics_follow_the_naming_rules() -> None:
 
 def test_the_registry_maps_each_type_to_its_spec_and_check() -> None:
     generic = {"http", "tls", "tcp", "dns", "system", "process", "os_updates",
-               "code_integrity", "dataroot_scripts", "journey"}
+               "code_integrity", "dataroot_scripts", "journey", "a11y"}
     assert generic <= set(CHECK_TYPES)
     assert set(CHECK_TYPES) - generic == {
         n for n in CHECK_TYPES if n.startswith(("moodle_", "canvas_", "openedx_"))}

@@ -180,7 +180,8 @@ class LiveSetup:
         config.write_text(vigil_config(self, demo.server, site, db.settings(), feed.url,
                                        redis_port, blackhole.url)
                           + mirror_config(demo.server, mirror)
-                          + connectors_config(canvas, openedx), encoding="utf-8")
+                          + connectors_config(canvas, openedx)
+                          + a11y_config(demo.server), encoding="utf-8")
         store_release_manifest(tmp, config, site)
         self._start_vigil(config)
         prometheus_log = self.stack.enter_context((tmp / "prometheus.log").open("w"))
@@ -437,6 +438,22 @@ studio_url = "{openedx.studio.url}"
 [lms.checks.openedx_pages]
 studio_url = "{openedx.studio.url}"
 {fast}
+"""
+
+
+def a11y_config(demo: DemoServer) -> str:
+    """The a11y check (real Chromium and axe-core) on the demo LMS's login page, so the
+    accessibility panels are queried against real series. Every 45 s (a Chromium per
+    run is the heaviest check here), within the 60 s the fixture waits for every check
+    to run again."""
+    return f"""
+[[lms]]
+name = "a11y-live"
+url = "{demo.url}"
+[lms.checks.a11y]
+pages = {{ login = "{demo.url}/login/index.php" }}
+interval = "45s"
+timeout = "30s"
 """
 
 

@@ -256,7 +256,7 @@ REQUIRED_METRICS = {
         "lms_integrity_changed_files"},
     "vigil-lms-detail.json": {
         "lms_canvas_component_up", "lms_canvas_api_up", "lms_openedx_service_up",
-        "lms_openedx_http_duration_seconds",
+        "lms_openedx_http_duration_seconds", "lms_a11y_violations", "lms_a11y_page_audited",
         "lms_check_status", "lms_http_duration_seconds", "lms_tls_cert_expiry_seconds",
         "lms_moodle_cron_age_seconds", "lms_moodle_scheduled_tasks_failing",
         "lms_moodle_adhoc_tasks_due", "lms_moodle_redis_up", "lms_moodle_sessions",

@@ -144,7 +144,8 @@ def variables(live: LiveSetup, prom: Prometheus) -> dict[str, str]:
     instances = prom.label_values("instance", "vigil_build_info")
     assert instances == [live.instance]
     lms = prom.label_values("lms", f'lms_check_status{{instance=~"{regex_of(instances)}"}}')
-    assert set(lms) == {LMS_MOODLE, LMS_EDGE, LMS_MIRROR, "canvas-live", "openedx-live"}
+    assert set(lms) == {LMS_MOODLE, LMS_EDGE, LMS_MIRROR, "canvas-live", "openedx-live",
+                        "a11y-live"}
     return {"$instance": regex_of(instances), "$lms": regex_of(lms)}
 
 
