@@ -36,8 +36,8 @@ from checks.registry import CHECK_TYPES
 from monitor.app.catalogue import CHECK_GAUGES
 from monitor.app.config_errors import format_key, format_validation_error
 from monitor.app.config_rules import cross_field_problems, problem_order
-from monitor.app.report.settings import ReportSettings
 from monitor.app.fleet import FleetConfig, fleet_problems
+from monitor.app.report.settings import ReportSettings
 from monitor.app.secrets import register_url_credentials, resolve_references
 from monitor.app.tokens import DEPRECATION as TOKEN_DEPRECATION
 from monitor.app.tokens import ApiToken, TokenConfig, api_tokens, tokens_problems

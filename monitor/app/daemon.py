@@ -33,6 +33,7 @@ from monitor.app.fleet_work import FleetWork
 from monitor.app.jobs import build_jobs
 from monitor.app.listeners import FanOut
 from monitor.app.metrics import build_registry
+from monitor.app.readiness import readiness_problems
 from monitor.app.report.schedule import for_daemon as scheduled_reports
 from monitor.app.runner import CheckRunner
 from monitor.app.scheduler import CheckScheduler
@@ -301,17 +302,4 @@ class Daemon:
 
     # -- readiness --------------------------------------------------------------
     def readiness_problems(self) -> list[str]:
-        problems = []
-        if not self.scheduler.running:
-            problems.append("scheduler is not running")
-        writes = self.store.database.writes
-        if writes.failing:
-            problems.append(f"state database {self.store.path}: the last "
-                            f"{writes.consecutive_failures} write(s) failed: {writes.last_error}")
-        elif not self.store.is_writable():
-            problems.append(f"state database {self.store.path} is not writable")
-        problems += self.runner.pools.readiness_problems()  # "N blocking workers hung in F"
-        if skipped := self.scheduler.recently_skipped():
-            problems.append(f"scheduler skipped {skipped} check run(s) in the last 5 minutes "
-                            "(a run still in flight or too late to start: saturated)")
-        return problems
+        return readiness_problems(self.scheduler, self.store, self.runner.pools)
