@@ -106,6 +106,10 @@ class AlertPath(Request):
     fingerprint: str = Field(min_length=1, max_length=64)
 
 
+class OutboxPath(Request):
+    id: int = Field(ge=1, le=2**62)
+
+
 class Acknowledgement(BaseModel):
     by: str
     comment: str
@@ -167,7 +171,10 @@ class AckForm(BaseModel):
 
     by: str = ""
     comment: str = ""
-    token: str = Field(default="", description="an API token ([[server.tokens]])")
+    token: str = Field(default="", description="an API token ([[server.tokens]]); "
+                       "console forms send csrf with the session cookie instead")
+    csrf: str = Field(default="", description="the console session's CSRF token")
+    next: str = Field(default="", description="the console page to go back to")
     sticky: str = Field(default="", description="on: until OK")
     expires: str = Field(default="", description='e.g. "2h"; empty: no expiry')
 
