@@ -16,11 +16,17 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 # The real PHP interpreter: tests/moodle/test_php_differential.py checks the config.php reader against it.
 command -v php >/dev/null || need_apt+=(php-cli)
+# npm fetches axe-core for the accessibility probe's tests (tests/a11y/).
+command -v npm >/dev/null || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
+
+# axe-core from the npm registry into a cache git ignores (checks/a11y/spec.py looks there).
+[ -f .cache/axe-core/node_modules/axe-core/axe.min.js ] || \
+  npm install --silent --no-audit --no-fund --prefix .cache/axe-core axe-core@4 >/dev/null
 
 # PostgreSQL, MariaDB and Redis on loopback (this machine kind starts them; a fresh
 # Debian machine does not).

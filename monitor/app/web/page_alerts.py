@@ -142,6 +142,9 @@ def alerts_operations(view: Any, console: Console) -> list[Operation]:
             return console.message(request, 404, "Notification not retried",
                                    f"No failed notification {given.path.id}: it may have "
                                    "been retried already.", "/alerts", "Back")
+        dispatcher = getattr(view, "dispatcher", None)  # send it now, not at the next poll
+        if dispatcher is not None:
+            dispatcher.wake()
         return RedirectResponse(f"/alerts?done=retry-{given.path.id}#deliveries",
                                 status_code=303)
 
