@@ -148,3 +148,12 @@ def test_signin_only_redirects_to_a_path_on_this_site(view: View) -> None:
         answer = client.post("/signin", data={"token": TOKENS["viewer"][0], "next": target},
                              follow_redirects=False)
         assert answer.headers["location"] == "/", target
+
+
+def test_the_cookie_is_secure_when_the_console_is_served_over_tls(view: View) -> None:
+    from monitor.app.web.api import create_app
+
+    client = TestClient(create_app(view), base_url="https://vigil.example")
+    answer = client.post("/signin", data={"token": TOKENS["viewer"][0]},
+                         follow_redirects=False)
+    assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
