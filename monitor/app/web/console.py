@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from monitor.app.tokens import identify
-from monitor.app.web.access import Access, Denial, note
+from monitor.app.web.access import Access, Denial, Viewer, note
 from monitor.app.web.bodies import BodyError, read_limited
 from monitor.app.web.operations import Inputs, Operation, Reply
+from monitor.app.web.schemas import SignInForm
 from monitor.app.web.sessions import ABSOLUTE_SECONDS, clear_cookie, set_cookie
 
 HTML = "text/html"
@@ -120,6 +121,9 @@ def console_operations(console: Console) -> list[Operation]:
 
     async def audit_page(request: Request, _: Inputs) -> Response:
         viewer = access.viewer(request)
+        scheme, _sep, given = request.headers.get("authorization", "").partition(" ")
+        if viewer.principal is None and scheme.lower() == "bearer":  # scripts, like the API
+            viewer = Viewer(identify(access.tokens(), given))
         if not viewer.can("read"):
             why = ("Sign in with a token that has the read scope to see the audit log."
                    if viewer.principal is None else
@@ -137,7 +141,8 @@ def console_operations(console: Console) -> list[Operation]:
         Operation("POST", "/signin", signin, "Sign in with a named token (sets the session "
                   "cookie)", {303: Reply("Signed in", media=HTML),
                               401: Reply("Unknown token", media=HTML),
-                              403: Reply("No tokens configured", media=HTML)}),
+                              403: Reply("No tokens configured", media=HTML)},
+                  form=SignInForm),
         Operation("POST", "/signout", signout, "Sign out (ends the session)",
                   {**page, 403: Reply("Wrong CSRF token", media=HTML)}),
         Operation("GET", "/audit", audit_page, "Audit log page (needs a signed-in read "

@@ -106,6 +106,15 @@ class AlertPath(Request):
     fingerprint: str = Field(min_length=1, max_length=64)
 
 
+class SignInForm(BaseModel):
+    """The console's sign-in form (read by the page handler, not strict)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: str = Field(default="", description="a [[server.tokens]] token, pasted once")
+    next: str = Field(default="", description="the console page to go to afterwards")
+
+
 class OutboxPath(Request):
     id: int = Field(ge=1, le=2**62)
 
@@ -165,7 +174,7 @@ class UnackRequest(Request):
 
 
 class AckForm(BaseModel):
-    """The status page's acknowledge form (read by the page handler, not strict)."""
+    """The console's acknowledge form (read by the page handler, not strict)."""
 
     model_config = ConfigDict(extra="ignore")
 
