@@ -1,4 +1,4 @@
-"""Helpers for the console's browser tests (tests/test_web_pages_browser.py): a real
+"""Helpers for the console's browser tests (tests/web/test_console_browser.py): a real
 headless Chromium through Selenium, axe-core injected into each page, the 320 px reflow
 check, keyboard-only moves and screenshots kept as test artifacts.
 
@@ -18,9 +18,13 @@ from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.helpers import wait_for
+from tests.test_daemon_process import Vigil
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".cache/axe-core/node_modules/axe-core/axe.min.js"
@@ -29,6 +33,9 @@ CHROMEDRIVER = shutil.which("chromedriver")
 WAIT = 20.0  # seconds an explicit wait may take before the test fails
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PHONE = 320  # px: the narrowest screen every page must fit without horizontal scrolling
+ADMIN = "console-admin-token-0123456789"
+ONCALL = "console-oncall-token-0123456789"
+VIEWER = "console-viewer-token-0123456789"
 
 
 def artifacts_dir(fallback: Path) -> Path:
@@ -116,3 +123,16 @@ def console_errors(driver: WebDriver) -> list[str]:
     document's own refusal status (a 4xx page is the expected answer there)."""
     return [entry["message"] for entry in driver.get_log("browser")
             if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]]
+
+
+def firing_alert(vigil: Vigil, check: str) -> dict[str, Any]:
+    return wait_for(lambda: next((a for a in vigil.get("/api/v1/alerts").json()["alerts"]
+                                  if a["check"] == check and a["state"] == "firing"), None),
+                    WAIT, f"the {check} alert to fire")
+
+
+def sign_in(driver: WebDriver, vigil: Vigil, token: str, then: str = "/") -> None:
+    driver.get(f"{vigil.api}/signin?next={then}")
+    driver.find_element(By.ID, "token").send_keys(token, Keys.ENTER)
+    wait_until(driver, lambda d: "Signed in as" in d.find_element(By.TAG_NAME, "header").text,
+               "the signed-in header")

@@ -1,8 +1,9 @@
 """The maintenance page's calendar: the days of one week or one month in the site's
 timezone, each with the window occurrences that touch it (page_maintenance.py renders it).
 
-Occurrences come from the maintenance book (alerts/maintenance/book.py), which expands
-recurring windows; a manual window still open shows up to the end of the range.
+Occurrences are expanded from the windows the page read (alerts/maintenance/calendar.py),
+so this may run in a worker thread without touching the state file; a manual window
+still open shows up to the end of the range.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from alerts.maintenance.calendar import window_occurrences
+from alerts.maintenance.store import Window
 
 VIEWS = ("week", "month")
 
@@ -33,7 +37,7 @@ def _bounds(view: str, day: date) -> tuple[date, date, date, date]:
     return monday, monday + timedelta(days=6), monday - week, monday + week
 
 
-def calendar_model(book: Any, now: float, zone: ZoneInfo, view: str, at: str
+def calendar_model(windows: list[Window], now: float, zone: ZoneInfo, view: str, at: str
                    ) -> dict[str, Any]:
     view = view if view in VIEWS else "week"
     today = datetime.fromtimestamp(now, zone).date()
@@ -42,7 +46,8 @@ def calendar_model(book: Any, now: float, zone: ZoneInfo, view: str, at: str
     end = datetime.combine(last + timedelta(days=1), time(), zone).timestamp()
     days: dict[date, list[dict[str, Any]]] = {
         first + timedelta(days=i): [] for i in range((last - first).days + 1)}
-    for occurrence in book.occurrences_between(start, end):
+    found = [o for w in windows for o in window_occurrences(w, start, end)]
+    for occurrence in sorted(found, key=lambda o: (o.start, o.window_id)):
         begins = datetime.fromtimestamp(occurrence.start, zone)
         stops = datetime.fromtimestamp(min(occurrence.end or end, end), zone)
         entry = {"name": occurrence.name, "id": occurrence.window_id,

@@ -83,7 +83,7 @@ def page_maintenance_operations(view: MaintenanceView, console: Console) -> list
             lambda: [window_json(book, w, now) for w in windows])
         query = request.query_params
         calendar = await asyncio.to_thread(
-            calendar_model, book, now, ZoneInfo(zone()), query.get("view", "week"),
+            calendar_model, windows, now, ZoneInfo(zone()), query.get("view", "week"),
             query.get("at", ""))
         reported = {w.id for w in windows if occurrences_of(book.windows.database, w.id, 1)}
         return console.render(

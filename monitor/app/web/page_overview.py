@@ -9,6 +9,7 @@ holds keyboard focus, so the page never reloads under the user (no JS: a Refresh
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -41,28 +42,30 @@ def worst(statuses: list[str]) -> str:
     return max(statuses, key=lambda s: SEVERITY.get(s, 2)) if statuses else "OK"
 
 
-def _maintenance(view: Any, lms: str, now: float) -> dict[str, Any] | None:
-    """The LMS's active window, else its next one within the windows' next occurrence."""
-    book = getattr(view, "maintenance", None)
-    if book is None:
-        return None
-    found: list[tuple[float, dict[str, Any]]] = []
-    for window in book.list(include_ended=False):
-        if lms not in book.lms_scope(window.spec):
-            continue
+def upcoming_windows(book: Any, windows: list[Any], now: float
+                     ) -> list[tuple[list[str], dict[str, Any]]]:
+    """Each open window's LMS and its running or next occurrence: computed from windows
+    already read, so the expansion can run in a worker thread (see overview)."""
+    found = []
+    for window in windows:
         for occurrence in book.next_of(window, now, 1):
-            found.append((occurrence.start, {"name": window.spec.name, "id": window.id,
-                                             "start": occurrence.start, "end": occurrence.end,
-                                             "active": occurrence.contains(now)}))
-    if not found:
-        return None
-    active = [item for _, item in found if item["active"]]
-    return active[0] if active else min(found, key=lambda f: f[0])[1]
+            found.append((book.lms_scope(window.spec), {
+                "name": window.spec.name, "id": window.id, "start": occurrence.start,
+                "end": occurrence.end, "active": occurrence.contains(now)}))
+    return found
 
 
-def overview_model(view: Any, lms: str, status: str, family: str) -> dict[str, Any]:
+def _maintenance(upcoming: list[tuple[list[str], dict[str, Any]]], lms: str
+                 ) -> dict[str, Any] | None:
+    """The LMS's active window, else the one whose next occurrence comes first."""
+    mine = [item for scope, item in upcoming if lms in scope]
+    active = [item for item in mine if item["active"]]
+    return active[0] if active else min(mine, key=lambda i: i["start"], default=None)
+
+
+def overview_model(view: Any, lms: str, status: str, family: str, now: float,
+                   upcoming: list[tuple[list[str], dict[str, Any]]]) -> dict[str, Any]:
     store = view.store
-    now = (getattr(view, "clock", None) or SystemClock()).time()
     firing = defaultdict(list)
     for alert in store.firing_alerts():
         firing[alert.lms].append(alert)
@@ -95,7 +98,7 @@ def overview_model(view: Any, lms: str, status: str, family: str) -> dict[str, A
         cards.append({"name": name, "status": worst([Status(x.result.status).name
                                                      for x in mine]),
                       "firing": len(firing[name]), "checks": len(mine),
-                      "maintenance": _maintenance(view, name, now),
+                      "maintenance": _maintenance(upcoming, name),
                       "exams": max(exams) if exams else None, "groups": ordered,
                       "shown": len(checks)})
     families = sorted({family_of(x.check_type) for x in states})
@@ -112,7 +115,11 @@ def overview_operations(view: Any, console: Console) -> list[Operation]:
         lms = query.get("lms", "")
         status = query.get("status", "") if query.get("status", "") in STATUSES else ""
         family = query.get("family", "")
-        model = overview_model(view, lms, status, family)
+        now = (getattr(view, "clock", None) or SystemClock()).time()
+        book = getattr(view, "maintenance", None)
+        upcoming = [] if book is None else await asyncio.to_thread(
+            upcoming_windows, book, book.list(include_ended=False), now)
+        model = overview_model(view, lms, status, family, now, upcoming)
         if query.get("fragment") == "1":
             return console.render(request, "overview_live.html.j2", **model)
         return console.render(request, "overview.html.j2", **model)

@@ -7,16 +7,11 @@ occurrences and an open Moodle quiz it would overlap (a Moodle database double o
 PostgreSQL, tests/moodle_double), force it, and end it early. A read-only token is
 offered no write form. Every page visited, the error pages included, passes axe-core's
 WCAG 2.1 AA rules and fits a 320 px screen (tests/web/browser_kit.py); screenshots go to
-$VIGIL_TEST_ARTIFACTS (default: the test's temporary directory).
+$VIGIL_TEST_ARTIFACTS (default: the test's temporary directory). Fixtures: conftest.py.
 """
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,20 +22,20 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from tests.helpers import TargetServer, free_port, wait_for
-from tests.moodle_double.double import MoodleDouble
-from tests.moodle_double.server import TestDatabase
+from tests.helpers import TargetServer
 from tests.test_daemon_process import Vigil
 from tests.web.browser_kit import (
+    ADMIN,
     AXE,
     CHROMEDRIVER,
     CHROMIUM,
-    WAIT,
+    ONCALL,
+    VIEWER,
     active,
-    artifacts_dir,
     check_page,
-    chrome,
     console_errors,
+    firing_alert,
+    sign_in,
     tab_to,
     wait_until,
 )
@@ -53,129 +48,6 @@ pytestmark = [
                        "installs it into .cache/axe-core)"),
 ]
 
-ADMIN = "console-admin-token-0123456789"
-ONCALL = "console-oncall-token-0123456789"
-VIEWER = "console-viewer-token-0123456789"
-
-
-def toml_table(values: dict[str, Any]) -> str:
-    return "\n".join(f"{key} = {json.dumps(value)}" for key, value in values.items()
-                     if value is not None)
-
-
-@pytest.fixture(scope="module")
-def exam_db() -> Iterator[MoodleDouble]:
-    """A Moodle database double with a quiz that closes tomorrow at 06:30 UTC."""
-    db = TestDatabase.create("postgresql", "mdl_")
-    try:
-        site = MoodleDouble(db, time.time())
-        s = site.scenario.healthy_site()
-        course = s.course("PHYS101")
-        closes = (datetime.now(UTC) + timedelta(days=1)).replace(hour=6, minute=30, second=0)
-        s.quiz_open_with_attempts(0, timeclose=int(closes.timestamp()), course_id=course,
-                                  name="Final exam")
-        yield site
-    finally:
-        db.close()
-
-
-@pytest.fixture(scope="module")
-def hook() -> Iterator[TargetServer]:
-    server = TargetServer()
-    server.status = 400  # the webhook refuses: its notifications fail until retried
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def vigil(tmp_path_factory: pytest.TempPathFactory, exam_db: MoodleDouble,
-          hook: TargetServer) -> Iterator[Vigil]:
-    site = TargetServer()
-    site.status = 500  # both http checks fail at once: two alerts fire
-    workdir = tmp_path_factory.mktemp("vigil")
-    port = free_port()
-    settings = exam_db.settings.model_dump()
-    settings["password"] = exam_db.settings.password.get_secret_value()
-    tokens = "".join(f'[[server.tokens]]\nname = "{name}"\ntoken = "{token}"\n'
-                     f"scopes = {json.dumps(scopes)}\n" for name, token, scopes in (
-                         ("admin", ADMIN, ["admin"]), ("oncall", ONCALL, ["read", "ack"]),
-                         ("viewer", VIEWER, ["read"])))
-    (workdir / "vigil.toml").write_text(f"""
-[state]
-dir = "{workdir / 'state'}"
-[server]
-port = {port}
-{tokens}
-[alerts]
-failure_threshold = 1
-success_threshold = 1
-[alerts.route]
-group_wait = "1s"
-group_interval = "2s"
-[[alerts.receivers]]
-name = "log"
-type = "log"
-[[alerts.receivers]]
-name = "hook"
-type = "webhook"
-url = "{hook.url}/hook"
-[[lms]]
-name = "site"
-kind = "moodle"
-url = "{site.url}"
-[lms.moodle.database]
-{toml_table(settings)}
-[lms.checks.login]
-type = "http"
-interval = "1s"
-timeout = "900ms"
-[lms.checks.webservice]
-type = "http"
-url = "{site.url}/webservice/rest/server.php"
-interval = "1s"
-timeout = "900ms"
-""")
-    daemon = Vigil(workdir / "vigil.toml", port)
-    try:
-        wait_for(lambda: daemon.get("/readyz").status_code == 200, 30, "vigil /readyz")
-        yield daemon
-    finally:
-        if daemon.proc.poll() is None:
-            daemon.proc.send_signal(signal.SIGTERM)
-            try:
-                daemon.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                daemon.proc.kill()
-                daemon.proc.wait()
-        daemon.log.close()
-        site.close()
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return artifacts_dir(tmp_path_factory.mktemp("screenshots"))
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    driver = chrome()
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def firing_alert(vigil: Vigil, check: str) -> dict[str, Any]:
-    return wait_for(lambda: next((a for a in vigil.get("/api/v1/alerts").json()["alerts"]
-                                  if a["check"] == check and a["state"] == "firing"), None),
-                    WAIT, f"the {check} alert to fire")
-
-
-def sign_in(driver: WebDriver, vigil: Vigil, token: str, then: str = "/") -> None:
-    driver.get(f"{vigil.api}/signin?next={then}")
-    driver.find_element(By.ID, "token").send_keys(token, Keys.ENTER)
-    wait_until(driver, lambda d: "Signed in as" in d.find_element(By.TAG_NAME, "header").text,
-               "the signed-in header")
 
 
 def test_keyboard_only_sign_in_and_ack_then_the_check_page_and_audit_log_show_it(
