@@ -86,6 +86,13 @@ def test_keyboard_only_sign_in_and_ack_then_the_check_page_and_audit_log_show_it
     text = browser.find_element(By.TAG_NAME, "main").text
     assert "Acknowledged by oncall" in text and "CRITICAL" in text
     assert "acknowledged" in browser.find_element(By.ID, "events").text
+
+    def notified(d: WebDriver) -> bool:  # the firing notification: receiver and outcome
+        d.get(vigil.api + "/checks/site/login")
+        sent = d.find_element(By.ID, "notifications").text
+        return "log" in sent and "delivered" in sent and "hook" in sent and "failed" in sent
+
+    wait_until(browser, notified, "the notifications sent on the check page")
     check_page(browser, artifacts, "check-page")
     browser.find_element(By.LINK_TEXT, "Audit log").click()
     row = wait_until(browser, lambda d: next((r for r in d.find_elements(
@@ -228,6 +235,9 @@ def test_the_overview_updates_in_place_without_moving_focus_and_filters_without_
                "a live update")
     assert browser.execute_script("return window.notReloaded") is True
     assert active(browser).get_attribute("id") == "f-status"
+    assert browser.execute_script("return window.scrollY") == 40 or browser.execute_script(
+        "return document.documentElement.scrollHeight <= window.innerHeight")
+    assert console_errors(browser) == []
     pause = browser.find_element(By.ID, "pause")
     pause.click()
     assert pause.get_attribute("aria-pressed") == "true"
