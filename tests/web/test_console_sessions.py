@@ -157,3 +157,21 @@ def test_the_cookie_is_secure_when_the_console_is_served_over_tls(view: View) ->
     answer = client.post("/signin", data={"token": TOKENS["viewer"][0]},
                          follow_redirects=False)
     assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
+
+
+def test_posts_from_another_site_are_refused_even_with_a_leaked_csrf_token(
+        view: View, store: StateStore) -> None:
+    client, csrf = signed_in(view, "oncall")
+    foreign = {"Origin": "https://evil.example"}
+    refused = client.post(f"/alerts/{FP}/ack", data={"csrf": csrf}, headers=foreign)
+    assert refused.status_code == 403 and "another site (https://evil.example)" in refused.text
+    assert store.get_alert(FP).ack_by is None  # type: ignore[union-attr]
+    same = client.post(f"/alerts/{FP}/ack", data={"csrf": csrf},
+                       headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert same.status_code == 303
+    fetched = client.post(f"/alerts/{FP}/unack", data={"csrf": csrf},
+                          headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"})
+    assert fetched.status_code == 403 and store.get_alert(FP).ack_by == "oncall"  # type: ignore[union-attr]
+    login = client_for(view).post("/signin", data={"token": TOKENS["viewer"][0]},
+                                  headers=foreign, follow_redirects=False)
+    assert login.status_code == 403 and "set-cookie" not in login.headers

@@ -23,7 +23,14 @@ from starlette.responses import JSONResponse, Response
 from monitor.app.audit import AuditLog, Outcome
 from monitor.app.tokens import ApiToken, Principal, identify
 from monitor.app.web.operations import Operation, problem
-from monitor.app.web.sessions import COOKIE, Session, Sessions, csrf_matches, holder
+from monitor.app.web.sessions import (
+    COOKIE,
+    Session,
+    Sessions,
+    csrf_matches,
+    foreign_origin,
+    holder,
+)
 
 log = logging.getLogger(__name__)
 UNAUTHENTICATED = "unauthenticated"  # the actor of a request without a known token
@@ -107,6 +114,8 @@ class Access:
         request.state.caller = principal
         if not csrf_matches(session, given_csrf):
             return Denial(403, BAD_CSRF)
+        if (origin := foreign_origin(request)) is not None:
+            return Denial(403, f"the form was posted by a page of another site ({origin})")
         if not principal.allows(scope):
             return Denial(403, f"token {principal.name!r} lacks the scope {scope!r}")
         return None

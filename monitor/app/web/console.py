@@ -23,7 +23,12 @@ from monitor.app.web.access import Access, Denial, Viewer, note
 from monitor.app.web.bodies import BodyError, read_limited
 from monitor.app.web.operations import Inputs, Operation, Reply
 from monitor.app.web.schemas import SignInForm
-from monitor.app.web.sessions import ABSOLUTE_SECONDS, clear_cookie, set_cookie
+from monitor.app.web.sessions import (
+    ABSOLUTE_SECONDS,
+    clear_cookie,
+    foreign_origin,
+    set_cookie,
+)
 
 HTML = "text/html"
 MAX_FORM_BYTES = 65_536
@@ -87,6 +92,10 @@ def console_operations(console: Console) -> list[Operation]:
     async def signin(request: Request, _: Inputs) -> Response:
         fields = await console.fields(request) or {}
         target = local_path(fields.get("next", "/"))
+        if (origin := foreign_origin(request)) is not None:  # login CSRF
+            return console.message(request, 403, "Not signed in", "The sign-in form was "
+                                   f"posted by a page of another site ({origin}).",
+                                   "/signin", "Sign in here")
         tokens = access.tokens()
         principal = identify(tokens, fields.get("token", "")) if tokens else None
         if principal is None:

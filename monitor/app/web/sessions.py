@@ -17,6 +17,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -86,6 +87,22 @@ def holder(session: Session, tokens: Sequence[ApiToken]) -> Principal | None:
 
 def csrf_matches(session: Session, given: str) -> bool:
     return hmac.compare_digest(session.csrf.encode(), given.encode())
+
+
+def foreign_origin(request: Request) -> str | None:
+    """Where a post sent by a page of another site came from, else None. Browsers say it
+    in Sec-Fetch-Site; older ones only in Origin, which is "null" for our own forms under
+    Referrer-Policy: no-referrer (guard.py), so "null" alone proves nothing. A request
+    with neither (curl, scripts) is not a browser's cross-site post."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site is not None and site not in ("same-origin", "none"):
+        return origin or site
+    if origin in (None, "null"):
+        return None
+    if urlsplit(origin).netloc != request.headers.get("host", ""):
+        return origin
+    return None
 
 
 def is_tls(request: Request) -> bool:
