@@ -26,6 +26,7 @@ from monitor.app.web.access import Denial, caller, note
 from monitor.app.web.api_alerts import ACK_STATUS
 from monitor.app.web.console import HTML, Console, local_path
 from monitor.app.web.operations import Inputs, Operation, Reply
+from monitor.app.web.schemas_maintenance import TokenForm
 from monitor.kernel.clock import Clock, SystemClock
 from monitor.kernel.spec import parse_duration
 
@@ -175,7 +176,7 @@ def alerts_operations(view: Any, console: Console) -> list[Operation]:
                   action="alert.unack", not_found="no such alert"),
         Operation("POST", "/outbox/{id:int}/retry", retry,
                   "The console's retry button for a failed notification", writes("Queued"),
-                  path_params=s.OutboxPath, form=s.AckForm, scope="ack",
+                  path_params=s.OutboxPath, form=TokenForm, scope="ack",
                   action="outbox.retry", not_found="no such notification"),
     ]
 
