@@ -117,7 +117,9 @@ def test_a_failed_notification_is_retried_from_the_delivery_log(
     assert "hook" in row.text and "HTTP 400" in row.text
     check_page(browser, artifacts, "delivery-log-failed")
     hook.status = 200  # the receiver is fixed; the retry must now get through
-    row.find_element(By.TAG_NAME, "button").click()
+    number = item.removeprefix("delivery-")
+    tab_to(browser, lambda e: e.get_attribute("aria-label") == f"Retry notification {number}",
+           "the Retry button").send_keys(Keys.ENTER)  # keyboard only
     wait_until(browser, lambda d: "done=retry-" in d.current_url, "the retry notice")
     assert "queued again" in browser.find_element(By.TAG_NAME, "main").text
 
@@ -174,8 +176,8 @@ def test_a_recurring_window_previews_its_occurrences_and_exam_then_is_forced_and
 
     [window] = vigil.get("/api/v1/maintenance").json()["windows"]
     assert window["forced"] is True and window["rrule"] == "FREQ=DAILY"
-    browser.find_element(By.CSS_SELECTOR, f"form[action='/maintenance/{window['id']}/end']"
-                         " button").click()
+    tab_to(browser, lambda e: e.get_attribute("aria-label") == "End now: nightly vacuum",
+           "the window's End now button").send_keys(Keys.ENTER)  # keyboard only
     ended = wait_until(browser, lambda d: d.find_element(By.ID, "ended"), "the ended notice")
     assert f"Window {window['id']} ended" in ended.text
     assert vigil.get("/api/v1/maintenance").json()["windows"] == []
