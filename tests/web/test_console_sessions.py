@@ -175,3 +175,14 @@ def test_posts_from_another_site_are_refused_even_with_a_leaked_csrf_token(
     login = client_for(view).post("/signin", data={"token": TOKENS["viewer"][0]},
                                   headers=foreign, follow_redirects=False)
     assert login.status_code == 403 and "set-cookie" not in login.headers
+
+
+def test_signing_in_again_replaces_the_session(view: View) -> None:
+    client, csrf = signed_in(view, "oncall")
+    old = client.cookies.get("vigil_session")
+    client.post("/signin", data={"token": TOKENS["viewer"][0]}, follow_redirects=False)
+    assert client.cookies.get("vigil_session") != old
+    assert "Signed in as <strong>viewer</strong>" in client.get("/alerts").text
+    stale = client_for(view)
+    stale.cookies.set("vigil_session", old or "")
+    assert stale.post(f"/alerts/{FP}/ack", data={"csrf": csrf}).status_code == 401

@@ -25,6 +25,7 @@ from monitor.app.web.operations import Inputs, Operation, Reply
 from monitor.app.web.schemas import SignInForm
 from monitor.app.web.sessions import (
     ABSOLUTE_SECONDS,
+    COOKIE,
     clear_cookie,
     foreign_origin,
     set_cookie,
@@ -106,6 +107,7 @@ def console_operations(console: Console) -> list[Operation]:
                                   next=target, error=error,
                                   hours=int(ABSOLUTE_SECONDS // 3600))
         token = next(t for t in tokens if t.principal == principal)
+        access.sessions.close(request.cookies.get(COOKIE, ""))  # a new id each sign-in
         session = access.sessions.open(token, access.clock())
         _audit(access, principal.name, "session.signin", "ok", "")
         response = RedirectResponse(target, status_code=303)
