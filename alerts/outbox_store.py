@@ -92,6 +92,15 @@ class OutboxStore:
                 (now, receiver, receiver))
         return cursor.rowcount
 
+    def requeue_item(self, item_id: int, now: float) -> bool:
+        """One failed notification pending again, due now (the console's retry button);
+        False when no failed notification has that id."""
+        with self.database.transaction() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?, attempts = 0"
+                " WHERE state = 'failed' AND id = ?", (now, item_id))
+        return cursor.rowcount == 1
+
     def outbox_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")
         counts = {"pending": 0, "sent": 0, "failed": 0}

@@ -11,7 +11,7 @@ command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 # A real Alertmanager and blackbox exporter: receiver integration tests and the latency bench.
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
-# A real headless browser for the status and maintenance pages (tests/test_web_pages_browser.py).
+# A real headless browser for the console pages (tests/web/test_console_browser.py).
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 # Page images of the stakeholder report's PDF (tests/report/test_report_cli.py).

@@ -258,6 +258,8 @@ def test_the_openapi_document_states_the_scope_of_every_operation(client: TestCl
         ("/api/v1/alerts/{fingerprint}/ack", "post"): "ack",
         ("/api/v1/alerts/{fingerprint}/ack", "delete"): "ack",
         ("/alerts/{fingerprint}/ack", "post"): "ack",
+        ("/alerts/{fingerprint}/unack", "post"): "ack",
+        ("/outbox/{id}/retry", "post"): "ack",
         ("/api/v1/maintenance", "post"): "maintenance",
         ("/api/v1/maintenance/{id}", "patch"): "maintenance",
         ("/api/v1/maintenance/{id}", "delete"): "maintenance",

@@ -27,6 +27,6 @@ def test_package_data_globs_cover_the_runtime_files() -> None:
         "package-data"]
     assert "pages/*" in data["monitor.app.demo"] and "templates/*" in data["monitor.app.web"]
     assert "templates/*" in data["alerts"]
-    for needed in ("monitor/app/demo/pages/demo.toml", "monitor/app/web/templates/status.html.j2",
+    for needed in ("monitor/app/demo/pages/demo.toml", "monitor/app/web/templates/base.html.j2",
                    "alerts/templates/message.txt.j2"):
         assert (ROOT / needed).is_file()

@@ -81,3 +81,13 @@ def make_view(store: StateStore, clock: FakeClock, text: str) -> View:
 
 def client_for(view: View) -> TestClient:
     return TestClient(create_app(view))
+
+
+def sign_in(client: TestClient, token: str) -> str:
+    """Sign the client in to the console with ``token``; returns the CSRF token its
+    forms carry (read from the sign-out form every page has)."""
+    answer = client.post("/signin", data={"token": token}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    page = client.get("/alerts").text
+    marker = 'name="csrf" value="'
+    return page[page.index(marker) + len(marker):].split('"', 1)[0]

@@ -147,12 +147,7 @@ class WindowSpec(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Berlin, "
-                             "America/New_York, UTC)") from None
-        return value
+        return known_zone(value)
 
     @field_validator("start", "end")
     @classmethod
@@ -302,3 +297,16 @@ def from_utc(timestamp: float, zone: str) -> datetime:
 
 def human_duration(seconds: float) -> str:
     return str(timedelta(seconds=round(seconds)))
+
+
+def known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Berlin, "
+                         "America/New_York, UTC)") from None
+    return value
+
+
+# An IANA timezone name, checked at load (also the console's server.timezone).
+Timezone = Annotated[str, AfterValidator(known_zone)]

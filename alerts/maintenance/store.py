@@ -207,3 +207,14 @@ def unfinished_occurrences(database: Database, finished: tuple[str, ...]
         "SELECT window_id, starts_at FROM maintenance_occurrences WHERE state NOT IN"
         f" ({','.join('?' * len(finished))}) ORDER BY starts_at", finished).fetchall()
     return [(int(row[0]), float(row[1])) for row in rows]
+
+
+def occurrences_of(database: Database, window_id: int, limit: int = 20
+                   ) -> list[OccurrenceRecord]:
+    """The recorded occurrences of one window, newest first (the console's report page)."""
+    rows = database.connection.execute(
+        "SELECT * FROM maintenance_occurrences WHERE window_id=? ORDER BY starts_at DESC"
+        " LIMIT ?", (window_id, limit)).fetchall()
+    return [OccurrenceRecord(row["window_id"], row["starts_at"], row["ends_at"], row["state"],
+                             _load(row["snapshot"]), _load(row["report"]),
+                             json.loads(row["actions_log"])) for row in rows]

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from alerts.config import AlertingConfig
-from alerts.maintenance.model import WindowSpec
+from alerts.maintenance.model import Timezone, WindowSpec
 from alerts.messages import Renderer, TemplateRenderError
 from alerts.predict_rules import GAUGES_CONTEXT
 from checks.canvas.registry import DEFAULT_CANVAS_CHECKS
@@ -146,6 +146,7 @@ class ServerConfig(StrictModel):
     # Host header names the API answers to (DNS rebinding). Default: loopback names when
     # bound to loopback, any name otherwise.
     allowed_hosts: tuple[str, ...] | None = None
+    timezone: Timezone = "UTC"  # the console shows maintenance in this zone (issue #15)
 
 
     def api_tokens(self) -> list[ApiToken]:

@@ -1,4 +1,4 @@
-"""Acknowledging over HTTP: the JSON endpoints and the status page form (real store)."""
+"""Acknowledging over HTTP: the JSON endpoints and the console's form (real store)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from monitor.app.store import StateStore
 from monitor.app.web.api import create_app
 from monitor.kernel.result import Result, Status
 from tests.conftest import FakeClock
+from tests.token_kit import sign_in
 
 TOKEN = "t0ken-for-acks-0123456789"
 FP = fingerprint("moodle", "http")
@@ -109,28 +110,30 @@ def test_bad_acks_get_a_status_and_an_error_naming_the_field(
     assert error in response.json()["error"]
 
 
-def test_the_status_page_acks_through_its_form(store: StateStore, clock: FakeClock) -> None:
+def test_the_console_acks_through_its_form(store: StateStore, clock: FakeClock) -> None:
     client = make_client(store, clock)
-    page = client.get("/").text
-    assert f'action="/alerts/{FP}/ack"' in page and 'name="token"' in page
+    assert f'action="/alerts/{FP}/ack"' not in client.get("/alerts").text  # not signed in
 
     wrong = client.post(f"/alerts/{FP}/ack", data={"by": "ann", "token": "nope"},
                         follow_redirects=False)
-    assert wrong.status_code == 401 and "Wrong or missing token" in wrong.text
-    bad = client.post(f"/alerts/{FP}/ack", data={"by": "ann", "token": TOKEN,
+    assert wrong.status_code == 401 and "wrong or missing token" in wrong.text
+    csrf = sign_in(client, TOKEN)
+    assert f'action="/alerts/{FP}/ack"' in client.get("/alerts").text
+    bad = client.post(f"/alerts/{FP}/ack", data={"by": "ann", "csrf": csrf,
                                                  "expires": "whenever"},
                       follow_redirects=False)
-    assert bad.status_code == 422 and "expires:" in bad.text
+    assert bad.status_code == 422 and "Expires after:" in bad.text
 
     done = client.post(f"/alerts/{FP}/ack", data={
-        "by": "ann <b>", "comment": "php-fpm restart", "token": TOKEN, "sticky": "on",
+        "by": "ann <b>", "comment": "php-fpm restart", "csrf": csrf, "sticky": "on",
         "expires": "30m"}, follow_redirects=False)
-    assert done.status_code == 303 and done.headers["location"] == f"/?acked={FP}"
+    assert done.status_code == 303 and done.headers["location"] == f"/alerts?acked={FP}"
     alert = store.get_alert(FP)
     assert alert is not None and alert.ack_by == "ann <b>" and alert.ack_sticky
     assert alert.ack_expires_at == clock.time() + 1800
-    page = client.get(f"/?acked={FP}").text
-    assert "by ann &lt;b&gt;: php-fpm restart" in page and "<b>" not in page.split("<body>")[1]
+    page = client.get(f"/alerts?acked={FP}").text
+    assert "by ann &lt;b&gt;" in page and "php-fpm restart" in page
+    assert "<b>" not in page.split("<body>")[1]
 
 
 def test_the_form_is_refused_without_a_configured_token(

@@ -21,6 +21,7 @@ from monitor.app.sites import SiteRegistry
 from monitor.app.store import StateStore
 from monitor.app.web.api import create_app
 from tests.conftest import FakeClock
+from tests.token_kit import sign_in
 
 TOKEN = "s3cret-token-0123456789"
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
@@ -178,14 +179,19 @@ def test_the_ics_feed_is_a_calendar(client: TestClient) -> None:
 
 def test_the_page_lists_windows_and_its_form_adds_one(client: TestClient) -> None:
     page = client.get("/maintenance")
-    assert page.status_code == 200 and "weekly" in page.text and 'name="token"' in page.text
+    assert page.status_code == 200 and "weekly" in page.text and 'action="/maintenance"' \
+        not in page.text  # not signed in: no form
     form = {"name": "<b>kernel</b>", "lms": "prod", "kind": "once", "timezone": "UTC",
             "start": "2027-02-01T06:00", "duration": "1h", "token": "wrong"}
     refused = client.post("/maintenance", data=form)
     assert refused.status_code == 401 and "token: missing or wrong API token" in refused.text
-    bad = client.post("/maintenance", data={**form, "token": TOKEN, "timezone": "Nowhere"})
+    csrf = sign_in(client, TOKEN)
+    assert 'action="/maintenance"' in client.get("/maintenance").text
+    form = {**form, "token": "", "csrf": csrf}
+    bad = client.post("/maintenance", data={**form, "timezone": "Nowhere"})
     assert bad.status_code == 400 and "timezone: &#39;Nowhere&#39; is not an IANA" in bad.text
-    added = client.post("/maintenance", data={**form, "token": TOKEN}, follow_redirects=False)
+    assert 'aria-describedby="timezone-error"' in bad.text
+    added = client.post("/maintenance", data=form, follow_redirects=False)
     assert added.status_code == 303 and added.headers["location"] == "/maintenance"
     page = client.get("/maintenance").text
     assert "&lt;b&gt;kernel&lt;/b&gt;" in page and "<b>kernel</b>" not in page

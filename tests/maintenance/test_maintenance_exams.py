@@ -25,6 +25,7 @@ from tests.conftest import FakeClock
 from tests.maintenance.conftest import spec
 from tests.maintenance.test_maintenance_api import AUTH, TOKEN, View
 from tests.moodle_double.double import MoodleDouble
+from tests.token_kit import sign_in
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC, the double's NOW too
 DAY = 86400
@@ -155,7 +156,8 @@ def test_the_api_answers_409_with_the_quizzes_and_the_page_offers_force(
     assert refused.json()["exams"]["conflicts"][0]["quiz_id"] == quiz
     assert "set force" in refused.json()["error"]
     assert "Final exam" in refused.json()["problems"][0]
-    page = client.post("/maintenance", data={**body, "kind": "once", "token": TOKEN})
+    csrf = sign_in(client, TOKEN)
+    page = client.post("/maintenance", data={**body, "kind": "once", "csrf": csrf})
     assert page.status_code == 409 and "Final exam" in page.text and 'name="force"' in page.text
     forced = client.post("/api/v1/maintenance", json={**body, "force": True}, headers=AUTH)
     assert forced.status_code == 201 and forced.json()["window"]["forced"] is True

@@ -48,7 +48,7 @@ def _banner(server: DemoServer, daemon: Daemon, schedule: FaultSchedule) -> str:
     return (
         "\nVigil demo running. Press Ctrl-C to stop.\n"
         f"  demo LMS          {server.url}/login/index.php   (HTTPS {server.https_url})\n"
-        f"  status page       {api}/\n"
+        f"  console           {api}/\n"
         f"  check states      {api}/api/v1/checks\n"
         f"  firing alerts     {api}/api/v1/alerts\n"
         f"  Prometheus        {api}/metrics\n"

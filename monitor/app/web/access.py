@@ -23,11 +23,36 @@ from starlette.responses import JSONResponse, Response
 from monitor.app.audit import AuditLog, Outcome
 from monitor.app.tokens import ApiToken, Principal, identify
 from monitor.app.web.operations import Operation, problem
+from monitor.app.web.sessions import (
+    COOKIE,
+    Session,
+    Sessions,
+    csrf_matches,
+    foreign_origin,
+    holder,
+)
 
 log = logging.getLogger(__name__)
 UNAUTHENTICATED = "unauthenticated"  # the actor of a request without a known token
 DISABLED = ("write operations are disabled: add [[server.tokens]] (or the deprecated "
             "server.api_token) to the config (the vigil CLI on the host works without it)")
+
+
+SIGN_IN = "sign in first (the Sign in page takes a named API token once)"
+BAD_CSRF = ("the form's CSRF token is missing or wrong (a form from another site, or from "
+            "before you signed in again): reload the page and send it again")
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who looks at a page: the signed-in token (None: nobody) and its form's CSRF token.
+    Pages offer a write form only when ``can`` says the scope is there."""
+
+    principal: Principal | None = None
+    csrf: str = ""
+
+    def can(self, scope: str) -> bool:
+        return self.principal is not None and self.principal.allows(scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +80,45 @@ class Access:
         self.tokens = tokens
         self.audit = audit
         self.clock = clock
+        self.sessions = Sessions()
+
+    def session(self, request: Request) -> tuple[Session, Principal] | None:
+        """The request's live session and its token as configured now, or None."""
+        session = self.sessions.find(request.cookies.get(COOKIE, ""), self.clock())
+        if session is None:
+            return None
+        principal = holder(session, self.tokens())
+        if principal is None:  # the token was removed or rotated: the session ends
+            self.sessions.close(session.id)
+            return None
+        return session, principal
+
+    def viewer(self, request: Request) -> Viewer:
+        found = self.session(request)
+        return Viewer() if found is None else Viewer(found[1], found[0].csrf)
+
+    def form(self, request: Request, fields: dict[str, str], scope: str) -> Denial | None:
+        """A page's form: the session's cookie and its CSRF token (both removed from
+        ``fields``). A form with a token field instead (scripts, older pages) is checked
+        as that token: no cookie is involved, so a foreign page cannot forge it."""
+        given_csrf = fields.pop("csrf", "")
+        token = fields.pop("token", "")
+        if token:
+            return self.check(request, token, scope)
+        if not self.tokens():
+            return Denial(403, DISABLED)
+        found = self.session(request)
+        if found is None:
+            return Denial(401, SIGN_IN)
+        session, principal = found
+        request.state.caller = principal
+        if not csrf_matches(session, given_csrf):
+            return Denial(403, BAD_CSRF)
+        if (origin := foreign_origin(request)) is not None:
+            return Denial(403, f"the form was posted by a page of another site ({origin})")
+        if not principal.allows(scope):
+            return Denial(403, f"token {principal.name!r} lacks the scope {scope!r}")
+        return None
 
     def check(self, request: Request, presented: str, scope: str) -> Denial | None:
         """None when ``presented`` carries ``scope``; the caller is kept for the audit."""

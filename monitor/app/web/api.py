@@ -9,7 +9,6 @@ from the same table (openapi.py); acks and maintenance windows add their own ope
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -18,7 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from alerts.snapshot import ack_json
 from alerts.store import AlertRecord
@@ -31,8 +30,13 @@ from monitor.app.web.access import Access
 from monitor.app.web.api_alerts import ack_operations
 from monitor.app.web.api_audit import audit_operations
 from monitor.app.web.api_maintenance import maintenance_operations
+from monitor.app.web.console import Console, console_operations
 from monitor.app.web.openapi import document
 from monitor.app.web.operations import Inputs, Operation, Reply, mount, problem, reply
+from monitor.app.web.page_alerts import alerts_operations
+from monitor.app.web.page_check import check_operations
+from monitor.app.web.page_maintenance import page_maintenance_operations
+from monitor.app.web.page_overview import overview_operations
 from monitor.kernel.clock import SystemClock
 from monitor.state.store import CheckState
 
@@ -83,21 +87,20 @@ def alert_model(alert: AlertRecord) -> s.Alert:
     )
 
 
-def _clock_text(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def create_app(view: DaemonView) -> Starlette:
     pages = Environment(loader=PackageLoader("monitor.app.web", "templates"),
                         undefined=StrictUndefined,
                         autoescape=select_autoescape(["html", "html.j2"]))
     access = access_for(view)
-    operations = core_operations(view, pages)
-    operations += ack_operations(view, access)  # POST/DELETE .../ack, the status page form
+    console = Console(pages, access)  # the signed-in pages (issue #15)
+    operations = core_operations(view)
+    operations += ack_operations(view, access)  # POST/DELETE /api/v1/alerts/.../ack
+    operations += console_operations(console)  # sign in/out, the audit log page
+    operations += overview_operations(view, console) + check_operations(view, console)
+    operations += alerts_operations(view, console)  # alerts, ack forms, delivery log
     if hasattr(view, "maintenance"):  # windows, /maintenance.ics, the maintenance page
-        operations += maintenance_operations(view, pages, access)  # type: ignore[arg-type]
+        operations += maintenance_operations(view, access)  # type: ignore[arg-type]
+        operations += page_maintenance_operations(view, console)  # type: ignore[arg-type]
     if access.audit is not None:
         operations += audit_operations(access.audit)  # GET /api/v1/audit
     spec: dict[str, Any] = {}
@@ -108,34 +111,26 @@ def create_app(view: DaemonView) -> Starlette:
     operations.append(Operation("GET", "/api/v1/openapi.json", openapi,
                                 "This document (OpenAPI 3.1)", {200: Reply("OpenAPI 3.1")}))
     spec.update(document(operations, __version__))  # exactly the operations mounted below
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Unknown paths and methods: JSON under /api/, as every other API answer; a
+        console page elsewhere, plain text for the machine endpoints."""
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/api/"):
+            return problem(exc.status_code, exc.detail.lower(), headers=exc.headers)
+        if "text/html" in request.headers.get("accept", ""):
+            page = console.message(request, exc.status_code, exc.detail,
+                                   f"{exc.detail}: {request.url.path}")
+            for key, value in (exc.headers or {}).items():  # e.g. Allow on a 405
+                page.headers[key] = value
+            return page
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
     return Starlette(routes=mount(operations, access),
-                     exception_handlers={HTTPException: _http_error})
+                     exception_handlers={HTTPException: http_error})
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Unknown paths and methods: JSON under /api/, as every other API answer."""
-    assert isinstance(exc, HTTPException)
-    if request.url.path.startswith("/api/"):
-        return problem(exc.status_code, exc.detail.lower(), headers=exc.headers)
-    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
-
-
-def core_operations(view: DaemonView, pages: Environment) -> list[Operation]:
-    status_page = pages.get_template("status.html.j2")
-
-    async def index(request: Request, _: Inputs) -> Response:
-        checks = [{"lms": x.lms, "check": x.check, "check_type": x.check_type,
-                   "result": x.result, "ran": _clock_text(x.ran_at)} for x in view.store.states()]
-        alerts = [{"lms": a.lms, "check": a.check, "status": a.status, "summary": a.summary,
-                   "since": _clock_text(a.started_at), "fingerprint": a.fingerprint,
-                   "severity": a.severity, "held": a.held, "flapping": a.flapping,
-                   "ack": ack_json(a)} for a in view.store.firing_alerts()]
-        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        fleet = getattr(view, "fleet", None)  # monitor/app/fleet_work.py
-        return HTMLResponse(status_page.render(checks=checks, alerts=alerts, now=now,
-                                               acked=request.query_params.get("acked"),
-                                               fleet=fleet.summary() if fleet else None))
-
+def core_operations(view: DaemonView) -> list[Operation]:
     async def metrics(request: Request, _: Inputs) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(view.registry), media_type=content_type)
@@ -174,7 +169,6 @@ def core_operations(view: DaemonView, pages: Environment) -> list[Operation]:
         return reply(s.AlertDetail(**dict(alert_model(alert)), transitions=transitions))
 
     return [
-        Operation("GET", "/", index, "Status page", {200: Reply("OK", media="text/html")}),
         Operation("GET", "/metrics", metrics, "Prometheus exposition (text or OpenMetrics)",
                   {200: Reply("OK", media="text/plain")}),
         Operation("GET", "/healthz", healthz, "The process is alive",

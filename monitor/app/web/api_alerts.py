@@ -1,9 +1,8 @@
-"""Acknowledging alerts over HTTP: the JSON API and the status page's ack form.
+"""Acknowledging alerts over the JSON API (the console's forms are page_alerts.py).
 
 Part of the daemon's HTTP surface (monitor/app/web/api.py mounts these routes). Writes need a
-token with the ack scope (monitor/app/web/access.py): ``Authorization: Bearer`` for JSON, a
-token field for the HTML form (which also keeps a foreign page from posting acks through a
-logged-in browser: there is no cookie). Each leaves an audit row.
+token with the ack scope as ``Authorization: Bearer`` (monitor/app/web/access.py). Each
+leaves an audit row.
 The work itself is alerts/acks.py through the daemon's AlertService.
 """
 
@@ -11,10 +10,9 @@ from __future__ import annotations
 
 import math
 from typing import Protocol
-from urllib.parse import parse_qs, quote
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import Response
 
 from alerts.acks import AckError
 from alerts.service import AlertService
@@ -22,10 +20,8 @@ from alerts.snapshot import ack_json
 from monitor.app.audit import ack_summary
 from monitor.app.web import schemas as s
 from monitor.app.web.access import Access, note
-from monitor.app.web.bodies import BodyError, read_limited
 from monitor.app.web.operations import Inputs, Operation, Reply, problem, reply
 from monitor.kernel.clock import Clock, SystemClock
-from monitor.kernel.spec import parse_duration
 
 ACK_STATUS = {"not_found": 404, "not_firing": 409, "not_acked": 409, "invalid": 422,
               "conflict": 409}
@@ -64,7 +60,7 @@ def _result(alert: object) -> s.AckResult:
 
 
 def ack_operations(view: object, access: Access) -> list[Operation]:
-    """POST/DELETE /api/v1/alerts/{fingerprint}/ack and POST /alerts/{fingerprint}/ack."""
+    """POST/DELETE /api/v1/alerts/{fingerprint}/ack."""
 
     async def json_ack(request: Request, given: Inputs) -> Response:
         service = _service(view)
@@ -95,41 +91,8 @@ def ack_operations(view: object, access: Access) -> list[Operation]:
             return problem(ACK_STATUS[exc.reason], str(exc))
         return reply(_result(alert))
 
-    async def form_ack(request: Request, given: Inputs) -> Response:
-        """The status page's form: fields by, comment, token, sticky, expires (e.g. 2h)."""
-        try:
-            raw = await read_limited(request, MAX_FORM_BYTES)
-        except BodyError:
-            return _page("The form is too large.", 413)
-        form = s.AckForm.model_validate(
-            {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()})
-        denial = access.check(request, form.token, "ack")
-        if denial is not None:
-            note(request, reason=denial.message)
-            return _page(_FORM_DENIALS.get(denial.message, denial.message), denial.status)
-        service = _service(view)
-        if service is None:
-            return _page("Alerting is not running.", 503)
-        now = _clock(view).time()
-        try:
-            expires = form.expires.strip()
-            expires_at = now + parse_duration(expires) if expires else None
-        except ValueError as exc:
-            return _page(f"expires: {exc}", 422)
-        note(request, summary=ack_summary(form.by, form.comment, form.sticky == "on",
-                                          expires_at, now))
-        try:
-            service.ack(given.path.fingerprint, form.by, form.comment,
-                        sticky=form.sticky == "on", expires_at=expires_at, now=now)
-        except AckError as exc:
-            note(request, reason=str(exc))
-            return _page(str(exc), ACK_STATUS[exc.reason])
-        fingerprint = quote(given.path.fingerprint)
-        return RedirectResponse(f"/?acked={fingerprint}", status_code=303)
-
     path = "/api/v1/alerts/{fingerprint}/ack"
     unavailable = {503: Reply("Alerting is not running", s.Error)}
-    page = "text/html"
     return [
         Operation("POST", path, json_ack, "Acknowledge a firing alert",
                   {200: Reply("Acknowledged", s.AckResult),
@@ -143,30 +106,4 @@ def ack_operations(view: object, access: Access) -> list[Operation]:
                    409: Reply("The alert is not acknowledged", s.Error), **unavailable},
                   path_params=s.AlertPath, body=s.UnackRequest, body_required=False,
                   scope="ack", action="alert.unack", not_found="no such alert"),
-        Operation("POST", "/alerts/{fingerprint}/ack", form_ack,
-                  "The status page's acknowledge form (token in a field)",
-                  {303: Reply("Saved; back to the status page", media=page),
-                   **{code: Reply(why, media=page) for code, why in (
-                       (401, "Wrong or missing token"),
-                       (403, "The token lacks the ack scope, or no tokens are configured"),
-                       (404, "No such alert"), (409, "The alert is not firing"),
-                       (413, "The form is too large"), (422, "Bad expires"),
-                       (503, "Alerting is not running"))}},
-                  path_params=s.AlertPath, form=s.AckForm, scope="ack",
-                  action="alert.ack", not_found="no such alert"),
     ]
-
-
-# The form's wording for the two refusals every token check can give.
-_FORM_DENIALS = {"missing or wrong bearer token": "Wrong or missing token."}
-
-
-def _page(message: str, status: int) -> HTMLResponse:
-    from html import escape
-
-    return HTMLResponse(
-        # The icon link: no /favicon.ico request, so no 404 in the browser's console.
-        f"<!doctype html><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
-        f"<title>Vigil: acknowledgement not saved</title>"
-        f"<p>{escape(message)}</p><p><a href=\"/\">Back to the status page</a></p>",
-        status_code=status)

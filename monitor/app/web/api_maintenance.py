@@ -4,10 +4,8 @@ monitor/app/web/api.py mounts these routes when the daemon has a MaintenanceBook
 like the rest of the API; writes need a token with the maintenance scope, and a window
 whose actions act on the LMS (Moodle's maintenance mode) or accept integrity changes needs
 lms-actions as well, when it is added and whenever an edit leaves it so
-(monitor/app/web/access.py). The web form carries the token in a field. Every write
-leaves an audit row. Adding or editing goes through
-alerts/maintenance/scheduling.py, which refuses windows over Moodle exams unless forced;
-the page shows the conflicting quizzes and offers to force.
+(monitor/app/web/access.py). Every write leaves an audit row. Adding or editing goes through
+alerts/maintenance/scheduling.py, which refuses windows over Moodle exams unless forced.
 
   GET    /api/v1/maintenance            windows (?all=1 with ended ones)
   POST   /api/v1/maintenance            add (201; 400 bad window; 409 exam conflict)
@@ -15,8 +13,8 @@ the page shows the conflicting quizzes and offers to force.
   PATCH  /api/v1/maintenance/{id}       edit (409 for config windows or exam conflict)
   DELETE /api/v1/maintenance/{id}       end now
   GET    /maintenance.ics               iCalendar feed (text/calendar)
-  GET    /maintenance, POST /maintenance  web page and its add form
-  POST   /maintenance/{id}/end          the page's end button
+
+The console's maintenance page and its forms are monitor/app/web/page_maintenance.py.
 """
 
 from __future__ import annotations
@@ -24,12 +22,10 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import Response
 
 from alerts.maintenance.book import (
     MaintenanceBook,
@@ -46,8 +42,7 @@ from monitor.app.audit import window_summary
 from monitor.app.tokens import LMS_ACTIONS, LMS_ACTIONS_WHEN, acts_on_lms
 from monitor.app.web import schemas as s
 from monitor.app.web import schemas_maintenance as sm
-from monitor.app.web.access import Access, Denial, note
-from monitor.app.web.bodies import BodyError, read_limited
+from monitor.app.web.access import Access, note
 from monitor.app.web.operations import Handler, Inputs, Operation, Reply, problem, reply
 from monitor.kernel.clock import Clock
 
@@ -85,9 +80,7 @@ def _outcome(outcome: Outcome, status: int) -> Response:
     return reply(sm.Scheduled.model_validate(body), status)
 
 
-def maintenance_operations(view: MaintenanceView, pages: Environment, access: Access
-                           ) -> list[Operation]:
-    page = pages.get_template("maintenance.html.j2")
+def maintenance_operations(view: MaintenanceView, access: Access) -> list[Operation]:
 
     def lms_denial(request: Request, actions: WindowActions | dict[str, Any] | None
                    ) -> Response | None:
@@ -179,91 +172,19 @@ def maintenance_operations(view: MaintenanceView, pages: Environment, access: Ac
         return Response(await asyncio.to_thread(render_feed), media_type="text/calendar",
                         headers={"Content-Disposition": 'inline; filename="maintenance.ics"'})
 
-    async def render(status: int = 200, form: dict[str, str] | None = None,
-               outcome: Outcome | None = None, problems: list[str] | None = None,
-               ended: int | None = None) -> Response:
-        windows = await expanded(book().list(include_ended=False), view.clock.time())
-        return HTMLResponse(page.render(
-            windows=windows, form=form or {}, outcome=outcome, problems=problems or [],
-            ended=ended, lms_names=[lms.name for lms in view.config.lms]), status_code=status)
+    return _table(list_windows, create, one, edit, end, ics)
 
-    async def form_denial(request: Request, fields: dict[str, str], denial: Denial) -> Response:
-        note(request, reason=denial.message)
-        message = ("token: missing or wrong API token" if denial.status == 401
-                   else denial.message)
-        return await render(denial.status, fields, problems=[message])
-
-    async def form_fields(request: Request) -> tuple[dict[str, str], Response | None]:
-        """The posted form, and the page to answer with when its token does not do."""
-        try:
-            raw = await read_limited(request, MAX_FORM_BYTES)
-        except BodyError as exc:
-            return {}, await render(413, problems=[exc.message])
-        fields = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
-                                                keep_blank_values=True).items()}
-        denial = access.check(request, fields.pop("token", ""), "maintenance")
-        if denial is not None:
-            return fields, await form_denial(request, fields, denial)
-        return fields, None
-
-    async def web_page(request: Request, _: Inputs) -> Response:
-        # After "End now" the window leaves the list; say so instead of nothing.
-        ended = request.query_params.get("ended", "")
-        return await render(ended=int(ended) if ended.isdigit() and len(ended) < 19 else None)
-
-    async def web_add(request: Request, _: Inputs) -> Response:
-        fields, refused = await form_fields(request)
-        if refused is not None:
-            return refused
-        form = sm.WindowForm.model_validate(fields)
-        note(request, summary=window_summary("add", _form_window(form)))
-        try:
-            spec = parse_spec(_form_window(form))
-            outcome = await add_window(book(), spec, sites(), actions=MAINTENANCE_ACTIONS,
-                                       source="api", force=form.force == "on",
-                                       now=view.clock.time())
-        except WindowError as exc:
-            note(request, reason="; ".join(exc.problems))
-            return await render(400, fields, problems=exc.problems)
-        if outcome.refused:
-            note(request, reason="overlaps Moodle exams")
-            return await render(409, fields, outcome=outcome)
-        if outcome.window is not None:
-            note(request, target=str(outcome.window.id))
-        return RedirectResponse("/maintenance", status_code=303)
-
-    async def web_end(request: Request, given: Inputs) -> Response:
-        _, refused = await form_fields(request)
-        if refused is not None:
-            return refused
-        window_id = given.path.id
-        note(request, summary="end now")
-        try:
-            book().end(window_id, now=view.clock.time())
-        except (WindowNotFound, ReadOnlyWindow) as exc:
-            note(request, reason=str(exc))
-            return await render(404 if isinstance(exc, WindowNotFound) else 409,
-                                problems=[str(exc)])
-        return RedirectResponse(f"/maintenance?ended={window_id}", status_code=303)
-
-    return _table(list_windows, create, one, edit, end, ics, web_page, web_add, web_end)
 
 
 def _table(list_windows: Handler, create: Handler, one: Handler, edit: Handler,
-           end: Handler, ics: Handler, web_page: Handler, web_add: Handler,
-           web_end: Handler) -> list[Operation]:
-    one_path, html = "/api/v1/maintenance/{id:int}", "text/html"
+           end: Handler, ics: Handler) -> list[Operation]:
+    one_path = "/api/v1/maintenance/{id:int}"
     missing = {404: Reply("No such window", s.Error)}
     read_only = "The window comes from the config file"
     bad = {400: Reply("Invalid window; problems say field: rule (missing or unknown "
                       "fields, timezone, times, rrule, matchers, LMS)", s.Error)}
     exams = "Overlaps Moodle exams; exams lists them (send force: true)"
     lms = (LMS_ACTIONS, LMS_ACTIONS_WHEN)
-    pages = {code: Reply(why, media=html) for code, why in (
-        (400, "Invalid window"), (401, "Wrong or missing token"),
-        (403, "The token lacks the maintenance scope, or no tokens are configured"),
-        (404, "No such window"), (409, f"{exams} or {read_only.lower()}"),
-        (413, "The form is too large"))}
     return [
         Operation("GET", "/api/v1/maintenance", list_windows, "Maintenance windows",
                   {200: Reply("OK", sm.WindowList)}, query=sm.WindowQuery),
@@ -286,26 +207,5 @@ def _table(list_windows: Handler, create: Handler, one: Handler, edit: Handler,
                   not_found="no such window"),
         Operation("GET", "/maintenance.ics", ics, "Maintenance windows as an iCalendar feed",
                   {200: Reply("OK", media="text/calendar")}),
-        Operation("GET", "/maintenance", web_page, "Maintenance page with an add form",
-                  {200: Reply("OK", media=html)}),
-        Operation("POST", "/maintenance", web_add, "The maintenance page's add form",
-                  {303: Reply("Added; back to the page", media=html), **pages},
-                  form=sm.WindowForm, scope="maintenance", action="maintenance.create"),
-        Operation("POST", "/maintenance/{id:int}/end", web_end, "The page's end button",
-                  {303: Reply("Ended; back to the page", media=html), **pages},
-                  path_params=sm.WindowPath, form=sm.TokenForm, scope="maintenance",
-                  action="maintenance.end", not_found="no such window"),
     ]
 
-
-def _form_window(form: sm.WindowForm) -> dict[str, Any]:
-    """The window fields of the web form; empty inputs are left out."""
-    fields = form.model_dump()
-    data: dict[str, Any] = {key: fields[key] for key in (
-        "name", "kind", "timezone", "start", "end", "duration", "rrule", "comment",
-        "created_by", "lms", "check") if fields[key].strip()}
-    matchers = [m.strip() for m in form.matchers.split(",") if m.strip()]
-    if matchers:
-        data["matchers"] = matchers
-    data.setdefault("created_by", "web")
-    return data

@@ -106,6 +106,19 @@ class AlertPath(Request):
     fingerprint: str = Field(min_length=1, max_length=64)
 
 
+class SignInForm(BaseModel):
+    """The console's sign-in form (read by the page handler, not strict)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: str = Field(default="", description="a [[server.tokens]] token, pasted once")
+    next: str = Field(default="", description="the console page to go to afterwards")
+
+
+class OutboxPath(Request):
+    id: int = Field(ge=1, le=2**62)
+
+
 class Acknowledgement(BaseModel):
     by: str
     comment: str
@@ -161,13 +174,16 @@ class UnackRequest(Request):
 
 
 class AckForm(BaseModel):
-    """The status page's acknowledge form (read by the page handler, not strict)."""
+    """The console's acknowledge form (read by the page handler, not strict)."""
 
     model_config = ConfigDict(extra="ignore")
 
     by: str = ""
     comment: str = ""
-    token: str = Field(default="", description="an API token ([[server.tokens]])")
+    token: str = Field(default="", description="an API token ([[server.tokens]]); "
+                       "console forms send csrf with the session cookie instead")
+    csrf: str = Field(default="", description="the console session's CSRF token")
+    next: str = Field(default="", description="the console page to go back to")
     sticky: str = Field(default="", description="on: until OK")
     expires: str = Field(default="", description='e.g. "2h"; empty: no expiry')
 

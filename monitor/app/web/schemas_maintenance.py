@@ -75,7 +75,9 @@ class WindowForm(BaseModel):
 class TokenForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    token: str = Field(default="", description="an API token ([[server.tokens]])")
+    token: str = Field(default="", description="an API token ([[server.tokens]]); "
+                       "console forms send csrf with the session cookie instead")
+    csrf: str = Field(default="", description="the console session's CSRF token")
 
 
 class MaintenanceWindowInput(MaintenanceWindowChanges):
