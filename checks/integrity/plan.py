@@ -35,6 +35,11 @@ def make_plan(found: Scan, observed: Mapping[str, Record], budget: int | None, r
     plan = Plan()
     left = budget
     files = found.files
+    if not observed and budget is None:  # a first baseline: every file, in scan order
+        plan.changed = list(files)
+        plan.hash = [path for path, st in files.items() if st.kind == "file"]
+        plan.wrapped = rolling  # (no unchanged file: the rolling slice is empty)
+        return plan
     first: list[str] = []
     unchanged: list[str] = []
     for path, st in files.items():
