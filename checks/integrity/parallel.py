@@ -157,7 +157,7 @@ def _subtree(root: str, rules: PathRules, items: list[tuple[str, bool]], opener:
 
 class _Walker:
     def __init__(self, rules: PathRules, prefix: str | None, opener: Opener) -> None:
-        self.rules = rules
+        self.rules = rules or None  # (asked once per entry: None costs no __bool__ call)
         self.prefix = prefix  # None: open relative to the directory (the default opener)
         self.opener = opener
         self.part = Scan()
