@@ -247,7 +247,8 @@ def _versus(name: str, got: Pair | Timing, other: str, target: str, limit: float
         return name, vigil, "aide", "not installed (apt-get install -y aide)", f"{target} n/a"
     theirs = f"{got.theirs.wall:.2f}s cpu {got.theirs.cpu:.2f}s"
     judged = f"{got.ratio:.3f}x {target} {verdict(got.ratio <= limit)}"
-    return name, vigil, other, theirs, judged + _spread(sorted(got.ratios))
+    cpu = f"; CPU-s ratio {got.ours.cpu / got.theirs.cpu:.3f}x" if got.theirs.cpu else ""
+    return name, vigil, other, theirs, judged + _spread(sorted(got.ratios)) + cpu
 
 
 def _spread(ratios: list[float]) -> str:
