@@ -2,10 +2,13 @@
 `verify` (the CLI, a process of its own; never the daemon, whose threads must not fork).
 
 baseline.verify() calls scan_and_hash() instead of scan() + hash_many() when every file
-must be hashed anyway: each top-level directory is one task (walked and hashed by one
-worker, the pool balancing the tasks), so the walk runs in parallel too, not only the
-hashing. Parts are yielded as workers finish them, so the caller stores one part while
-the workers hash the next.
+must be hashed anyway: the parent lists the names of the first levels of directories
+until it has enough of them (a Moodle 5.1 tree has one top directory, public/, and half
+of its bytes in public/lib) and hands them out round-robin in a few tasks per worker:
+the directories below those levels walked whole, those of the levels for their own
+files only (each task walked and hashed by one worker, the pool balancing the tasks), so
+the walk runs in parallel too, not only the hashing. Parts are yielded as workers finish
+them, so the caller stores one part while the workers hash the next.
 
 A worker hashes each regular file as the walk meets it: opened relative to its directory
 (no path look-up from the root), its fstat() is the file's stat (no separate lstat); a
@@ -44,6 +47,9 @@ from checks.integrity.scan import FileStat, Scan, _record, open_dir, scan_top
 Row = tuple[str, tuple[Any, ...], tuple[Any, ...] | None]
 _new = tuple.__new__
 S_ISREG = stat.S_ISREG
+SPLIT_DIRS = 32  # directories per worker the parent lists the tree down to
+LEVELS = 2  # levels below the top it lists at most
+TASKS = 8  # tasks per worker: enough for the pool to even out unequal directories
 
 
 def scan_and_hash(root: str, rules: PathRules, workers: int, *, opener: Opener = default_opener,
@@ -54,9 +60,12 @@ def scan_and_hash(root: str, rules: PathRules, workers: int, *, opener: Opener =
     if not subdirs:
         yield top, hash_many(root, _regular(top), opener=opener)
         return
+    items = _split(root, rules, subdirs, SPLIT_DIRS * workers)
     context = multiprocessing.get_context("fork")
+    shares = min(len(items), TASKS * workers)
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        tasks = [pool.submit(_subtree, root, rules, under, opener) for under in subdirs]
+        tasks = [pool.submit(_subtree, root, rules, items[i::shares], opener)
+                 for i in range(shares)]
         yield top, hash_many(root, _regular(top), opener=opener)  # while the workers walk
         for task in as_completed(tasks):
             yield _unpack(*task.result())
@@ -85,20 +94,54 @@ def _unpack(part: Scan, rows: list[Row]) -> tuple[Scan, dict[str, Digest]]:
     return part, digests
 
 
-def _subtree(root: str, rules: PathRules, under: str, opener: Opener,
+def _split(root: str, rules: PathRules, subdirs: list[str], want: int,
+           ) -> list[tuple[str, bool]]:
+    """(directory, whole): the directories of the first levels below ``subdirs`` until
+    there are ``want`` (at most LEVELS more), by name only (the workers stat and count);
+    whole=False: only the files directly in it (its subdirectories are items too)."""
+    flat: list[tuple[str, bool]] = []
+    whole = subdirs
+    for _ in range(LEVELS):
+        if len(whole) >= want:
+            break
+        deeper = []
+        for rel in whole:
+            below = _dir_names(root, rel, rules)
+            if below is None:  # cannot be listed: its worker says why
+                deeper.append(rel)
+            else:
+                flat.append((rel, False))
+                deeper += below
+        whole = deeper
+    return sorted(flat + [(rel, True) for rel in whole])
+
+
+def _dir_names(root: str, rel: str, rules: PathRules) -> list[str] | None:
+    try:
+        with os.scandir(f"{root.rstrip('/')}/{rel}") as entries:
+            return [f"{rel}/{e.name}" for e in entries if e.is_dir(follow_symlinks=False)
+                    and not (rules and rules.matches(f"{rel}/{e.name}", True))]
+    except OSError:
+        return None
+
+
+def _subtree(root: str, rules: PathRules, items: list[tuple[str, bool]], opener: Opener,
              ) -> tuple[Scan, list[Row]]:
-    """Worker: walk ``root/under`` like scan.scan() and hash every regular file in it."""
+    """Worker: walk each directory like scan.scan() (whole, or only its own files) and hash
+    every regular file met."""
     try:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:  # the root went away meanwhile: the parent's result says so
-        return Scan(vanished=[under]), []
+        return Scan(vanished=[rel for rel, _ in items]), []
     walker = _Walker(rules, None if opener is default_opener else root.rstrip("/") + "/",
                      opener)
     try:
-        pending = [under]
         with gc_paused():
-            while pending:
+            for rel, whole in items:
+                pending = [rel]
                 walker.walk_dir(root_fd, pending.pop(), pending)
+                while pending and whole:  # (a level's subdirectories are items of their own)
+                    walker.walk_dir(root_fd, pending.pop(), pending)
     finally:
         os.close(root_fd)
     part, rows = walker.part, walker.rows
@@ -114,7 +157,7 @@ def _subtree(root: str, rules: PathRules, under: str, opener: Opener,
 
 class _Walker:
     def __init__(self, rules: PathRules, prefix: str | None, opener: Opener) -> None:
-        self.rules = rules
+        self.rules = rules or None  # (asked once per entry: None costs no __bool__ call)
         self.prefix = prefix  # None: open relative to the directory (the default opener)
         self.opener = opener
         self.part = Scan()

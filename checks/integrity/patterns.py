@@ -23,6 +23,8 @@ SNIFF_BYTES = 4096
 
 def is_script_name(name: str) -> bool:
     """True for names a web server could run as PHP (by any of their dotted suffixes)."""
+    if name.endswith(".php"):  # most files of a code tree: no split (once per file)
+        return True
     parts = name.rsplit("/", 1)[-1].lower().split(".")
     return any(part in SCRIPT_SUFFIXES for part in parts[1:])
 

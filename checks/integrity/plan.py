@@ -10,12 +10,16 @@ reached the end.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from checks.integrity.hashing import Digest
 from checks.integrity.scan import FileStat, Scan
 from checks.integrity.store import Cursor, Record
+
+_PROBLEM = itemgetter(3)  # Digest.problem
 
 
 @dataclass(slots=True)
@@ -35,6 +39,11 @@ def make_plan(found: Scan, observed: Mapping[str, Record], budget: int | None, r
     plan = Plan()
     left = budget
     files = found.files
+    if not observed and budget is None:  # a first baseline: every file, in scan order
+        plan.changed = list(files)
+        plan.hash = [path for path, st in files.items() if st.kind == "file"]
+        plan.wrapped = rolling  # (no unchanged file: the rolling slice is empty)
+        return plan
     first: list[str] = []
     unchanged: list[str] = []
     for path, st in files.items():
@@ -64,8 +73,8 @@ def _slice(plan: Plan, unchanged: list[str], files: Mapping[str, FileStat],
     """Unchanged files after the cursor, in path order, while the budget lasts."""
     unchanged.sort()
     start = 0
-    if position is not None:
-        start = next((i for i, p in enumerate(unchanged) if p > position), len(unchanged))
+    if position is not None:  # the first path after it (a binary search: sorted above)
+        start = bisect_right(unchanged, position)
     plan.wrapped = True
     for path in unchanged[start:]:
         size = files[path].size
@@ -89,7 +98,7 @@ def advance(cursor: Cursor, plan: Plan, digests: Mapping[str, Digest], now: floa
             plan.wrapped = False
             break
         position = path
-    waiting = plan.deferred or any(d.problem == "deadline" for d in digests.values())
+    waiting = plan.deferred or "deadline" in map(_PROBLEM, digests.values())  # (in C)
     if plan.wrapped and not waiting:
         started = cursor.cycle_started if cursor.cycle_started is not None else now
         return Cursor(None, now, now, now - started)

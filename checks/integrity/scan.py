@@ -84,7 +84,7 @@ def scan(root: str, rules: PathRules | None = None, *, under: str = "",
     except OSError as exc:
         raise ScanError(f"cannot open {root}: {exc.strerror or exc}") from None
     result = Scan()
-    rules = rules or PathRules(())
+    rules = rules or None  # (asked once per entry: None costs no __bool__ call)
     try:
         pending = [under.strip("/")]
         while pending:
@@ -103,7 +103,7 @@ def scan_top(root: str, rules: PathRules | None = None) -> tuple[Scan, list[str]
         raise ScanError(f"cannot open {root}: {exc.strerror or exc}") from None
     result, subdirs = Scan(), list[str]()
     try:
-        _scan_dir(root_fd, "", rules or PathRules(()), result, subdirs, None)
+        _scan_dir(root_fd, "", rules or None, result, subdirs, None)
     finally:
         os.close(root_fd)
     return result, sorted(subdirs)
@@ -124,7 +124,7 @@ def open_dir(root_fd: int, rel: str, out: Scan) -> int | None:
     return fd
 
 
-def _scan_dir(root_fd: int, rel: str, rules: PathRules, out: Scan, pending: list[str],
+def _scan_dir(root_fd: int, rel: str, rules: PathRules | None, out: Scan, pending: list[str],
               prune: PathRules | None) -> None:
     fd = open_dir(root_fd, rel, out)
     if fd is None:

@@ -14,6 +14,8 @@ from integrity_helpers import Clock
 from checks.integrity.accept import accept
 from checks.integrity.baseline import Limits, Outcome, Tree, create_baseline, verify
 from checks.integrity.hashing import CHUNK, default_opener
+from checks.integrity.parallel import _split
+from checks.integrity.patterns import PathRules
 from checks.integrity.store import IntegrityStore
 from tests.moodle_double.sitedir import FakeSite
 
@@ -168,3 +170,27 @@ def test_files_swapped_while_a_worker_opens_them_are_taken_as_they_are_now(
     link = out.observed["mod/quiz/lib.php"].stat
     assert link.kind == "symlink" and link.link == "/etc/passwd"
     assert out.unreadable == [] and out.deferred == []
+
+
+def test_a_tree_with_one_top_directory_is_split_below_it(tmp_path, clock) -> None:
+    """Moodle 5.1 keeps its code below public/: the workers get its subdirectories (the
+    levels listed only for their own files), with the same rows and counts as one
+    process, ignored directories included."""
+    root = tmp_path / "moodle"
+    for rel in ("composer.json", "public/index.php", "public/lib/setup.php",
+                "public/lib/yui/build/yui.js", "public/lib/yui/build/deep/er/x.js",
+                "public/mod/quiz/lib.php", "public/mod/quiz/classes/a.php",
+                "public/cache/junk.php", "public/lib/yui/node_modules/m.js"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(f"<?php // {rel}")
+    tree = Tree("moodle-test", str(root), PathRules(["public/cache/", "node_modules/"]))
+    one, two, serial, forked = baseline_both_ways(tmp_path, tree, clock)
+    with serial, forked:
+        assert forked.load(tree.site, tree.root, "baseline") == serial.load(
+            tree.site, tree.root, "baseline")
+    assert two.observed == one.observed and len(one.observed) == 7
+    assert (two.scan.ignored, two.scan.directories) == (one.scan.ignored,
+                                                        one.scan.directories) == (2, 10)
+    items = _split(str(root), tree.rules, ["public"], want=64)
+    assert ("public", False) in items and ("public/lib", False) in items
+    assert ("public/lib/yui", True) in items and ("public/cache", True) not in items
