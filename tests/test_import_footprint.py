@@ -30,7 +30,7 @@ UNLESS_CONFIGURED = (
     "aiosmtplib",  # an e-mail receiver or moodle_mail
     "dns",  # a dns check (dnspython, ~3 MB)
     "checks.moodle.cron", "checks.moodle.usage", "checks.moodle.filestore",
-    "checks.moodle.security", "checks.moodle.caches_redis",  # Moodle probes
+    "checks.moodle.security", "checks.moodle.caches",  # Moodle probes
     "checks.canvas.health", "checks.canvas.api",
     "checks.openedx.heartbeat", "checks.openedx.pages",
     "checks.dns", "checks.os_updates", "checks.integrity.datascripts",
