@@ -39,6 +39,7 @@ import re
 import signal
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,10 @@ def report(fig: Figures, site: MoodleSite, checks: list[dict[str, Any]],
     t0 = fig.samples[0].at
     print(f"\nfootprint  {machine_line()}")
     print(f"command: python bench/footprint.py {' '.join(sys.argv[1:])}".rstrip())
-    print(f"vigil run with the config `vigil init --moodle` wrote ({len(checks)} checks, "
-          f"1 Moodle 5.1 site); database {site.loaded}; code tree {site.tree_files:,} files "
+    configured = len(tomllib.loads(site.config.read_text())["lms"][0]["checks"])
+    print(f"vigil run with the config `vigil init --moodle` wrote ({configured} checks + "
+          f"{len(checks) - configured} of alerting's synthetic ones, 1 Moodle 5.1 site); "
+          f"database {site.loaded}; code tree {site.tree_files:,} files "
           f"{site.tree_bytes / 1e6:,.0f} MB; /metrics every 15 s ({fig.scrapes} scrapes); "
           f"1 webhook receiver; vigil ran on {args.vigil_python}")
     marks = [m for m in (1, 2, 5, 10, 20, 30, 60) if m <= args.minutes] + [args.minutes]

@@ -27,7 +27,8 @@ UNLESS_CONFIGURED = (
     "sqlalchemy", "psycopg", "pymysql",  # a Moodle database (~24 MB with psycopg)
     "redis",  # Moodle sessions or caches in Redis (~6 MB)
     "apprise",  # an apprise receiver
-    "aiosmtplib",  # an e-mail receiver or moodle_mail
+    "aiosmtplib",  # an e-mail receiver
+    "icalendar",  # the maintenance iCal feed, when it is first asked for (~2.5 MB)
     "dns",  # a dns check (dnspython, ~3 MB)
     "checks.moodle.cron", "checks.moodle.usage", "checks.moodle.filestore",
     "checks.moodle.security", "checks.moodle.caches",  # Moodle probes

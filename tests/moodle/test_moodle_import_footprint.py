@@ -26,6 +26,7 @@ NOT_FOR_A_POSTGRESQL_MOODLE = (
     "pymysql",  # the site's database is PostgreSQL
     "redis",  # sessions and caches in the database (the module loads on first use)
     "apprise", "aiosmtplib",  # one webhook receiver; moodle_mail speaks smtplib
+    "icalendar",  # nobody asked for the maintenance iCal feed
     "dns", "checks.dns", "checks.tcp",
     "checks.canvas.health", "checks.canvas.api",
     "checks.openedx.heartbeat", "checks.openedx.pages",
