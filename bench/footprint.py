@@ -187,8 +187,7 @@ def traced_run(children: Children, site: MoodleSite, workdir: Path, seconds: flo
     wait_until(lambda: http_ok(api + "/readyz"), 120, "traced vigil /readyz", proc)
     time.sleep(seconds)
     proc.send_signal(signal.SIGUSR1)
-    wait_until(out.exists, 60, "the tracemalloc snapshot", proc)
-    time.sleep(1)
+    wait_until(out.exists, 600, "the tracemalloc snapshot", proc)
     children.stop(proc)
     return out.read_text()
 

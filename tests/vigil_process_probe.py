@@ -8,7 +8,8 @@ bench/footprint.py. Not a test itself; product code knows nothing of it.
   SIGTERM), the names in sys.modules are written to OUT.json first.
 - ``--trace``: tracemalloc runs from the first import on; on SIGUSR1 the live allocations
   are written to OUT.txt, grouped by package and by file (tracemalloc adds its own
-  memory: a traced process's RSS is not the figure, its allocations are).
+  memory: a traced process's RSS is not the figure, its allocations are). Taking the
+  snapshot blocks the event loop for a minute or more: runs are missed meanwhile.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def write_trace(out: Path, top: int = 20) -> None:
         lines += [f"  {size / 2**20:7.2f} MB  {name}" for name, size in packages.most_common(top)]
         lines.append(f"{title}: by file:")
         lines += [f"  {size / 2**20:7.2f} MB  {name}" for name, size in files.most_common(top)]
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial = out.with_suffix(".tmp")
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial.rename(out)  # whole or not at all: the bench waits for the name
 
 
 def main() -> None:
@@ -79,7 +82,7 @@ def main() -> None:
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.trace is not None:
-        tracemalloc.start(40)  # deep enough to see the importlib frames above a module
+        tracemalloc.start(25)  # deep enough to see the importlib frames above a module
 
         def on_usr1(signum: int, frame: FrameType | None) -> None:
             write_trace(args.trace)
