@@ -184,7 +184,7 @@ def traced_run(children: Children, site: MoodleSite, workdir: Path, seconds: flo
                                      "--", "run", "-c", str(config)],
                           log=workdir / "traced.log")
     api = f"http://{LOOPBACK}:{api_port}"
-    wait_until(lambda: http_ok(api + "/readyz"), 120, "traced vigil /readyz", proc)
+    wait_until(lambda: http_ok(api + "/readyz"), 600, "traced vigil /readyz", proc)
     time.sleep(seconds)
     proc.send_signal(signal.SIGUSR1)
     wait_until(out.exists, 600, "the tracemalloc snapshot", proc)

@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.trace is not None:
-        tracemalloc.start(25)  # deep enough to see the importlib frames above a module
+        tracemalloc.start(12)  # enough to see importlib above most import-time allocations
 
         def on_usr1(signum: int, frame: FrameType | None) -> None:
             write_trace(args.trace)
