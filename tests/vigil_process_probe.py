@@ -9,7 +9,7 @@ bench/footprint.py. Not a test itself; product code knows nothing of it.
 - ``--trace``: tracemalloc runs from the first import on; on SIGUSR1 the live allocations
   are written to OUT.txt, grouped by package and by file (tracemalloc adds its own
   memory: a traced process's RSS is not the figure, its allocations are). Taking the
-  snapshot blocks the event loop for a minute or more: runs are missed meanwhile.
+  snapshot blocks the event loop for a while: runs are missed meanwhile.
 """
 
 from __future__ import annotations
@@ -46,30 +46,28 @@ def owner(filename: str) -> tuple[str, str]:
     return "other", filename
 
 
-def write_trace(out: Path, top: int = 20) -> None:
-    """Live allocations in two groups: made while a module was being imported (an
-    importlib frame on the stack: code objects, classes, tables built at import) and made
-    at run time, each by the package and file of the most recent frame outside importlib
-    (for unmarshalled code that is the importing module: approximate)."""
+def write_trace(out: Path, top: int = 25) -> None:
+    """Live allocations by the file (and package) of their most recent frame. Allocations
+    made by importlib itself (<frozen importlib...>) are the code objects and module data
+    that imports loaded; the import split of bench/footprint.py says by which package.
+    One frame per allocation: with more, a snapshot of the daemon took over 10 minutes."""
     snapshot = tracemalloc.take_snapshot().filter_traces(
         [tracemalloc.Filter(False, tracemalloc.__file__)])
-    groups: dict[str, tuple[Counter[str], Counter[str]]] = {
-        "import": (Counter(), Counter()), "run": (Counter(), Counter())}
-    for trace in snapshot.traces:
-        names = [frame.filename for frame in trace.traceback]
-        kind = "import" if any(n.startswith("<frozen importlib") for n in names) else "run"
-        own = [n for n in names if not n.startswith("<frozen")]
-        package, file = owner(own[-1] if own else names[-1])
-        groups[kind][0][package] += trace.size
-        groups[kind][1][file] += trace.size
-    total = sum(sum(g[0].values()) for g in groups.values())
-    lines = [f"live Python allocations: {total / 2**20:.1f} MB (tracemalloc)"]
-    for kind, title in (("import", "made while importing"), ("run", "made at run time")):
-        packages, files = groups[kind]
-        lines.append(f"{title}: {sum(packages.values()) / 2**20:.1f} MB; by package:")
-        lines += [f"  {size / 2**20:7.2f} MB  {name}" for name, size in packages.most_common(top)]
-        lines.append(f"{title}: by file:")
-        lines += [f"  {size / 2**20:7.2f} MB  {name}" for name, size in files.most_common(top)]
+    by_package: Counter[str] = Counter()
+    by_file: Counter[str] = Counter()
+    for stat in snapshot.statistics("filename"):
+        filename = stat.traceback[0].filename
+        if filename.startswith("<frozen importlib"):
+            package = file = "(imports: code objects and module data)"
+        else:
+            package, file = owner(filename)
+        by_package[package] += stat.size
+        by_file[file] += stat.size
+    total = sum(by_package.values())
+    lines = [f"live Python allocations: {total / 2**20:.1f} MB (tracemalloc)", "by package:"]
+    lines += [f"  {size / 2**20:7.2f} MB  {name}" for name, size in by_package.most_common(top)]
+    lines.append("by file:")
+    lines += [f"  {size / 2**20:7.2f} MB  {name}" for name, size in by_file.most_common(top)]
     partial = out.with_suffix(".tmp")
     partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
     partial.rename(out)  # whole or not at all: the bench waits for the name
@@ -82,7 +80,7 @@ def main() -> None:
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.trace is not None:
-        tracemalloc.start(12)  # enough to see importlib above most import-time allocations
+        tracemalloc.start()
 
         def on_usr1(signum: int, frame: FrameType | None) -> None:
             write_trace(args.trace)
