@@ -1,61 +1,44 @@
 """Which check types exist, and what they measure: the explicit tables the shell reads.
 
-config (monitor/app/config.py builds a discriminated union of the specs below) ->
+config (monitor/app/config.py validates each check table with its type's spec) ->
 build_check(spec) -> a Check the scheduler runs. An explicit dict literal, no scanning,
-like blackbox_exporter's ``Probers`` map. CHECK_METRICS lists the metrics each generic
-check module declares (its ``METRICS``); the shell's catalogue (monitor/app/catalogue.py)
-is built from it and from MOODLE_METRICS.
+like blackbox_exporter's ``Probers`` map. Each entry names the module that implements the
+type, which is imported only when the type is first looked up (checks/lazy.py): a daemon
+watching a web site never loads the Moodle, integrity or DNS code. CHECK_METRICS is the
+``METRICS`` each generic check module declares; the shell's catalogue
+(monitor/app/catalogue.py) is built from it and from MOODLE_METRICS.
 """
 
 from __future__ import annotations
 
-from checks import dns, http, os_updates, process, system, tcp, tls
-from checks.a11y import check as a11y
-from checks.a11y.check import A11yCheck
-from checks.a11y.spec import A11ySpec
 from checks.base import Check
-from checks.canvas.registry import CANVAS_CHECK_TYPES, CANVAS_METRICS
-from checks.dns import DnsCheck, DnsSpec
-from checks.http import HttpCheck
-from checks.http_spec import HttpSpec
-from checks.integrity import codetree, datascripts
-from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
-from checks.integrity.datascripts import DatarootScriptsCheck, DatarootScriptsSpec
-from checks.journey.registry import JOURNEY_CHECK_TYPES, JOURNEY_METRICS
+from checks.canvas.registry import CANVAS_CHECK_TYPES
+from checks.journey.registry import JOURNEY_CHECK_TYPES
+from checks.lazy import CheckFamilies, LazyMetrics
 from checks.moodle.registry import MOODLE_CHECK_TYPES
-from checks.openedx.registry import OPENEDX_CHECK_TYPES, OPENEDX_METRICS
-from checks.os_updates import OsUpdatesCheck, OsUpdatesSpec
-from checks.process import ProcessCheck, ProcessSpec
-from checks.system import SystemCheck, SystemSpec
-from checks.tcp import TcpCheck, TcpSpec
-from checks.tls import TlsCheck, TlsSpec
-from monitor.kernel.metric import Metrics, merge
+from checks.openedx.registry import OPENEDX_CHECK_TYPES
 from monitor.kernel.spec import CheckSpec
 
-CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
-    "http": (HttpSpec, HttpCheck),
-    "tls": (TlsSpec, TlsCheck),
-    "tcp": (TcpSpec, TcpCheck),
-    "dns": (DnsSpec, DnsCheck),
-    "system": (SystemSpec, SystemCheck),
-    "process": (ProcessSpec, ProcessCheck),
-    "os_updates": (OsUpdatesSpec, OsUpdatesCheck),
-    "code_integrity": (CodeIntegritySpec, CodeIntegrityCheck),
-    "dataroot_scripts": (DatarootScriptsSpec, DatarootScriptsCheck),
-    "a11y": (A11ySpec, A11yCheck),
-    **MOODLE_CHECK_TYPES,
-    **CANVAS_CHECK_TYPES,
-    **OPENEDX_CHECK_TYPES,
-    **JOURNEY_CHECK_TYPES,
-}
+GENERIC_CHECK_TYPES = CheckFamilies({
+    "http": ("checks.http", "HttpSpec", "HttpCheck"),
+    "tls": ("checks.tls", "TlsSpec", "TlsCheck"),
+    "tcp": ("checks.tcp", "TcpSpec", "TcpCheck"),
+    "dns": ("checks.dns", "DnsSpec", "DnsCheck"),
+    "system": ("checks.system", "SystemSpec", "SystemCheck"),
+    "process": ("checks.process", "ProcessSpec", "ProcessCheck"),
+    "os_updates": ("checks.os_updates", "OsUpdatesSpec", "OsUpdatesCheck"),
+    "code_integrity": ("checks.integrity.codetree", "CodeIntegritySpec", "CodeIntegrityCheck"),
+    "dataroot_scripts": ("checks.integrity.datascripts", "DatarootScriptsSpec",
+                         "DatarootScriptsCheck"),
+    "a11y": ("checks.a11y.check", "A11ySpec", "A11yCheck"),
+})
+
+CHECK_TYPES = CheckFamilies(GENERIC_CHECK_TYPES, MOODLE_CHECK_TYPES, CANVAS_CHECK_TYPES,
+                            OPENEDX_CHECK_TYPES, JOURNEY_CHECK_TYPES)
 
 # Samples the generic checks return (Result.samples); a new check module adds its METRICS.
-CHECK_METRICS: Metrics = merge(
-    http.METRICS, tls.METRICS, tcp.METRICS, dns.METRICS, system.METRICS, process.METRICS,
-    os_updates.METRICS, codetree.METRICS, datascripts.METRICS, CANVAS_METRICS, OPENEDX_METRICS,
-    JOURNEY_METRICS,
-    a11y.METRICS,
-)
+CHECK_METRICS = LazyMetrics(GENERIC_CHECK_TYPES.modules() + CANVAS_CHECK_TYPES.modules()
+                            + OPENEDX_CHECK_TYPES.modules() + JOURNEY_CHECK_TYPES.modules())
 
 
 def build_check(spec: CheckSpec) -> Check:

@@ -3,6 +3,9 @@
 Data flow: scheduler -> TlsCheck.run(ctx) -> asyncio TLS handshake (verifying), and on
 failure a second, non-verifying handshake to still read the expiry -> Result with
 lms_tls_* samples -> state store.
+
+A verified certificate is read from what the ssl module decoded; cryptography (~8 MB of
+RSS) is imported only to read one that failed verification (or lacks a common name).
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 from pydantic import Field, FilePath, model_validator
 
 from checks.base import CheckContext
@@ -27,9 +29,15 @@ from checks.common import (
     target_host,
     target_port,
 )
+from checks.lazy import lazy_import
 from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status, threshold_status
 from monitor.kernel.units import fmt_seconds
+
+if TYPE_CHECKING:
+    from cryptography import x509
+else:
+    x509 = lazy_import("cryptography.x509")
 
 # Every metric this module emits, declared here once (checks/registry.py collects them).
 METRICS = declare(
@@ -63,6 +71,7 @@ class _Handshake:
     der: bytes
     seconds: float
     version: str
+    decoded: dict[str, Any] | None = None  # what ssl decoded; only when it was verified
 
 
 class TlsCheck:
@@ -112,8 +121,10 @@ class TlsCheck:
             await writer.start_tls(context, server_hostname=name)
             seconds = time.perf_counter() - start
             ssl_object = writer.get_extra_info("ssl_object")
+            verified = context.verify_mode != ssl.CERT_NONE
             return _Handshake(ssl_object.getpeercert(binary_form=True) or b"", seconds,
-                              ssl_object.version() or "")
+                              ssl_object.version() or "",
+                              ssl_object.getpeercert() if verified else None)
         finally:
             writer.transport.abort()  # a probe has nothing to flush; skip close_notify
 
@@ -124,12 +135,14 @@ class TlsCheck:
         if not shake.der:
             return Result(Status.CRITICAL, f"TLS: server sent no certificate ({where})",
                           tuple(samples))
-        try:
-            cert = x509.load_der_x509_certificate(shake.der)
-        except ValueError as exc:
-            return Result(Status.CRITICAL, f"TLS: unreadable certificate: {exc} ({where})",
-                          tuple(samples))
-        not_after = cert.not_valid_after_utc.timestamp()
+        read = _read_decoded(shake.decoded) if shake.decoded else None
+        if read is None:
+            try:
+                read = _read_der(shake.der)
+            except ValueError as exc:
+                return Result(Status.CRITICAL, f"TLS: unreadable certificate: {exc} ({where})",
+                              tuple(samples))
+        not_after, subject, issuer = read
         left = not_after - now
         samples += [Sample("lms_tls_cert_expiry_timestamp_seconds", not_after),
                     Sample("lms_tls_cert_expiry_seconds", left)]
@@ -138,7 +151,7 @@ class TlsCheck:
                                   higher_is_worse=False)
         expiry = (f"certificate expired {-days:.1f} days ago" if days < 0
                   else f"certificate expires in {days:.1f} days")
-        summary = f"{expiry} ({_common_name(cert.subject)}, {where})"
+        summary = f"{expiry} ({subject}, {where})"
         if verify_error:
             status = Status.CRITICAL
             summary = f"TLS: {verify_error}; {summary}"
@@ -147,14 +160,33 @@ class TlsCheck:
             summary += f"; slow handshake: {fmt_seconds(shake.seconds)}"
             status = Status.worst((status, latency))
         details: dict[str, Any] = {
-            "server_name": name, "subject": _common_name(cert.subject),
-            "issuer": _common_name(cert.issuer), "not_after": cert.not_valid_after_utc.isoformat(),
+            "server_name": name, "subject": subject, "issuer": issuer,
+            "not_after": datetime.fromtimestamp(not_after, UTC).isoformat(),
             "tls_version": shake.version}
         if verify_error:
             details["verify_error"] = verify_error
         return Result(status, summary, tuple(samples), details)
 
 
+def _read_decoded(decoded: dict[str, Any]) -> tuple[float, str, str] | None:
+    """(notAfter, subject CN, issuer CN) from ssl's decoded certificate; None when a common
+    name is missing (then the DER is read, for the RFC 4514 form of the name)."""
+    names = []
+    for field in ("subject", "issuer"):
+        cn = [value for rdn in decoded.get(field, ()) for key, value in rdn
+              if key == "commonName"]
+        if not cn:
+            return None
+        names.append(str(cn[0]))
+    return float(ssl.cert_time_to_seconds(decoded["notAfter"])), names[0], names[1]
+
+
+def _read_der(der: bytes) -> tuple[float, str, str]:
+    cert = x509.load_der_x509_certificate(der)
+    return (cert.not_valid_after_utc.timestamp(), _common_name(cert.subject),
+            _common_name(cert.issuer))
+
+
 def _common_name(name: x509.Name) -> str:
-    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    values = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return str(values[0].value) if values else name.rfc4514_string() or "(empty subject)"

@@ -1,5 +1,12 @@
-"""Starting the daemon must not import what only some sites need: SQLAlchemy and redis-py
-load on first use (checks/lazy.py), keeping a web-only Vigil small (bench/footprint.py)."""
+"""Starting the daemon must not import what only some sites need: check families load by
+type name and SQLAlchemy and redis-py on first use (checks/lazy.py), keeping a web-only
+Vigil small (bench/footprint.py measures it; docs/benchmarks.md has the figures).
+
+The regression guard: `vigil run` with a generic config, in a real process, with every
+check run at least once, must not have imported any of the heavy or unconfigured modules
+listed here (the Moodle config's guard: tests/moodle/test_moodle_import_footprint.py).
+No timing: only which modules were imported.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import TargetServer, free_port
+from tests.vigil_process_probe import modules_of_vigil_run
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# Never in a daemon: test tooling, and libraries no shipped code path of `vigil run` needs.
+NEVER = ("pytest", "hypothesis", "selenium", "schemathesis", "aiosmtpd", "trustme",
+         "yaml", "openapi_spec_validator")
+# Only when configured (with what needs each: RSS measured by bench/footprint.py).
+UNLESS_CONFIGURED = (
+    "sqlalchemy", "psycopg", "pymysql",  # a Moodle database (~24 MB with psycopg)
+    "redis",  # Moodle sessions or caches in Redis (~6 MB)
+    "apprise",  # an apprise receiver
+    "aiosmtplib",  # an e-mail receiver
+    "icalendar",  # the maintenance iCal feed, when it is first asked for (~2.5 MB)
+    "dns",  # a dns check (dnspython, ~3 MB)
+    "checks.moodle.cron", "checks.moodle.usage", "checks.moodle.filestore",
+    "checks.moodle.security", "checks.moodle.caches",  # Moodle probes
+    "checks.canvas.health", "checks.canvas.api",
+    "checks.openedx.heartbeat", "checks.openedx.pages",
+    "checks.dns", "checks.os_updates", "checks.integrity.datascripts",
+)
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(name for name in names if name in modules)
 
 
 def test_importing_the_daemon_does_not_load_database_or_redis_clients() -> None:
@@ -18,6 +50,61 @@ def test_importing_the_daemon_does_not_load_database_or_redis_clients() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_vigil_run_on_a_web_site_imports_no_heavy_or_unconfigured_module(
+        tmp_path: Path) -> None:
+    target = TargetServer()
+    port = free_port()
+    config = tmp_path / "vigil.toml"
+    config.write_text(f"""
+[state]
+dir = "{tmp_path / 'state'}"
+
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[[alerts.receivers]]
+name = "ops"
+type = "webhook"
+url = "{target.url}/hook"
+
+[[lms]]
+name = "site"
+url = "{target.url}"
+
+[lms.checks.http]
+interval = "2s"
+timeout = "1s"
+keyword = ["logintoken"]
+
+[lms.checks.port]
+type = "tcp"
+host = "127.0.0.1"
+port = {target.port}
+interval = "2s"
+timeout = "1s"
+
+[lms.checks.system]
+interval = "2s"
+timeout = "1s"
+
+[lms.checks.process]
+interval = "2s"
+timeout = "1s"
+processes = [{{ name = "python", pattern = "python", min_count = 0 }}]
+""", encoding="utf-8")
+    try:
+        modules = modules_of_vigil_run(config, f"http://127.0.0.1:{port}",
+                                       {"http", "port", "system", "process"}, tmp_path)
+    finally:
+        target.close()
+    # The listing is real: what the configured checks need is there.
+    assert {"checks.http", "checks.tcp", "checks.system", "checks.process", "httpx",
+            "psutil"} <= modules
+    assert loaded(modules, NEVER) == []
+    assert loaded(modules, UNLESS_CONFIGURED) == []
 
 
 def test_a_lazy_module_loads_once_when_many_threads_touch_it_first(tmp_path: Path) -> None:

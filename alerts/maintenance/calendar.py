@@ -18,13 +18,18 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from dateutil.rrule import rrule
-from icalendar import Calendar, Event, vRecur
 
 from alerts.maintenance.model import Matcher, WindowActions, WindowSpec, from_utc, to_utc
 from alerts.maintenance.rules import MAX_COUNT, anchor, build_rule
+from checks.lazy import lazy_import
 
 if TYPE_CHECKING:
+    from icalendar import Event, vRecur
+
     from alerts.maintenance.store import Window
+
+# Loaded when the feed is first asked for: ~2.5 MB of RSS a daemon otherwise never needs.
+icalendar = lazy_import("icalendar")
 
 # Never walk more instants of a rule per call (see rules.py for why that suffices: the
 # walk starts at most ~70 days before the asked range and a rule starts at most 48 a day,
@@ -131,7 +136,7 @@ def _spans(window: Window, start: float, end: float,
 # -- iCalendar ---------------------------------------------------------------------------
 def feed(windows: list[Window], now: float) -> bytes:
     """The VCALENDAR with one VEVENT per window and the VTIMEZONEs they use."""
-    cal = Calendar()
+    cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
@@ -148,7 +153,7 @@ def feed(windows: list[Window], now: float) -> bytes:
 
 def window_event(window: Window, now: float) -> Event:
     spec, zone = window.spec, window.spec.zone
-    event = Event()
+    event = icalendar.Event()
     event.add("uid", window.uid)
     event.add("dtstamp", datetime.fromtimestamp(window.updated_at, UTC))
     event.add("created", datetime.fromtimestamp(window.created_at, UTC))
@@ -182,7 +187,7 @@ def window_event(window: Window, now: float) -> Event:
 
 def _rrule_for_feed(spec: WindowSpec, ended_at: float | None) -> vRecur:
     """The stored RRULE; an ended window gets UNTIL (UTC, as RFC 5545 wants with TZID)."""
-    recur = vRecur.from_ical(spec.rrule or "")
+    recur = icalendar.vRecur.from_ical(spec.rrule or "")
     until = recur.get("UNTIL", [None])[0]
     if isinstance(until, datetime) and until.tzinfo is None:  # stored as local time
         until = until.replace(tzinfo=spec.zone).astimezone(UTC)

@@ -21,11 +21,14 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any
 
-import aiosmtplib
-
 from alerts.notifiers.base import NotifyError
 from alerts.notifiers.redact import Redactor
 from alerts.receiver_specs import EmailReceiverSpec
+from checks.lazy import lazy_import
+
+# Imported when the first mail goes out: a daemon without an e-mail receiver never loads it
+# (tests/test_import_footprint.py).
+aiosmtplib = lazy_import("aiosmtplib")
 
 log = logging.getLogger("vigil.alerts.email")
 

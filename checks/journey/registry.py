@@ -1,15 +1,10 @@
-"""The journey check type, merged into checks.registry.CHECK_TYPES (explicit, no scanning)."""
+"""The journey check type, merged into checks.registry.CHECK_TYPES (explicit, no scanning;
+the module is imported when the type is first looked up: checks/lazy.py)."""
 
 from __future__ import annotations
 
-from checks.journey import run
-from checks.journey.run import JourneyCheck
-from checks.journey.spec import JourneySpec
-from monitor.kernel.metric import Metrics
-from monitor.kernel.spec import CheckSpec
+from checks.lazy import CheckFamilies
 
-JOURNEY_CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
-    "journey": (JourneySpec, JourneyCheck),
-}
-
-JOURNEY_METRICS: Metrics = run.METRICS
+JOURNEY_CHECK_TYPES = CheckFamilies({
+    "journey": ("checks.journey.run", "JourneySpec", "JourneyCheck"),
+})

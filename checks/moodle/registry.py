@@ -1,83 +1,39 @@
 """Moodle check types, merged into checks.registry.CHECK_TYPES (explicit, no scanning).
 
-Each probe module adds one line here: "moodle_<probe>": (Spec, Check), and its METRICS to
+Each probe module adds one line here: "moodle_<probe>": (module, Spec, Check); the module
+is imported when its type is first looked up (checks/lazy.py), and its METRICS join
 MOODLE_METRICS, from which the shell builds the metric catalogue.
 """
 
 from __future__ import annotations
 
-from checks.moodle import (
-    adhoc,
-    availability,
-    backups,
-    branches,
-    caches,
-    checkapi,
-    config_drift,
-    cron,
-    dataroot,
-    exams,
-    filestore,
-    mail,
-    maintenance,
-    privileged,
-    security,
-    tasks,
-    updates,
-    upgrade,
-    usage,
-)
-from checks.moodle.adhoc import AdhocTasksCheck, AdhocTasksSpec
-from checks.moodle.availability import AvailabilityCheck, AvailabilitySpec
-from checks.moodle.backups import BackupsCheck, BackupsSpec
-from checks.moodle.branches import BranchSupportCheck, BranchSupportSpec
-from checks.moodle.caches import CachesCheck, CachesSpec
-from checks.moodle.checkapi import CheckApiCheck, CheckApiSpec
-from checks.moodle.config_drift import ConfigDriftCheck, ConfigDriftSpec
-from checks.moodle.cron import CronCheck, CronSpec
-from checks.moodle.dataroot import DatarootCheck, DatarootSpec
-from checks.moodle.exams import ExamsCheck, ExamsSpec
-from checks.moodle.filestore import FilestoreCheck, FilestoreSpec
-from checks.moodle.mail import MailCheck, MailSpec
-from checks.moodle.maintenance import MaintenanceCheck, MaintenanceSpec
-from checks.moodle.privileged import PrivilegedCheck, PrivilegedSpec
-from checks.moodle.security import SecurityCheck, SecuritySpec
-from checks.moodle.tasks import ScheduledTasksCheck, ScheduledTasksSpec
-from checks.moodle.updates import UpdatesCheck, UpdatesSpec
-from checks.moodle.upgrade import UpgradeCheck, UpgradeSpec
-from checks.moodle.usage import UsageCheck, UsageSpec
-from monitor.kernel.metric import Metrics, merge
-from monitor.kernel.spec import CheckSpec
+from checks.lazy import CheckFamilies, LazyMetrics
 
-MOODLE_CHECK_TYPES: dict[str, tuple[type[CheckSpec], type]] = {
-    "moodle_cron": (CronSpec, CronCheck),
-    "moodle_scheduled_tasks": (ScheduledTasksSpec, ScheduledTasksCheck),
-    "moodle_adhoc_tasks": (AdhocTasksSpec, AdhocTasksCheck),
-    "moodle_availability": (AvailabilitySpec, AvailabilityCheck),
-    "moodle_mail": (MailSpec, MailCheck),
-    "moodle_caches": (CachesSpec, CachesCheck),
-    "moodle_security": (SecuritySpec, SecurityCheck),
-    "moodle_usage": (UsageSpec, UsageCheck),
-    "moodle_exams": (ExamsSpec, ExamsCheck),
-    "moodle_backups": (BackupsSpec, BackupsCheck),
-    "moodle_check_api": (CheckApiSpec, CheckApiCheck),
-    "moodle_upgrade": (UpgradeSpec, UpgradeCheck),
-    "moodle_maintenance": (MaintenanceSpec, MaintenanceCheck),
-    "moodle_dataroot": (DatarootSpec, DatarootCheck),
-    "moodle_updates": (UpdatesSpec, UpdatesCheck),
-    "moodle_branch_support": (BranchSupportSpec, BranchSupportCheck),
-    "moodle_filestore": (FilestoreSpec, FilestoreCheck),
-    "moodle_config_drift": (ConfigDriftSpec, ConfigDriftCheck),
-    "moodle_privileged_accounts": (PrivilegedSpec, PrivilegedCheck),
-}
+_M = "checks.moodle."
+MOODLE_CHECK_TYPES = CheckFamilies({
+    "moodle_cron": (_M + "cron", "CronSpec", "CronCheck"),
+    "moodle_scheduled_tasks": (_M + "tasks", "ScheduledTasksSpec", "ScheduledTasksCheck"),
+    "moodle_adhoc_tasks": (_M + "adhoc", "AdhocTasksSpec", "AdhocTasksCheck"),
+    "moodle_availability": (_M + "availability", "AvailabilitySpec", "AvailabilityCheck"),
+    "moodle_mail": (_M + "mail", "MailSpec", "MailCheck"),
+    "moodle_caches": (_M + "caches", "CachesSpec", "CachesCheck"),
+    "moodle_security": (_M + "security", "SecuritySpec", "SecurityCheck"),
+    "moodle_usage": (_M + "usage", "UsageSpec", "UsageCheck"),
+    "moodle_exams": (_M + "exams", "ExamsSpec", "ExamsCheck"),
+    "moodle_backups": (_M + "backups", "BackupsSpec", "BackupsCheck"),
+    "moodle_check_api": (_M + "checkapi", "CheckApiSpec", "CheckApiCheck"),
+    "moodle_upgrade": (_M + "upgrade", "UpgradeSpec", "UpgradeCheck"),
+    "moodle_maintenance": (_M + "maintenance", "MaintenanceSpec", "MaintenanceCheck"),
+    "moodle_dataroot": (_M + "dataroot", "DatarootSpec", "DatarootCheck"),
+    "moodle_updates": (_M + "updates", "UpdatesSpec", "UpdatesCheck"),
+    "moodle_branch_support": (_M + "branches", "BranchSupportSpec", "BranchSupportCheck"),
+    "moodle_filestore": (_M + "filestore", "FilestoreSpec", "FilestoreCheck"),
+    "moodle_config_drift": (_M + "config_drift", "ConfigDriftSpec", "ConfigDriftCheck"),
+    "moodle_privileged_accounts": (_M + "privileged", "PrivilegedSpec", "PrivilegedCheck"),
+})
 
 # Samples the Moodle probes return, each declared once in its probe module.
-MOODLE_METRICS: Metrics = merge(
-    cron.METRICS, tasks.METRICS, adhoc.METRICS, availability.METRICS, mail.METRICS,
-    caches.METRICS, security.METRICS, usage.METRICS, exams.METRICS, backups.METRICS,
-    checkapi.METRICS, upgrade.METRICS, maintenance.METRICS, dataroot.METRICS, updates.METRICS,
-    branches.METRICS, filestore.METRICS, config_drift.METRICS, privileged.METRICS,
-)
+MOODLE_METRICS = LazyMetrics(MOODLE_CHECK_TYPES.modules())
 
 
 def default_moodle_checks() -> list[str]:

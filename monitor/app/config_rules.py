@@ -78,7 +78,8 @@ def _checks_with_url(raw: dict[str, Any]) -> Iterator[str]:
             continue
         for name, spec in _checks(site).items():
             kind = spec.get("type")
-            field = CHECK_TYPES[kind][0].model_fields.get("url") if kind in CHECK_TYPES else None
+            field = (CHECK_TYPES[kind][0].model_fields.get("url")
+                     if isinstance(kind, str) and kind in CHECK_TYPES else None)
             if field is not None and field.default is None and spec.get("url") is None:
                 yield (f"lms[{i}].checks.{format_key(name)}.url: required because "
                        f"lms[{i}].url is not set")

@@ -145,3 +145,37 @@ def test_tls_spec_needs_critical_days_below_warning_days() -> None:
         TlsSpec(type="tls", critical_days=30)
     with pytest.raises(ValueError, match="port"):
         TlsSpec(type="tls", port=70000)
+
+
+
+async def test_a_verified_certificate_reads_the_same_from_ssl_as_from_its_der(
+        probe: Any, tmp_path: Path) -> None:
+    """Verified certificates are read from ssl's decoding (no cryptography import): the
+    figures must be those cryptography reads from the same certificate. (trustme's names
+    carry no common name, which sends the check to the DER reader; the demo's do.)"""
+    from cryptography import x509
+
+    from monitor.app.demo.tls import write_demo_certificate
+
+    files = write_demo_certificate(tmp_path, days=45)
+    cert = x509.load_pem_x509_certificate(files.cert_file.read_bytes())
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.cert_file, files.key_file)
+    async with serve(hold, context) as port:
+        result = await run_tls(probe, port, ca_file=files.ca_file)
+    assert result.status is Status.OK, result.summary
+    assert value(result, "lms_tls_cert_verified") == 1
+    assert value(result, "lms_tls_cert_expiry_timestamp_seconds") == (
+        cert.not_valid_after_utc.timestamp())
+    assert result.details["not_after"] == cert.not_valid_after_utc.isoformat()
+    assert (result.details["subject"], result.details["issuer"]) == ("localhost",
+                                                                     "Vigil demo CA")
+    assert "(localhost, localhost:" in result.summary
+    # Both readers, on the same certificate: ssl's decoding (what getpeercert() returns
+    # for a verified peer) gives exactly what cryptography reads from the DER.
+    from checks.tls import _read_decoded, _read_der
+
+    decoded = ssl._ssl._test_decode_cert(str(files.cert_file))  # type: ignore[attr-defined]
+    der = ssl.PEM_cert_to_DER_cert(files.cert_file.read_text())
+    assert _read_decoded(decoded) == _read_der(der) == (
+        cert.not_valid_after_utc.timestamp(), "localhost", "Vigil demo CA")
