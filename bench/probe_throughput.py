@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import math
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -134,6 +135,15 @@ def vigil_config(state_dir: Path, api_port: int, target: str, args: argparse.Nam
     return "\n".join(lines) + "\n"
 
 
+def py_spy() -> str:
+    """py-spy from PATH, else beside this interpreter (pip installs it into the venv)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    found = shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+    if found is None:
+        raise RuntimeError("--profile needs py-spy: pip install py-spy (into this venv)")
+    return found
+
+
 def cpu_pct(before: CpuSample, after: CpuSample) -> float:
     return 100.0 * (after.cpu - before.cpu) / max(after.at - before.at, 1e-9)
 
@@ -171,7 +181,7 @@ def run_vigil(children: Children, workdir: Path, target: str,
     profiler = None
     if args.profile is not None:  # py-spy samples from outside; its own CPU is not vigil's
         profiler = children.start("py-spy", [
-            "py-spy", "record", "--format", "raw", "--rate", "100",
+            py_spy(), "record", "--format", "raw", "--rate", "100",
             "--duration", str(int(args.seconds)), "--pid", str(proc.pid),
             "--output", str(args.profile)], log=workdir / "py-spy.log")
     t0, before = scrape(api + "/metrics")

@@ -22,6 +22,7 @@ import httpx
 from checks.base import CheckContext, CheckUnavailable
 from monitor.app.blocking import BlockingPools
 from monitor.app.metrics import DaemonMetrics
+from monitor.app.record_batch import RecordBatch
 from monitor.app.store import StateStore
 from monitor.kernel.clock import Clock
 from monitor.kernel.job import CheckJob
@@ -55,6 +56,8 @@ class CheckRunner:
         self.http_transport = http_transport
         self.state_dir = state_dir
         self._slots = asyncio.Semaphore(max_concurrency)
+        # The results that finish within one tick are recorded in one transaction.
+        self.records = RecordBatch(store.database if store is not None else None)
         # Blocking calls: one pool of ``blocking_workers`` per check type (and one for
         # maintenance actions), so one family's hung calls never starve another's.
         self.pools = BlockingPools(blocking_workers)
@@ -83,12 +86,15 @@ class CheckRunner:
             async with self._slots:
                 if due_at is not None and self.metrics:
                     self.metrics.scheduler_lag.observe(max(0.0, self.clock.time() - due_at))
-                return await self._run_and_record(job)
+                result, duration = await self._run_timed(job)
+            if self.store is not None:  # outside the slot: the next check need not wait
+                await self.records.submit(functools.partial(self._record, job, result, duration))
+            return result
         finally:
             if task is not None:
                 self.in_flight.discard(task)
 
-    async def _run_and_record(self, job: CheckJob) -> Result:
+    async def _run_timed(self, job: CheckJob) -> tuple[Result, float]:
         started = self.clock.monotonic()
         if self.metrics:
             self.metrics.in_flight.inc()
@@ -101,8 +107,7 @@ class CheckRunner:
         if self.metrics:
             self.metrics.check_runs.labels(job.spec.type, result.status.name).inc()
             self.metrics.check_duration.labels(job.spec.type).observe(duration)
-        self._record(job, result, duration)
-        return result
+        return result, duration
 
     async def _execute(self, job: CheckJob) -> Result:
         ctx = CheckContext(
@@ -176,11 +181,14 @@ class CheckRunner:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=1.0)
+            self.records.flush()
             return len(still)
+        self.records.flush()
         return 0
 
     def close(self) -> None:
         """Never waits: a call hung on a dead mount stays behind in its daemon thread."""
+        self.records.flush()  # results of cancelled runs still waiting for their batch
         self.pools.close()
 
 
