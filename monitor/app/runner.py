@@ -69,6 +69,7 @@ class CheckRunner:
         # Whether a job is still configured: a result that arrives after a reload removed
         # its check is dropped, so it cannot fire an alert nobody will ever resolve.
         self.is_configured: Callable[[CheckJob], bool] | None = None
+        self._advisor: tuple[object, RetryAdvisor | None] = (object(), None)  # see below
 
     async def run_blocking(self, fn: Callable[[], T], family: str = "default") -> T:
         return await self.pools.run(family, fn)
@@ -88,7 +89,8 @@ class CheckRunner:
                     self.metrics.scheduler_lag.observe(max(0.0, self.clock.time() - due_at))
                 result, duration = await self._run_timed(job)
             if self.store is not None:  # outside the slot: the next check need not wait
-                await self.records.submit(functools.partial(self._record, job, result, duration))
+                await self.records.submit(functools.partial(
+                    self._record, job, result, duration, self.clock.time()))
             return result
         finally:
             if task is not None:
@@ -146,14 +148,13 @@ class CheckRunner:
         if self.metrics:
             self.metrics.check_errors.labels(job.spec.type, reason).inc()
 
-    def _record(self, job: CheckJob, result: Result, duration: float) -> None:
+    def _record(self, job: CheckJob, result: Result, duration: float, now: float) -> None:
         if self.store is None:
             return
         if self.is_configured is not None and not self.is_configured(job):
             log.info("dropping the result of %s: the check was removed from the config",
                      job.key)
             return
-        now = self.clock.time()
         try:
             state = self.store.record_result(
                 job.target.name, job.name, job.spec.type, result, now, duration
@@ -161,8 +162,9 @@ class CheckRunner:
             if self.listener is not None:
                 labels = {**job.target.labels, **job.spec.labels}
                 self.listener.on_state(state, job.spec, now, labels=labels)
-            if isinstance(self.listener, RetryAdvisor):
-                delay = self.listener.retry_delay(state, job.spec)
+            advisor = self._retry_advisor()
+            if advisor is not None:
+                delay = advisor.retry_delay(state, job.spec)
                 if delay:  # soft failure: the scheduler runs the check again sooner
                     self.retry_at[job.key] = now + delay
         except sqlite3.Error as exc:  # a full disk: counted in database.writes, told once
@@ -171,6 +173,14 @@ class CheckRunner:
                 "could not record the result of %s: %s", job.key, exc)
         except Exception:  # a broken listener must not stop checks
             log.exception("could not record the result of %s", job.key)
+
+    def _retry_advisor(self) -> RetryAdvisor | None:
+        """The listener if it advises retries. isinstance on a runtime-checkable Protocol
+        walks its members each time: asked once per listener object, not per result."""
+        listener = self.listener
+        if self._advisor[0] is not listener:
+            self._advisor = (listener, listener if isinstance(listener, RetryAdvisor) else None)
+        return self._advisor[1]
 
     async def drain(self, grace: float) -> int:
         """Wait up to ``grace`` seconds for checks in flight, cancel the rest; return cancelled."""

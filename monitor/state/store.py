@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from monitor.kernel.database import Database, Migrations
 from monitor.kernel.result import Result, Sample, Status
@@ -97,7 +97,10 @@ class CheckStateStore:
                            consecutive_ok, consecutive_fail, last_change)
         # Cached with the details a read of the file gives back (default=str above), so
         # the cache and the file never disagree about a value's type.
-        current[(lms, check)] = replace(state, result=replace(result, details=json.loads(details)))
+        current[(lms, check)] = CheckState(
+            lms, check, check_type,
+            Result(result.status, result.summary, result.samples, json.loads(details)),
+            ran_at, duration, consecutive_ok, consecutive_fail, last_change)
         return state
 
     def get_state(self, lms: str, check: str) -> CheckState | None:
