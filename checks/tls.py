@@ -8,6 +8,7 @@ lms_tls_* samples -> state store.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from dataclasses import dataclass
@@ -70,11 +71,12 @@ class TlsCheck:
 
     def __init__(self, spec: TlsSpec) -> None:
         self.spec = spec
-        cafile = str(spec.ca_file) if spec.ca_file else None
-        self._verifying = ssl.create_default_context(cafile=cafile)
-        self._lenient = ssl.create_default_context()
-        self._lenient.check_hostname = False
-        self._lenient.verify_mode = ssl.CERT_NONE
+        # Each default context loads the system CA bundle (~0.8 MB): shared per process,
+        # 1,000 tls checks cost 1.7 GB of RSS before (bench/scale.py). A check with its
+        # own ca_file still gets its own (small) context, re-read when it is rebuilt.
+        self._verifying = (ssl.create_default_context(cafile=str(spec.ca_file))
+                           if spec.ca_file else _shared_context(verify=True))
+        self._lenient = _shared_context(verify=False)
 
     async def run(self, ctx: CheckContext) -> Result:
         host = self.spec.host or target_host(ctx)
@@ -158,3 +160,14 @@ class TlsCheck:
 def _common_name(name: x509.Name) -> str:
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(values[0].value) if values else name.rfc4514_string() or "(empty subject)"
+
+
+@functools.cache
+def _shared_context(*, verify: bool) -> ssl.SSLContext:
+    """The verifying (system CAs) or the lenient client context, built once per process;
+    an SSLContext is meant to be shared by many connections."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
