@@ -29,6 +29,7 @@ Run (about 2 minutes of start-up, then the window):
 from __future__ import annotations
 
 import argparse
+import signal
 import sqlite3
 import statistics
 import sys
@@ -245,6 +246,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the target server and vigil are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     warn_if_busy()
     with work_directory("vigil-scale-", args.keep) as workdir, Children() as children:
         return run(args, children, workdir)
