@@ -166,3 +166,14 @@ async def test_a_rolled_back_batch_drops_the_cached_states(
             store.database.connection.execute("SELECT * FROM no_such_table")
     assert store.get_state("site0", "gone") is None  # re-read from the file
     assert store.get_state("site0", "c000") is not None
+
+
+async def test_a_lone_run_is_recorded_at_the_next_tick_not_after_the_window(
+    clock: FakeClock, store: StateStore, statements: StatementLog
+) -> None:
+    runner = daemon_runner(clock, store)
+    runner.records.window = 3600.0  # would hang the test if a lone run waited for it
+    for job in jobs(3):  # one after the other, as `vigil check` or a test runs them
+        await asyncio.wait_for(runner.run(job), timeout=60)
+    assert statements.take()["COMMIT"] == 3  # one per run (the recorder's prune inside)
+    assert len(store.states()) == 3

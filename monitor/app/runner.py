@@ -57,7 +57,8 @@ class CheckRunner:
         self.state_dir = state_dir
         self._slots = asyncio.Semaphore(max_concurrency)
         # The results that finish within one tick are recorded in one transaction.
-        self.records = RecordBatch(store.database if store is not None else None)
+        self.records = RecordBatch(store.database if store is not None else None,
+                                   running=lambda: len(self.in_flight))
         # Blocking calls: one pool of ``blocking_workers`` per check type (and one for
         # maintenance actions), so one family's hung calls never starve another's.
         self.pools = BlockingPools(blocking_workers)
