@@ -177,3 +177,21 @@ async def test_a_lone_run_is_recorded_at_the_next_tick_not_after_the_window(
         await asyncio.wait_for(runner.run(job), timeout=60)
     assert statements.take()["COMMIT"] == 3  # one per run (the recorder's prune inside)
     assert len(store.states()) == 3
+
+
+def test_history_stays_at_its_limit_across_a_restart_and_a_lowered_limit(tmp_path: Any
+                                                                          ) -> None:
+    path = tmp_path / "s.db"
+    first = StateStore(path, history_limit=10)
+    for i in range(25):
+        first.record_result("m", "c", "http", Result(Status.OK, f"run {i}"), float(i), 0.1)
+    first.close()
+    again = StateStore(path, history_limit=10)  # counts its rows again from the file
+    again.record_result("m", "c", "http", Result(Status.OK, "run 25"), 25.0, 0.1)
+    assert [summary for _, _, summary in again.history("m", "c", limit=100)] == [
+        f"run {i}" for i in range(25, 15, -1)]
+    again.close()
+    lowered = StateStore(path, history_limit=10 // 2)
+    lowered.record_result("m", "c", "http", Result(Status.OK, "run 26"), 26.0, 0.1)
+    assert [summary for _, _, summary in lowered.history("m", "c", limit=100)] == [
+        f"run {i}" for i in range(26, 21, -1)]

@@ -60,6 +60,7 @@ class CheckStateStore:
         # each write (this repository is the only writer of check_state): a run needs no
         # SELECT and JSON decode of its previous state, a scrape none of all of them.
         self._current: dict[tuple[str, str], CheckState] | None = None
+        self._history_count: dict[tuple[str, str], int] = {}  # rows, counted once a check
         database.on_rollback(self._drop_cache)
 
     # -- check results ----------------------------------------------------------
@@ -76,6 +77,7 @@ class CheckStateStore:
         last_change = ran_at if changed or previous is None else previous.last_change
         samples = json.dumps([[s.name, s.value, dict(s.labels)] for s in result.samples])
         details = json.dumps(dict(result.details), default=str)
+        kept = self._history_rows(lms, check) + 1  # with the row inserted below
         with self.database.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO check_state VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -87,12 +89,19 @@ class CheckStateStore:
                 " VALUES (?,?,?,?,?,?)",
                 (lms, check, ran_at, int(result.status), result.summary, duration),
             )
-            db.execute(
-                "DELETE FROM check_history WHERE lms = ? AND check_name = ? AND id <= ("
-                " SELECT id FROM check_history WHERE lms = ? AND check_name = ?"
-                " ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (lms, check, lms, check, self.history_limit),
-            )
+            if kept == self.history_limit + 1:  # steady state: drop the oldest row alone,
+                db.execute(  # found at the start of the index (ORDER BY id would sort)
+                    "DELETE FROM check_history WHERE id = (SELECT id FROM check_history"
+                    " WHERE lms = ? AND check_name = ? ORDER BY ran_at, id LIMIT 1)",
+                    (lms, check))
+            elif kept > self.history_limit:  # the limit was lowered: trim to it
+                db.execute(
+                    "DELETE FROM check_history WHERE lms = ? AND check_name = ? AND id <= ("
+                    " SELECT id FROM check_history WHERE lms = ? AND check_name = ?"
+                    " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (lms, check, lms, check, self.history_limit),
+                )
+        self._history_count[(lms, check)] = min(kept, self.history_limit)
         state = CheckState(lms, check, check_type, result, ran_at, duration,
                            consecutive_ok, consecutive_fail, last_change)
         # Cached with the details a read of the file gives back (default=str above), so
@@ -118,9 +127,18 @@ class CheckStateStore:
                              for row in rows}
         return self._current
 
+    def _history_rows(self, lms: str, check: str) -> int:
+        count = self._history_count.get((lms, check))
+        if count is None:
+            count = int(self._db.execute(
+                "SELECT COUNT(*) FROM check_history WHERE lms = ? AND check_name = ?",
+                (lms, check)).fetchone()[0])
+        return count
+
     def _drop_cache(self) -> None:
         """A batch was rolled back: what it wrote is gone, so read the file again."""
         self._current = None
+        self._history_count.clear()
 
     def forget_checks_except(self, keep: set[tuple[str, str]]) -> int:
         """Drop current state of checks no longer configured (after a reload)."""
