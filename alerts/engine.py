@@ -85,7 +85,7 @@ def dedup_key(alert: AlertRecord) -> str:
 def resolve_thresholds(
     defaults: Thresholds, overrides: ThresholdOverrides | None
 ) -> Thresholds:
-    if overrides is None:
+    if overrides is None or not (overrides.failure_threshold or overrides.success_threshold):
         return defaults
     return replace(
         defaults,

@@ -205,7 +205,9 @@ class SampleRecorder:
             self.prune(now)
 
     def _due_samples(self, state: CheckState) -> list[tuple[str, str, str, str, float, float]]:
-        rows = []
+        rows: list[tuple[str, str, str, str, float, float]] = []
+        if not self.plan.rules:  # no predictive rule: nothing to keep (most results)
+            return rows
         # Checks run with jitter: a point a little early for the grid still counts.
         spacing = self.plan.history.resolution * 0.9
         for sample in state.result.samples:

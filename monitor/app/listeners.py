@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 class FanOut:
     def __init__(self, listeners: Sequence[StateListener]) -> None:
         self.listeners = tuple(listeners)
+        # Checked once here: isinstance on a runtime-checkable Protocol is slow per result.
+        self.advisors = tuple(x for x in self.listeners if isinstance(x, RetryAdvisor))
 
     def on_state(
         self, state: CheckState, spec: CheckSpec, now: float, *, labels: Mapping[str, str]
@@ -41,9 +43,7 @@ class FanOut:
     def retry_delay(self, state: CheckState, spec: CheckSpec) -> float | None:
         """The soonest re-check any member asks for (the alert service's retry_interval)."""
         delays = []
-        for listener in self.listeners:
-            if not isinstance(listener, RetryAdvisor):
-                continue
+        for listener in self.advisors:
             try:
                 delay = listener.retry_delay(state, spec)
             except Exception:

@@ -71,6 +71,8 @@ class DaemonMetrics:
             _help("vigil_config_last_reload_success_timestamp_seconds"), registry=registry,
         )
 
+        self.state: StateCollector | None = None  # the lms_* collector (build_registry)
+
     def on_notification(self, receiver: str, outcome: str) -> None:
         self.notifications.labels(receiver, outcome).inc()
 
@@ -83,6 +85,8 @@ class StateCollector(Collector):
         self.store = store
         self.maintenance = maintenance  # LMS -> in a window now (MaintenanceBook.lms_activity)
         self._warned: set[str] = set()  # log each uncatalogued name once, not every scrape
+        # False while /metrics renders the per-check families itself (monitor/app/exposition.py)
+        self.per_check = True
 
     def describe(self) -> Iterable[Metric]:
         return []  # unchecked collector: families depend on what checks ran
@@ -94,10 +98,11 @@ class StateCollector(Collector):
                                   value=writes.failures_total)
         yield GaugeMetricFamily("vigil_state_writes_failing", _help("vigil_state_writes_failing"),
                                 value=float(writes.failing))
-        states = self.store.states()
         firing = {(a.lms, a.check) for a in self.store.firing_alerts()}
-        yield from _state_families(states, firing)
-        yield from _sample_families(states, self._warned)
+        if self.per_check:
+            states = self.store.states()
+            yield from _state_families(states, firing)
+            yield from _sample_families(states, self._warned)
         outbox = GaugeMetricFamily(
             "vigil_outbox_notifications", _help("vigil_outbox_notifications"), labels=["state"]
         )
@@ -179,5 +184,6 @@ def build_registry(store: StateStore,
                    ) -> tuple[CollectorRegistry, DaemonMetrics]:
     registry = CollectorRegistry(auto_describe=False)
     metrics = DaemonMetrics(registry)
-    registry.register(StateCollector(store, maintenance))
+    metrics.state = StateCollector(store, maintenance)
+    registry.register(metrics.state)
     return registry, metrics

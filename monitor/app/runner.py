@@ -22,6 +22,7 @@ import httpx
 from checks.base import CheckContext, CheckUnavailable
 from monitor.app.blocking import BlockingPools
 from monitor.app.metrics import DaemonMetrics
+from monitor.app.record_batch import RecordBatch
 from monitor.app.store import StateStore
 from monitor.kernel.clock import Clock
 from monitor.kernel.job import CheckJob
@@ -55,6 +56,9 @@ class CheckRunner:
         self.http_transport = http_transport
         self.state_dir = state_dir
         self._slots = asyncio.Semaphore(max_concurrency)
+        # The results that finish within one tick are recorded in one transaction.
+        self.records = RecordBatch(store.database if store is not None else None,
+                                   running=lambda: len(self.in_flight))
         # Blocking calls: one pool of ``blocking_workers`` per check type (and one for
         # maintenance actions), so one family's hung calls never starve another's.
         self.pools = BlockingPools(blocking_workers)
@@ -66,6 +70,7 @@ class CheckRunner:
         # Whether a job is still configured: a result that arrives after a reload removed
         # its check is dropped, so it cannot fire an alert nobody will ever resolve.
         self.is_configured: Callable[[CheckJob], bool] | None = None
+        self._advisor: tuple[object, RetryAdvisor | None] = (object(), None)  # see below
 
     async def run_blocking(self, fn: Callable[[], T], family: str = "default") -> T:
         return await self.pools.run(family, fn)
@@ -83,12 +88,16 @@ class CheckRunner:
             async with self._slots:
                 if due_at is not None and self.metrics:
                     self.metrics.scheduler_lag.observe(max(0.0, self.clock.time() - due_at))
-                return await self._run_and_record(job)
+                result, duration = await self._run_timed(job)
+            if self.store is not None:  # outside the slot: the next check need not wait
+                await self.records.submit(functools.partial(
+                    self._record, job, result, duration, self.clock.time()))
+            return result
         finally:
             if task is not None:
                 self.in_flight.discard(task)
 
-    async def _run_and_record(self, job: CheckJob) -> Result:
+    async def _run_timed(self, job: CheckJob) -> tuple[Result, float]:
         started = self.clock.monotonic()
         if self.metrics:
             self.metrics.in_flight.inc()
@@ -101,8 +110,7 @@ class CheckRunner:
         if self.metrics:
             self.metrics.check_runs.labels(job.spec.type, result.status.name).inc()
             self.metrics.check_duration.labels(job.spec.type).observe(duration)
-        self._record(job, result, duration)
-        return result
+        return result, duration
 
     async def _execute(self, job: CheckJob) -> Result:
         ctx = CheckContext(
@@ -141,14 +149,13 @@ class CheckRunner:
         if self.metrics:
             self.metrics.check_errors.labels(job.spec.type, reason).inc()
 
-    def _record(self, job: CheckJob, result: Result, duration: float) -> None:
+    def _record(self, job: CheckJob, result: Result, duration: float, now: float) -> None:
         if self.store is None:
             return
         if self.is_configured is not None and not self.is_configured(job):
             log.info("dropping the result of %s: the check was removed from the config",
                      job.key)
             return
-        now = self.clock.time()
         try:
             state = self.store.record_result(
                 job.target.name, job.name, job.spec.type, result, now, duration
@@ -156,8 +163,9 @@ class CheckRunner:
             if self.listener is not None:
                 labels = {**job.target.labels, **job.spec.labels}
                 self.listener.on_state(state, job.spec, now, labels=labels)
-            if isinstance(self.listener, RetryAdvisor):
-                delay = self.listener.retry_delay(state, job.spec)
+            advisor = self._retry_advisor()
+            if advisor is not None:
+                delay = advisor.retry_delay(state, job.spec)
                 if delay:  # soft failure: the scheduler runs the check again sooner
                     self.retry_at[job.key] = now + delay
         except sqlite3.Error as exc:  # a full disk: counted in database.writes, told once
@@ -166,6 +174,14 @@ class CheckRunner:
                 "could not record the result of %s: %s", job.key, exc)
         except Exception:  # a broken listener must not stop checks
             log.exception("could not record the result of %s", job.key)
+
+    def _retry_advisor(self) -> RetryAdvisor | None:
+        """The listener if it advises retries. isinstance on a runtime-checkable Protocol
+        walks its members each time: asked once per listener object, not per result."""
+        listener = self.listener
+        if self._advisor[0] is not listener:
+            self._advisor = (listener, listener if isinstance(listener, RetryAdvisor) else None)
+        return self._advisor[1]
 
     async def drain(self, grace: float) -> int:
         """Wait up to ``grace`` seconds for checks in flight, cancel the rest; return cancelled."""
@@ -176,11 +192,14 @@ class CheckRunner:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=1.0)
+            self.records.flush()
             return len(still)
+        self.records.flush()
         return 0
 
     def close(self) -> None:
         """Never waits: a call hung on a dead mount stays behind in its daemon thread."""
+        self.records.flush()  # results of cancelled runs still waiting for their batch
         self.pools.close()
 
 

@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from monitor.kernel.writes import WriteHealth, savepoint, write_transaction
+
+__all__ = ["Database", "Migrations", "StoreError", "CorruptDatabase", "WriteHealth",
+           "check_intact", "move_aside", "write_transaction"]
 
 LAYOUT_MARK = 1000  # PRAGMA user_version of a per-domain file; old layouts used 1..6
 _LEGACY = "_legacy_user_version"  # schema_versions row: the single-file version upgraded
@@ -100,34 +106,6 @@ def _damaged(exc: sqlite3.Error) -> bool:
     return "malformed" in str(exc) or "not a database" in str(exc)
 
 
-@contextmanager
-def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection; rolled back on any error."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-@dataclass(slots=True)
-class WriteHealth:
-    """How writes to the state file fare: read by /readyz, the metrics and self-alerts.
-
-    A full disk or a damaged page fails every write while reads still work, so a probe
-    that only reads would call the daemon healthy while it saves nothing."""
-
-    failures_total: int = 0
-    consecutive_failures: int = 0
-    last_error: str | None = None
-
-    @property
-    def failing(self) -> bool:
-        return self.consecutive_failures > 0
-
-
 class Database:
     """The open state file. Repositories read through ``connection`` and write in
     ``transaction``; every write's outcome is counted in ``writes``."""
@@ -156,6 +134,10 @@ class Database:
     def __init__(self, path: Path | str, migrations: Sequence[Migrations]) -> None:
         self.path = Path(path)
         self.writes = WriteHealth()
+        # While ``batch()`` is open (in this thread), ``transaction()`` is a savepoint of
+        # it: many small writes, one commit (the runner records a tick's results so).
+        self._batch_thread: int | None = None
+        self._rollback_hooks: list[Callable[[], None]] = []
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,8 +217,70 @@ class Database:
         return self._db
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; rolled back on any error; counted in ``writes``."""
+        """BEGIN IMMEDIATE ... COMMIT; rolled back on any error; counted in ``writes``.
+
+        Inside ``batch()`` (same thread) it is a savepoint: undone alone on an error,
+        committed with the batch."""
+        if self._batch_thread is not None and self._batch_thread == threading.get_ident():
+            return self._savepoint()
         return self._counted()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One write transaction around many ``transaction()`` blocks: one commit (and one
+        WAL append of each touched page) for a whole tick's results instead of one each.
+
+        If the batch cannot even begin (the file is locked by another writer past the busy
+        timeout), the blocks inside run as separate transactions, as without a batch. A
+        failed COMMIT loses the batch: counted in ``writes``, the rollback hooks run (a
+        repository drops what it cached of the lost writes) and the error is raised."""
+        if self._batch_thread is not None:  # nested: the outer batch commits
+            yield
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            yield
+            return
+        self._batch_thread = threading.get_ident()
+        try:
+            yield
+        except BaseException:
+            self._batch_thread = None
+            self._rollback()
+            raise
+        self._batch_thread = None
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            self._rollback()
+            raise
+        self.writes.consecutive_failures = 0
+
+    def on_rollback(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when a batch is rolled back (what it wrote is gone)."""
+        self._rollback_hooks.append(hook)
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        for hook in self._rollback_hooks:
+            hook()
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with savepoint(self._db) as db:
+                yield db
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            raise
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        self.writes.failures_total += 1
+        self.writes.consecutive_failures += 1
+        self.writes.last_error = str(exc)
 
     @contextmanager
     def _counted(self) -> Iterator[sqlite3.Connection]:
@@ -244,9 +288,7 @@ class Database:
             with write_transaction(self._db) as db:
                 yield db
         except sqlite3.Error as exc:
-            self.writes.failures_total += 1
-            self.writes.consecutive_failures += 1
-            self.writes.last_error = str(exc)
+            self._failed(exc)
             raise
         self.writes.consecutive_failures = 0
 

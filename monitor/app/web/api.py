@@ -23,6 +23,7 @@ from alerts.snapshot import ack_json
 from alerts.store import AlertRecord
 from monitor import __version__
 from monitor.app.audit import AuditLog
+from monitor.app.exposition import CheckLines, render
 from monitor.app.store import StateStore
 from monitor.app.tokens import ApiToken
 from monitor.app.web import schemas as s
@@ -131,9 +132,16 @@ def create_app(view: DaemonView) -> Starlette:
 
 
 def core_operations(view: DaemonView) -> list[Operation]:
+    lines = CheckLines()
+    state = getattr(getattr(view, "metrics", None), "state", None)  # the daemon's collector
+
     async def metrics(request: Request, _: Inputs) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(view.registry), media_type=content_type)
+        if state is None:  # a view without the daemon's metrics: the plain encoder
+            return Response(encoder(view.registry), media_type=content_type)
+        body = render(view.registry, state, lines, encoder,
+                      openmetrics=content_type.startswith("application/openmetrics"))
+        return Response(body, media_type=content_type)
 
     async def healthz(request: Request, _: Inputs) -> Response:
         return reply(s.Health(status="ok", version=__version__))
