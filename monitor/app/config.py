@@ -35,7 +35,7 @@ from checks.moodle.settings import MoodleSettings
 from checks.openedx.registry import DEFAULT_OPENEDX_CHECKS
 from checks.registry import CHECK_TYPES
 from monitor.app.catalogue import CHECK_GAUGES
-from monitor.app.config_errors import format_key, format_validation_error
+from monitor.app.config_errors import MAX_DEPTH, format_validation_error, too_deep_path
 from monitor.app.config_rules import cross_field_problems, problem_order
 from monitor.app.fleet import FleetConfig, fleet_problems
 from monitor.app.report.settings import ReportSettings
@@ -195,10 +195,6 @@ class VigilConfig(StrictModel):
         return {(site.name, name) for site in self.fleet.owned(self.lms) for name in site.checks}
 
 
-# Deepest nesting a config may use; Vigil's own tables need fewer than ten levels.
-MAX_DEPTH = 64
-
-
 class ConfigError(Exception):
     """The config is unusable; ``problems`` lists every ``path: rule`` found."""
 
@@ -263,7 +259,7 @@ def config_from_data(
 ) -> VigilConfig:
     """The checks of ``parse_config`` on an already parsed TOML document."""
     secrets = SecretRegistry() if secrets is None else secrets
-    too_deep = _too_deep(raw)
+    too_deep = too_deep_path(raw)
     if too_deep is not None:
         raise ConfigError(source, [f"{too_deep}: nested more than {MAX_DEPTH} levels deep"])
     problems: list[str] = []
@@ -291,22 +287,6 @@ def config_from_data(
         # A rule the models share with config_rules may report the same line twice.
         raise ConfigError(source, sorted(dict.fromkeys(problems), key=problem_order))
     return config
-
-
-def _too_deep(raw: dict[str, Any]) -> str | None:
-    """The path of a value nested deeper than MAX_DEPTH, if any (walked without recursion,
-    so a hostile file cannot exhaust the stack of the recursive steps after this one)."""
-    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
-    while stack:
-        value, path, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return path
-        if isinstance(value, dict):
-            stack.extend((v, f"{path}.{format_key(str(k))}" if path else format_key(str(k)),
-                          depth + 1) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
-    return None
 
 
 def _anchor_state_dir(raw: dict[str, Any], base_dir: Path) -> None:

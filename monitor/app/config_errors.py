@@ -68,3 +68,23 @@ def _message(err: Any) -> str:
     ):
         return f"{msg} (got {err.get('input')!r})"
     return msg
+
+
+# Deepest nesting a config may use; Vigil's own tables need fewer than ten levels.
+MAX_DEPTH = 64
+
+
+def too_deep_path(raw: dict[str, Any]) -> str | None:
+    """The path of a value nested deeper than MAX_DEPTH, if any (walked without recursion,
+    so a hostile file cannot exhaust the stack of the recursive steps after this one)."""
+    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path
+        if isinstance(value, dict):
+            stack.extend((v, f"{path}.{format_key(str(k))}" if path else format_key(str(k)),
+                          depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
