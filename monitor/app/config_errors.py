@@ -14,8 +14,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from checks.registry import CHECK_TYPES
-
 
 def format_validation_error(exc: ValidationError) -> list[str]:
     problems = []
@@ -29,10 +27,7 @@ def format_validation_error(exc: ValidationError) -> list[str]:
 def format_loc(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     items = list(loc)
-    for index, item in enumerate(items):
-        # Discriminated unions add the tag after the check name; users never wrote it.
-        if index >= 2 and items[index - 2] == "checks" and item in CHECK_TYPES:
-            continue
+    for item in items:
         if isinstance(item, int):
             parts.append(f"[{item}]")
         else:
