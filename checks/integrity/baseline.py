@@ -90,13 +90,14 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
     staged: str | None = None  # baseline rows written with the observed ones ("new", "over")
     every = limits.processes and limits.workers > 1 and limits.budget is None and limits.rolling
     scanned, hashes = b"", None
-    if not every:  # an unchanged scan needs no stats loaded: its fingerprint says so
-        found = scan(tree.root, tree.rules)
-        scanned = fingerprint(found.files)
-        if store.scan_matches(tree.site, tree.root, scanned):
-            hashes = store.load_hashes(tree.site, tree.root, found.files)
+    with gc_paused():  # (the scan and the rows: tens of thousands of acyclic tuples)
+        if not every:  # an unchanged scan needs no stats loaded: its fingerprint says so
+            found = scan(tree.root, tree.rules)
+            scanned = fingerprint(found.files)
+            if store.scan_matches(tree.site, tree.root, scanned):
+                hashes = store.load_hashes(tree.site, tree.root, found.files)
+        observed = hashes or store.load(tree.site, tree.root, "observed", brief=True)
     same = bool(hashes)  # every path and stat as observed
-    observed = hashes or store.load(tree.site, tree.root, "observed", brief=True)
     seen = _Seen(dict(observed))
     if every:
         # Every file gets hashed. The first baseline of a tree (nothing observed either)
