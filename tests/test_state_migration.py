@@ -13,6 +13,7 @@ from pathlib import Path
 
 from alerts.maintenance.store import WindowStore
 from checks.integrity.store import IntegrityStore
+from checks.integrity.tables import MIGRATIONS
 from monitor.app.store import DOMAINS, StateStore
 from monitor.kernel.database import LAYOUT_MARK, Database
 from monitor.kernel.result import Status
@@ -70,7 +71,7 @@ def test_one_domain_opened_alone_leaves_the_others_for_later(tmp_path: Path) -> 
     with IntegrityStore(path):  # `vigil integrity` before the daemon ever ran again
         pass
     only = Database(path, [])
-    assert only.version("integrity") == 1 and only.version("alerting") is None
+    assert only.version("integrity") == len(MIGRATIONS.steps) and only.version("alerting") is None
     only.close()
     store = StateStore(path)  # the daemon upgrades the rest from the legacy version
     assert {m.domain: store.database.version(m.domain) for m in DOMAINS} == latest()

@@ -30,7 +30,7 @@ from checks.integrity.manifest import installed_release
 from checks.integrity.parallel import gc_paused, merge, scan_and_hash
 from checks.integrity.patterns import SNIFF_BYTES, PathRules, is_script_name
 from checks.integrity.plan import Plan, advance, make_plan
-from checks.integrity.scan import Scan, scan
+from checks.integrity.scan import Scan, fingerprint, scan
 from checks.integrity.store import Cursor, IntegrityStore, Record, Run
 
 
@@ -84,13 +84,22 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
     cursor = store.cursor(tree.site, tree.root)
     if cursor.cycle_started is None:
         cursor = Cursor(None, now, cursor.last_cycle_at, cursor.last_cycle_seconds)
-    observed = store.load(tree.site, tree.root, "observed", brief=True)
-    seen = _Seen(dict(observed))
     created = baseline_run is None or rebaseline
     # Acceptances to carry into a new baseline, read before its rows are replaced.
     kept = store.load(tree.site, tree.root, "baseline", accepted_only=True) if created else {}
     staged: str | None = None  # baseline rows written with the observed ones ("new", "over")
-    if limits.processes and limits.workers > 1 and limits.budget is None and limits.rolling:
+    every = limits.processes and limits.workers > 1 and limits.budget is None and limits.rolling
+    scanned, hashes = b"", None
+    with gc_paused():  # (the scan and the rows: tens of thousands of acyclic tuples)
+        if not every:  # an unchanged scan needs no stats loaded: its fingerprint says so
+            found = scan(tree.root, tree.rules)
+            scanned = fingerprint(found.files)
+            if store.scan_matches(tree.site, tree.root, scanned):
+                hashes = store.load_hashes(tree.site, tree.root, found.files)
+        observed = hashes or store.load(tree.site, tree.root, "observed", brief=True)
+    same = bool(hashes)  # every path and stat as observed
+    seen = _Seen(dict(observed))
+    if every:
         # Every file gets hashed. The first baseline of a tree (nothing observed either)
         # takes each row as it is written: no copy of all rows after the last part. A
         # baseline already recorded is replaced by one copy, so that an interrupted run
@@ -100,15 +109,14 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
         found, digests = _hash_all(store, tree, limits, observed, seen, now, bool(staged))
         plan = make_plan(found, observed, limits.budget, limits.rolling, cursor)
     else:  # (loading in a thread while walking was tried: the GIL made both slower)
-        found = scan(tree.root, tree.rules)
-        plan = make_plan(found, observed, limits.budget, limits.rolling, cursor)
+        plan = make_plan(found, observed, limits.budget, limits.rolling, cursor, same=same)
         digests = hash_many(tree.root, ((p, found.files[p].ino) for p in plan.hash),
                             workers=limits.workers, opener=limits.opener,
                             deadline=limits.deadline, processes=limits.processes)
         heads = _sniff_new(tree.root, found, observed, plan, limits)
         store.write(tree.site, tree.root, "observed", seen.observe(
             found, observed, {*plan.changed, *digests}, digests, heads, now))
-    gone = observed.keys() - found.files.keys()
+    gone = set() if same and not digests else observed.keys() - found.files.keys()
     for path in gone:
         seen.current.pop(path, None)
     store.write(tree.site, tree.root, "observed", {}, delete=gone)
@@ -122,6 +130,9 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
         _make_baseline(store, tree, out, now, actor, kept, staged)
     else:
         out.diff, out.release = _compare(store, tree, seen.current)
+    if not every:  # (a file that vanished while read is no longer in found.files)
+        store.save_scan(tree.site, tree.root,
+                        scanned if same and not digests else fingerprint(found.files))
     return out
 
 

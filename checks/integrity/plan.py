@@ -20,6 +20,7 @@ from checks.integrity.scan import FileStat, Scan
 from checks.integrity.store import Cursor, Record
 
 _PROBLEM = itemgetter(3)  # Digest.problem
+_SHA256 = itemgetter(1)  # Record.sha256
 
 
 @dataclass(slots=True)
@@ -33,9 +34,10 @@ class Plan:
 
 
 def make_plan(found: Scan, observed: Mapping[str, Record], budget: int | None, rolling: bool,
-              cursor: Cursor) -> Plan:
+              cursor: Cursor, *, same: bool = False) -> Plan:
     """Which files this run hashes: new and stat-changed first (smallest first when a
-    budget applies), then the rolling slice of unchanged files after the cursor."""
+    budget applies), then the rolling slice of unchanged files after the cursor. ``same``:
+    the scan holds exactly the observed paths and stats (store.scan_matches)."""
     plan = Plan()
     left = budget
     files = found.files
@@ -46,6 +48,11 @@ def make_plan(found: Scan, observed: Mapping[str, Record], budget: int | None, r
         return plan
     first: list[str] = []
     unchanged: list[str] = []
+    if same and None not in map(_SHA256, observed.values()):  # (in C) all hashed already
+        if rolling:
+            unchanged = [path for path, st in files.items() if st[0] == "file"]
+            _slice(plan, unchanged, files, budget, left, cursor.position)
+        return plan
     for path, st in files.items():
         old = observed.get(path)
         if old is None or old.stat != st:

@@ -77,6 +77,8 @@ class IntegrityStore:
         # needs no fsync; a power loss may drop the last commits, never corrupt the file.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._ids: dict[tuple[str, str], int] = {}
+        self._generations: dict[int, int] = {}  # of each tree, as this store last saw it
+        self._scans: dict[int, tuple[int | None, bytes | None]] = {}  # as scan_matches read
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> IntegrityStore:
@@ -118,6 +120,45 @@ class IntegrityStore:
             (self._tree(site, tree), source))
         return _records(rows)
 
+    # -- the last scan's fingerprint, valid while no row of the tree changed -------------
+    def scan_matches(self, site: str, tree: str, fingerprint: bytes) -> bool:
+        """Whether ``fingerprint`` is the one saved at the tree's current generation: then
+        the observed rows hold exactly that scan's paths and stats (save_scan)."""
+        tree_id = self._tree(site, tree)
+        row = self._db.execute("SELECT generation, scan_generation, scan_fingerprint "
+                               "FROM integrity_trees WHERE id=?", (tree_id,)).fetchone()
+        self._generations[tree_id] = row[0]
+        self._scans[tree_id] = (row[1], row[2])
+        return row[1] == row[0] and row[2] == fingerprint
+
+    def save_scan(self, site: str, tree: str, fingerprint: bytes) -> None:
+        """Record that the observed rows now hold exactly the scan of ``fingerprint``:
+        only if no other writer changed a row of the tree since this store's last write
+        (or since scan_matches read the generation, if it wrote nothing)."""
+        tree_id = self._tree(site, tree)
+        if self._scans.get(tree_id) == (self._generations.get(tree_id), fingerprint):
+            return  # saved already, nothing written since
+        with self._tx() as db:
+            db.execute("UPDATE integrity_trees SET scan_generation=generation, "
+                       "scan_fingerprint=? WHERE id=? AND generation=?",
+                       (fingerprint, tree_id, self._generations.get(tree_id)))
+
+    def load_hashes(self, site: str, tree: str, files: Mapping[str, FileStat],
+                    ) -> dict[str, Record] | None:
+        """The observed rows as ``load(brief=True)``, their stats taken from ``files``, a
+        scan that scan_matches() found equal to them (None if a row has no file there)."""
+        rows = self._db.execute("SELECT path, sha256, note FROM integrity_files "
+                                "WHERE tree_id=? AND source='observed'",
+                                (self._tree(site, tree),))
+        new = tuple.__new__
+        try:
+            got = {p: new(Record, (files[p], sha256, None, note, None, None))
+                   for p, sha256, note in
+                   ((r[0].decode("utf-8", "surrogateescape"), r[1], r[2]) for r in rows)}
+        except KeyError:
+            return None
+        return got if len(got) == len(files) else None
+
     def differing(self, site: str, tree: str, first: str, second: str,
                   ) -> tuple[dict[str, Record], dict[str, Record]]:
         """The rows of two sources that are not identical (or exist in one only): SQLite
@@ -142,7 +183,7 @@ class IntegrityStore:
         if not (records or delete or replace):
             return
         with self._tx() as db:
-            _bump(db, tree_id)
+            self._generations[tree_id] = _bump(db, tree_id)
             if replace:
                 db.execute("DELETE FROM integrity_files WHERE tree_id=? AND source=?",
                            (tree_id, source))
@@ -162,7 +203,7 @@ class IntegrityStore:
         """Delete the ``source`` rows of paths that have no ``keep`` row."""
         tree_id = self._tree(site, tree)
         with self._tx() as db:
-            _bump(db, tree_id)
+            self._generations[tree_id] = _bump(db, tree_id)
             db.execute("DELETE FROM integrity_files AS x WHERE tree_id=? AND source=? AND "
                        "NOT EXISTS (SELECT 1 FROM integrity_files y WHERE y.tree_id=x.tree_id "
                        "AND y.source=? AND y.path=x.path)", (tree_id, source, keep))
@@ -171,7 +212,7 @@ class IntegrityStore:
         """Replace the ``target`` rows with a copy of the ``source`` rows."""
         tree_id = self._tree(site, tree)
         with self._tx() as db:
-            _bump(db, tree_id)
+            self._generations[tree_id] = _bump(db, tree_id)
             db.execute("DELETE FROM integrity_files WHERE tree_id=? AND source=?",
                        (tree_id, target))
             db.execute(f"INSERT INTO integrity_files (tree_id, source, {COLUMNS}) "
@@ -243,10 +284,11 @@ class IntegrityStore:
             for row in rows]
 
 
-def _bump(db: sqlite3.Connection, tree_id: int) -> None:
-    # Any change to a tree's files invalidates its cached comparison (comparison()).
-    db.execute("UPDATE integrity_trees SET generation = generation + 1 WHERE id=?",
-               (tree_id,))
+def _bump(db: sqlite3.Connection, tree_id: int) -> int:
+    # Any change to a tree's files invalidates its cached comparison (comparison()) and
+    # its scan fingerprint (scan_matches()).
+    return int(db.execute("UPDATE integrity_trees SET generation = generation + 1 "
+                          "WHERE id=? RETURNING generation", (tree_id,)).fetchone()[0])
 
 
 def _rows(tree_id: int, source: str, records: Mapping[str, Record],

@@ -44,7 +44,14 @@ MIGRATIONS = Migrations("integrity", (
     );
     CREATE INDEX integrity_runs_by_tree ON integrity_runs (tree_id, kind, at);
     """,
-), legacy=(2,))
+    # The fingerprint of a tree's last full scan (every path and stat) and the generation
+    # its observed rows had once written: an equal scan at that generation needs no stats
+    # loaded (store.scan_matches).
+    """
+    ALTER TABLE integrity_trees ADD COLUMN scan_generation INTEGER;
+    ALTER TABLE integrity_trees ADD COLUMN scan_fingerprint BLOB;
+    """,
+), legacy=(2, 0))
 
 COLUMNS = ("path, kind, size, mode, uid, gid, mtime_ns, ctime_ns, ino, link_target, "
             "sha256, hashed_at, note, accepted_at, accepted_by")

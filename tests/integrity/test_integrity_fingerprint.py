@@ -1,0 +1,96 @@
+"""The scan fingerprint: an unchanged tree is recognised without loading its stats, and
+nothing it skips can hide a change (checks/integrity/store.py scan_matches/save_scan)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from checks.integrity.baseline import Limits, Tree, create_baseline, verify
+from checks.integrity.scan import fingerprint, scan
+from checks.integrity.store import IntegrityStore
+from checks.integrity.tables import MIGRATIONS
+from monitor.kernel.database import Database, Migrations
+from tests.moodle_double.sitedir import FakeSite
+
+SITE = "moodle-test"
+
+
+def tree_of(site: FakeSite) -> Tree:
+    return Tree(SITE, str(site.root))
+
+
+def matches_now(store: IntegrityStore, root: Path) -> bool:
+    return store.scan_matches(SITE, str(root), fingerprint(scan(str(root)).files))
+
+
+def test_an_unchanged_tree_matches_its_fingerprint_and_a_hidden_edit_is_still_found(
+        site, state_dir, clock) -> None:
+    tree = tree_of(site)
+    target = site.root / "lib" / "weblib.php"
+    with IntegrityStore.in_state_dir(state_dir) as store:
+        create_baseline(store, tree, Limits(), clock.now, "test")
+        quiet = verify(store, tree, Limits(rolling=False), clock.now)
+        assert matches_now(store, site.root)  # the next run skips loading the stats
+        again = verify(store, tree, Limits(rolling=False), clock.now)
+        assert again.diff == quiet.diff and again.diff.changed == 0
+        full = store.load(SITE, tree.root, "observed", brief=True)
+        assert again.observed == full  # the same records as loading every stat
+        # Same size, mtime put back: only ctime (and the content) differ now.
+        before = target.stat()
+        target.write_bytes(target.read_bytes().replace(b"<?php", b"<?PHP", 1))
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert not matches_now(store, site.root)
+        out = verify(store, tree, Limits(rolling=False), clock.now)
+    assert out.diff.modified == {"lib/weblib.php": ["content"]}
+
+
+def test_a_removed_and_an_added_file_change_the_fingerprint(site, state_dir, clock) -> None:
+    tree = tree_of(site)
+    with IntegrityStore.in_state_dir(state_dir) as store:
+        create_baseline(store, tree, Limits(), clock.now, "test")
+        assert matches_now(store, site.root)
+        (site.root / "version.php").rename(site.root / "version2.php")
+        assert not matches_now(store, site.root)
+        out = verify(store, tree, Limits(rolling=False), clock.now)
+    assert out.diff.removed == ["version.php"] and out.diff.added == ["version2.php"]
+
+
+def test_a_row_written_by_another_writer_meanwhile_is_not_vouched_for(site, state_dir,
+                                                                     clock) -> None:
+    tree = tree_of(site)
+    with IntegrityStore.in_state_dir(state_dir) as store:
+        create_baseline(store, tree, Limits(), clock.now, "test")
+        (site.root / "README.txt").unlink()
+        current = fingerprint(scan(str(site.root)).files)
+        assert not store.scan_matches(SITE, tree.root, current)  # (reads the generation)
+        with IntegrityStore.in_state_dir(state_dir) as other:  # e.g. `vigil integrity`
+            rows = other.load(SITE, tree.root, "observed")
+            other.write(SITE, tree.root, "observed",
+                        {"version.php": rows["version.php"]._replace(sha256="0" * 64)})
+        store.save_scan(SITE, tree.root, current)  # its last read predates that write
+        assert not store.scan_matches(SITE, tree.root, current)
+        out = verify(store, tree, Limits(), clock.now)  # full load, re-hash: row repaired
+        assert out.stealth == ["version.php"] and out.diff.removed == ["README.txt"]
+        assert store.scan_matches(SITE, tree.root, current)
+
+
+def test_a_state_file_of_the_first_integrity_schema_gains_the_fingerprint(
+        site, state_dir, clock) -> None:
+    path = state_dir / "vigil.sqlite3"
+    state_dir.mkdir()
+    first = Migrations("integrity", MIGRATIONS.steps[:1], legacy=MIGRATIONS.legacy[:1])
+    Database(path, [first]).close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO integrity_trees (site, root) VALUES (?, ?)",
+                   (SITE, os.fsencode(str(site.root))))
+    with IntegrityStore(path) as store:
+        create_baseline(store, tree_of(site), Limits(), clock.now, "test")
+        assert matches_now(store, site.root)
+    upgraded = Database(path, [])
+    assert upgraded.version("integrity") == len(MIGRATIONS.steps) == 2
+    columns = {row[1] for row in upgraded.connection.execute(
+        "PRAGMA table_info(integrity_trees)")}
+    upgraded.close()
+    assert {"scan_generation", "scan_fingerprint"} <= columns
