@@ -4,7 +4,6 @@ each new state; promtool accepts the result."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from typing import Any
 
@@ -84,7 +83,7 @@ def test_a_new_state_replaces_the_cached_lines_and_a_gone_check_drops_out(
                                                    parse_text)
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+@pytest.mark.needs("promtool")
 def test_promtool_accepts_the_cached_exposition(store: StateStore) -> None:
     fill(store)
     fast, _ = both(store, openmetrics=False)

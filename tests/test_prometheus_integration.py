@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,8 +13,7 @@ from tests.test_daemon_process import Vigil
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("promtool") is None,
-                       reason="prometheus/promtool not installed (scripts/test.sh installs them)"),
+    pytest.mark.needs("prometheus", "promtool"),
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -92,7 +91,7 @@ def test_collector_exports_state_and_catalogued_samples_only(store: StateStore) 
     assert 'vigil_outbox_notifications{state="pending"} 0.0' in text
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+@pytest.mark.needs("promtool")
 def test_promtool_finds_no_problems_in_the_exposition(store: StateStore) -> None:
     samples = (Sample("lms_http_duration_seconds", 0.05, {"phase": "connect"}),)
     store.record_result("m", "http", "http", Result(Status.OK, "ok", samples), 5.0, 0.3)

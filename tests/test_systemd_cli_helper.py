@@ -21,9 +21,7 @@ SERVICE = SYSTEMD_DIR / "vigil-moodle-cli@.service"
 MAX_EXPOSURE = 2.0
 
 ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(
-    ANALYZE is None, reason="systemd-analyze is not installed (package: systemd)"
-)
+needs_analyze = pytest.mark.needs("systemd-analyze")
 
 
 def settings(unit: Path) -> dict[str, list[str]]:

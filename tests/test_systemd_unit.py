@@ -18,9 +18,7 @@ SYSUSERS = SYSTEMD_DIR / "vigil.sysusers.conf"
 MAX_EXPOSURE = 1.5
 
 ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(
-    ANALYZE is None, reason="systemd-analyze is not installed (package: systemd)"
-)
+needs_analyze = pytest.mark.needs("systemd-analyze")
 
 
 def unit_settings() -> dict[str, list[str]]:
@@ -110,7 +108,7 @@ def test_systemd_analyze_verify_is_clean() -> None:
         assert proc.returncode == 0
 
 
-@pytest.mark.skipif(shutil.which("systemd-sysusers") is None, reason="systemd-sysusers absent")
+@pytest.mark.needs("systemd-sysusers")
 def test_sysusers_file_creates_the_vigil_user(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
     proc = subprocess.run(

@@ -91,7 +91,8 @@ async def test_the_smtp_server_receives_one_multipart_mail_over_tls_with_auth(
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not Path(ALERTMANAGER).exists():
-        pytest.skip("prometheus-alertmanager not installed (scripts/test.sh installs it)")
+        pytest.fail("prometheus-alertmanager not installed: run scripts/test.sh, which installs it",
+                    pytrace=False)
     work = tmp_path_factory.mktemp("alertmanager")
     (work / "alertmanager.yml").write_text(
         'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n')

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -525,7 +524,7 @@ def test_the_runner_kills_a_command_past_its_timeout() -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs a Debian/Ubuntu host")
+@pytest.mark.needs("apt-get")  # a Debian/Ubuntu host
 async def test_a_real_run_on_this_debian_host(tmp_path: Path, probe: Any) -> None:
     real_ctx = CheckContext(target=Target(name="host", kind="generic"), timeout=120.0,
                             now=time.time, run_blocking=lambda fn: asyncio.to_thread(fn),
@@ -544,7 +543,7 @@ async def test_a_real_run_on_this_debian_host(tmp_path: Path, probe: Any) -> Non
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs a Debian/Ubuntu host")
+@pytest.mark.needs("apt-get")  # a Debian/Ubuntu host
 async def test_a_real_run_against_a_host_tree_without_lists_says_so(tmp_path: Path) -> None:
     result = await OsUpdatesCheck(spec(), root=tmp_path).run(ctx(time.time()))
     assert result.status is Status.WARNING

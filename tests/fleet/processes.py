@@ -24,7 +24,8 @@ ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-a
 
 def need_alertmanager() -> None:
     if not Path(ALERTMANAGER).exists():
-        pytest.skip("prometheus-alertmanager not installed (scripts/test.sh installs it)")
+        pytest.fail("prometheus-alertmanager not installed: run scripts/test.sh, which installs it",
+                    pytrace=False)
 
 
 class Alertmanager:

@@ -24,9 +24,7 @@ from monitor.kernel.shard import hashmod
 from tests.fleet.processes import ROOT, Vigil
 from tests.helpers import TargetServer, free_port, wait_for
 
-pytestmark = pytest.mark.skipif(
-    any(shutil.which(tool) is None for tool in ("prometheus", "promtool")),
-    reason="needs prometheus and promtool (scripts/test.sh installs them)")
+pytestmark = pytest.mark.needs("prometheus", "promtool")
 
 SITES = [f"site-{i}" for i in range(8)]
 FAILING = {"site-2", "site-5"}

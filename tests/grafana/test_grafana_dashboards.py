@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -211,7 +210,7 @@ def test_metric_name_extraction():
 @pytest.mark.parametrize("rel", ["provisioning/dashboards/vigil.yaml",
                                  "provisioning/datasources/prometheus.yaml"])
 def test_provisioning_yaml(rel):
-    yaml = pytest.importorskip("yaml")
+    import yaml  # pyyaml: a test dependency (pyproject [test])
     doc = yaml.safe_load((GRAFANA / rel).read_text(encoding="utf-8"))
     assert doc["apiVersion"] == 1
     if "datasources" in doc:
@@ -230,7 +229,7 @@ def substitute(expr: str) -> str:
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+@pytest.mark.needs("promtool")
 def test_every_query_parses_with_promtool(tmp_path):
     """Every panel and annotation query is valid PromQL (promtool parses it as a rule)."""
     rules = []

@@ -23,9 +23,7 @@ RULES = ROOT / "grafana" / "rules" / "vigil-rules.yml"
 RULE_TESTS = ROOT / "grafana" / "rules" / "tests" / "vigil-rules.test.yml"
 PROMTOOL = shutil.which("promtool")
 
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not installed (scripts/test.sh installs it)"
-)
+needs_promtool = pytest.mark.needs("promtool")
 
 SEVERITIES = {"critical", "warning"}
 ANNOTATIONS = {"summary", "description", "runbook"}

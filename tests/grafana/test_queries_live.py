@@ -16,7 +16,6 @@ filter that empties a query over exported metrics is always a failure.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -36,9 +35,7 @@ from tests.helpers import wait_for
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        any(shutil.which(tool) is None for tool in ("prometheus", "promtool", "redis-server")),
-        reason="needs prometheus and promtool (scripts/test.sh installs them) and redis-server"),
+    pytest.mark.needs("prometheus", "promtool", "redis-server"),
 ]
 
 # Metrics a query may legitimately find without any series in this setup, and why.

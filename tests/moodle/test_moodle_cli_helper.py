@@ -33,9 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 WEB_USER = "vigiltestweb"
 HELPER_TIMEOUT, MAX_OUTPUT = 3, 65536
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("setpriv") is None or shutil.which("useradd") is None,
-    reason="needs root, setpriv and useradd to run the helper as another user")
+# The helper runs as another user: root, setpriv and useradd.
+pytestmark = pytest.mark.needs("setpriv", "useradd", root=True)
 
 
 @dataclass

@@ -32,9 +32,7 @@ import pytest
 from checks.moodle.config_php import PhpObject, PhpSyntaxError, Unresolved, parse_php
 
 PHP = shutil.which("php")
-pytestmark = pytest.mark.skipif(
-    PHP is None, reason="the php binary is missing (scripts/test.sh installs php-cli); "
-                        "the differential test needs the real interpreter")
+pytestmark = pytest.mark.needs("php")  # the differential test needs the real interpreter
 
 CORPUS = Path(__file__).parent / "php_corpus"
 _LINE = re.compile(r"line \d+")

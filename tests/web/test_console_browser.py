@@ -27,8 +27,6 @@ from tests.test_daemon_process import Vigil
 from tests.web.browser_kit import (
     ADMIN,
     AXE,
-    CHROMEDRIVER,
-    CHROMIUM,
     ONCALL,
     VIEWER,
     active,
@@ -42,12 +40,15 @@ from tests.web.browser_kit import (
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="chromium and "
-                       "chromedriver not installed (scripts/test.sh installs them)"),
-    pytest.mark.skipif(not AXE.is_file(), reason="axe-core not installed (scripts/test.sh "
-                       "installs it into .cache/axe-core)"),
+    pytest.mark.needs("chromium", "chromedriver"),
 ]
 
+
+@pytest.fixture(autouse=True)
+def _axe_core() -> None:
+    if not AXE.is_file():
+        pytest.fail(f"axe-core is not at {AXE}: run scripts/test.sh, which installs it "
+                    "from the npm registry", pytrace=False)
 
 
 def test_keyboard_only_sign_in_and_ack_then_the_check_page_and_audit_log_show_it(
