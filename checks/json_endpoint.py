@@ -19,9 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import FilePath, field_validator
 
 from checks.common import describe_os_error
 from monitor.kernel.result import Status
+from monitor.kernel.spec import CheckSpec
 
 USER_AGENT = "Vigil/0.1 (lms-vigil health check)"
 BODY_LIMIT = 1024 * 1024  # health payloads are a few KiB; more is not the endpoint we want
@@ -45,6 +47,16 @@ def http_url(value: str | None) -> str | None:
     if value is not None and not value.lower().startswith(("http://", "https://")):
         raise ValueError(f"{value!r} is not an http:// or https:// URL")
     return value
+
+
+class EndpointSpec(CheckSpec):
+    """What every connector's spec has: the site's root and how to trust its TLS."""
+
+    url: str | None = None  # the site's root; None: the target's url
+    verify_tls: bool = True
+    ca_file: FilePath | None = None
+
+    _url = field_validator("url")(http_url)
 
 
 class ClientCache:

@@ -25,15 +25,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, FilePath, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from checks.base import CheckContext
 from checks.canvas.endpoint import ENDPOINT_METRICS, endpoint_samples
 from checks.http import redact_url
-from checks.json_endpoint import Answer, ClientCache, fetch, http_url, json_body, short
+from checks.json_endpoint import Answer, ClientCache, EndpointSpec, fetch, json_body, short
 from monitor.kernel.metric import MetricSpec, declare, merge
 from monitor.kernel.result import Result, Sample, Status, threshold_status
-from monitor.kernel.spec import CheckSpec, Duration
+from monitor.kernel.spec import Duration
 from monitor.kernel.units import fmt_seconds
 
 METRICS = merge(ENDPOINT_METRICS, declare(
@@ -42,20 +42,12 @@ METRICS = merge(ENDPOINT_METRICS, declare(
 ))
 
 
-class CanvasApiSpec(CheckSpec):
+class CanvasApiSpec(EndpointSpec):
     type: Literal["canvas_api"]
-    url: str | None = None  # the Canvas site's root; None: the target's url
     token: SecretStr = Field(min_length=1)  # a Canvas access token (Profile > Settings)
     path: str = Field(default="/api/v1/users/self", pattern=r"^/api/v1/[A-Za-z0-9_./-]*$")
     latency_warning: Duration = Field(default=2.0, gt=0)
     latency_critical: Duration = Field(default=5.0, gt=0)
-    verify_tls: bool = True
-    ca_file: FilePath | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return http_url(value)
 
 
 class CanvasApiCheck:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from pydantic import Field, FilePath, field_validator
+from pydantic import Field
 
 from checks.base import CheckContext
 from checks.canvas.components import (
@@ -34,10 +34,10 @@ from checks.canvas.components import (
 )
 from checks.canvas.endpoint import ENDPOINT_METRICS, endpoint_samples
 from checks.http import redact_url
-from checks.json_endpoint import Answer, ClientCache, fetch, http_url
+from checks.json_endpoint import Answer, ClientCache, EndpointSpec, fetch
 from monitor.kernel.metric import MetricSpec, declare, merge
 from monitor.kernel.result import Result, Sample, Status
-from monitor.kernel.spec import CheckSpec, Duration
+from monitor.kernel.spec import Duration
 from monitor.kernel.units import fmt_seconds
 
 METRICS = merge(ENDPOINT_METRICS, declare(
@@ -51,9 +51,8 @@ METRICS = merge(ENDPOINT_METRICS, declare(
 _PATH = r"^/[A-Za-z0-9_./-]*$"
 
 
-class CanvasHealthSpec(CheckSpec):
+class CanvasHealthSpec(EndpointSpec):
     type: Literal["canvas_health"]
-    url: str | None = None  # the Canvas site's root; None: the target's url
     interval: Duration = Field(default=60.0, gt=0)  # /deep caches its checks for 60 s
     timeout: Duration = Field(default=15.0, gt=0)  # each component may take up to 5 s
     health_check: bool = True
@@ -65,13 +64,6 @@ class CanvasHealthSpec(CheckSpec):
     # Canvas gives each component 5 s (healthcheck_timelimit): an endpoint slower than that
     # had a component at its limit.
     slow_warning: Duration = Field(default=5.0, gt=0)
-    verify_tls: bool = True
-    ca_file: FilePath | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return http_url(value)
 
 
 class CanvasHealthCheck:

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
-    FilePath,
     SecretStr,
     ValidationError,
     field_validator,
@@ -24,8 +23,8 @@ from pydantic import (
 
 from checks.http_spec import parse_status
 from checks.journey.select import parse_selector
-from checks.json_endpoint import http_url
-from monitor.kernel.spec import CheckSpec, Duration, PositiveDuration, StrictModel
+from checks.json_endpoint import EndpointSpec
+from monitor.kernel.spec import Duration, PositiveDuration, StrictModel
 
 STEP_KINDS = ("get", "post")
 STEP_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
@@ -209,11 +208,10 @@ def check_references(steps: list[StepSpec], given: set[str]) -> None:
         known |= {e.name for e in step.extract}
 
 
-class JourneySpec(CheckSpec):
+class JourneySpec(EndpointSpec):
     type: Literal["journey"]
     interval: PositiveDuration = 300.0
     timeout: PositiveDuration = 30.0
-    url: str | None = None  # the site's root; None: the target's url
     journey: Literal["moodle", "canvas", "openedx"] | None = None
     steps: list[StepSpec] | None = None
     username: str | None = None  # the dedicated probe account (README)
@@ -222,13 +220,6 @@ class JourneySpec(CheckSpec):
     course_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9:+._-]{1,200}$")] | None = None
     latency_warning: Annotated[Duration, Field(gt=0)] | None = None  # whole journey
     latency_critical: Annotated[Duration, Field(gt=0)] | None = None
-    verify_tls: bool = True
-    ca_file: FilePath | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return http_url(value)
 
     @field_validator("course_id", mode="before")
     @classmethod

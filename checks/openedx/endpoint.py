@@ -37,9 +37,3 @@ def roots(ctx: CheckContext, lms_url: str | None, studio_url: str | None) -> dic
              "studio": (studio_url or "").rstrip("/")}
     return {app: url for app, url in found.items()
             if url.lower().startswith(("http://", "https://"))}
-
-
-def http_url(value: str | None) -> str | None:
-    if value is not None and not value.lower().startswith(("http://", "https://")):
-        raise ValueError(f"{value!r} is not an http:// or https:// URL")
-    return value

@@ -26,15 +26,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, FilePath, field_validator
+from pydantic import Field, field_validator
 
 from checks.base import CheckContext
 from checks.http import redact_url
-from checks.json_endpoint import Answer, ClientCache, fetch, short, unusable
-from checks.openedx.endpoint import ENDPOINT_METRICS, endpoint_samples, http_url, roots
+from checks.json_endpoint import Answer, ClientCache, EndpointSpec, fetch, http_url, short, unusable
+from checks.openedx.endpoint import ENDPOINT_METRICS, endpoint_samples, roots
 from monitor.kernel.metric import MetricSpec, declare, merge
 from monitor.kernel.result import Result, Sample, Status
-from monitor.kernel.spec import CheckSpec, Duration
+from monitor.kernel.spec import Duration
 from monitor.kernel.units import fmt_seconds
 
 METRICS = merge(ENDPOINT_METRICS, declare(
@@ -49,9 +49,8 @@ MAX_SERVICES = 30  # labels stay bounded whatever a proxy answers
 _CELERY_TIME = re.compile(r"""['"]time['"]\s*:\s*['"]?([0-9]+(?:\.[0-9]+)?)""")
 
 
-class OpenedxHeartbeatSpec(CheckSpec):
+class OpenedxHeartbeatSpec(EndpointSpec):
     type: Literal["openedx_heartbeat"]
-    url: str | None = None  # the LMS root; None: the target's url
     studio_url: str | None = None  # Studio (CMS) root; None: the LMS only
     extended: bool = True  # ?extended adds the Celery round trip (HEARTBEAT_EXTENDED_CHECKS)
     path: str = Field(default="/heartbeat", pattern=r"^/[A-Za-z0-9_./-]*$")
@@ -59,10 +58,8 @@ class OpenedxHeartbeatSpec(CheckSpec):
     # The extended heartbeat gives Celery 5 s (HEARTBEAT_CELERY_TIMEOUT); slower than that
     # and a service was at its limit.
     slow_warning: Duration = Field(default=5.0, gt=0)
-    verify_tls: bool = True
-    ca_file: FilePath | None = None
 
-    _urls = field_validator("url", "studio_url")(http_url)
+    _studio_url = field_validator("studio_url")(http_url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,16 +25,16 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, Literal
 
-from pydantic import Field, FilePath, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from checks.base import CheckContext
 from checks.common import check_order
 from checks.http import redact_url
-from checks.json_endpoint import Answer, ClientCache, fetch, unusable
-from checks.openedx.endpoint import ENDPOINT_METRICS, endpoint_samples, http_url, roots
+from checks.json_endpoint import Answer, ClientCache, EndpointSpec, fetch, http_url, unusable
+from checks.openedx.endpoint import ENDPOINT_METRICS, endpoint_samples, roots
 from monitor.kernel.metric import MetricSpec, declare, merge
 from monitor.kernel.result import Result, Sample, Status, threshold_status
-from monitor.kernel.spec import CheckSpec, Duration
+from monitor.kernel.spec import Duration
 from monitor.kernel.units import fmt_seconds
 
 METRICS = merge(ENDPOINT_METRICS, declare(
@@ -45,9 +45,8 @@ METRICS = merge(ENDPOINT_METRICS, declare(
 _PATH = r"^/[A-Za-z0-9_./?=&-]*$"
 
 
-class OpenedxPagesSpec(CheckSpec):
+class OpenedxPagesSpec(EndpointSpec):
     type: Literal["openedx_pages"]
-    url: str | None = None  # the LMS root; None: the target's url
     studio_url: str | None = None
     login_path: str = Field(default="/login", pattern=_PATH)
     studio_login_path: str = Field(default="/signin_redirect_to_lms", pattern=_PATH)
@@ -56,10 +55,8 @@ class OpenedxPagesSpec(CheckSpec):
     # Same limits as the Moodle login page: users give up past a few seconds.
     login_warning: Duration = Field(default=2.0, gt=0)
     login_critical: Duration = Field(default=5.0, gt=0)
-    verify_tls: bool = True
-    ca_file: FilePath | None = None
 
-    _urls = field_validator("url", "studio_url")(http_url)
+    _studio_url = field_validator("studio_url")(http_url)
 
     @model_validator(mode="after")
     def _order(self) -> OpenedxPagesSpec:
