@@ -66,10 +66,10 @@ timeout = "900ms"
 
 
 class Vigil:
-    def __init__(self, config: Path, api_port: int) -> None:
+    def __init__(self, config: Path, api_port: int, *args: str) -> None:
         self.log = (config.parent / "vigil.log").open("w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+            [sys.executable, "-m", "monitor", "run", "-c", str(config), *args],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

@@ -4,10 +4,8 @@ Vigil daemons (``vigil run`` subprocesses) and a webhook receiver that records p
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from tests.helpers import free_port, wait_for
+from tests.test_daemon_process import Vigil as DaemonVigil
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
@@ -106,7 +105,7 @@ class Webhook:
         self._httpd.server_close()
 
 
-class Vigil:
+class Vigil(DaemonVigil):
     """``vigil run`` as a subprocess with its own config and state directory."""
 
     def __init__(self, work: Path, config: str, *args: str) -> None:
@@ -114,12 +113,7 @@ class Vigil:
         self.port = free_port()
         (work / "vigil.toml").write_text(config.replace("{port}", str(self.port))
                                          .replace("{state}", str(work / "state")))
-        self.log = (work / "vigil.log").open("w+")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(work / "vigil.toml"), *args],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.api = f"http://127.0.0.1:{self.port}"
+        super().__init__(work / "vigil.toml", self.port, *args)
 
     def ready(self) -> bool:
         # /healthz, not /readyz: on a loaded machine a 1 s check may skip a run, which
@@ -128,11 +122,6 @@ class Vigil:
 
     def metrics(self) -> str:
         return httpx.get(self.api + "/metrics", timeout=5).text
-
-    def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
