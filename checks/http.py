@@ -1,9 +1,10 @@
 """The `http` check: fetch a URL the way a user's browser would and judge the answer.
 
 Data flow: scheduler -> HttpCheck.run(ctx) (spec in checks/http_spec.py) -> one
-fresh-connection request through httpx (network layer in checks/http_backend.py, phase
-timings from checks/http_timing.py, body assertions from checks/http_assert.py) ->
-Result with lms_http_* samples -> state store.
+fresh-connection request per hop through checks/http_direct.py (h11 over asyncio; network
+layer in checks/http_backend.py), or through httpx.AsyncClient when the context injects
+an httpx transport (tests) -> phase timings from checks/http_timing.py, body assertions
+from checks/http_assert.py -> Result with lms_http_* samples -> state store.
 Options and metric semantics follow blackbox_exporter's http prober.
 """
 
@@ -23,7 +24,8 @@ from checks.base import CheckContext
 from checks.common import describe_os_error
 from checks.http_assert import Observed, judge
 from checks.http_backend import ResolveError, install_backend
-from checks.http_body import ACCEPT_ENCODING, read_bounded
+from checks.http_body import ACCEPT_ENCODING, read_bounded, read_stream
+from checks.http_direct import DirectClient, Reply
 from checks.http_spec import HttpSpec
 from checks.http_timing import CURRENT_TIMER, PHASES, PhaseTimer
 from monitor.kernel.metric import MetricSpec, declare
@@ -53,7 +55,8 @@ _FAMILY = {"any": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET
 
 
 class HttpCheck:
-    """One AsyncClient per check, keep-alive off: each run measures a fresh connection."""
+    """One DirectClient (or AsyncClient, for an injected transport) per check, keep-alive
+    off: each run measures a fresh connection."""
 
     def __init__(self, spec: HttpSpec) -> None:
         self.spec = spec
@@ -72,6 +75,17 @@ class HttpCheck:
             self._extensions["sni_hostname"] = spec.server_name
         self._client: httpx.AsyncClient | None = None
         self._client_transport: httpx.AsyncBaseTransport | None = None
+        self._direct: DirectClient | None = None
+
+    def _direct_client(self) -> DirectClient:
+        if self._direct is None:  # built once: the SSLContext load is the costly part
+            self._direct = DirectClient(
+                ssl_context=self._ssl_context(), family=_FAMILY[self.spec.ip_protocol],
+                method=self.spec.method, headers=self._headers, content=self._content,
+                sni_hostname=self.spec.server_name,
+                follow_redirects=self.spec.follow_redirects,
+                max_redirects=self.spec.max_redirects)
+        return self._direct
 
     def _client_for(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         # Built once (the SSLContext load is the costly part), rebuilt only if the
@@ -87,12 +101,15 @@ class HttpCheck:
             )
         return self._client
 
-    def _own_transport(self) -> httpx.AsyncHTTPTransport:
-        verify = _shared_ssl_context(self.spec.verify_tls)
+    def _ssl_context(self) -> ssl.SSLContext:
         if self.spec.verify_tls and self.spec.ca_file:
-            verify = ssl.create_default_context(cafile=str(self.spec.ca_file))
+            return ssl.create_default_context(cafile=str(self.spec.ca_file))
+        return _shared_ssl_context(self.spec.verify_tls)
+
+    def _own_transport(self) -> httpx.AsyncHTTPTransport:
         transport = httpx.AsyncHTTPTransport(
-            verify=verify, retries=0, limits=httpx.Limits(max_keepalive_connections=0))
+            verify=self._ssl_context(), retries=0,
+            limits=httpx.Limits(max_keepalive_connections=0))
         install_backend(transport, _FAMILY[self.spec.ip_protocol])
         return transport
 
@@ -104,16 +121,22 @@ class HttpCheck:
         url = self.spec.url or ctx.target.url
         if not url or not url.lower().startswith(("http://", "https://")):
             return Result(Status.UNKNOWN, f"no http(s) URL to probe (url={url!r})")
-        client = self._client_for(ctx.http_transport)
-        # Cookies live for one probe (redirect chains need them), like blackbox's per-probe
-        # jar: a session cookie kept from the last run would hide a broken login page.
-        client.cookies.clear()
         timer = PhaseTimer()
         token = CURRENT_TIMER.set(timer)
         # Give up just before the runner's own asyncio.timeout so we can say which phase hung.
         budget = ctx.timeout - min(ctx.timeout * 0.1, 0.25)
         start = time.perf_counter()
         try:
+            if ctx.http_transport is None:
+                # One deadline for the whole probe (httpx gave each step the spec's
+                # timeout; the runner's ctx.timeout is that same timeout).
+                async with asyncio.timeout(min(budget, self.spec.timeout)):
+                    return await self._probe_direct(url, timer, start, ctx)
+            client = self._client_for(ctx.http_transport)
+            # Cookies live for one probe (redirect chains need them), like blackbox's
+            # per-probe jar: a session cookie kept from the last run would hide a broken
+            # login page. (The direct path keeps them for one probe by construction.)
+            client.cookies.clear()
             async with asyncio.timeout(budget):
                 return await self._probe(client, url, timer, start, ctx)
         except (TimeoutError, httpx.TimeoutException):
@@ -160,31 +183,53 @@ class HttpCheck:
             timer.add("transfer", time.perf_counter() - body_start)
         finally:
             await response.aclose()
+        return self._judged(response.status_code, response.headers, str(response.url),
+                            len(response.history), response.encoding or "utf-8",
+                            (size, body, too_large), timer, start, ctx)
+
+    async def _probe_direct(self, url: str, timer: PhaseTimer, start: float,
+                            ctx: CheckContext) -> Result:
+        reply = await self._direct_client().send(url, timer)
+        try:
+            timer.doing = "reading body"
+            body_start = time.perf_counter()
+            size, body, too_large = await self._read_reply(reply)
+            timer.add("transfer", time.perf_counter() - body_start)
+        finally:
+            reply.aclose()
+        return self._judged(reply.status_code, reply.headers, str(reply.url), reply.redirects,
+                            reply.encoding if body is not None else "utf-8",
+                            (size, body, too_large), timer, start, ctx)
+
+    def _judged(self, status_code: int, headers: httpx.Headers, final_url: str,
+                redirects: int, encoding: str, read: tuple[int, bytes | None, bool],
+                timer: PhaseTimer, start: float, ctx: CheckContext) -> Result:
+        size, body, too_large = read
         elapsed = time.perf_counter() - start
-        is_tls = response.url.scheme == "https"
+        is_tls = final_url.startswith("https:")  # httpx.URL writes the scheme lower-case
         seen = Observed(
-            status_code=response.status_code, is_tls=is_tls, headers=response.headers,
-            body=body, encoding=response.encoding or "utf-8", too_large=too_large,
+            status_code=status_code, is_tls=is_tls, headers=headers,
+            body=body, encoding=encoding, too_large=too_large,
             elapsed=elapsed, cert_not_after=timer.cert_not_after, now=ctx.now())
         problems = judge(self.spec, seen)
         status = Status.worst(s for s, _ in problems)
-        summary = f"HTTP {response.status_code} in {fmt_seconds(elapsed)}"
+        summary = f"HTTP {status_code} in {fmt_seconds(elapsed)}"
         if problems:
             reasons = "; ".join(reason for s, reason in problems if s is status)
             summary = reasons if reasons.startswith("HTTP ") else f"{summary}: {reasons}"
         samples = [*_timing_samples(timer, elapsed),
-                   Sample("lms_http_status_code", response.status_code),
-                   Sample("lms_http_redirects", len(response.history)),
+                   Sample("lms_http_status_code", status_code),
+                   Sample("lms_http_redirects", redirects),
                    Sample("lms_http_ssl", 1.0 if is_tls else 0.0),
                    Sample("lms_http_uncompressed_body_bytes", size)]
-        length = response.headers.get("content-length", "")
+        length = headers.get("content-length", "")
         if length.isdigit():
             samples.append(Sample("lms_http_content_length_bytes", int(length)))
         if timer.cert_not_after is not None:
             samples.append(Sample("lms_http_tls_cert_expiry_timestamp_seconds",
                                   timer.cert_not_after))
-        details = {"url": redact_url(str(response.url)), "status_code": response.status_code,
-                   "redirects": len(response.history), "body_bytes": size,
+        details = {"url": redact_url(final_url), "status_code": status_code,
+                   "redirects": redirects, "body_bytes": size,
                    "phases": _rounded(timer)}
         return Result(status, summary, tuple(samples), details)
 
@@ -193,12 +238,21 @@ class HttpCheck:
 
         Decompressed in bounded steps (checks/http_body.py): a gzip bomb stops at the
         limit instead of inflating a whole network chunk first."""
-        limit = self.spec.body_size_limit
-        declared = response.headers.get("content-length", "")
-        if (declared.isdigit() and int(declared) > limit
-                and "content-encoding" not in response.headers):
+        if self._announced_too_large(response.headers):
             return 0, None, True  # announced as too large: no need to download it
-        return await read_bounded(response, limit, self._keep_body)
+        return await read_bounded(response, self.spec.body_size_limit, self._keep_body)
+
+    async def _read_reply(self, reply: Reply) -> tuple[int, bytes | None, bool]:
+        """``_read_body`` for the direct path's reply."""
+        if self._announced_too_large(reply.headers):
+            return 0, None, True
+        return await read_stream(reply.aiter_raw(), reply.headers.get("content-encoding", ""),
+                                 self.spec.body_size_limit, self._keep_body)
+
+    def _announced_too_large(self, headers: httpx.Headers) -> bool:
+        declared = headers.get("content-length", "")
+        return (declared.isdigit() and int(declared) > self.spec.body_size_limit
+                and "content-encoding" not in headers)
 
 
 @functools.cache

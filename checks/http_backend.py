@@ -1,6 +1,6 @@
-"""The network layer under the `http` check's httpx transport.
+"""The network layer under the `http` check (checks/http_direct.py, and httpx's transport).
 
-httpx -> httpcore connection pool -> ``ResolvingBackend`` (this module) -> asyncio.
+checks/http_direct.py, or httpx -> httpcore pool -> ``ResolvingBackend`` (this module) -> asyncio.
 Two jobs:
 - Resolve the host name itself, so the lookup is timed apart from the TCP connect
   (blackbox_exporter's ``resolve`` phase); it then connects to the resolved address while
@@ -96,6 +96,16 @@ class ResolvingBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
+        reader, writer = await self.open(host, port, timeout, local_address)
+        return AsyncioStream(reader, writer)
+
+    async def open(self, host: str, port: int, timeout: float | None = None,
+                   local_address: str | None = None,
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Resolve (booked on the probe's PhaseTimer) and connect; httpcore errors.
+
+        ``timeout`` None: no timer of its own (checks/http_direct.py bounds the whole
+        probe instead, which spares an asyncio.timeout per step)."""
         timer = CURRENT_TIMER.get()
         start = time.perf_counter()
         if timer is not None:
@@ -108,10 +118,10 @@ class ResolvingBackend(httpcore.AsyncNetworkBackend):
         local = (local_address, 0) if local_address else None
         for address in addresses:  # like Go's dialer: next address when one fails
             try:
+                if timeout is None:
+                    return await asyncio.open_connection(address, port, local_addr=local)
                 async with asyncio.timeout(timeout):
-                    reader, writer = await asyncio.open_connection(address, port,
-                                                                   local_addr=local)
-                return AsyncioStream(reader, writer)
+                    return await asyncio.open_connection(address, port, local_addr=local)
             except TimeoutError as exc:
                 raise httpcore.ConnectTimeout(exc) from exc
             except OSError as exc:
@@ -126,7 +136,7 @@ class ResolvingBackend(httpcore.AsyncNetworkBackend):
             pass
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout):  # rare: names are looked up, IPs are not
                 infos = await loop.getaddrinfo(host, port, family=self._family,
                                                type=socket.SOCK_STREAM)
         except TimeoutError:

@@ -31,15 +31,21 @@ Inflater = Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]]
 async def read_bounded(response: httpx.Response, limit: int,
                        keep: bool) -> tuple[int, bytes | None, bool]:
     """(decoded size, body if ``keep``, too large): stops reading past ``limit`` bytes."""
-    stream: AsyncIterator[bytes]
     if response.is_stream_consumed:  # built in memory (httpx.MockTransport): httpx decoded it
-        stream = _one(response.content)
-    else:
-        stream = response.aiter_raw()
-        for coding in reversed(_codings(response.headers.get("content-encoding", ""))):
-            inflate = _INFLATERS.get(coding)
-            if inflate is not None:
-                stream = inflate(stream)
+        return await read_stream(_one(response.content), "", limit, keep)
+    return await read_stream(response.aiter_raw(), response.headers.get("content-encoding", ""),
+                             limit, keep)
+
+
+async def read_stream(raw: AsyncIterator[bytes], content_encoding: str, limit: int,
+                      keep: bool) -> tuple[int, bytes | None, bool]:
+    """``read_bounded`` for a raw body stream (checks/http_direct.py's ``Reply.aiter_raw``)
+    and its Content-Encoding header."""
+    stream = raw
+    for coding in reversed(_codings(content_encoding)):
+        inflate = _INFLATERS.get(coding)
+        if inflate is not None:
+            stream = inflate(stream)
     size, chunks = 0, []
     try:
         async for chunk in stream:

@@ -1,8 +1,8 @@
 """Per-phase timing for the `http` check, in blackbox_exporter's phases.
 
-HttpCheck (checks/http.py) sends each request with ``extensions={"trace": timer.trace}``;
-httpcore reports connect_tcp / start_tls / send_request / receive_response_headers
-events to it. httpcore has no DNS event: the network backend (checks/http_backend.py)
+checks/http_direct.py calls ``started``/``completed`` around connect_tcp / start_tls /
+send_request_headers / receive_response_headers; through httpx (an injected transport)
+httpcore reports the same events to ``trace``. httpcore has no DNS event: the network backend (checks/http_backend.py)
 resolves the host itself and books the lookup here as ``resolve``.
 
 Phases, as in blackbox_exporter's prober/http.go, summed over redirects:
@@ -53,13 +53,21 @@ class PhaseTimer:
 
     async def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore's trace callback: events look like "connection.start_tls.complete"."""
-        now = time.perf_counter()
         _, name, stage = event.split(".", 2)
         if stage == "started":
-            self._started[name] = now
-            self.doing = _DOING.get(name, self.doing)
-            return
-        if stage != "complete" or name not in self._started:
+            self.started(name)
+        elif stage == "complete":
+            self.completed(name, info.get("return_value"))
+
+    def started(self, name: str) -> None:
+        """Step ``name`` (an httpcore event name, e.g. "start_tls") begins now."""
+        self._started[name] = time.perf_counter()
+        self.doing = _DOING.get(name, self.doing)
+
+    def completed(self, name: str, stream: Any = None) -> None:
+        """Step ``name`` ended now; ``stream`` (after start_tls) has the peer certificate."""
+        now = time.perf_counter()
+        if name not in self._started:
             return
         elapsed = now - self._started[name]
         if name == "connect_tcp":
@@ -68,7 +76,7 @@ class PhaseTimer:
             self._lookup = 0.0
         elif name == "start_tls":
             self.add("tls", elapsed)
-            self.cert_not_after = _peer_cert_not_after(info.get("return_value"))
+            self.cert_not_after = _peer_cert_not_after(stream)
         elif name == "receive_response_headers":
             sent = self._started.get("send_request_headers", self._started[name])
             self.add("processing", now - sent)
