@@ -170,12 +170,19 @@ class DirectClient:
                 timer.completed("start_tls", writer)
             conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
             timer.started("send_request_headers")
-            data = conn.send(h11.Request(method=method, target=url.raw_path, headers=headers))
-            if content:
-                data += conn.send(h11.Data(data=content))
-            data += conn.send(h11.EndOfMessage())
-            writer.write(data)
-            await writer.drain()
+            try:
+                data = conn.send(h11.Request(method=method, target=url.raw_path,
+                                             headers=headers))
+                if content:
+                    data += conn.send(h11.Data(data=content))
+                data += conn.send(h11.EndOfMessage())
+            except h11.LocalProtocolError as exc:  # e.g. a header value h11 refuses
+                raise httpx.LocalProtocolError(str(exc)) from exc
+            try:
+                writer.write(data)
+                await writer.drain()
+            except OSError as exc:
+                raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
             timer.started("receive_response_headers")
             response = await _response_head(conn, reader)
             timer.completed("receive_response_headers")

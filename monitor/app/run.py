@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 from monitor.app.config import load_config
 from monitor.app.daemon import Daemon
@@ -21,6 +23,32 @@ from monitor.kernel.redact import SecretRegistry
 log = logging.getLogger(__name__)
 
 EXIT_STATE = 4  # the state database cannot be opened (permissions, read-only or full disk)
+T = TypeVar("T")
+
+
+def loop_factory(env: Mapping[str, str] | None = None) -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's event loop when it is installed, else asyncio's own.
+
+    uvloop (libuv, in C) runs the same coroutines with less CPU per socket event:
+    bench/probe_throughput.py, docs/benchmarks.md "round three". If it cannot be
+    imported (a platform without a wheel) the daemon runs as before on asyncio's loop;
+    ``VIGIL_EVENT_LOOP=asyncio`` chooses asyncio's loop on purpose (to rule uvloop out
+    when chasing a problem)."""
+    env = os.environ if env is None else env
+    if env.get("VIGIL_EVENT_LOOP", "").strip().lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            log.debug("uvloop is not installed: running on asyncio's event loop")
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` on the loop ``loop_factory`` picks."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
 
 
 async def run_daemon(

@@ -71,6 +71,10 @@ class CheckRunner:
         # its check is dropped, so it cannot fire an alert nobody will ever resolve.
         self.is_configured: Callable[[CheckJob], bool] | None = None
         self._advisor: tuple[object, RetryAdvisor | None] = (object(), None)  # see below
+        # Per-run lookups made once: prometheus_client's labels() validates and locks on
+        # each call, and a bound run_blocking per check type is the same every run.
+        self._children: dict[tuple[str, ...], Any] = {}
+        self._blocking: dict[str, Callable[[Callable[[], Any]], Awaitable[Any]]] = {}
 
     async def run_blocking(self, fn: Callable[[], T], family: str = "default") -> T:
         return await self.pools.run(family, fn)
@@ -108,14 +112,26 @@ class CheckRunner:
                 self.metrics.in_flight.dec()
         duration = max(0.0, self.clock.monotonic() - started)
         if self.metrics:
-            self.metrics.check_runs.labels(job.spec.type, result.status.name).inc()
-            self.metrics.check_duration.labels(job.spec.type).observe(duration)
+            kind = job.spec.type
+            runs = self._children.get(("runs", kind, result.status.name))
+            if runs is None:
+                runs = self._children[("runs", kind, result.status.name)] = \
+                    self.metrics.check_runs.labels(kind, result.status.name)
+            took = self._children.get(("duration", kind))
+            if took is None:
+                took = self._children[("duration", kind)] = \
+                    self.metrics.check_duration.labels(kind)
+            runs.inc()
+            took.observe(duration)
         return result, duration
 
     async def _execute(self, job: CheckJob) -> Result:
+        run_blocking = self._blocking.get(job.spec.type)
+        if run_blocking is None:
+            run_blocking = self._blocking[job.spec.type] = self.blocking_for(job.spec.type)
         ctx = CheckContext(
             target=job.target, timeout=job.spec.timeout, now=self.clock.time,
-            run_blocking=self.blocking_for(job.spec.type), http_transport=self.http_transport,
+            run_blocking=run_blocking, http_transport=self.http_transport,
             site=job.site,
             state_dir=self.state_dir, maintenance_windows=self._windows(job),
         )

@@ -71,6 +71,8 @@ class CheckScheduler:
         self._due: dict[str, float] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}  # one run per check at a time (run_now)
+        # Scheduled runs finish a few at a time: batch them per window, not per run.
+        runner.records.hold_lone_runs = True
         self._scheduler = AsyncIOScheduler(
             executors={"default": AsyncIOExecutor()}, timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -124,16 +126,20 @@ class CheckScheduler:
         job = self.jobs.get(key)
         if job is None:  # removed by a reload after it was submitted
             return
-        if self._lock(key).locked():  # run_now is running it: that result is as fresh
+        lock = self._lock(key)
+        if lock.locked():  # run_now is running it: that result is as fresh
             return
-        async with self._lock(key):
+        async with lock:
             await self.runner.run(job, self._due.pop(key, None))
         retry_at = self.runner.retry_at.pop(key, None)
         if retry_at is not None:
             self._run_sooner(key, retry_at)
 
     def _lock(self, key: str) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
+        lock = self._locks.get(key)  # not setdefault: that built a new Lock on every call
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
 
     async def run_now(self, keys: Iterable[str]) -> dict[str, Result]:
         """Run the given checks at once and await their results (e.g. at the end of a

@@ -213,10 +213,10 @@ def main(argv: list[str] | None = None) -> int:
 
         code = maintenance_main(args)
     elif args.command == "run":
-        from monitor.app.run import run_daemon
+        from monitor.app.run import run_daemon, run_loop
 
         try:
-            code = asyncio.run(run_daemon(args.config, secrets=secrets, shard=args.shard))
+            code = run_loop(run_daemon(args.config, secrets=secrets, shard=args.shard))
         except ConfigError as exc:
             _print_config_error(exc)
             code = EXIT_CONFIG
