@@ -44,9 +44,15 @@ class Reply:
 
     __slots__ = ("status_code", "headers", "url", "redirects", "_conn", "_reader", "_writer")
 
-    def __init__(self, status_code: int, headers: httpx.Headers, url: httpx.URL,
-                 conn: h11.Connection, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        headers: httpx.Headers,
+        url: httpx.URL,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
         self.status_code = status_code
         self.headers = headers
         self.url = url
@@ -86,9 +92,18 @@ class Reply:
 class DirectClient:
     """What one http check needs to send its request: built once per check."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext, family: int, method: str,
-                 headers: dict[str, str], content: bytes | None, sni_hostname: str | None,
-                 follow_redirects: bool, max_redirects: int) -> None:
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext,
+        family: int,
+        method: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        sni_hostname: str | None,
+        follow_redirects: bool,
+        max_redirects: int,
+    ) -> None:
         self._ssl = ssl_context
         self._backend = ResolvingBackend(family)
         self._method = method
@@ -103,11 +118,13 @@ class DirectClient:
         """The URL parsed and the request headers httpx would send, kept per URL."""
         if self._first is None or self._first[0] != url:
             parsed = httpx.URL(url)
-            request = httpx.Request(self._method, parsed, headers=self._headers,
-                                    content=self._content)
+            request = httpx.Request(
+                self._method, parsed, headers=self._headers, content=self._content
+            )
             if parsed.username or parsed.password:  # httpx.AsyncClient's BasicAuth
-                request = next(httpx.BasicAuth(parsed.username, parsed.password)
-                               .sync_auth_flow(request))
+                request = next(
+                    httpx.BasicAuth(parsed.username, parsed.password).sync_auth_flow(request)
+                )
             self._first = (url, parsed, request.headers.raw)
         return self._first[1], self._first[2]
 
@@ -126,8 +143,9 @@ class DirectClient:
                 request = httpx.Request(method, target, headers=headers)
                 if "set-cookie" in reply.headers:
                     cookies = cookies or httpx.Cookies()
-                    cookies.extract_cookies(httpx.Response(
-                        reply.status_code, headers=reply.headers, request=request))
+                    cookies.extract_cookies(
+                        httpx.Response(reply.status_code, headers=reply.headers, request=request)
+                    )
                 next_method = _redirect_method(method, reply.status_code)
                 next_url = _redirect_url(target, reply.headers["location"])
             except BaseException:
@@ -146,13 +164,21 @@ class DirectClient:
             hop = httpx.Request(next_method, next_url, headers=next_headers, cookies=cookies)
             method, target, headers = next_method, next_url, hop.headers.raw
 
-    async def _exchange(self, method: str, url: httpx.URL, headers: list[tuple[bytes, bytes]],
-                        content: bytes | None, timer: PhaseTimer) -> Reply:
+    async def _exchange(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: list[tuple[bytes, bytes]],
+        content: bytes | None,
+        timer: PhaseTimer,
+    ) -> Reply:
         scheme = url.scheme
         if scheme not in DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(
-                f"Request URL has an unsupported protocol '{scheme}://'." if scheme else
-                "Request URL is missing an 'http://' or 'https://' protocol.")
+                f"Request URL has an unsupported protocol '{scheme}://'."
+                if scheme
+                else "Request URL is missing an 'http://' or 'https://' protocol."
+            )
         host = url.raw_host.decode("ascii")
         timer.started("connect_tcp")
         try:
@@ -171,8 +197,7 @@ class DirectClient:
             conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
             timer.started("send_request_headers")
             try:
-                data = conn.send(h11.Request(method=method, target=url.raw_path,
-                                             headers=headers))
+                data = conn.send(h11.Request(method=method, target=url.raw_path, headers=headers))
                 if content:
                     data += conn.send(h11.Data(data=content))
                 data += conn.send(h11.EndOfMessage())
@@ -186,8 +211,14 @@ class DirectClient:
             timer.started("receive_response_headers")
             response = await _response_head(conn, reader)
             timer.completed("receive_response_headers")
-            return Reply(response.status_code, httpx.Headers(response.headers.raw_items()),
-                         url, conn, reader, writer)
+            return Reply(
+                response.status_code,
+                httpx.Headers(response.headers.raw_items()),
+                url,
+                conn,
+                reader,
+                writer,
+            )
         except BaseException:
             writer.transport.abort()
             raise
@@ -201,7 +232,8 @@ async def _response_head(conn: h11.Connection, reader: asyncio.StreamReader) -> 
                 data = await reader.read(READ_SIZE)
                 if not data and conn.their_state is h11.SEND_RESPONSE:
                     raise httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response.")
+                        "Server disconnected without sending a response."
+                    )
                 conn.receive_data(data)
             elif type(event) is h11.Response:
                 return event
@@ -214,6 +246,7 @@ async def _response_head(conn: h11.Connection, reader: asyncio.StreamReader) -> 
 
 # The three rules below are httpx.AsyncClient's (_redirect_method, _redirect_url,
 # _redirect_headers in httpx/_client.py), on public httpx types.
+
 
 def _redirect_method(method: str, status: int) -> str:
     if status in (302, 303) and method != "HEAD":
@@ -259,5 +292,10 @@ def _same_origin(url: httpx.URL, other: httpx.URL) -> bool:
 
 
 def _is_https_upgrade(url: httpx.URL, location: httpx.URL) -> bool:
-    return (url.host == location.host and url.scheme == "http" and _port(url) == 80
-            and location.scheme == "https" and _port(location) == 443)
+    return (
+        url.host == location.host
+        and url.scheme == "http"
+        and _port(url) == 80
+        and location.scheme == "https"
+        and _port(location) == 443
+    )

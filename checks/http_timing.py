@@ -2,8 +2,9 @@
 
 checks/http_direct.py calls ``started``/``completed`` around connect_tcp / start_tls /
 send_request_headers / receive_response_headers; through httpx (an injected transport)
-httpcore reports the same events to ``trace``. httpcore has no DNS event: the network backend (checks/http_backend.py)
-resolves the host itself and books the lookup here as ``resolve``.
+httpcore reports the same events to ``trace``. httpcore has no DNS event: the network
+backend (checks/http_backend.py) resolves the host itself and books the lookup here as
+``resolve``.
 
 Phases, as in blackbox_exporter's prober/http.go, summed over redirects:
 resolve (name lookup), connect (TCP handshake), tls (TLS handshake),

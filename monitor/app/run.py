@@ -66,6 +66,7 @@ async def run_daemon(
         log.error("cannot start: %s", exc)
         return EXIT_STATE
     loop = asyncio.get_running_loop()
+    log.info("event loop: %s", type(loop).__module__.split(".")[0])  # uvloop or asyncio
     # asyncio.to_thread and getaddrinfo: daemon threads too, never joined at exit.
     loop.set_default_executor(daemon.runner.pools.loop_executor())
     loop.add_signal_handler(signal.SIGHUP, daemon.reload)

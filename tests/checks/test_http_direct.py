@@ -24,10 +24,17 @@ def value(result: Any, name: str) -> float:
 
 def recording(routes: dict[str, Route], seen: list[bytes]) -> Any:
     """A server that records each raw request (head and body) and answers by path."""
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await read_request(reader)
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
         request = head + (await reader.readexactly(length) if length else b"")
         seen.append(request)
         path = request.split(b" ")[1].decode()
@@ -53,8 +60,13 @@ async def test_sends_the_request_httpx_would_and_never_shows_its_secrets(probe: 
     seen: list[bytes] = []
     routes = {"/ws": lambda r: http_response(500, b"")}
     async with serve(recording(routes, seen)) as port:
-        result = await run(probe, f"http://127.0.0.1:{port}/ws?wstoken=t0k3n", method="post",
-                           headers={"Authorization": "Bearer s3cr3t"}, body="a=t0k3n")
+        result = await run(
+            probe,
+            f"http://127.0.0.1:{port}/ws?wstoken=t0k3n",
+            method="post",
+            headers={"Authorization": "Bearer s3cr3t"},
+            body="a=t0k3n",
+        )
     request = seen[0]
     assert request.startswith(b"POST /ws?wstoken=t0k3n HTTP/1.1\r\n")
     assert header(request, "host") == f"127.0.0.1:{port}"
@@ -80,11 +92,15 @@ async def test_credentials_in_the_url_are_sent_as_basic_auth(probe: Any) -> None
 
 
 async def test_a_redirect_chain_keeps_its_cookies_but_the_next_probe_starts_empty(
-        probe: Any) -> None:
+    probe: Any,
+) -> None:
     seen: list[bytes] = []
-    routes = {"/": lambda r: http_response(302, b"", "Location: /home\r\n"
-                                           "Set-Cookie: MoodleSession=abc; Path=/\r\n"),
-              "/home": lambda r: http_response(200, b"home")}
+    routes = {
+        "/": lambda r: http_response(
+            302, b"", "Location: /home\r\nSet-Cookie: MoodleSession=abc; Path=/\r\n"
+        ),
+        "/home": lambda r: http_response(200, b"home"),
+    }
     check = HttpCheck(HttpSpec(type="http", timeout=2, headers={"Cookie": "mine=1"}))
     async with serve(recording(routes, seen)) as port:
         ctx = make_ctx(url=f"http://127.0.0.1:{port}/")
@@ -99,8 +115,10 @@ async def test_a_redirect_chain_keeps_its_cookies_but_the_next_probe_starts_empt
 
 async def test_a_see_other_turns_a_post_into_a_get_without_its_body(probe: Any) -> None:
     seen: list[bytes] = []
-    routes = {"/form": lambda r: http_response(303, b"", "Location: /done\r\n"),
-              "/done": lambda r: http_response(200)}
+    routes = {
+        "/form": lambda r: http_response(303, b"", "Location: /done\r\n"),
+        "/done": lambda r: http_response(200),
+    }
     async with serve(recording(routes, seen)) as port:
         result = await run(probe, f"http://127.0.0.1:{port}/form", method="POST", body="x=1")
     assert result.status is Status.OK, result.summary
@@ -112,12 +130,14 @@ async def test_authorization_stays_within_the_origin(probe: Any) -> None:
     seen: list[bytes] = []
     other: list[bytes] = []
     async with serve(recording({"/end": lambda r: http_response(200)}, other)) as far:
-        routes = {"/": lambda r: http_response(307, b"", "Location: /next\r\n"),
-                  "/next": lambda r: http_response(
-                      302, b"", f"Location: http://127.0.0.1:{far}/end\r\n")}
+        routes = {
+            "/": lambda r: http_response(307, b"", "Location: /next\r\n"),
+            "/next": lambda r: http_response(302, b"", f"Location: http://127.0.0.1:{far}/end\r\n"),
+        }
         async with serve(recording(routes, seen)) as port:
-            result = await run(probe, f"http://127.0.0.1:{port}/",
-                               headers={"Authorization": "Bearer s3cr3t"})
+            result = await run(
+                probe, f"http://127.0.0.1:{port}/", headers={"Authorization": "Bearer s3cr3t"}
+            )
     assert result.status is Status.OK, result.summary
     assert value(result, "lms_http_redirects") == 2
     assert [header(r, "authorization") for r in seen] == ["Bearer s3cr3t"] * 2
@@ -145,10 +165,16 @@ async def test_a_redirect_is_judged_itself_when_not_following(probe: Any) -> Non
 
 async def test_chunked_bodies_and_the_declared_charset_are_read(probe: Any) -> None:
     body = "Bienvenue à Moodle".encode("latin-1")
-    chunked = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
-               b"Transfer-Encoding: chunked\r\n\r\n"
-               + f"{len(body[:5]):x}\r\n".encode() + body[:5] + b"\r\n"
-               + f"{len(body[5:]):x}\r\n".encode() + body[5:] + b"\r\n0\r\n\r\n")
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+        + f"{len(body[:5]):x}\r\n".encode()
+        + body[:5]
+        + b"\r\n"
+        + f"{len(body[5:]):x}\r\n".encode()
+        + body[5:]
+        + b"\r\n0\r\n\r\n"
+    )
     async with serve(recording({"/": lambda r: chunked}, [])) as port:
         result = await run(probe, f"http://127.0.0.1:{port}/", keyword="à Moodle")
     assert result.status is Status.OK, result.summary
