@@ -8,7 +8,8 @@ Page.addScriptToEvaluateOnNewDocument, so a page cannot shadow it and cross-fram
 auditing works; ``axe.run`` is awaited with Runtime.evaluate(awaitPromise). Only the
 violations travel back, reduced in the page to rule id, impact, help and targets.
 A page that ends on a login form it was redirected to is not audited (axe would audit the
-login form and report a bogus count for the page): it is named instead.
+login form and report a bogus count for the page): it is named instead. With a form login,
+a page that is the login URL itself is audited before logging in (as a visitor sees it).
 """
 
 from __future__ import annotations
@@ -84,26 +85,40 @@ def audit_pages(plan: AuditPlan) -> AuditOutcome:
     problem: str | None = None
     browser = Browser(plan.chromium, plan.deadline, plan.memory_limit, plan.scratch_dir,
                       sandbox=plan.sandbox, jitless=plan.jitless)
+    login = plan.login
+    # The login page is audited as a visitor sees it, before logging in: once logged in,
+    # Moodle's login/index.php shows "You are already logged in" instead of the form.
+    visitor = [p for p in plan.pages if login is not None and _same_page(p[1], login.url)]
     try:
         with browser as b:
             session = _open_tab(b, plan)
-            if plan.login is not None:
-                _log_in(b, session, plan.login)
-            for name, url in plan.pages:
-                try:
-                    audit, version = _audit_page(b, session, plan, name, url, version)
-                except BrowserError as exc:
-                    pages.append(PageAudit(name, url, f"page {name!r} ({plain_url(url)}): {exc}"))
-                    if isinstance(exc, BrowserFatal):
-                        break  # the browser is gone or out of time: the rest cannot run
-                    continue
-                pages.append(audit)
-    except BrowserError as exc:  # before the first page: starting Chromium, logging in
+            going, version = _audit_each(b, session, plan, visitor, pages, version)
+            if going and login is not None:
+                _log_in(b, session, login)
+            if going:
+                rest = [p for p in plan.pages if p not in visitor]
+                _, version = _audit_each(b, session, plan, rest, pages, version)
+    except BrowserError as exc:  # outside a page: starting Chromium, logging in
         problem = str(exc)
-    done = {p.name for p in pages}
-    rest = tuple(PageAudit(n, u, f"page {n!r} not audited: the run stopped before it")
-                 for n, u in plan.pages if n not in done)
-    return AuditOutcome(tuple(pages) + rest, problem, version, browser.peak_memory)
+    done = {p.name: p for p in pages}
+    audits = tuple(done.get(n) or PageAudit(n, u, f"page {n!r} not audited: the run stopped "
+                                                  "before it") for n, u in plan.pages)
+    return AuditOutcome(audits, problem, version, browser.peak_memory)
+
+
+def _audit_each(b: Browser, session: str, plan: AuditPlan, pages: Sequence[tuple[str, str]],
+                into: list[PageAudit], version: str | None) -> tuple[bool, str | None]:
+    """Audits ``pages`` in order into ``into``; False once the browser cannot go on."""
+    for name, url in pages:
+        try:
+            audit, version = _audit_page(b, session, plan, name, url, version)
+        except BrowserError as exc:
+            into.append(PageAudit(name, url, f"page {name!r} ({plain_url(url)}): {exc}"))
+            if isinstance(exc, BrowserFatal):
+                return False, version  # the browser is gone or out of time
+            continue
+        into.append(audit)
+    return True, version
 
 
 def _open_tab(b: Browser, plan: AuditPlan) -> str:

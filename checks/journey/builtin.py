@@ -2,7 +2,9 @@
 
 Each follows the LMS's own pages, read in its source:
 
-Moodle (moodle/moodle; login/index.php at 7455b741c954af3c3e7dfda2972edc1146ea1562):
+Moodle (moodle/moodle; login/index.php at 7455b741c954af3c3e7dfda2972edc1146ea1562; checked
+against a real 5.1 site built from train2023-31/moodle, public/login/index.php,
+public/lib/moodlelib.php require_login, in docs/real-moodle.md):
 - GET login/index.php renders the form with the hidden ``logintoken``
   (lib/classes/session/manager.php ``get_login_token``; a new one once older than
   $CFG->sessiontimeout). POST username, password, logintoken (and anchor).
@@ -14,10 +16,20 @@ Moodle (moodle/moodle; login/index.php at 7455b741c954af3c3e7dfda2972edc1146ea15
 - Success: the session id is regenerated (complete_user_login), then a 303 to
   login/index.php?testsession=<userid> and on to the wanted URL.
 - my/ and course/view.php call require_login: no session -> 303 to the login page; not
-  enrolled -> enrol/index.php?id=N. course/view.php reads the course with MUST_EXIST
-  before that, so a deleted course is the error page core_renderer::fatal_error sends
-  with "404 Not Found" and ``<p class="errormessage">Can't find data record in database
-  table course.</p>`` (lang/en/error.php invalidrecord).
+  enrolled -> enrol/index.php?id=N; a forced password change (the user preference
+  auth_forcepasswordchange, also set when a password expires) -> 303 to
+  login/change_password.php, which answers 200; a site policy not yet agreed, or a
+  profile not fully set up, -> the policy or user/edit.php page, 200 as well. So the
+  dashboard and course steps also fail when they end anywhere but their own page: an
+  HTTP 200 alone does not mean the learner got there.
+- A course hidden from students: require_login calls notice(get_string('coursehidden'))
+  (lib/weblib.php), an HTTP 200 page with ``<div id="notice" class="box py-3
+  generalbox">This course is currently unavailable to students</div>``.
+- course/view.php reads the course with MUST_EXIST before require_login, so a deleted
+  course is the error page core_renderer::fatal_error sends with "404 Not Found" and
+  ``<p class="errormessage">Can't find data record in database.</p>``
+  (dml_missing_record_exception, lib/dmllib.php: the table is named,
+  "... in database table course.", only while debugging is on).
 - login/logout.php: a sesskey (M.cfg "sesskey" on every page) that is not the session's
   gets the "Do you really want to log out?" confirmation (logoutconfirm); a good one
   ends the session and redirects to the site's front page.
@@ -48,6 +60,18 @@ from checks.journey.spec import StepSpec
 
 _BACK_TO_LOGIN = "{lms} sent the learner back to the login page: the session did not last"
 _MOODLE_LOGIN_URL = r"/login/index\.php"
+_PASSWORD_CHANGE = {
+    "url_regex": r"/login/change_password\.php",
+    "reason": "Moodle wants the probe account to change its password first (Force password "
+              "change is on, or the password expired): the learner reaches no page"}
+
+
+def _elsewhere(own_page: str, what: str) -> dict[str, str]:
+    """Fails a step whose final URL is not its own page, quoting the path it ended on: a
+    redirect to a policy or profile page answers HTTP 200 too."""
+    return {"url_regex": rf"^(?!.*{own_page})[a-z]+://[^/]*([^?#]*)",
+            "reason": f"Moodle sent the learner to '{{match}}' instead of {what}"}
+
 
 MOODLE: list[dict[str, Any]] = [
     {"name": "login_page", "path": "/login/index.php",
@@ -61,18 +85,30 @@ MOODLE: list[dict[str, Any]] = [
                     "(a wrong password, or a logintoken its session no longer knows)"},
          {"url_regex": _MOODLE_LOGIN_URL,
           "reason": "Moodle showed the login page again after the login (cookies not kept?)"},
+         _PASSWORD_CHANGE,
      ]},
     {"name": "dashboard", "path": "/my/",
      "fail_when": [{"url_regex": _MOODLE_LOGIN_URL,
-                    "reason": _BACK_TO_LOGIN.format(lms="Moodle")}],
+                    "reason": _BACK_TO_LOGIN.format(lms="Moodle")},
+                   _PASSWORD_CHANGE,
+                   # /my/courses.php: the dashboard is off ($CFG->enabledashboard).
+                   _elsewhere(r"/my/(?:index\.php|courses\.php)?(?:[?#]|$)", "the dashboard")],
      "extract": [{"name": "sesskey", "regex": r'"sesskey":"([A-Za-z0-9]+)"'}]},
     {"name": "course", "path": "/course/view.php?id={course_id}",
      "fail_when": [
+         {"status": [404], "regex": r'<p class="errormessage">([^<]*)</p>',
+          "reason": "Moodle says '{match}': no course has this id (deleted, or a wrong "
+                    "course_id)"},
          {"regex": r'<p class="errormessage">([^<]*)</p>', "reason": "Moodle says '{match}'"},
+         {"regex": r'<div id="notice"[^>]*>([^<]*)<',
+          "reason": "Moodle says '{match}' (a hidden course, or one the probe account may "
+                    "not enter)"},
          {"url_regex": r"/enrol/index\.php",
           "reason": "the probe account is not enrolled in the course (Moodle offered the "
                     "enrolment page)"},
          {"url_regex": _MOODLE_LOGIN_URL, "reason": _BACK_TO_LOGIN.format(lms="Moodle")},
+         _PASSWORD_CHANGE,
+         _elsewhere(r"/course/view\.php", "the course"),
      ]},
     {"name": "logout", "path": "/login/logout.php?sesskey={sesskey}",
      "fail_when": [{"regex": r"Do you really want to log out\?",

@@ -97,7 +97,7 @@ class JourneyCheck:
             headers={"User-Agent": USER_AGENT}, max_redirects=MAX_REDIRECTS, trust_env=False)
         try:
             for step in self.steps:
-                outcome = await self._step(client, step, root, values, deadline)
+                outcome = await self._step(client, step, root, values, deadline, ctx.timeout)
                 outcomes.append(outcome)
                 if outcome.reason is not None:
                     break
@@ -115,7 +115,7 @@ class JourneyCheck:
         return {k: v for k, v in given.items() if v is not None}
 
     async def _step(self, client: httpx.AsyncClient, step: StepSpec, root: str,
-                    values: dict[str, str], deadline: float) -> Outcome:
+                    values: dict[str, str], deadline: float, timeout: float) -> Outcome:
         left = deadline - time.perf_counter()
         budget = min(step.timeout, left) if step.timeout is not None else left
         if budget <= 0:
@@ -126,8 +126,11 @@ class JourneyCheck:
         headers = {k: render(v, values) for k, v in step.headers.items()}
         form = {k: render(v, values) for k, v in step.form.items()} if step.form else None
         start = time.perf_counter()
-        answer = await _send(client, step, url, headers, form, budget,
-                             whose="the step's" if budget == step.timeout else "the journey's")
+        # The journey's timeout by its configured length, not the seconds left of it: the
+        # summary of a slow page stays the same from run to run.
+        within = f"{budget:g}s (the step's timeout)" if budget == step.timeout \
+            else f"the journey's {timeout:g}s timeout"
+        answer = await _send(client, step, url, headers, form, budget, within)
         seconds = time.perf_counter() - start
         reason = judge(step, answer)
         if reason is None:
@@ -175,7 +178,7 @@ class JourneyCheck:
 
 
 async def _send(client: httpx.AsyncClient, step: StepSpec, url: str, headers: dict[str, str],
-                form: dict[str, str] | None, budget: float, whose: str) -> StepAnswer:
+                form: dict[str, str] | None, budget: float, within: str) -> StepAnswer:
     """One request (following redirects if the step does), within ``budget`` seconds."""
     try:
         async with asyncio.timeout(budget):
@@ -188,7 +191,7 @@ async def _send(client: httpx.AsyncClient, step: StepSpec, url: str, headers: di
             finally:
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException):
-        return StepAnswer(error=f"no answer within {budget:g}s ({whose} timeout)")
+        return StepAnswer(error=f"no answer within {within}")
     except httpx.TooManyRedirects:
         return StepAnswer(error=f"more than {MAX_REDIRECTS} redirects")
     except httpx.HTTPError as exc:

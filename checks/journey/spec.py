@@ -87,7 +87,8 @@ class Extract(StrictModel):
 
 class FailWhen(StrictModel):
     """A known bad answer and what it means: all given conditions must hold. ``reason``
-    may quote the body regex's first group as ``{match}``."""
+    may quote the body regex's first group as ``{match}`` (without a body regex, the URL
+    regex's first group)."""
 
     status: list[int | str] | None = None
     regex: str | None = None  # searched in the body

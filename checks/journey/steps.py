@@ -3,7 +3,8 @@
 Pure: takes the step's spec and what came back (values.StepAnswer) and returns why the
 step failed, in words for an alert, or None. ``fail_when`` entries go first so that a
 known failure (Moodle's "Invalid login", a 404 error page) is named by what it means
-rather than by the status code it happens to carry.
+rather than by the status code it happens to carry. ``{match}`` in a reason quotes the
+body regex's first group, else the URL regex's (the path a redirect ended on).
 """
 
 from __future__ import annotations
@@ -52,9 +53,13 @@ def _fails(rule: FailWhen, answer: StepAnswer) -> str | None:
     if rule.status is not None and not any(
             low <= answer.status_code <= high for low, high in map(parse_status, rule.status)):
         return None
-    if rule.url_regex is not None and re.search(rule.url_regex, answer.url) is None:
-        return None
     quoted = ""
+    if rule.url_regex is not None:
+        match = re.search(rule.url_regex, answer.url)
+        if match is None:
+            return None
+        if match.re.groups:  # quoted unless a body regex gives {match}
+            quoted = match.group(1) or ""
     if rule.regex is not None:
         match = re.search(rule.regex, answer.text)
         if match is None:

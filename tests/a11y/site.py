@@ -14,7 +14,12 @@ The login side follows Moodle (moodle/moodle at 33c9499b28270127b4a302338eee2146
   id="login" posting username, password and the hidden logintoken; a POST with a wrong
   logintoken or wrong password sets $SESSION->loginerrormsg and redirects (303) back to
   login/index.php; a good one sets the MoodleSession cookie and redirects to the
-  wantsurl or /my/.
+  wantsurl or /my/;
+- login/index.php for a user already logged in (not the guest) shows no form but
+  $OUTPUT->confirm(get_string('alreadyloggedin', 'error', fullname($USER))) with Log out
+  and Cancel buttons (train2023-31/moodle public/login/index.php, seen on a real 5.1 site:
+  "You are already logged in as Vigil Probe, you need to log out before logging in as
+  different user.").
 """
 
 from __future__ import annotations
@@ -85,6 +90,19 @@ LOGIN = """<!doctype html>
 <button class="btn btn-primary btn-lg" type="submit" id="loginbtn">Log in</button></div>
 </form></div></main></body></html>"""
 _ERROR = '<div class="alert alert-danger" role="alert">Invalid login, please try again</div>'
+ALREADY_LOGGED_IN = """<!doctype html>
+<html lang="en" dir="ltr"><head><meta charset="utf-8">
+<title>Log in to the site | Campus</title></head>
+<body id="page-login-index" class="format-site path-login"><main>
+<div role="alertdialog" aria-labelledby="modal-header" aria-describedby="modal-body"
+ class="box py-3 modal modal-in-page show"><div class="modal-dialog"><div class="modal-content">
+<div class="modal-header"><h4 id="modal-header">Confirm</h4></div>
+<div class="modal-body" id="modal-body"><p>You are already logged in as Probe Learner, you need
+to log out before logging in as different user.</p></div>
+<div class="modal-footer"><form method="get" action="/"><button type="submit"
+ class="btn btn-secondary">Cancel</button></form>
+<form method="post" action="/login/logout.php"><button type="submit"
+ class="btn btn-primary">Log out</button></form></div></div></div></div></main></body></html>"""
 
 
 class A11ySite:
@@ -93,6 +111,7 @@ class A11ySite:
     def __init__(self) -> None:
         self.sessions: set[str] = set()
         self.logins: list[str] = []  # "ok" / "bad password" / "bad token", per POST
+        self.login_views: list[str] = []  # "form" / "already logged in", per login page GET
         self._tokens: dict[str, str] = {}  # pre-login session -> logintoken
         self._release = threading.Event()
         site = self
@@ -138,7 +157,11 @@ class A11ySite:
             if self._session(h) in self.sessions:
                 return _send(h, 200, COURSE)
             return _send(h, 303, "", Location=f"{self.url}/login/index.php")
+        if path == "/login/index.php" and self._session(h) in self.sessions:
+            self.login_views.append("already logged in")
+            return _send(h, 200, ALREADY_LOGGED_IN)
         if path == "/login/index.php":
+            self.login_views.append("form")
             error = _ERROR if "error" in h.path else ""
             session = secrets.token_hex(8)
             self._tokens[session] = secrets.token_hex(16)

@@ -118,6 +118,22 @@ async def test_form_login_then_the_course_is_audited(run_a11y: Run, site: A11ySi
     assert [v["rule"] for v in result.details["pages"]["course"]["violations"]] == ["image-alt"]
 
 
+async def test_the_login_page_is_audited_as_a_visitor_sees_it(run_a11y: Run,
+                                                             site: A11ySite) -> None:
+    # Logged in, Moodle's login page shows "You are already logged in" instead of the
+    # form: the page named after the login URL is audited before the form login.
+    result = await run_a11y(
+        pages={"login": f"{site.url}/login/index.php",
+               "course": f"{site.url}/course/view.php?id=2"},
+        login={"url": f"{site.url}/login/index.php", "username": USERNAME,
+               "password": PASSWORD})
+    assert site.login_views == ["form", "form"]  # the audit, then the login
+    assert site.logins == ["ok"]
+    assert list(result.details["pages"]) == ["login", "course"]
+    assert result.details["pages"]["login"]["violations"] == []
+    assert counts(result) == {"critical": 1, "serious": 0, "moderate": 0, "minor": 0}
+
+
 async def test_a_wrong_password_is_named_and_never_shown(run_a11y: Run, site: A11ySite) -> None:
     result = await run_a11y(
         pages={"course": f"{site.url}/course/view.php?id=2"},

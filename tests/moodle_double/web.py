@@ -1,12 +1,19 @@
 """The web side of the Moodle test double: a learner's login, dashboard, course and logout.
 
-Transcribed from moodle/moodle, independently of checks/journey/ (release 4.5 paths):
+Transcribed from moodle/moodle, independently of checks/journey/ (release 4.5 paths), and
+checked against a real Moodle 5.1 site (train2023-31/moodle, the 5.1 ``public/`` layout;
+docs/real-moodle.md, third session), whose paths are cited as public/...:
 - login/index.php (7455b741c954af3c3e7dfda2972edc1146ea1562): a POST with a username runs
   authenticate_user_login(username, password, false, $errorcode, logintoken); on failure
-  $SESSION->loginerrormsg = get_string('invalidlogin') and a redirect to login/index.php,
-  which shows it; on success complete_user_login(), $SESSION->wantsurl = the return URL
-  and a redirect to login/index.php?testsession=<userid>, which redirects on to it
-  (or says get_string('cookiesnotenabled') when the session lost the user).
+  $SESSION->loginerrormsg = get_string('invalidlogin') and a redirect to
+  login/index.php?loginredirect=1 (public/login/index.php: "We must redirect after every
+  password submission", with the loginredirect param, default 1), which shows it; on
+  success complete_user_login(), $SESSION->wantsurl = the return URL and a redirect to
+  login/index.php?testsession=<userid>, which redirects on to it (or says
+  get_string('cookiesnotenabled') when the session lost the user).
+- complete_user_login (public/lib/moodlelib.php): a user with the preference
+  auth_forcepasswordchange is redirected at once to login/change_password.php, and
+  require_login sends every later page there too (303; the form answers 200).
 - lib/moodlelib.php authenticate_user_login: ``validate_login_token`` comes first and a
   bad token is AUTH_LOGIN_FAILED, the same "Invalid login" a wrong password gets.
 - lib/classes/session/manager.php: ``get_login_token`` (random_string(32), renewed once
@@ -14,14 +21,21 @@ Transcribed from moodle/moodle, independently of checks/journey/ (release 4.5 pa
   outcome, so a token works once), login_user() regenerating the session id; the
   cookie is MoodleSession (prepare_cookies: HttpOnly, SameSite=Lax, path of wwwroot).
 - lib/templates/loginform.mustache: form id="login", hidden anchor and logintoken,
-  the error in ``<a href="#" id="loginerrormessage" class="sr-only">``.
+  the error in ``<a href="#" id="loginerrormessage" class="visually-hidden">``
+  (public/lib/templates/loginform.mustache; "sr-only" before Bootstrap 5).
 - index.php: a logged-in user goes on to my/ ($CFG->defaulthomepage = HOMEPAGE_MY).
 - require_login (lib/moodlelib.php): no user -> $SESSION->wantsurl = the page, 303 to the
   login page; a course the user is not enrolled in -> enrol/index.php?id=N.
 - course/view.php: get_record('course', ..., MUST_EXIST) before require_login, so a
   deleted course is dml_missing_record_exception through core_renderer::fatal_error:
   "404 Not Found" and ``<p class="errormessage">`` with s()-escaped "Can't find data
-  record in database table course." (lang/en/error.php invalidrecord).
+  record in database." (lang/en/error.php invalidrecordunknown): the exception names the
+  table ("... in database table course.", invalidrecord) only while debugging is on
+  (public/lib/dmllib.php dml_missing_record_exception::__construct).
+- require_login on a course hidden from students (public/lib/moodlelib.php):
+  notice(get_string('coursehidden')) (public/lib/weblib.php), an HTTP 200 page titled
+  "Notice" with ``<div id="notice" class="box py-3 generalbox">This course is currently
+  unavailable to students</div>`` (core_renderer::box_start) and a continue button.
 - login/logout.php: not logged in -> redirect home; confirm_sesskey fails -> the
   "Do you really want to log out?" confirmation (lang/en/moodle.php logoutconfirm);
   else require_logout() and a redirect to wwwroot/.
@@ -43,6 +57,8 @@ from tests.double_http import DoubleServer, Reply
 COOKIE = "MoodleSession"
 INVALID_LOGIN = "Invalid login, please try again"
 COOKIES_OFF = "Cookies must be enabled in your browser"
+COURSE_HIDDEN = "This course is currently unavailable to students"  # lang/en/moodle.php
+NO_RECORD = "Can't find data record in database."  # invalidrecordunknown, debugging off
 
 
 @dataclass
@@ -58,6 +74,12 @@ class Session:
 class MoodleWebState:
     users: dict[str, tuple[int, str]] = field(default_factory=dict)  # username -> id, password
     courses: dict[int, str] = field(default_factory=dict)  # id -> full name
+    hidden_courses: set[int] = field(default_factory=set)  # course visible = 0
+    # User preference auth_forcepasswordchange (set by an admin, or when a password expires).
+    force_password_change: set[str] = field(default_factory=set)  # usernames
+    # $CFG->sitepolicy set and the user's policyagreed still 0: require_login sends every
+    # page to user/policy.php (public/lib/moodlelib.php, sitepolicyhandler empty).
+    sitepolicy: bool = False
     enrolments: set[tuple[int, int]] = field(default_factory=set)  # (userid, courseid)
     sessiontimeout: float = 8 * 3600.0  # $CFG->sessiontimeout; a login token's lifespan
     sitename: str = "Vigil Test University"
@@ -107,6 +129,13 @@ class MoodleWebDouble:
             session.logintoken = (secrets.token_urlsafe(24)[:32], now)
         return session.logintoken[0]
 
+    def _detour(self, session: Session) -> str | None:
+        """Where require_login sends a logged-in user before any page, in its order."""
+        names = {uid: name for name, (uid, _) in self.state.users.items()}
+        if names.get(session.userid) in self.state.force_password_change:
+            return "/login/change_password.php"
+        return "/user/policy.php" if self.state.sitepolicy else None
+
     def _redirect(self, where: str, cookies: list[str]) -> Reply:
         return Reply(303, b"", "text/html; charset=utf-8",
                      {"Location": self.url + where}, cookies)
@@ -123,9 +152,21 @@ class MoodleWebDouble:
                               "<p>Available courses</p>", cookies)
         if parts.path == "/login/index.php":
             return self._login_page(session, query, cookies)
+        if parts.path == "/login/change_password.php":
+            if not session.userid:
+                return self._require_login(session, target, cookies)
+            return self._page(session, "page-login-change_password", "Change password",
+                              "<h2>Change password</h2><p>You must change your password to "
+                              "proceed.</p>", cookies)
+        if parts.path == "/user/policy.php":
+            return self._page(session, "page-user-policy", "Site policy agreement",
+                              "<p>You must agree to this policy to continue using this site."
+                              "</p>", cookies)
         if parts.path == "/my/":
             if not session.userid:
                 return self._require_login(session, target, cookies)
+            if (detour := self._detour(session)) is not None:
+                return self._redirect(detour, cookies)
             return self._page(session, "page-my-index", "Dashboard",
                               "<h1>Dashboard</h1><section class='block_timeline'></section>",
                               cookies)
@@ -153,8 +194,8 @@ class MoodleWebDouble:
             return self._page(session, "page-login-index", "Log in to the site",
                               "<p>You are already logged in.</p>", cookies)
         errors = (f'<div class="loginerrors mt-3"><a href="#" id="loginerrormessage" '
-                  f'class="sr-only">{html.escape(error)}</a><div class="alert alert-danger" '
-                  f'role="alert">{html.escape(error)}</div></div>') if error else ""
+                  f'class="visually-hidden">{html.escape(error)}</a><div class="alert '
+                  f'alert-danger" role="alert">{html.escape(error)}</div></div>') if error else ""
         if not self.state.showloginform:
             return self._page(session, "page-login-index", "Log in to the site",
                               f'{errors}<div class="login-identityproviders"><a class="btn" '
@@ -177,10 +218,16 @@ class MoodleWebDouble:
                 cookies: list[str]) -> Reply:
         courseid = int(query["id"]) if query.get("id", "").isdigit() else 0
         if courseid not in self.state.courses:  # MUST_EXIST, before require_login
-            return self._fatal(session, "Can't find data record in database table course.",
-                               cookies)
+            return self._fatal(session, NO_RECORD, cookies)
         if not session.userid:
             return self._require_login(session, target, cookies)
+        if (detour := self._detour(session)) is not None:
+            return self._redirect(detour, cookies)
+        if courseid in self.state.hidden_courses:
+            return self._page(session, "page-course-view", "Notice",
+                              f'<div id="notice" class="box py-3 generalbox">{COURSE_HIDDEN}'
+                              f'</div><div class="continuebutton"><a href="{self.url}/">'
+                              "Continue</a></div>", cookies)
         if (session.userid, courseid) not in self.state.enrolments:
             return self._redirect(f"/enrol/index.php?id={courseid}", cookies)
         name = html.escape(self.state.courses[courseid])
@@ -213,11 +260,13 @@ class MoodleWebDouble:
         if form.get("logintoken", "") != current or user is None \
                 or user[1] != form.get("password", ""):
             session.loginerrormsg = INVALID_LOGIN
-            return self._redirect("/login/index.php", cookies)
+            return self._redirect("/login/index.php?loginredirect=1", cookies)
         del self.sessions[sid]  # complete_user_login(): a new session id
         new, session = secrets.token_hex(13), Session(userid=user[0], wantsurl=session.wantsurl)
         self.sessions[new] = session
         session.wantsurl = session.wantsurl or self.url + "/"
+        if username in self.state.force_password_change:  # complete_user_login()
+            return self._redirect("/login/change_password.php", [self._cookie(new)])
         return self._redirect(f"/login/index.php?testsession={user[0]}", [self._cookie(new)])
 
     # -- pages -----------------------------------------------------------------
@@ -238,6 +287,6 @@ class MoodleWebDouble:
         escaped = html.escape(message, quote=False).replace("'", "&#039;")  # s()
         body = (f'<div class="box errorbox"><p class="errormessage">{escaped}</p>'
                 "<p class='errorcode'><a href="
-                "'https://docs.moodle.org/405/en/error/moodle/invalidrecord'>More information "
-                "about this error</a></p></div>")
-        return self._page(session, "page-", "Error", body, cookies, status=404)
+                "'https://docs.moodle.org/501/en/error/moodle/invalidrecordunknown'>More "
+                "information about this error</a></p></div>")
+        return self._page(session, "page-site-index", "Error", body, cookies, status=404)
