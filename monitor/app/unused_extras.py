@@ -25,8 +25,9 @@ HTTPX_COMMAND_LINE = "httpx._main"
 TRIO = "trio"
 
 
-def keep_out(*names: str, modules: MutableMapping[str, ModuleType | None] | None = None
-             ) -> list[str]:
+def keep_out(
+    *names: str, modules: MutableMapping[str, ModuleType | None] | None = None
+) -> list[str]:
     """Mark ``names`` as not installed unless already imported (or their package is, for
     a submodule: then it is too late to matter). Returns the names marked."""
     table: MutableMapping[str, ModuleType | None] = sys.modules if modules is None else modules
