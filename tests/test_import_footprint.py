@@ -38,6 +38,10 @@ UNLESS_CONFIGURED = (
     "checks.canvas.health", "checks.canvas.api",
     "checks.openedx.heartbeat", "checks.openedx.pages",
     "checks.dns", "checks.os_updates", "checks.integrity.datascripts",
+    # Maintenance actions on a window's first call (checks/actions_registry.py), the
+    # integrity CLI's modules (monitor/app/cli/integrity_args.py)
+    "checks.moodle.actions", "checks.moodle.exams", "checks.integrity.window",
+    "checks.integrity.baseline", "checks.integrity.hashing", "tarfile",
 )
 
 

@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: until Ctrl-C)")
 
-    from monitor.app.cli.integrity_cmd import add_parser as add_integrity_parser
+    from monitor.app.cli.integrity_args import add_parser as add_integrity_parser
 
     add_integrity_parser(sub)  # vigil integrity baseline|verify|diff|accept|manifest
     from monitor.app.cli.maintenance_cmd import add_parser as add_maintenance_parser
