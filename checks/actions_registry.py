@@ -69,8 +69,9 @@ class _IntegrityOnFirstUse:
     def mark(self, job: CheckJob, state_dir: Path, now: float) -> WindowMarks:
         return _integrity().mark(job, state_dir, now)
 
-    def accept(self, job: CheckJob, state_dir: Path, marks: Marks, now: float,
-               actor: str) -> WindowAcceptance:
+    def accept(
+        self, job: CheckJob, state_dir: Path, marks: Marks, now: float, actor: str
+    ) -> WindowAcceptance:
         return _integrity().accept(job, state_dir, marks, now, actor)
 
 
