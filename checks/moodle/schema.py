@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from checks.lazy import lazy_import
 
@@ -367,7 +367,7 @@ def _build_table(metadata: sa.MetaData, prefix: str, name: str, used: set[str]) 
             index_name, n = f"{base[:58]}{n}", n + 1
         used.add(index_name)
         ops = {c: op for c, op in _PG_OPS.get(name, {}).items() if c in cols}
-        dialect_options = {"postgresql_ops": ops} if ops else {}  # (see above)
+        dialect_options: dict[str, Any] = {"postgresql_ops": ops} if ops else {}  # (above)
         sa.Index(index_name, *(table.c[c] for c in cols), unique=unique, **dialect_options)
     return table
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import MutableMapping
 from types import ModuleType
+from typing import Any
 
 # Before ``import httpx`` (the `vigil` command line's package does it first thing).
 HTTPX_COMMAND_LINE = "httpx._main"
@@ -30,7 +31,8 @@ def keep_out(
 ) -> list[str]:
     """Mark ``names`` as not installed unless already imported (or their package is, for
     a submodule: then it is too late to matter). Returns the names marked."""
-    table: MutableMapping[str, ModuleType | None] = sys.modules if modules is None else modules
+    # sys.modules is typed as holding modules only; None entries are what this adds.
+    table: MutableMapping[str, Any] = sys.modules if modules is None else modules
     marked = []
     for name in names:
         parent = name.rpartition(".")[0]
