@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 from collections.abc import Callable
 
@@ -24,6 +23,8 @@ EVERY = 30.0  # seconds between trims
 
 def find_malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim(pad)``, or None where the C library has none."""
+    import ctypes  # on first use: psycopg loads it in a Moodle daemon, an import need not
+
     try:
         trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols, libc among them
     except (OSError, AttributeError):
