@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from checks.lazy import lazy_import
 
@@ -288,10 +288,6 @@ _TABLES |= {
          X("state", "timecheckstate"))),
 }
 
-# PostgreSQL operator classes from INDEX HINTS (context.path: varchar_pattern_ops).
-_PG_OPS = {"context": {"path": "varchar_pattern_ops"}}
-
-
 @functools.cache
 def _mysql_types() -> tuple[type[sa.types.TypeEngine], ...]:
     """LONGTEXT, MEDIUMINT and TINYINT as generic types that MySQL and MariaDB spell so
@@ -354,10 +350,11 @@ def _index_name(prefix: str, table: str, fields: tuple[str, ...], unique: bool) 
 
 def _build_table(metadata: sa.MetaData, prefix: str, name: str, used: set[str]) -> sa.Table:
     fields, indexes = _TABLES[name]
-    # Moodle's MySQL tables are InnoDB, utf8mb4, ROW_FORMAT=Dynamic (tests/moodle_double/
-    # ddl.py creates them so). Not said here as mysql_* options: nothing creates tables
-    # from this metadata, and any mysql_ (or postgresql_) keyword makes SQLAlchemy import
-    # that dialect to check it, ~1 MB in a daemon watching a site of the other kind.
+    # Moodle's MySQL tables are InnoDB, utf8mb4, ROW_FORMAT=Dynamic, and its INDEX HINTS
+    # give context.path a varchar_pattern_ops twin on PostgreSQL (tests/moodle_double/
+    # ddl.py creates them so). Neither is said here as mysql_* or postgresql_ops options:
+    # nothing creates tables from this metadata, and any dialect keyword makes SQLAlchemy
+    # import that dialect to check it, 1-1.5 MB in a daemon watching the other kind.
     table = sa.Table(prefix + name, metadata, *(_column(f) for f in fields),
                      comment=f"Moodle table {name}")
     for _label, unique, cols in indexes:
@@ -366,9 +363,7 @@ def _build_table(metadata: sa.MetaData, prefix: str, name: str, used: set[str]) 
         while index_name in used:  # Moodle also appends a number on a clash
             index_name, n = f"{base[:58]}{n}", n + 1
         used.add(index_name)
-        ops = {c: op for c, op in _PG_OPS.get(name, {}).items() if c in cols}
-        dialect_options: dict[str, Any] = {"postgresql_ops": ops} if ops else {}  # (above)
-        sa.Index(index_name, *(table.c[c] for c in cols), unique=unique, **dialect_options)
+        sa.Index(index_name, *(table.c[c] for c in cols), unique=unique)
     return table
 
 
