@@ -71,6 +71,19 @@ def test_the_command_line_leaves_out_httpx_own_command_line() -> None:
     assert out == "[] httpx"  # httpx's stand-in main, defined when _main cannot import
 
 
+def test_the_moodle_tables_load_no_dialect_of_the_other_database() -> None:
+    # checks/moodle/schema.py: no mysql_*/postgresql_* keywords, no MySQL type classes.
+    code = ("import sys, sqlalchemy as sa; from checks.moodle.schema import moodle_tables; "
+            "sa.create_engine('{url}'); moodle_tables('mdl_'); "
+            "print(sorted(m for m in sys.modules if m.startswith('{other}')))")
+    for url, other in (("postgresql+psycopg://u:p@127.0.0.1:1/x", "sqlalchemy.dialects.mysql"),
+                       ("mysql+pymysql://u:p@127.0.0.1:1/x", "sqlalchemy.dialects.postgresql")):
+        out = subprocess.run([sys.executable, "-c", code.format(url=url, other=other)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             check=True).stdout.strip()
+        assert out == "[]", (url, out)
+
+
 def test_keep_out_marks_only_modules_nobody_imported_yet() -> None:
     from types import ModuleType
 
