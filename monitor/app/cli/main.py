@@ -213,10 +213,10 @@ def main(argv: list[str] | None = None) -> int:
 
         code = maintenance_main(args)
     elif args.command == "run":
-        from monitor.app.run import run_daemon
         from monitor.app.unused_extras import TRIO, keep_out
 
         keep_out(TRIO)  # httpcore's trio backend: the daemon runs on asyncio
+        from monitor.app.run import run_daemon
 
         try:
             code = asyncio.run(run_daemon(args.config, secrets=secrets, shard=args.shard))
