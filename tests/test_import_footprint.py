@@ -21,7 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Never in a daemon: test tooling, and libraries no shipped code path of `vigil run` needs.
 NEVER = ("pytest", "hypothesis", "selenium", "schemathesis", "aiosmtpd", "trustme",
-         "yaml", "openapi_spec_validator")
+         "yaml", "openapi_spec_validator",
+         # Extras libraries import when installed (the test venv has them all):
+         # monitor/app/unused_extras.py and monitor/app/web/server.py keep them out.
+         "rich", "pygments", "trio", "wsproto", "websockets")
 # Only when configured (with what needs each: RSS measured by bench/footprint.py).
 UNLESS_CONFIGURED = (
     "sqlalchemy", "psycopg", "pymysql",  # a Moodle database (~24 MB with psycopg)
@@ -35,6 +38,10 @@ UNLESS_CONFIGURED = (
     "checks.canvas.health", "checks.canvas.api",
     "checks.openedx.heartbeat", "checks.openedx.pages",
     "checks.dns", "checks.os_updates", "checks.integrity.datascripts",
+    # Maintenance actions on a window's first call (checks/actions_registry.py), the
+    # integrity CLI's modules (monitor/app/cli/integrity_args.py)
+    "checks.moodle.actions", "checks.moodle.exams", "checks.integrity.window",
+    "checks.integrity.baseline", "checks.integrity.hashing", "tarfile",
 )
 
 
@@ -50,6 +57,44 @@ def test_importing_the_daemon_does_not_load_database_or_redis_clients() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_command_line_leaves_out_httpx_own_command_line() -> None:
+    # In the order `vigil` itself imports (the package first); click, rich and pygments
+    # are installed here, so without the guard httpx would load all three.
+    code = ("import sys, monitor.app.cli.main, httpx; "
+            "print(sorted(m for m, mod in sys.modules.items() if mod is not None and "
+            "(m.split('.')[0] in ('rich', 'pygments', 'trio') or m == 'httpx._main')), "
+            "httpx.main.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.strip()
+    assert out == "[] httpx"  # httpx's stand-in main, defined when _main cannot import
+
+
+def test_the_moodle_tables_load_no_dialect_of_the_other_database() -> None:
+    # checks/moodle/schema.py: no mysql_*/postgresql_* keywords, no MySQL type classes.
+    code = ("import sys, sqlalchemy as sa; from checks.moodle.schema import moodle_tables; "
+            "sa.create_engine('{url}'); moodle_tables('mdl_'); "
+            "print(sorted(m for m in sys.modules if m.startswith('{other}')))")
+    for url, other in (("postgresql+psycopg://u:p@127.0.0.1:1/x", "sqlalchemy.dialects.mysql"),
+                       ("mysql+pymysql://u:p@127.0.0.1:1/x", "sqlalchemy.dialects.postgresql")):
+        out = subprocess.run([sys.executable, "-c", code.format(url=url, other=other)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             check=True).stdout.strip()
+        assert out == "[]", (url, out)
+
+
+def test_keep_out_marks_only_modules_nobody_imported_yet() -> None:
+    from types import ModuleType
+
+    from monitor.app.unused_extras import keep_out
+
+    modules: dict[str, ModuleType | None] = {"httpx": ModuleType("httpx"),
+                                             "trio": ModuleType("trio")}
+    assert keep_out("httpx._main", "trio", "wsproto", modules=modules) == ["wsproto"]
+    assert modules["wsproto"] is None
+    assert "httpx._main" not in modules  # httpx already ran its own import of it
+    assert isinstance(modules["trio"], ModuleType)
 
 
 def test_vigil_run_on_a_web_site_imports_no_heavy_or_unconfigured_module(

@@ -89,7 +89,9 @@ def main() -> None:
     real_exit = os._exit
 
     def exit_after_listing(code: int) -> None:
-        args.modules.write_text(json.dumps(sorted(sys.modules)), encoding="utf-8")
+        # Without the names kept out as not installed (None: monitor/app/unused_extras.py).
+        imported = sorted(name for name, module in sys.modules.items() if module is not None)
+        args.modules.write_text(json.dumps(imported), encoding="utf-8")
         real_exit(code)
 
     os._exit = exit_after_listing  # type: ignore[assignment]

@@ -288,26 +288,47 @@ _TABLES |= {
          X("state", "timecheckstate"))),
 }
 
-# PostgreSQL operator classes from INDEX HINTS (context.path: varchar_pattern_ops).
-_PG_OPS = {"context": {"path": "varchar_pattern_ops"}}
+@functools.cache
+def _mysql_types() -> tuple[type[sa.types.TypeEngine], ...]:
+    """LONGTEXT, MEDIUMINT and TINYINT as generic types that MySQL and MariaDB spell so
+    (``sqlalchemy.ext.compiler``) and every other dialect as their base type: the same
+    DDL and queries as ``with_variant(mysql.LONGTEXT(), ...)`` without importing the
+    MySQL dialect (20 modules, ~1 MB RSS) into a daemon that watches a PostgreSQL site.
+    Made on first use, as SQLAlchemy itself is."""
+    from sqlalchemy.ext.compiler import compiles
+
+    class LongText(sa.Text):
+        pass
+
+    class MediumInt(sa.Integer):
+        pass
+
+    class TinyInt(sa.SmallInteger):
+        pass
+
+    for cls, mysql_name in ((LongText, "LONGTEXT"), (MediumInt, "MEDIUMINT"),
+                            (TinyInt, "TINYINT")):
+        def spell(type_: object, compiler: object, _name: str = mysql_name,
+                  **kw: object) -> str:
+            return _name
+
+        compiles(cls, "mysql", "mariadb")(spell)
+    return LongText, MediumInt, TinyInt
 
 
 def _column_type(field: _Field) -> sa.types.TypeEngine:
-    from sqlalchemy.dialects import mysql  # here: importing it at module level loads SQLAlchemy
-
+    long_text, medium_int, tiny_int = _mysql_types()
     if field.kind == "char":
         return sa.String(field.length)
     if field.kind == "text":
-        return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+        return long_text()
     if field.kind == "number":
         return sa.Numeric(field.length, field.decimals)
     if field.length > 9:
         return sa.BigInteger()
     if field.length > 4:
-        my = mysql.INTEGER() if field.length > 6 else mysql.MEDIUMINT()
-        return sa.Integer().with_variant(my, "mysql", "mariadb")
-    my_small = mysql.SMALLINT() if field.length > 2 else mysql.TINYINT()
-    return sa.SmallInteger().with_variant(my_small, "mysql", "mariadb")
+        return sa.Integer() if field.length > 6 else medium_int()
+    return sa.SmallInteger() if field.length > 2 else tiny_int()
 
 
 def _column(field: _Field) -> sa.Column:
@@ -329,18 +350,20 @@ def _index_name(prefix: str, table: str, fields: tuple[str, ...], unique: bool) 
 
 def _build_table(metadata: sa.MetaData, prefix: str, name: str, used: set[str]) -> sa.Table:
     fields, indexes = _TABLES[name]
-    table = sa.Table(
-        prefix + name, metadata, *(_column(f) for f in fields),
-        mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
-        mysql_row_format="DYNAMIC", comment=f"Moodle table {name}")
+    # Moodle's MySQL tables are InnoDB, utf8mb4, ROW_FORMAT=Dynamic, and its INDEX HINTS
+    # give context.path a varchar_pattern_ops twin on PostgreSQL (tests/moodle_double/
+    # ddl.py creates them so). Neither is said here as mysql_* or postgresql_ops options:
+    # nothing creates tables from this metadata, and any dialect keyword makes SQLAlchemy
+    # import that dialect to check it, 1-1.5 MB in a daemon watching the other kind.
+    table = sa.Table(prefix + name, metadata, *(_column(f) for f in fields),
+                     comment=f"Moodle table {name}")
     for _label, unique, cols in indexes:
         index_name = _index_name(prefix, name, cols, unique)
         base, n = index_name, 1
         while index_name in used:  # Moodle also appends a number on a clash
             index_name, n = f"{base[:58]}{n}", n + 1
         used.add(index_name)
-        ops = {c: op for c, op in _PG_OPS.get(name, {}).items() if c in cols}
-        sa.Index(index_name, *(table.c[c] for c in cols), unique=unique, postgresql_ops=ops)
+        sa.Index(index_name, *(table.c[c] for c in cols), unique=unique)
     return table
 
 

@@ -30,6 +30,7 @@ from monitor.app.alerting_work import AlertingWork
 from monitor.app.config import ConfigError, VigilConfig, load_config
 from monitor.app.fleet import with_shard
 from monitor.app.fleet_work import FleetWork
+from monitor.app.heap_trim import trim_forever
 from monitor.app.jobs import build_jobs
 from monitor.app.listeners import FanOut
 from monitor.app.metrics import build_registry
@@ -185,6 +186,7 @@ class Daemon:
         self._tasks.append(asyncio.create_task(
             self.policy.run_forever(self.clock.time, self._stop), name="predictions-slo"))
         self._tasks.append(asyncio.create_task(scheduled_reports(self), name="reports"))
+        self._tasks.append(asyncio.create_task(trim_forever(self._stop), name="heap-trim"))
         interval = self.systemd.watchdog_interval()
         if interval:
             self._tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))

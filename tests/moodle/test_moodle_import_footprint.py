@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 NOT_FOR_A_POSTGRESQL_MOODLE = (
     "pymysql",  # the site's database is PostgreSQL
+    "sqlalchemy.dialects.mysql",  # nor SQLAlchemy's MySQL dialect (checks/moodle/schema.py)
     "redis",  # sessions and caches in the database (the module loads on first use)
     "apprise", "aiosmtplib",  # one webhook receiver; moodle_mail speaks smtplib
     "icalendar",  # nobody asked for the maintenance iCal feed

@@ -1,5 +1,6 @@
 """`vigil integrity baseline|verify|diff|accept|manifest`: the admin's side of the integrity
-checks. monitor/app/cli/main.py adds the subparser (add_parser) and dispatches here (main).
+checks. monitor/app/cli/main.py adds the subparser (integrity_args.py) and dispatches here
+(main).
 
 All commands read the config (-c) to find the LMS (--lms), its code_integrity check (or
 the defaults, with lms.moodle.dirroot) and the state directory. They run without the
@@ -21,7 +22,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from checks.base import CheckUnavailable
 from checks.integrity.accept import accept
@@ -48,41 +48,6 @@ WORKERS = cpu_workers()  # hashing processes: one per CPU, up to 4
 
 class UsageError(Exception):
     """Bad arguments or config: the message says which."""
-
-
-def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("integrity", help="code tree integrity: baseline, verify, diff, "
-                            "accept, release manifest")
-    commands = parser.add_subparsers(dest="integrity_command", required=True)
-    helps = {"baseline": "(re)create the baseline from the tree as it is now",
-             "verify": "hash every file now and report (Nagios exit code)",
-             "diff": "list what changed since the baseline, with the attributes",
-             "accept": "take the current state of paths (or --all) into the baseline",
-             "manifest": "store the expected files of the installed release"}
-    for name, text in helps.items():
-        cmd = commands.add_parser(name, help=text)
-        cmd.add_argument("-c", "--config", type=Path, required=True)
-        cmd.add_argument("--lms", required=True, help="the LMS name in the config")
-        cmd.add_argument("--check", help="the code_integrity check (when a site has several)")
-        if name in ("baseline", "accept", "manifest"):
-            cmd.add_argument("--by", help="who does this, for the record (default: the "
-                             "login name)")
-        if name == "verify":
-            cmd.add_argument("--format", choices=["text", "json"], default="text")
-        if name in ("verify", "diff"):
-            cmd.add_argument("--limit", type=int, default=100, help="paths listed per kind")
-        if name == "accept":
-            cmd.add_argument("paths", nargs="*", help="files or directories, relative to the "
-                             "code directory (as diff prints them) or absolute")
-            cmd.add_argument("--all", action="store_true", help="accept every change")
-        if name == "manifest":
-            source = cmd.add_mutually_exclusive_group(required=True)
-            source.add_argument("--from", dest="archive", type=Path, metavar="ARCHIVE",
-                                help="an official release archive (.tgz, .tar.gz, .zip)")
-            source.add_argument("--from-git", type=Path, metavar="DIR",
-                                help="a git checkout of the release tag")
-            cmd.add_argument("--allow-dirty", action="store_true",
-                             help="accept a checkout whose files differ from its commit")
 
 
 def main(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:

@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: until Ctrl-C)")
 
-    from monitor.app.cli.integrity_cmd import add_parser as add_integrity_parser
+    from monitor.app.cli.integrity_args import add_parser as add_integrity_parser
 
     add_integrity_parser(sub)  # vigil integrity baseline|verify|diff|accept|manifest
     from monitor.app.cli.maintenance_cmd import add_parser as add_maintenance_parser
@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
 
         code = maintenance_main(args)
     elif args.command == "run":
+        from monitor.app.unused_extras import TRIO, keep_out
+
+        keep_out(TRIO)  # httpcore's trio backend: the daemon runs on asyncio
         from monitor.app.run import run_daemon, run_loop
 
         try:

@@ -58,6 +58,9 @@ class EmbeddedServer:
         self._config = uvicorn.Config(
             app, host=host, port=port, lifespan="off", log_config=None, log_level="warning",
             access_log=False, timeout_graceful_shutdown=2, http=BoundedH11Protocol,
+            # No WebSocket route exists: without this, uvicorn loads websockets or wsproto
+            # whenever one is installed (~1.5 MB RSS) to upgrade requests nothing answers.
+            ws="none",
         )
         self._server = uvicorn.Server(self._config)
         self.host, self.port = host, port
