@@ -66,7 +66,7 @@ class CheckLines:
         self._firing: set[Key] = set()
         self._rendered: list[Rendered] = []
         self._names: list[tuple[str, ...]] = []  # each slot's families (interned tuples)
-        self._dirty: set[tuple[str, ...]] = set()  # families with a slot replaced
+        self._dirty: set[str] = set()  # families with a slot whose bytes changed
         self._slots: dict[str, list[bytes]] = {name: [] for name in _STATE_VALUES}
         self._blocks: dict[str, bytes] = {}  # family -> its joined slots, while unchanged
         self._escaped: dict[Key, tuple[str, str]] = {}  # (lms, check) label values, escaped
@@ -90,9 +90,8 @@ class CheckLines:
     def blocks(self) -> list[tuple[str, bytes]]:
         """(family, its sample lines) in exposition order: the state families always,
         then each sample family some check has, in the order the checks first have it."""
-        for names in self._dirty:
-            for name in names:
-                self._blocks.pop(name, None)
+        for name in self._dirty:
+            self._blocks.pop(name, None)
         self._dirty.clear()
         out = []
         for name in self._order():
@@ -130,19 +129,23 @@ class CheckLines:
             self._put(i, rendered)
 
     def _put(self, i: int, rendered: Rendered) -> None:
+        """Slot ``i`` takes a check's new lines. Only a family whose bytes differ needs a
+        new join: most of a check's values (status, codes, certificate dates) repeat from
+        run to run, so their blocks, and what a compressor made of them, stay."""
         names = _names(tuple(rendered))
         old = self._names[i]
         if old is not names:  # a family the old state had and the new one has not
             for name in old:
                 if name not in rendered:
                     self._slots[name][i] = b""
-            self._dirty.add(old)
+                    self._dirty.add(name)
         for name, lines in rendered.items():
             slots = self._slots.get(name)
             if slots is None:
                 slots = self._slots[name] = [b""] * len(self._states)
-            slots[i] = lines
-        self._dirty.add(names)
+            if slots[i] != lines:
+                slots[i] = lines
+                self._dirty.add(name)
         self._names[i] = names
         self._rendered[i] = rendered
 
@@ -239,6 +242,13 @@ def _header(name: str, openmetrics: bool) -> bytes:
 def render(registry: CollectorRegistry, collector: StateCollector, lines: CheckLines,
            encoder: Callable[[CollectorRegistry], bytes], openmetrics: bool) -> bytes:
     """The whole /metrics body in the format ``encoder`` writes, as one bytes object."""
+    return b"".join(render_parts(registry, collector, lines, encoder, openmetrics))
+
+
+def render_parts(registry: CollectorRegistry, collector: StateCollector, lines: CheckLines,
+                 encoder: Callable[[CollectorRegistry], bytes], openmetrics: bool
+                 ) -> list[bytes]:
+    """The body as the pieces it is made of (a compressor takes them one by one)."""
     collector.per_check = False
     try:
         rest = encoder(registry)
@@ -252,4 +262,4 @@ def render(registry: CollectorRegistry, collector: StateCollector, lines: CheckL
         if name in STATE_METRICS or block:  # state families always; samples if any
             parts += (_header(name, openmetrics), block)
     parts.append(rest[at:])
-    return b"".join(parts)
+    return parts

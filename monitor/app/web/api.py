@@ -9,6 +9,7 @@ from the same table (openapi.py); acks and maintenance windows add their own ope
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -23,7 +24,7 @@ from alerts.snapshot import ack_json
 from alerts.store import AlertRecord
 from monitor import __version__
 from monitor.app.audit import AuditLog
-from monitor.app.exposition import CheckLines, render
+from monitor.app.scrape import Gzip, Scrape, wants_gzip
 from monitor.app.store import StateStore
 from monitor.app.tokens import ApiToken
 from monitor.app.web import schemas as s
@@ -132,16 +133,24 @@ def create_app(view: DaemonView) -> Starlette:
 
 
 def core_operations(view: DaemonView) -> list[Operation]:
-    lines = CheckLines()
     state = getattr(getattr(view, "metrics", None), "state", None)  # the daemon's collector
+    scrape = Scrape(view.registry, state) if state is not None else None
+    secrets = getattr(view, "secrets", None)  # the daemon's SecretRegistry, if any
+    gzip = Gzip()
 
     async def metrics(request: Request, _: Inputs) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        if state is None:  # a view without the daemon's metrics: the plain encoder
+        if scrape is None:  # a view without the daemon's metrics: the plain encoder
             return Response(encoder(view.registry), media_type=content_type)
-        body = render(view.registry, state, lines, encoder,
-                      openmetrics=content_type.startswith("application/openmetrics"))
-        return Response(body, media_type=content_type)
+        parts = scrape.parts(encoder, content_type.startswith("application/openmetrics"))
+        vary = {"Vary": "Accept-Encoding"}
+        if not wants_gzip(request.headers.get("accept-encoding", "")):
+            return Response(b"".join(parts), media_type=content_type, headers=vary)
+        if secrets:  # redacted before compressing: RedactingApp cannot read gzip
+            parts = [secrets.redact_bytes(b"".join(parts))]
+        body = await asyncio.to_thread(gzip, parts)
+        return Response(body, media_type=content_type,
+                        headers={**vary, "Content-Encoding": "gzip"})
 
     async def healthz(request: Request, _: Inputs) -> Response:
         return reply(s.Health(status="ok", version=__version__))
