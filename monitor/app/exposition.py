@@ -78,7 +78,7 @@ class CheckLines:
         if not self._same_checks(states):
             self._lay_out(states, firing)
         else:
-            changed = {i for i, (now, then) in enumerate(zip(states, self._states))
+            changed = {i for i, (now, then) in enumerate(zip(states, self._states, strict=True))
                        if now is not then}
             changed.update(self._index[key] for key in firing ^ self._firing
                            if key in self._index)
@@ -105,11 +105,11 @@ class CheckLines:
         if len(states) != len(self._states):
             return False
         return all(now is then or (now.lms == then.lms and now.check == then.check)
-                   for now, then in zip(states, self._states))
+                   for now, then in zip(states, self._states, strict=True))
 
     def _lay_out(self, states: list[CheckState], firing: set[Key]) -> None:
         """New slots for a new set of checks; unchanged checks keep their lines."""
-        kept = {(s.lms, s.check): (s, r) for s, r in zip(self._states, self._rendered)}
+        kept = {(s.lms, s.check): (s, r) for s, r in zip(self._states, self._rendered, strict=True)}
         was_firing = self._firing
         self._states = list(states)
         self._index = {(s.lms, s.check): i for i, s in enumerate(states)}
