@@ -67,6 +67,7 @@ class CheckLines:
         self._rendered: list[Rendered] = []
         self._names: list[tuple[str, ...]] = []  # each slot's families (interned tuples)
         self._dirty: set[str] = set()  # families with a slot whose bytes changed
+        self._ordered: list[str] | None = None  # _order(), until a slot's families change
         self._slots: dict[str, list[bytes]] = {name: [] for name in _STATE_VALUES}
         self._blocks: dict[str, bytes] = {}  # family -> its joined slots, while unchanged
         self._escaped: dict[Key, tuple[str, str]] = {}  # (lms, check) label values, escaped
@@ -93,8 +94,10 @@ class CheckLines:
         for name in self._dirty:
             self._blocks.pop(name, None)
         self._dirty.clear()
+        if self._ordered is None:
+            self._ordered = self._order()
         out = []
-        for name in self._order():
+        for name in self._ordered:
             block = self._blocks.get(name)
             if block is None:
                 block = self._blocks[name] = b"".join(self._slots[name])
@@ -117,6 +120,7 @@ class CheckLines:
         self._names = [() for _ in states]
         self._slots = {name: [b""] * len(states) for name in _STATE_VALUES}
         self._blocks = {}
+        self._ordered = None
         self._escaped = {key: v for key, v in self._escaped.items() if key in self._index}
         for i, state in enumerate(states):
             key = (state.lms, state.check)
@@ -135,6 +139,7 @@ class CheckLines:
         names = _names(tuple(rendered))
         old = self._names[i]
         if old is not names:  # a family the old state had and the new one has not
+            self._ordered = None
             for name in old:
                 if name not in rendered:
                     self._slots[name][i] = b""
