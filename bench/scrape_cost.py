@@ -39,37 +39,50 @@ except ImportError:
     Scrape = None  # type: ignore[assignment,misc]
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
-CHECKS = [("http", "http", True), ("tls", "tls", False), ("tcp", "tcp", False),
-          ("dns", "dns", False)] + [(f"page{i}", "http", False) for i in range(6)]
+CHECKS = [
+    ("http", "http", True),
+    ("tls", "tls", False),
+    ("tcp", "tcp", False),
+    ("dns", "dns", False),
+] + [(f"page{i}", "http", False) for i in range(6)]
 
 
 def result(kind: str, tls: bool, rnd: random.Random) -> Result:
     """What each check type returns (checks/http.py, tls.py, tcp.py, dns.py)."""
     if kind == "http":
-        samples = [Sample("lms_http_duration_seconds", rnd.random() / 1000, {"phase": p})
-                   for p in PHASES]
-        samples += [Sample("lms_http_response_time_seconds", rnd.random() / 100),
-                    Sample("lms_http_status_code", 200), Sample("lms_http_redirects", 0),
-                    Sample("lms_http_ssl", float(tls)),
-                    Sample("lms_http_uncompressed_body_bytes", 290),
-                    Sample("lms_http_content_length_bytes", 290)]
+        samples = [
+            Sample("lms_http_duration_seconds", rnd.random() / 1000, {"phase": p}) for p in PHASES
+        ]
+        samples += [
+            Sample("lms_http_response_time_seconds", rnd.random() / 100),
+            Sample("lms_http_status_code", 200),
+            Sample("lms_http_redirects", 0),
+            Sample("lms_http_ssl", float(tls)),
+            Sample("lms_http_uncompressed_body_bytes", 290),
+            Sample("lms_http_content_length_bytes", 290),
+        ]
         if tls:
             samples.append(Sample("lms_http_tls_cert_expiry_timestamp_seconds", 1.796e9))
     elif kind == "tls":
-        samples = [Sample("lms_tls_handshake_seconds", rnd.random() / 100),
-                   Sample("lms_tls_cert_verified", 1.0),
-                   Sample("lms_tls_cert_expiry_timestamp_seconds", 1.796e9),
-                   Sample("lms_tls_cert_expiry_seconds", 7.7e6 + rnd.random())]
+        samples = [
+            Sample("lms_tls_handshake_seconds", rnd.random() / 100),
+            Sample("lms_tls_cert_verified", 1.0),
+            Sample("lms_tls_cert_expiry_timestamp_seconds", 1.796e9),
+            Sample("lms_tls_cert_expiry_seconds", 7.7e6 + rnd.random()),
+        ]
     elif kind == "tcp":
         samples = [Sample("lms_tcp_connect_seconds", rnd.random() / 1000)]
     else:
-        samples = [Sample("lms_dns_lookup_seconds", rnd.random() / 1000),
-                   Sample("lms_dns_answers", 1)]
+        samples = [
+            Sample("lms_dns_lookup_seconds", rnd.random() / 1000),
+            Sample("lms_dns_answers", 1),
+        ]
     return Result(Status.OK, "ok", tuple(samples), {})
 
 
-def record(store: StateStore, keys: list[tuple[str, tuple[str, str, bool]]],
-           rnd: random.Random, at: float) -> None:
+def record(
+    store: StateStore, keys: list[tuple[str, tuple[str, str, bool]]], rnd: random.Random, at: float
+) -> None:
     with store.database.batch():
         for lms, (name, kind, tls) in keys:
             store.record_result(lms, name, kind, result(kind, tls, rnd), at, rnd.random() / 100)
@@ -92,8 +105,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = StateStore(Path(tmp) / "vigil.sqlite3")
         record(store, keys, rnd, 1.7e9)
-        registry, metrics = build_registry(store, lambda: dict.fromkeys(
-            (f"site{i:04d}" for i in range(args.sites)), False))
+        registry, metrics = build_registry(
+            store, lambda: dict.fromkeys((f"site{i:04d}" for i in range(args.sites)), False)
+        )
         assert metrics.state is not None
         scrape = Scrape(registry, metrics.state) if Scrape is not None else None
         gzip = Gzip() if Scrape is not None else None
@@ -128,15 +142,21 @@ def main() -> int:
                 compressor.flush()
             rows.append((warm, loop, cpu_ms(start)))
         store.close()
-    print(f"scrape_cost: {args.sites} sites x {len(CHECKS)} checks, {per_tick} new states/s, "
-          f"{len(body) / 2**20:.1f} MiB OpenMetrics body, tree "
-          f"{'with' if scrape is not None else 'without'} warming")
-    for name, col in (("warming in the 15 s before a scrape", 0),
-                      ("scrape on the event loop (plain body)", 1),
-                      ("gzip of the body (level 1)", 2)):
+    print(
+        f"scrape_cost: {args.sites} sites x {len(CHECKS)} checks, {per_tick} new states/s, "
+        f"{len(body) / 2**20:.1f} MiB OpenMetrics body, tree "
+        f"{'with' if scrape is not None else 'without'} warming"
+    )
+    for name, col in (
+        ("warming in the 15 s before a scrape", 0),
+        ("scrape on the event loop (plain body)", 1),
+        ("gzip of the body (level 1)", 2),
+    ):
         values = [row[col] for row in rows]
-        print(f"  {name:40s} median {statistics.median(values):6.1f} CPU-ms "
-              f"(min {min(values):.1f}, max {max(values):.1f})")
+        print(
+            f"  {name:40s} median {statistics.median(values):6.1f} CPU-ms "
+            f"(min {min(values):.1f}, max {max(values):.1f})"
+        )
     return 0
 
 

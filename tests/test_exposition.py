@@ -34,15 +34,33 @@ def families(text: str, parser: Any) -> dict[str, tuple[str, str, set[Any]]]:
 
 
 def fill(store: StateStore) -> None:
-    http = (Sample("lms_http_duration_seconds", 0.05, {"phase": "connect"}),
-            Sample("lms_http_status_code", 200), Sample("not_in_catalogue", 1.0))
+    http = (
+        Sample("lms_http_duration_seconds", 0.05, {"phase": "connect"}),
+        Sample("lms_http_status_code", 200),
+        Sample("not_in_catalogue", 1.0),
+    )
     store.record_result("moodle", "http", "http", Result(Status.OK, "fine", http), 5.0, 0.3)
-    disk = (Sample("lms_system_disk_read_bytes_total", 1.5e12, {"device": "sda"}),
-            Sample("lms_system_disk_read_bytes_total", 7, {"device": 'we"ird\\dev\nice'}))
-    store.record_result('odd "lms"\\', "system", "system",
-                        Result(Status.CRITICAL, "disk", disk), 6.0, 0.01)
-    store.save_alert(AlertRecord(fingerprint("moodle", "http"), "moodle", "http", "firing",
-                                 Status.CRITICAL, "down", {}, 5.0, None, 1))
+    disk = (
+        Sample("lms_system_disk_read_bytes_total", 1.5e12, {"device": "sda"}),
+        Sample("lms_system_disk_read_bytes_total", 7, {"device": 'we"ird\\dev\nice'}),
+    )
+    store.record_result(
+        'odd "lms"\\', "system", "system", Result(Status.CRITICAL, "disk", disk), 6.0, 0.01
+    )
+    store.save_alert(
+        AlertRecord(
+            fingerprint("moodle", "http"),
+            "moodle",
+            "http",
+            "firing",
+            Status.CRITICAL,
+            "down",
+            {},
+            5.0,
+            None,
+            1,
+        )
+    )
 
 
 def both(store: StateStore, openmetrics: bool) -> tuple[str, str]:
@@ -55,8 +73,7 @@ def both(store: StateStore, openmetrics: bool) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
-def test_the_cached_lines_say_what_the_encoder_says(store: StateStore, openmetrics: bool
-                                                    ) -> None:
+def test_the_cached_lines_say_what_the_encoder_says(store: StateStore, openmetrics: bool) -> None:
     fill(store)
     fast, reference = both(store, openmetrics)
     assert fast == reference  # byte for byte, families in the collector's order
@@ -69,7 +86,7 @@ def test_the_cached_lines_say_what_the_encoder_says(store: StateStore, openmetri
 
 
 def test_a_new_state_replaces_the_cached_lines_and_a_gone_check_drops_out(
-    store: StateStore
+    store: StateStore,
 ) -> None:
     fill(store)
     registry, metrics = build_registry(store)
@@ -87,11 +104,31 @@ def test_a_new_state_replaces_the_cached_lines_and_a_gone_check_drops_out(
 
 
 # Values the encoders print in their own ways: Go's exponents, signs, NaN, huge integers.
-VALUES = (0.0, -0.0, 1.0, 0.25, 1e-9, 1234567.0, 12345678.5, 1.5e12, 1e22, -3.5,
-          math.inf, -math.inf, math.nan, 200, 7)
-SAMPLES = (("lms_http_duration_seconds", ("phase",)), ("lms_http_status_code", ()),
-           ("lms_system_disk_read_bytes_total", ("device",)), ("lms_tcp_connect_seconds", ()),
-           ("lms_dns_answers", ()), ("not_in_catalogue", ()))
+VALUES = (
+    0.0,
+    -0.0,
+    1.0,
+    0.25,
+    1e-9,
+    1234567.0,
+    12345678.5,
+    1.5e12,
+    1e22,
+    -3.5,
+    math.inf,
+    -math.inf,
+    math.nan,
+    200,
+    7,
+)
+SAMPLES = (
+    ("lms_http_duration_seconds", ("phase",)),
+    ("lms_http_status_code", ()),
+    ("lms_system_disk_read_bytes_total", ("device",)),
+    ("lms_tcp_connect_seconds", ()),
+    ("lms_dns_answers", ()),
+    ("not_in_catalogue", ()),
+)
 NAMES = ("moodle", "canvas", 'odd "lms"\\', "new\nline", "sité-ü")
 
 
@@ -99,8 +136,9 @@ def random_result(rnd: random.Random) -> Result:
     samples = []
     for name, labels in rnd.sample(SAMPLES, rnd.randint(0, len(SAMPLES))):
         for _ in range(rnd.randint(1, 2)):
-            samples.append(Sample(name, rnd.choice(VALUES),
-                                  {label: rnd.choice(NAMES) for label in labels}))
+            samples.append(
+                Sample(name, rnd.choice(VALUES), {label: rnd.choice(NAMES) for label in labels})
+            )
     return Result(rnd.choice(list(Status)), "s", tuple(samples))
 
 
@@ -114,20 +152,23 @@ def step(store: StateStore, rnd: random.Random, at: float) -> None:
     elif kind < 0.8:
         lms, check = rnd.choice(keys)
         state = "firing" if rnd.random() < 0.6 else "resolved"
-        store.save_alert(AlertRecord(fingerprint(lms, check), lms, check, state,
-                                     Status.CRITICAL, "down", {}, at, None, 1))
+        store.save_alert(
+            AlertRecord(
+                fingerprint(lms, check), lms, check, state, Status.CRITICAL, "down", {}, at, None, 1
+            )
+        )
     elif kind < 0.9:  # a reload that dropped some checks
         kept = {(s.lms, s.check) for s in store.states() if rnd.random() < 0.7}
         store.forget_checks_except(kept)
     else:  # a whole site removed from the config
         gone = rnd.choice(NAMES)
-        store.forget_checks_except({(s.lms, s.check) for s in store.states()
-                                    if s.lms != gone})
+        store.forget_checks_except({(s.lms, s.check) for s in store.states() if s.lms != gone})
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_after_any_sequence_of_changes_the_body_is_the_encoders(store: StateStore,
-                                                                 seed: int) -> None:
+def test_after_any_sequence_of_changes_the_body_is_the_encoders(
+    store: StateStore, seed: int
+) -> None:
     rnd = random.Random(seed)
     windows = {"moodle": False}
     registry, metrics = build_registry(store, lambda: windows)
@@ -144,9 +185,7 @@ def test_after_any_sequence_of_changes_the_body_is_the_encoders(store: StateStor
         assert fast == encoder(registry), f"seed {seed}, step {n}"
 
 
-def test_only_checks_with_a_new_state_or_firing_flag_are_rendered_again(
-    store: StateStore
-) -> None:
+def test_only_checks_with_a_new_state_or_firing_flag_are_rendered_again(store: StateStore) -> None:
     for i in range(50):
         store.record_result(f"site{i}", "http", "http", Result(Status.OK, "fine"), 1.0, 0.1)
     registry, metrics = build_registry(store)
@@ -157,8 +196,20 @@ def test_only_checks_with_a_new_state_or_firing_flag_are_rendered_again(
     render(registry, metrics.state, lines, generate_latest, False)
     assert lines.renders == 50  # nothing changed: nothing rendered
     store.record_result("site7", "http", "http", Result(Status.OK, "fine"), 2.0, 0.1)
-    store.save_alert(AlertRecord(fingerprint("site9", "http"), "site9", "http", "firing",
-                                 Status.CRITICAL, "down", {}, 2.0, None, 1))
+    store.save_alert(
+        AlertRecord(
+            fingerprint("site9", "http"),
+            "site9",
+            "http",
+            "firing",
+            Status.CRITICAL,
+            "down",
+            {},
+            2.0,
+            None,
+            1,
+        )
+    )
     render(registry, metrics.state, lines, generate_latest, False)
     assert lines.renders == 52
     store.forget_checks_except({(f"site{i}", "http") for i in range(49)})  # a reload
@@ -171,6 +222,7 @@ def test_only_checks_with_a_new_state_or_firing_flag_are_rendered_again(
 def test_promtool_accepts_the_cached_exposition(store: StateStore) -> None:
     fill(store)
     fast, _ = both(store, openmetrics=False)
-    proc = subprocess.run(["promtool", "check", "metrics"], input=fast.encode(),
-                          capture_output=True, timeout=30)
+    proc = subprocess.run(
+        ["promtool", "check", "metrics"], input=fast.encode(), capture_output=True, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()

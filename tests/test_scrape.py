@@ -23,7 +23,7 @@ from monitor.kernel.result import Result, Sample, Status
 
 PROMETHEUS = {  # what Prometheus 2.42 sends (captured from a real scrape)
     "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-              "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
     "Accept-Encoding": "gzip",
 }
 SECRET = "s3cr3t/T0ken+value"
@@ -49,22 +49,31 @@ def client_for(store: StateStore, secrets: SecretRegistry | None = None) -> Test
 def fill(store: StateStore, n: int = 20) -> None:
     for i in range(n):
         samples = (Sample("lms_http_status_code", 200), Sample("lms_tcp_connect_seconds", i / 7))
-        store.record_result(f"site{i}", "http", "http", Result(Status.OK, "ok", samples),
-                            1.0, 0.1)
+        store.record_result(f"site{i}", "http", "http", Result(Status.OK, "ok", samples), 1.0, 0.1)
 
 
-@pytest.mark.parametrize(("header", "gzip_it"), [
-    ("gzip", True), ("gzip, deflate", True), ("deflate, gzip;q=0.5", True), ("*", True),
-    ("", False), ("identity", False), ("deflate, br", False), ("gzip;q=0", False),
-    ("*;q=0.5, gzip;q=0", False), ("GZIP;Q=1.0", True), ("gzip;q=zero", False),
-])
-def test_gzip_is_used_when_the_accept_encoding_header_takes_it(header: str,
-                                                                 gzip_it: bool) -> None:
+@pytest.mark.parametrize(
+    ("header", "gzip_it"),
+    [
+        ("gzip", True),
+        ("gzip, deflate", True),
+        ("deflate, gzip;q=0.5", True),
+        ("*", True),
+        ("", False),
+        ("identity", False),
+        ("deflate, br", False),
+        ("gzip;q=0", False),
+        ("*;q=0.5, gzip;q=0", False),
+        ("GZIP;Q=1.0", True),
+        ("gzip;q=zero", False),
+    ],
+)
+def test_gzip_is_used_when_the_accept_encoding_header_takes_it(header: str, gzip_it: bool) -> None:
     assert wants_gzip(header) is gzip_it
 
 
 def test_the_route_sends_gzip_to_prometheus_and_the_same_bytes_plain_to_others(
-    store: StateStore
+    store: StateStore,
 ) -> None:
     fill(store)
     client = client_for(store)
@@ -101,7 +110,7 @@ def test_gzip_compresses_again_only_the_pieces_that_changed() -> None:
 
 
 def test_between_scrapes_new_states_are_rendered_ahead_and_the_warming_stops(
-    store: StateStore
+    store: StateStore,
 ) -> None:
     fill(store)
     registry, metrics = build_registry(store)
@@ -131,8 +140,9 @@ def test_between_scrapes_new_states_are_rendered_ahead_and_the_warming_stops(
     asyncio.run(scrape_and_tick())
 
 
-def test_the_warming_timer_renders_on_the_event_loop(store: StateStore,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_warming_timer_renders_on_the_event_loop(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(scrape_module, "WARM_EVERY", 0.01)
     fill(store)
     registry, metrics = build_registry(store)

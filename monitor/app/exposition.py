@@ -79,10 +79,12 @@ class CheckLines:
         if not self._same_checks(states):
             self._lay_out(states, firing)
         else:
-            changed = {i for i, (now, then) in enumerate(zip(states, self._states, strict=True))
-                       if now is not then}
-            changed.update(self._index[key] for key in firing ^ self._firing
-                           if key in self._index)
+            changed = {
+                i
+                for i, (now, then) in enumerate(zip(states, self._states, strict=True))
+                if now is not then
+            }
+            changed.update(self._index[key] for key in firing ^ self._firing if key in self._index)
             for i in sorted(changed):
                 state = self._states[i] = states[i]
                 self._put(i, self._render(state, (state.lms, state.check) in firing))
@@ -107,8 +109,10 @@ class CheckLines:
     def _same_checks(self, states: list[CheckState]) -> bool:
         if len(states) != len(self._states):
             return False
-        return all(now is then or (now.lms == then.lms and now.check == then.check)
-                   for now, then in zip(states, self._states, strict=True))
+        return all(
+            now is then or (now.lms == then.lms and now.check == then.check)
+            for now, then in zip(states, self._states, strict=True)
+        )
 
     def _lay_out(self, states: list[CheckState], firing: set[Key]) -> None:
         """New slots for a new set of checks; unchanged checks keep their lines."""
@@ -175,8 +179,10 @@ class CheckLines:
             escaped = self._escaped[key] = (_escape(state.lms), _escape(state.check))
         lms, check = escaped
         base = f'check="{check}",lms="{lms}"'  # sorted, as always
-        rendered = {name: f"{name}{{{base}}} {_go(value(state, firing))}\n"
-                    for name, value in _STATE_VALUES.items()}
+        rendered = {
+            name: f"{name}{{{base}}} {_go(value(state, firing))}\n"
+            for name, value in _STATE_VALUES.items()
+        }
         for sample in state.result.samples:
             spec = self._spec(sample.name, state)
             if spec is None:
@@ -184,8 +190,10 @@ class CheckLines:
             labels = base
             if spec.labels:
                 labels = _label_format(spec.labels).format(
-                    lms=lms, check=check,
-                    **{label: _escape(str(sample.labels.get(label, ""))) for label in spec.labels})
+                    lms=lms,
+                    check=check,
+                    **{label: _escape(str(sample.labels.get(label, ""))) for label in spec.labels},
+                )
             line = f"{_sample_name(spec.name, spec.type)}{{{labels}}} {_go(sample.value)}\n"
             rendered[spec.name] = rendered.get(spec.name, "") + line
         return {name: lines.encode() for name, lines in rendered.items()}
@@ -198,8 +206,12 @@ class CheckLines:
         except KeyError:
             spec = self._specs[name] = SAMPLE_METRICS.get(name)
         if spec is None:
-            log.warning("check %s/%s returned uncatalogued sample %s; not exported",
-                        state.lms, state.check, name)
+            log.warning(
+                "check %s/%s returned uncatalogued sample %s; not exported",
+                state.lms,
+                state.check,
+                name,
+            )
         return spec
 
 
@@ -235,7 +247,7 @@ def _header(name: str, openmetrics: bool) -> bytes:
     help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
     kind = spec.type
     if kind == "counter":
-        base = name[:-len("_total")] if name.endswith("_total") else name
+        base = name[: -len("_total")] if name.endswith("_total") else name
         shown = base if openmetrics else f"{base}_total"
     else:
         shown = name
@@ -244,15 +256,24 @@ def _header(name: str, openmetrics: bool) -> bytes:
     return f"# HELP {shown} {help_text}\n# TYPE {shown} {kind}\n".encode()
 
 
-def render(registry: CollectorRegistry, collector: StateCollector, lines: CheckLines,
-           encoder: Callable[[CollectorRegistry], bytes], openmetrics: bool) -> bytes:
+def render(
+    registry: CollectorRegistry,
+    collector: StateCollector,
+    lines: CheckLines,
+    encoder: Callable[[CollectorRegistry], bytes],
+    openmetrics: bool,
+) -> bytes:
     """The whole /metrics body in the format ``encoder`` writes, as one bytes object."""
     return b"".join(render_parts(registry, collector, lines, encoder, openmetrics))
 
 
-def render_parts(registry: CollectorRegistry, collector: StateCollector, lines: CheckLines,
-                 encoder: Callable[[CollectorRegistry], bytes], openmetrics: bool
-                 ) -> list[bytes]:
+def render_parts(
+    registry: CollectorRegistry,
+    collector: StateCollector,
+    lines: CheckLines,
+    encoder: Callable[[CollectorRegistry], bytes],
+    openmetrics: bool,
+) -> list[bytes]:
     """The body as the pieces it is made of (a compressor takes them one by one)."""
     collector.per_check = False
     try:

@@ -40,8 +40,12 @@ GZIP_LEVEL = 1
 class Scrape:
     """The /metrics body of one daemon, in the format an encoder writes."""
 
-    def __init__(self, registry: CollectorRegistry, collector: StateCollector,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        collector: StateCollector,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.registry = registry
         self.collector = collector
         self.lines = CheckLines()
@@ -50,8 +54,9 @@ class Scrape:
         self._timer: asyncio.TimerHandle | None = None
         self._failing = False
 
-    def parts(self, encoder: Callable[[CollectorRegistry], bytes], openmetrics: bool
-              ) -> list[bytes]:
+    def parts(
+        self, encoder: Callable[[CollectorRegistry], bytes], openmetrics: bool
+    ) -> list[bytes]:
         """The body as pieces (``b"".join`` them, or ``gzip_parts``)."""
         self._last_scrape = self._clock()
         parts = render_parts(self.registry, self.collector, self.lines, encoder, openmetrics)
