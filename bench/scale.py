@@ -16,11 +16,10 @@ What it does, in one run (everything on 127.0.0.1, bounded in time, stops by its
    interpolated as PromQL's histogram_quantile does), the state file's size and growth
    (file + WAL), its rows written (check_history rows, read-only) and the process's bytes
    written (/proc io), and a GET of /metrics every 15 s (one kept client, as Prometheus
-   has) with the headers Prometheus 2.42
-   sends (``Accept: application/openmetrics-text;version=1.0.0,...`` and
-   ``Accept-Encoding: gzip``; time until the body is read and inflated, its size and the
-   bytes on the wire), plus, 7.5 s after each, a plain one (text format, no compression:
-   what rounds one and two measured).
+   has) with the headers Prometheus 2.42 sends (``Accept: application/openmetrics-text;
+   version=1.0.0,...`` and ``Accept-Encoding: gzip``; time until the body is read and
+   inflated, its size and the bytes on the wire), plus, 7.5 s after each, a plain one
+   (text format, no compression: what rounds one and two measured).
 4. Prints PASS/MISS: p99 lag < 1 s, median /metrics scrape (as Prometheus asks) < 100 ms,
    max RSS < 400 MB.
    Exits 0 whenever the measurement itself worked: a measurement, not a test.
