@@ -8,13 +8,16 @@ from __future__ import annotations
 import math
 import random
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client import openmetrics as om
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
+from prometheus_client.registry import Collector
 
 from alerts.engine import fingerprint
 from alerts.store import AlertRecord
@@ -132,6 +135,13 @@ SAMPLES = (
 NAMES = ("moodle", "canvas", 'odd "lms"\\', "new\nline", "sité-ü")
 
 
+class Later(Collector):
+    """A collector registered after the StateCollector, as vigil_blocking_* are."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("vigil_blocking_threads", "Threads.", value=2.0)
+
+
 def random_result(rnd: random.Random) -> Result:
     samples = []
     for name, labels in rnd.sample(SAMPLES, rnd.randint(0, len(SAMPLES))):
@@ -170,13 +180,22 @@ def test_after_any_sequence_of_changes_the_body_is_the_encoders(
     store: StateStore, seed: int
 ) -> None:
     rnd = random.Random(seed)
-    windows = {"moodle": False}
-    registry, metrics = build_registry(store, lambda: windows)
+    windows: dict[str, bool] = {}
+
+    def maintenance() -> dict[str, bool]:
+        if windows.get("broken"):
+            raise RuntimeError("a broken window")  # the family is then left empty
+        return windows
+
+    registry, metrics = build_registry(store, maintenance)
+    registry.register(Later())  # as the daemon registers the pools' and fleet's collectors
     assert metrics.state is not None
     lines = CheckLines()  # one cache through the whole sequence, as in the daemon
     for n in range(40):
         step(store, rnd, 100.0 + n)
-        windows["moodle"] = rnd.random() < 0.5
+        windows.clear()
+        windows.update({lms: rnd.random() < 0.5 for lms in NAMES if rnd.random() < 0.7})
+        windows["broken"] = rnd.random() < 0.1
         if rnd.random() < 0.3:
             lines.update(store.states(), {(a.lms, a.check) for a in store.firing_alerts()})
         openmetrics = rnd.random() < 0.5
