@@ -30,7 +30,7 @@ from monitor.app.exposition import CheckLines, render_parts
 from monitor.app.metrics import StateCollector
 
 log = logging.getLogger(__name__)
-WARM_EVERY = 2.0  # seconds between two warming steps (each ~4 ms + ~25 us a new state)
+WARM_EVERY = 2.0  # seconds between two warming steps (each ~4 ms + ~20 us a new state)
 WARM_FOR = 300.0  # keep warming this long after the last scrape (5 Prometheus intervals)
 # zlib level 1: 13 MB of exposition become ~1.6 MB for ~30 ms of CPU; level 6 saves
 # another ~15 % of the bytes for 3.5 times the CPU.
@@ -126,11 +126,9 @@ class Gzip:
     certificate dates are not. Each piece is a raw deflate stream ending in a sync
     flush (byte-aligned, not final), so the pieces concatenate into one valid stream,
     closed by an empty final block; the CRC-32 runs over the whole body (~2 ms for
-    13 MB). Called on the event loop (~20 ms at 1,000 sites): in a worker thread
-    (``asyncio.to_thread``) the scrape took 129 ms instead of 77 ms plain in
-    bench/scale.py, most likely because zlib takes the GIL back after every output
-    block and then waits for the busy loop (switch interval 5 ms). The lock is for a caller
-    that does use threads.
+    13 MB). Called on the event loop (~20 ms at 1,000 sites): a worker thread measured
+    no faster in bench/scale.py (129 against 127 ms) and would share the daemon's
+    default executor with getaddrinfo. The lock is for a caller that does use threads.
     """
 
     def __init__(self) -> None:
