@@ -169,3 +169,27 @@ def test_a_scrape_outside_an_event_loop_does_not_start_warming(store: StateStore
     scrape = Scrape(registry, metrics.state)
     assert b"".join(scrape.parts(generate_latest, False)) == generate_latest(registry)
     assert not scrape.warming()
+
+
+def test_a_failing_warming_step_is_logged_once_and_the_warming_goes_on(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fill(store)
+    registry, metrics = build_registry(store)
+    assert metrics.state is not None
+    scrape = Scrape(registry, metrics.state)
+
+    def broken() -> list[object]:
+        raise RuntimeError("database is locked")
+
+    async def ticks() -> None:
+        scrape.parts(generate_latest, False)
+        monkeypatch.setattr(store, "firing_alerts", broken)
+        for _ in range(3):
+            scrape.stop()
+            scrape.tick()
+        assert scrape.warming()  # a failed step does not stop the warming
+        scrape.stop()
+
+    asyncio.run(ticks())
+    assert caplog.text.count("cannot render the check states ahead") == 1
