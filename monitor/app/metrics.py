@@ -53,12 +53,17 @@ class DaemonMetrics:
         self.config_reloads = counter("vigil_config_reloads_total")
         self.notifications = counter("vigil_notifications_total")
         self.check_duration = Histogram(
-            "vigil_check_run_duration_seconds", _help("vigil_check_run_duration_seconds"),
-            ("type",), buckets=_DURATION_BUCKETS, registry=registry,
+            "vigil_check_run_duration_seconds",
+            _help("vigil_check_run_duration_seconds"),
+            ("type",),
+            buckets=_DURATION_BUCKETS,
+            registry=registry,
         )
         self.scheduler_lag = Histogram(
-            "vigil_scheduler_lag_seconds", _help("vigil_scheduler_lag_seconds"),
-            buckets=_LAG_BUCKETS, registry=registry,
+            "vigil_scheduler_lag_seconds",
+            _help("vigil_scheduler_lag_seconds"),
+            buckets=_LAG_BUCKETS,
+            registry=registry,
         )
         self.scheduler_jobs = Gauge(
             "vigil_scheduler_jobs", _help("vigil_scheduler_jobs"), registry=registry
@@ -68,7 +73,8 @@ class DaemonMetrics:
         )
         self.last_reload = Gauge(
             "vigil_config_last_reload_success_timestamp_seconds",
-            _help("vigil_config_last_reload_success_timestamp_seconds"), registry=registry,
+            _help("vigil_config_last_reload_success_timestamp_seconds"),
+            registry=registry,
         )
 
         self.state: StateCollector | None = None  # the lms_* collector (build_registry)
@@ -80,12 +86,14 @@ class DaemonMetrics:
 class StateCollector(Collector):
     """Builds the ``lms_*`` families and the outbox/alert gauges fresh at every scrape."""
 
-    def __init__(self, store: StateStore,
-                 maintenance: Callable[[], Mapping[str, bool]] | None = None) -> None:
+    def __init__(
+        self, store: StateStore, maintenance: Callable[[], Mapping[str, bool]] | None = None
+    ) -> None:
         self.store = store
         self.maintenance = maintenance  # LMS -> in a window now (MaintenanceBook.lms_activity)
         self._warned: set[str] = set()  # log each uncatalogued name once, not every scrape
-        # False while /metrics renders the per-check families itself (monitor/app/exposition.py)
+        # False while /metrics renders the per-check families and vigil_maintenance_active
+        # (one line per LMS) itself (monitor/app/exposition.py)
         self.per_check = True
 
     def describe(self) -> Iterable[Metric]:
@@ -93,11 +101,16 @@ class StateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         writes = self.store.database.writes  # first: told even if the reads below fail
-        yield CounterMetricFamily("vigil_state_write_failures",
-                                  _help("vigil_state_write_failures_total"),
-                                  value=writes.failures_total)
-        yield GaugeMetricFamily("vigil_state_writes_failing", _help("vigil_state_writes_failing"),
-                                value=float(writes.failing))
+        yield CounterMetricFamily(
+            "vigil_state_write_failures",
+            _help("vigil_state_write_failures_total"),
+            value=writes.failures_total,
+        )
+        yield GaugeMetricFamily(
+            "vigil_state_writes_failing",
+            _help("vigil_state_writes_failing"),
+            value=float(writes.failing),
+        )
         firing = {(a.lms, a.check) for a in self.store.firing_alerts()}
         if self.per_check:
             states = self.store.states()
@@ -111,17 +124,16 @@ class StateCollector(Collector):
         yield outbox
         yield GaugeMetricFamily("vigil_alerts_firing", _help("vigil_alerts_firing"), len(firing))
         receivers = GaugeMetricFamily(
-            "vigil_receiver_up", _help("vigil_receiver_up"), labels=["receiver"])
+            "vigil_receiver_up", _help("vigil_receiver_up"), labels=["receiver"]
+        )
         for name, health in receiver_states(self.store).items():
             receivers.add_metric([name], float(health.up))
         yield receivers
-        if self.maintenance is not None:
+        if self.maintenance is not None and self.per_check:
             yield _maintenance_family(self.maintenance)
 
 
-def _state_families(
-    states: list[CheckState], firing: set[tuple[str, str]]
-) -> Iterator[Metric]:
+def _state_families(states: list[CheckState], firing: set[tuple[str, str]]) -> Iterator[Metric]:
     def family(name: str) -> GaugeMetricFamily:
         return GaugeMetricFamily(name, STATE_METRICS[name].help, labels=["lms", "check"])
 
@@ -150,8 +162,12 @@ def _sample_families(states: list[CheckState], warned: set[str]) -> Iterator[Met
                 if sample.name in warned:
                     continue
                 warned.add(sample.name)
-                log.warning("check %s/%s returned uncatalogued sample %s; not exported",
-                            state.lms, state.check, sample.name)
+                log.warning(
+                    "check %s/%s returned uncatalogued sample %s; not exported",
+                    state.lms,
+                    state.check,
+                    sample.name,
+                )
                 continue
             metric = families.get(spec.name) or families.setdefault(spec.name, _new_family(spec))
             label_values = [state.lms, state.check] + [
@@ -169,8 +185,9 @@ def _new_family(spec: MetricSpec) -> GaugeMetricFamily | CounterMetricFamily:
 
 
 def _maintenance_family(activity: Callable[[], Mapping[str, bool]]) -> Metric:
-    family = GaugeMetricFamily("vigil_maintenance_active", _help("vigil_maintenance_active"),
-                               labels=["lms"])
+    family = GaugeMetricFamily(
+        "vigil_maintenance_active", _help("vigil_maintenance_active"), labels=["lms"]
+    )
     try:
         for lms, active in sorted(activity().items()):
             family.add_metric([lms], float(active))
@@ -179,9 +196,10 @@ def _maintenance_family(activity: Callable[[], Mapping[str, bool]]) -> Metric:
     return family
 
 
-def build_registry(store: StateStore,
-                   maintenance: Callable[[], Mapping[str, bool]] | None = None,
-                   ) -> tuple[CollectorRegistry, DaemonMetrics]:
+def build_registry(
+    store: StateStore,
+    maintenance: Callable[[], Mapping[str, bool]] | None = None,
+) -> tuple[CollectorRegistry, DaemonMetrics]:
     registry = CollectorRegistry(auto_describe=False)
     metrics = DaemonMetrics(registry)
     metrics.state = StateCollector(store, maintenance)
