@@ -51,7 +51,7 @@ async def probe(tree: str, runs: int, isolated: bool, state_dir: Path) -> dict[s
         cpu.append(sum(g.ru_utime + g.ru_stime - b.ru_utime - b.ru_stime
                        for g, b in zip(got, before, strict=True)))
         after.append(vm_rss_mb())
-        summaries.append(f"{result.status.name}: {result.summary[:70]}")
+        summaries.append(f"{result.status.name}: {result.summary[:100]}")
         now[0] += spec.interval
     return {"mode": "isolated" if isolated else "in-process", "start_mb": start,
             "after_mb": after, "cpu_s": cpu, "summaries": summaries,

@@ -264,7 +264,7 @@ def print_rss(got: dict[str, Any]) -> None:
           + f" MB (+{after[-1] - got['start_mb']:.1f} MB, max +{max(after) - got['start_mb']:.1f})"
           + (f"; largest child {got['child_peak_mb']:.1f} MB" if got["child_peak_mb"] else "")
           + "; CPU-s per run " + ", ".join(f"{c:.2f}" for c in got["cpu_s"]))
-    print(f"  first run: {got['summaries'][0]}; last: {got['summaries'][-1]}")
+    print(f"  first run: {got['summaries'][0]}\n  last run:  {got['summaries'][-1]}")
 
 
 def _versus(name: str, got: Pair | Timing, other: str, target: str, limit: float,
