@@ -39,23 +39,38 @@ async def probe(tree: str, runs: int, isolated: bool, state_dir: Path) -> dict[s
     spec = CodeIntegritySpec.model_validate({"type": "code_integrity", "path": tree})
     check = CodeIntegrityCheck(spec, isolated=isolated)
     now = [time.time()]
-    ctx = CheckContext(Target("bench", "generic"), spec.timeout, lambda: now[0],
-                       asyncio.to_thread, state_dir=state_dir)
+    ctx = CheckContext(
+        Target("bench", "generic"),
+        spec.timeout,
+        lambda: now[0],
+        asyncio.to_thread,
+        state_dir=state_dir,
+    )
     start, after, cpu, summaries = vm_rss_mb(), [], [], []
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-            resource.RUSAGE_CHILDREN)
+        before = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
         result = await check.run(ctx)
-        got = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-            resource.RUSAGE_CHILDREN)
-        cpu.append(sum(g.ru_utime + g.ru_stime - b.ru_utime - b.ru_stime
-                       for g, b in zip(got, before, strict=True)))
+        got = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(
+            sum(
+                g.ru_utime + g.ru_stime - b.ru_utime - b.ru_stime
+                for g, b in zip(got, before, strict=True)
+            )
+        )
         after.append(vm_rss_mb())
         summaries.append(f"{result.status.name}: {result.summary[:100]}")
         now[0] += spec.interval
-    return {"mode": "isolated" if isolated else "in-process", "start_mb": start,
-            "after_mb": after, "cpu_s": cpu, "summaries": summaries,
-            "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "mode": "isolated" if isolated else "in-process",
+        "start_mb": start,
+        "after_mb": after,
+        "cpu_s": cpu,
+        "summaries": summaries,
+        "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 def main() -> int:

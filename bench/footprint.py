@@ -20,10 +20,11 @@ What it does (everything on this machine, bounded in time, stops by itself):
    in the first minutes, so "RSS max" includes it.
 3. Prints RSS max and RSS at the end (of the daemon), the peak RSS of the daemon plus its
    child processes (code_integrity runs in one; sampled every 0.2 s), CPU % of one core
-   from ``--warmup`` s (start-up and the first run of every check) to the end, PASS/MISS against the targets (RSS <= 80 MB,
-   CPU <= 0.5 %), each check's last status, the RSS each imported package costs, and the
-   top live Python allocations (tracemalloc) of a second, traced daemon started on a fresh
-   state directory and read after ``--trace-seconds`` (0: skip).
+   from ``--warmup`` s (start-up and the first run of every check) to the end, PASS/MISS
+   against the targets (RSS <= 80 MB, CPU <= 0.5 %), each check's last status, the RSS
+   each imported package costs, and the top live Python allocations (tracemalloc) of a
+   second, traced daemon started on a fresh state directory and read after
+   ``--trace-seconds`` (0: skip).
 
 Run (about 12 minutes with the defaults; the first run also loads the database):
 

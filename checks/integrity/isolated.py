@@ -51,14 +51,22 @@ async def run_isolated(fn: Callable[[Any], T], arg: Any, *, timeout: float, what
     env = dict(os.environ)  # the child imports this same code, wherever it was run from
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (_ROOT, env.get("PYTHONPATH"))))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "checks.integrity.isolated", stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+        sys.executable,
+        "-m",
+        "checks.integrity.isolated",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
     try:
         async with asyncio.timeout(timeout):
             out, err = await proc.communicate(job)
     except TimeoutError:
-        raise IsolatedError("timeout", f"{what}: its worker process did not finish within "
-                            f"{timeout:g}s and was killed") from None
+        raise IsolatedError(
+            "timeout",
+            f"{what}: its worker process did not finish within {timeout:g}s and was killed",
+        ) from None
     finally:
         if proc.returncode is None:  # deadline passed, or the caller was cancelled
             proc.kill()
@@ -71,16 +79,19 @@ def _answer(code: int | None, out: bytes, err: bytes, what: str) -> Any:
         try:
             answer = pickle.loads(out)
         except Exception as exc:  # (cannot happen: the child's stdout is the answer only)
-            raise IsolatedError("died", f"{what}: unreadable answer from its worker process "
-                                f"({type(exc).__name__})") from None
+            raise IsolatedError(
+                "died", f"{what}: unreadable answer from its worker process ({type(exc).__name__})"
+            ) from None
         if answer[0] == "ok":
             return answer[1]
         raise IsolatedError(answer[1], answer[2])
-    how = f"was killed by signal {-code}" if code is not None and code < 0 else \
-        f"exited with code {code}"
+    how = (
+        f"was killed by signal {-code}"
+        if code is not None and code < 0
+        else f"exited with code {code}"
+    )
     tail = err.decode("utf-8", "replace").strip()[-STDERR_TAIL:].replace("\n", " | ")
-    raise IsolatedError("died", f"{what}: its worker process {how}"
-                        + (f": {tail}" if tail else ""))
+    raise IsolatedError("died", f"{what}: its worker process {how}" + (f": {tail}" if tail else ""))
 
 
 def child_main() -> int:

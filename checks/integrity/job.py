@@ -56,13 +56,18 @@ def run_job(job: Job, clock: Callable[[], float] | None = None) -> Result:
     tree = Tree(job.site, job.root, PathRules(spec.ignore))
     # Stop reading well before the check's timeout (then the child is killed, or in a
     # thread, which cannot be cancelled, the run would go on).
-    limits = Limits(budget=int(spec.io_budget * spec.interval), rolling=spec.io_budget > 0,
-                    deadline=Deadline(clock, now + spec.timeout * 0.7),
-                    workers=spec.hash_workers)
+    limits = Limits(
+        budget=int(spec.io_budget * spec.interval),
+        rolling=spec.io_budget > 0,
+        deadline=Deadline(clock, now + spec.timeout * 0.7),
+        workers=spec.hash_workers,
+    )
     with IntegrityStore.in_state_dir(job.state_dir) as store:
         out = verify(store, tree, limits, now, create=not spec.require_baseline)
-        if job.covered and spec.accept_in_window and out.diff.changed + len(
-                out.diff.unverified) + len(out.diff.touched):
-            out.accepted_in_window = accept_changes(store, tree, out, now,
-                                                    "maintenance window")
+        if (
+            job.covered
+            and spec.accept_in_window
+            and out.diff.changed + len(out.diff.unverified) + len(out.diff.touched)
+        ):
+            out.accepted_in_window = accept_changes(store, tree, out, now, "maintenance window")
     return judge(spec, out, now, covered=job.covered)

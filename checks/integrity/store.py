@@ -160,12 +160,12 @@ class IntegrityStore:
                 return None
             return {p: new(Record, (files[p], r[0], None, r[1], None, None))
                     for p, r in zip(order, rows, strict=True)}
-        rows = self._db.execute("SELECT path, sha256, note FROM integrity_files "
-                                "WHERE tree_id=? AND source='observed'", (tree_id,))
+        found = self._db.execute("SELECT path, sha256, note FROM integrity_files "
+                                 "WHERE tree_id=? AND source='observed'", (tree_id,))
         try:
             got = {p: new(Record, (files[p], sha256, None, note, None, None))
                    for p, sha256, note in
-                   ((r[0].decode("utf-8", "surrogateescape"), r[1], r[2]) for r in rows)}
+                   ((r[0].decode("utf-8", "surrogateescape"), r[1], r[2]) for r in found)}
         except KeyError:
             return None
         return got if len(got) == len(files) else None

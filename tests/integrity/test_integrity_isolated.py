@@ -31,14 +31,15 @@ async def test_the_function_runs_in_another_process() -> None:
     assert int(child) != os.getpid()
 
 
-async def test_the_check_verifies_in_a_child_not_in_the_daemon(site, state_dir, clock,
-                                                                monkeypatch) -> None:
+async def test_the_check_verifies_in_a_child_not_in_the_daemon(
+    site, state_dir, clock, monkeypatch
+) -> None:
     def in_this_process(*args: object, **kwargs: object) -> None:
         raise AssertionError("verify() ran in the daemon's process")
+
     monkeypatch.setattr(job, "verify", in_this_process)
     monkeypatch.setattr(baseline, "verify", in_this_process)
-    result = assert_catalogued(await CodeIntegrityCheck(SPEC).run(context(site, state_dir,
-                                                                          clock)))
+    result = assert_catalogued(await CodeIntegrityCheck(SPEC).run(context(site, state_dir, clock)))
     assert result.status == Status.OK and result.summary.startswith("baseline created: ")
     assert children() == []
     # in-process (isolated=False) the same call reaches the patched verify()
@@ -46,15 +47,18 @@ async def test_the_check_verifies_in_a_child_not_in_the_daemon(site, state_dir, 
         await CodeIntegrityCheck(SPEC, isolated=False).run(context(site, state_dir, clock))
 
 
-async def test_isolated_and_in_process_runs_give_the_same_result(site, state_dir, clock,
-                                                                 tmp_path) -> None:
+async def test_isolated_and_in_process_runs_give_the_same_result(
+    site, state_dir, clock, tmp_path
+) -> None:
     inside = await CodeIntegrityCheck(SPEC, isolated=False).run(
-        context(site, tmp_path / "other-state", clock))
+        context(site, tmp_path / "other-state", clock)
+    )
     outside = await CodeIntegrityCheck(SPEC).run(context(site, state_dir, clock))
     assert outside == inside
     (site.root / "lib" / "evil.php").write_text("<?php eval($_POST['x']);\n")
     inside = await CodeIntegrityCheck(SPEC, isolated=False).run(
-        context(site, tmp_path / "other-state", clock))
+        context(site, tmp_path / "other-state", clock)
+    )
     outside = await CodeIntegrityCheck(SPEC).run(context(site, state_dir, clock))
     assert outside == inside and outside.status == Status.CRITICAL
 
@@ -66,8 +70,9 @@ async def test_an_exception_in_the_child_names_its_type() -> None:
 
 
 async def test_a_child_that_exits_or_is_killed_says_so() -> None:
-    with pytest.raises(IsolatedError, match="integrity run: its worker process exited "
-                                           "with code 3") as got:
+    with pytest.raises(
+        IsolatedError, match="integrity run: its worker process exited with code 3"
+    ) as got:
         await run_isolated(os._exit, 3, timeout=60, what="integrity run")
     assert got.value.kind == "died"
     with pytest.raises(IsolatedError, match="was killed by signal 9"):
@@ -95,16 +100,20 @@ async def test_a_cancelled_run_kills_its_child() -> None:
     assert children() == []
 
 
-async def test_the_check_past_its_timeout_is_unknown_naming_the_kill(site, state_dir,
-                                                                      clock) -> None:
-    with pytest.raises(CheckUnavailable, match="code integrity run: its worker process did "
-                                               "not finish within 0.001s and was killed"):
+async def test_the_check_past_its_timeout_is_unknown_naming_the_kill(
+    site, state_dir, clock
+) -> None:
+    with pytest.raises(
+        CheckUnavailable,
+        match="code integrity run: its worker process did not finish within 0.001s and was killed",
+    ):
         await CodeIntegrityCheck(SPEC).run(context(site, state_dir, clock, timeout=0.001))
     assert children() == []
 
 
-async def test_a_missing_code_directory_is_reported_from_the_child(tmp_path, state_dir,
-                                                                    site, clock) -> None:
+async def test_a_missing_code_directory_is_reported_from_the_child(
+    tmp_path, state_dir, site, clock
+) -> None:
     site.root.rename(tmp_path / "moved")
     with pytest.raises(CheckUnavailable) as got:
         await CodeIntegrityCheck(SPEC).run(context(site, state_dir, clock))
