@@ -106,6 +106,14 @@ class Figures:
     scrapes: int
     peaks: Peaks
 
+    @property
+    def cpu_pct(self) -> float:
+        last = self.samples[-1]
+        return 100.0 * (last.cpu - self.warm.cpu) / (last.at - self.warm.at)
+
+    def rss_mb(self) -> list[float]:
+        return [s.rss / 2**20 for s in self.samples]
+
 
 class Peaks(threading.Thread):
     """RSS peaks sampled every PEAK_EVERY s: the daemon alone, and the daemon plus its
@@ -133,14 +141,6 @@ class Peaks(threading.Thread):
                     self.children_seen.add(kid.pid)
             self.daemon_mb = max(self.daemon_mb, own / 2**20)
             self.total_mb = max(self.total_mb, total / 2**20)
-
-    @property
-    def cpu_pct(self) -> float:
-        last = self.samples[-1]
-        return 100.0 * (last.cpu - self.warm.cpu) / (last.at - self.warm.at)
-
-    def rss_mb(self) -> list[float]:
-        return [s.rss / 2**20 for s in self.samples]
 
 
 def measure(proc: psutil.Process, api: str, args: argparse.Namespace) -> Figures:
