@@ -89,7 +89,8 @@ def build_site(workdir: Path, db: TestDatabase, loaded: str, demo: dict[str, Any
     plugins = dict.fromkeys(ms.EXTRA_PLUGINS, ms.PLUGIN_VERSION)
     site = make_site(workdir, "5.1", database=database, wwwroot=demo["https_url"],
                      plugins=plugins)
-    files, size = generate(site.webroot, tree_files, tree_mb)
+    shape = generate(site.webroot, tree_files, tree_mb)  # (a Generated since 1156e1d)
+    files, size = shape.files, shape.total
     config = workdir / "vigil.toml"
     init = subprocess.run([python(), "-m", "monitor", "init", "--moodle", str(site.root),
                            "-o", str(config), "--name", SITE_NAME], cwd=ROOT,

@@ -45,6 +45,7 @@ Run (about 3 minutes on 2 cores):
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
 import statistics
@@ -55,6 +56,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from _moodle_tree import generate
 from _support import ROOT, machine_line, verdict, warn_if_busy
@@ -162,6 +164,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=WORKERS,
                         help="Vigil hashing processes and aide num_workers")
+    parser.add_argument("--rss-runs", type=int, default=6,
+                        help="check runs of the daemon RSS probe, per mode (0: skip)")
     args = parser.parse_args()
     print(f"integrity  {machine_line()}")
     print(f"command: python bench/integrity.py {' '.join(sys.argv[1:])}".rstrip())
@@ -183,7 +187,11 @@ def main() -> int:
             print(f"aide: {aide_version(aide)}, rule {AIDE_RESTRICTION} "
                   f"{AIDE_ATTRIBUTES} on the same directory")
         rows = run_all(work, tree, shape.total, args, aide)
+        rss = [daemon_rss(tree, args.rss_runs, mode) for mode in ("in-process", "isolated")
+               ] if args.rss_runs else []
     print_rows(rows)
+    for got in rss:
+        print_rss(got)
     return 0
 
 
@@ -237,6 +245,26 @@ def run_all(work: Path, tree: Path, total: int, args: argparse.Namespace,
     rows.append((f"hash throughput, {workers} processes", f"{mbs / many.wall:,.0f} MB/s",
                  "sha256sum", f"{mbs / tput.theirs.wall:,.0f} MB/s", "info"))
     return rows
+
+
+def daemon_rss(tree: Path, runs: int, mode: str) -> dict[str, Any]:
+    """CodeIntegrityCheck.run ``runs`` times in a fresh interpreter (bench/_integrity_rss.py)."""
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("_integrity_rss.py")),
+                           str(tree), str(runs), mode], capture_output=True, text=True,
+                          timeout=1200, check=True)
+    got: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return got
+
+
+def print_rss(got: dict[str, Any]) -> None:
+    after = got["after_mb"]
+    print(f"\ndaemon RSS, code_integrity {got['mode']:<10} (check's defaults, {len(after)} runs "
+          f"one interval apart): {got['start_mb']:.1f} MB after imports -> "
+          + ", ".join(f"{mb:.1f}" for mb in after)
+          + f" MB (+{after[-1] - got['start_mb']:.1f} MB, max +{max(after) - got['start_mb']:.1f})"
+          + (f"; largest child {got['child_peak_mb']:.1f} MB" if got["child_peak_mb"] else "")
+          + "; CPU-s per run " + ", ".join(f"{c:.2f}" for c in got["cpu_s"]))
+    print(f"  first run: {got['summaries'][0]}\n  last run:  {got['summaries'][-1]}")
 
 
 def _versus(name: str, got: Pair | Timing, other: str, target: str, limit: float,

@@ -70,8 +70,7 @@ class IntegrityStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         ensure_schema(self.path)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None,
-                                   check_same_thread=False)
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=10000")
         # As the daemon's own connection (monitor/app/store.py): in WAL mode a commit then
         # needs no fsync; a power loss may drop the last commits, never corrupt the file.
@@ -147,14 +146,20 @@ class IntegrityStore:
                     ) -> dict[str, Record] | None:
         """The observed rows as ``load(brief=True)``, their stats taken from ``files``, a
         scan that scan_matches() found equal to them (None if a row has no file there)."""
-        rows = self._db.execute("SELECT path, sha256, note FROM integrity_files "
-                                "WHERE tree_id=? AND source='observed'",
-                                (self._tree(site, tree),))
-        new = tuple.__new__
+        tree_id, new, order = self._tree(site, tree), tuple.__new__, sorted(files)
+        pairs: Iterable[tuple[str, Any]]
+        if all(map(str.isascii, order)):  # rows = ``files`` (fingerprint); key order (path
+            # BLOB: memcmp) is str order for ASCII: no path decoded (half the cost).
+            rows = self._db.execute("SELECT NULL, sha256, note FROM integrity_files WHERE "
+                                    "tree_id=? AND source='observed' ORDER BY path",
+                                    (tree_id,)).fetchall()
+            pairs = zip(order, rows, strict=False) if len(rows) == len(order) else ()
+        else:
+            pairs = ((r[0].decode("utf-8", "surrogateescape"), r) for r in self._db.execute(
+                "SELECT path, sha256, note FROM integrity_files "
+                "WHERE tree_id=? AND source='observed'", (tree_id,)))
         try:
-            got = {p: new(Record, (files[p], sha256, None, note, None, None))
-                   for p, sha256, note in
-                   ((r[0].decode("utf-8", "surrogateescape"), r[1], r[2]) for r in rows)}
+            got = {p: new(Record, (files[p], r[1], None, r[2], None, None)) for p, r in pairs}
         except KeyError:
             return None
         return got if len(got) == len(files) else None

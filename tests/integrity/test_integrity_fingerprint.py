@@ -37,6 +37,7 @@ def test_an_unchanged_tree_matches_its_fingerprint_and_a_hidden_edit_is_still_fo
         assert again.diff == quiet.diff and again.diff.changed == 0
         full = store.load(SITE, tree.root, "observed", brief=True)
         assert again.observed == full  # the same records as loading every stat
+        assert list(again.observed) == list(full)  # in the same (key) order
         # Same size, mtime put back: only ctime (and the content) differ now.
         before = target.stat()
         target.write_bytes(target.read_bytes().replace(b"<?php", b"<?PHP", 1))
@@ -94,3 +95,21 @@ def test_a_state_file_of_the_first_integrity_schema_gains_the_fingerprint(
         "PRAGMA table_info(integrity_trees)")}
     upgraded.close()
     assert {"scan_generation", "scan_fingerprint"} <= columns
+
+
+def test_non_ascii_and_non_utf8_names_load_the_same_records_as_every_stat(
+        site, state_dir, clock) -> None:
+    # Their key order (bytes) is not str order: these take the load that decodes paths.
+    (site.root / "lang" / "é.php").parent.mkdir(exist_ok=True)
+    (site.root / "lang" / "é.php").write_text("<?php // é\n")
+    (site.root / "lang" / "z.txt").write_text("z\n")
+    os.close(os.open(os.fsencode(site.root / "lang") + b"/\xff.txt", os.O_CREAT | os.O_WRONLY))
+    tree = tree_of(site)
+    with IntegrityStore.in_state_dir(state_dir) as store:
+        create_baseline(store, tree, Limits(), clock.now, "test")
+        assert matches_now(store, site.root)
+        again = verify(store, tree, Limits(rolling=False), clock.now)
+        full = store.load(SITE, tree.root, "observed", brief=True)
+    assert again.observed == full and "lang/\udcff.txt" in full and "lang/é.php" in full
+    assert all(rec.sha256 for rec in full.values() if rec.stat.kind == "file")
+    assert list(again.observed) == list(full)  # key order, as the full load gives it
