@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 _ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding checks/
 STDERR_TAIL = 300  # characters of the child's stderr quoted when it dies
+PARENT_ENV = "VIGIL_ISOLATED_PARENT"  # the daemon's pid, for the child's parent-death check
 
 
 class IsolatedError(Exception):
@@ -50,6 +51,7 @@ async def run_isolated(fn: Callable[[Any], T], arg: Any, *, timeout: float, what
     job = pickle.dumps((fn, arg), protocol=pickle.HIGHEST_PROTOCOL)
     env = dict(os.environ)  # the child imports this same code, wherever it was run from
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (_ROOT, env.get("PYTHONPATH"))))
+    env[PARENT_ENV] = str(os.getpid())
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -94,8 +96,27 @@ def _answer(code: int | None, out: bytes, err: bytes, what: str) -> Any:
     raise IsolatedError("died", f"{what}: its worker process {how}" + (f": {tail}" if tail else ""))
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG):
+    a daemon killed with SIGKILL mid-run must not leave its scan running. Elsewhere, or
+    without ctypes, the child still stops at its own read deadline."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.environ.get(PARENT_ENV, str(os.getppid())) != str(os.getppid()):
+        os._exit(1)  # the parent died before the request took effect
+
+
 def child_main() -> int:
     """The child: one job from stdin, its answer to stdout."""
+    die_with_parent()
     stdout = sys.stdout.buffer
     sys.stdout = sys.stderr  # a print() in the job must not corrupt the answer
     fn, arg = pickle.load(sys.stdin.buffer)

@@ -118,3 +118,38 @@ async def test_a_missing_code_directory_is_reported_from_the_child(
     with pytest.raises(CheckUnavailable) as got:
         await CodeIntegrityCheck(SPEC).run(context(site, state_dir, clock))
     assert "worker process" not in str(got.value) and str(site.root) in str(got.value)
+
+
+
+PARENT = """
+import asyncio, sys, time
+import psutil
+from checks.integrity.isolated import run_isolated
+
+async def main():
+    task = asyncio.create_task(run_isolated(time.sleep, 120, timeout=300, what="t"))
+    while not psutil.Process().children():
+        await asyncio.sleep(0.05)
+    print(psutil.Process().children()[0].pid, flush=True)
+    await task
+
+asyncio.run(main())
+"""
+
+
+def test_a_child_dies_with_a_daemon_killed_by_sigkill() -> None:
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = psutil.Process(int(parent.stdout.readline()))
+    parent.kill()  # SIGKILL: the parent's finally/kill never runs
+    parent.wait()
+    # Bounded wait for the kernel's parent-death signal (not a timing assertion: the
+    # child sleeps 120 s, so without PR_SET_PDEATHSIG it is still there after 30).
+    try:
+        child.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        child.kill()
+        pytest.fail("the integrity worker outlived its SIGKILLed parent")
