@@ -99,7 +99,9 @@ class PolicyEvaluator:
 
     def _slo(self, target: slo.SloTarget, now: float) -> int:
         sums = self.history.probe_sums(target.lms, slo.windows_for(target.period), now)
-        self._emit(target.lms, slo.CHECK_NAME, SLO_TYPE, slo.evaluate_slo(target, sums), now)
+        watched = self.history.minutes_watched(target.lms, now - target.period, now)
+        result = slo.evaluate_slo(target, sums, minutes_watched=watched)
+        self._emit(target.lms, slo.CHECK_NAME, SLO_TYPE, result, now)
         return 1
 
     def _emit(self, lms: str, check: str, check_type: str, result: Result, now: float) -> None:

@@ -164,6 +164,15 @@ class History:
         ).fetchone()
         return {name: (int(row[2 * i]), int(row[2 * i + 1])) for i, name in enumerate(names)}
 
+    def minutes_watched(self, lms: str, since: float, now: float) -> int | None:
+        """Minutes from the LMS's first probe bucket after ``since`` to ``now``, the current
+        one included; None without any."""
+        first = self.store.db.execute(
+            "SELECT MIN(minute) FROM slo_minutes WHERE lms = ? AND minute > ?",
+            (lms, math.floor(since / 60)),
+        ).fetchone()[0]
+        return None if first is None else math.floor(now / 60) - int(first) + 1
+
     def prune(self, samples_before: float, minutes_before: float) -> tuple[int, int]:
         with self.store.transaction() as db:
             samples = db.execute("DELETE FROM sample_history WHERE at < ?", (samples_before,))
