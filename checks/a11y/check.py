@@ -122,8 +122,15 @@ class A11yCheck:
         new = self._new_findings(audited)
         if new:
             details["new_violations"] = new
-        return Result(self._status(rules), _summary(audited, rules, new), tuple(samples),
-                      details)
+        accepted = set(self.spec.accepted_rules)
+        judged = Counter(v.impact for p in audited for v in p.violations
+                         if v.rule not in accepted)
+        summary = _summary(audited, rules, new)
+        seen_accepted = sorted({v.rule for p in audited for v in p.violations} & accepted)
+        if seen_accepted:
+            details["accepted_rules_failing"] = seen_accepted
+            summary += f" ({', '.join(seen_accepted)} accepted)"
+        return Result(self._status(judged), summary, tuple(samples), details)
 
     def _status(self, rules: Counter[str]) -> Status:
         def reached(floor: str | None) -> bool:
@@ -136,7 +143,8 @@ class A11yCheck:
     def _new_findings(self, audited: list[PageAudit]) -> list[str]:
         """Serious and critical rules failing now on a page where they did not last run."""
         now = {(p.name, v.rule) for p in audited for v in p.violations
-               if v.impact in ("serious", "critical")}
+               if v.impact in ("serious", "critical")
+               and v.rule not in self.spec.accepted_rules}
         before, self._seen = self._seen, now
         if before is None:
             return []

@@ -52,3 +52,41 @@ def test_a_login_without_password_is_named() -> None:
     problems = problems_of('[lms.checks.a11y.login]\nurl = "https://learn.example.edu/login"\n'
                            'username = "probe"\n')
     assert problems == ["lms[0].checks.a11y.login.password: required key is missing"]
+
+
+def test_an_accepted_rule_is_counted_but_does_not_fail_the_check() -> None:
+    from checks.a11y.audit import AuditOutcome, PageAudit, Violation
+    from checks.a11y.check import A11yCheck
+    from monitor.kernel.result import Status
+
+    def outcome(*rules: tuple[str, str]) -> AuditOutcome:
+        return AuditOutcome((PageAudit("course", "https://learn.example.edu/course", None, tuple(
+            Violation(rule, impact, "h", "u", ("#x",), 1) for rule, impact in rules)),))
+
+    core = ("label-content-name-mismatch", "serious")  # Moodle 5.1's user menu
+    spec = parse_config(SITE + '[lms.checks.a11y]\naccepted_rules = '
+                        '["label-content-name-mismatch"]\n', source="t.toml").lms[0].checks["a11y"]
+    assert isinstance(spec, A11ySpec)
+    check = A11yCheck(spec)
+    result = check._judge(outcome(core))
+    assert result.status is Status.OK, result.summary
+    assert result.summary == ("1 accessibility violation on 1 page: 1 serious "
+                              "(label-content-name-mismatch) (label-content-name-mismatch "
+                              "accepted)")
+    counts = {s.labels["impact"]: s.value for s in result.samples
+              if s.name == "lms_a11y_violations"}
+    assert counts["serious"] == 1.0  # still counted
+    # A rule that is not accepted still fails the check, and is new.
+    result = check._judge(outcome(core, ("image-alt", "critical")))
+    assert result.status is Status.WARNING
+    assert result.details["new_violations"] == ["image-alt on course"]
+    # Without the setting the same page is WARNING.
+    plain = A11yCheck(parse_config(SITE + "[lms.checks.a11y]\n", source="t.toml")
+                      .lms[0].checks["a11y"])  # type: ignore[arg-type]
+    assert plain._judge(outcome(core)).status is Status.WARNING
+
+
+def test_an_accepted_rule_that_is_not_an_axe_rule_id_is_named() -> None:
+    [problem] = problems_of('[lms.checks.a11y]\naccepted_rules = ["Label Mismatch"]\n')
+    assert problem == ("lms[0].checks.a11y.accepted_rules[0]: 'Label Mismatch' does not "
+                       "match ^[a-z0-9-]{1,60}$")
