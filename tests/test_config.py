@@ -152,6 +152,16 @@ def test_validate_command_accepts_a_good_file(tmp_path: Path) -> None:
     assert "OK (2 LMS" in proc.stdout
 
 
+def test_validate_command_takes_the_file_with_c_like_every_other_command() -> None:
+    proc = run_cli("config", "validate", "-c", str(ROOT / "examples" / "generic.toml"))
+    assert proc.returncode == 0, proc.stderr
+    assert "OK (2 LMS" in proc.stdout
+    for args in ((), ("a.toml", "-c", "b.toml")):
+        proc = run_cli("config", "validate", *args)
+        assert proc.returncode == 2
+        assert "give the config file once, as FILE or -c FILE" in proc.stderr
+
+
 def test_validate_command_on_missing_file_exits_2(tmp_path: Path) -> None:
     proc = run_cli("config", "validate", str(tmp_path / "missing.toml"))
     assert proc.returncode == 2

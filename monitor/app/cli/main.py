@@ -49,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="work with the config file")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     validate = config_sub.add_parser("validate", help="validate a config file, print all errors")
-    validate.add_argument("file", type=Path)
+    # Positional as first documented, and -c like every other subcommand (a user typing
+    # `vigil config validate -c vigil.toml` was refused: docs/real-moodle.md, problem 7).
+    validate.add_argument("file", type=Path, nargs="?")
+    validate.add_argument("-c", "--config", type=Path, dest="config_file")
     validate.add_argument("--strict", action="store_true",
                           help="fail on credentials that cannot be read here (${cred:NAME} "
                           "without $CREDENTIALS_DIRECTORY), instead of listing them unchecked")
@@ -179,13 +182,16 @@ def cmd_check(args: argparse.Namespace, secrets: SecretRegistry | None = None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     # Filled by load_config with every resolved secret; the log handlers redact them.
     secrets = SecretRegistry()
     _setup_logging(args.log_level, secrets)
     args.secrets = secrets  # the subcommands' load_config fills it too
     if args.command == "config":
-        code = cmd_validate(args.file, secrets, strict=args.strict)
+        if (args.file is None) == (args.config_file is None):
+            parser.error("config validate: give the config file once, as FILE or -c FILE")
+        code = cmd_validate(args.file or args.config_file, secrets, strict=args.strict)
     elif args.command == "check":
         code = cmd_check(args, secrets)
     elif args.command == "init":
