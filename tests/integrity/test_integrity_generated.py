@@ -106,3 +106,27 @@ def test_a_verdict_from_before_the_file_was_recognised_is_not_reused(tmp_path) -
     assert scan(root, files, state, plain).scripts == [f"cache/{ROUTES}"]  # an open tag
     assert scan(root, {}, state).scripts == []  # same stat, judged by shape now
     assert scan(root, {}, state).read_bytes == 0  # and that verdict is kept
+
+
+def test_a_cached_forged_verdict_is_judged_again_by_the_current_rules(tmp_path) -> None:
+    # A verdict stored by older shape rules that called Moodle's own file "forged" (the
+    # real site's CompiledContainer.php) must end with the rules fix, not last until
+    # Moodle rewrites the file.
+    root, state = tmp_path / "data", tmp_path / "state"
+    path = "localcache/di/CompiledContainer.php"
+    assert scan(root, {path: GENERATED[path]}, state).scripts == []
+    with IntegrityStore.in_state_dir(state) as store:
+        changed = store._db.execute(
+            "UPDATE integrity_files SET note = 'forged' WHERE note = 'generated'").rowcount
+    assert changed == 1
+    found = scan(root, {}, state)
+    assert found.scripts == [] and found.read_bytes > 0  # read again, passes now
+    assert scan(root, {}, state).read_bytes == 0  # and the passing verdict is kept
+
+
+def test_a_forged_generated_file_stays_found_run_after_run(tmp_path) -> None:
+    root, state = tmp_path / "data", tmp_path / "state"
+    forged = {"cache/core_component.php": "<?php system($_GET['c']);"}
+    assert scan(root, forged, state).scripts == ["cache/core_component.php"]
+    again = scan(root, {}, state)
+    assert again.scripts == ["cache/core_component.php"] and again.read_bytes > 0
