@@ -15,6 +15,7 @@ import functools
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,7 +26,7 @@ from checks.common import describe_os_error
 from checks.http_assert import Observed, judge
 from checks.http_backend import ResolveError, install_backend
 from checks.http_body import ACCEPT_ENCODING, read_bounded, read_stream
-from checks.http_direct import DirectClient, Reply
+from checks.http_direct import DirectClient
 from checks.http_spec import HttpSpec
 from checks.http_timing import CURRENT_TIMER, PHASES, PhaseTimer
 from monitor.kernel.metric import MetricSpec, declare
@@ -177,10 +178,9 @@ class HttpCheck:
             extensions={"trace": timer.trace, **self._extensions})
         response = await client.send(request, stream=True)
         try:
-            timer.doing = "reading body"
-            body_start = time.perf_counter()
-            size, body, too_large = await self._read_body(response)
-            timer.add("transfer", time.perf_counter() - body_start)
+            size, body, too_large = await self._read_body(
+                timer, response.headers,
+                lambda: read_bounded(response, self.spec.body_size_limit, self._keep_body))
         finally:
             await response.aclose()
         return self._judged(response.status_code, response.headers, str(response.url),
@@ -191,10 +191,10 @@ class HttpCheck:
                             ctx: CheckContext) -> Result:
         reply = await self._direct_client().send(url, timer)
         try:
-            timer.doing = "reading body"
-            body_start = time.perf_counter()
-            size, body, too_large = await self._read_reply(reply)
-            timer.add("transfer", time.perf_counter() - body_start)
+            size, body, too_large = await self._read_body(
+                timer, reply.headers,
+                lambda: read_stream(reply.aiter_raw(), reply.headers.get("content-encoding", ""),
+                                    self.spec.body_size_limit, self._keep_body))
         finally:
             reply.aclose()
         return self._judged(reply.status_code, reply.headers, str(reply.url), reply.redirects,
@@ -233,21 +233,22 @@ class HttpCheck:
                    "phases": _rounded(timer)}
         return Result(status, summary, tuple(samples), details)
 
-    async def _read_body(self, response: httpx.Response) -> tuple[int, bytes | None, bool]:
-        """Stream the body, keeping it only if an assertion needs it; stop past the limit.
-
-        Decompressed in bounded steps (checks/http_body.py): a gzip bomb stops at the
-        limit instead of inflating a whole network chunk first."""
-        if self._announced_too_large(response.headers):
-            return 0, None, True  # announced as too large: no need to download it
-        return await read_bounded(response, self.spec.body_size_limit, self._keep_body)
-
-    async def _read_reply(self, reply: Reply) -> tuple[int, bytes | None, bool]:
-        """``_read_body`` for the direct path's reply."""
-        if self._announced_too_large(reply.headers):
-            return 0, None, True
-        return await read_stream(reply.aiter_raw(), reply.headers.get("content-encoding", ""),
-                                 self.spec.body_size_limit, self._keep_body)
+    async def _read_body(
+        self, timer: PhaseTimer, headers: httpx.Headers,
+        read: Callable[[], Awaitable[tuple[int, bytes | None, bool]]],
+    ) -> tuple[int, bytes | None, bool]:
+        """Stream the body, keeping it only if an assertion needs it; stop past the limit;
+        its time is the "transfer" phase. ``read`` streams it (the httpx response's or the
+        direct path's reply), decompressed in bounded steps (checks/http_body.py): a gzip
+        bomb stops at the limit instead of inflating a whole network chunk first."""
+        timer.doing = "reading body"
+        body_start = time.perf_counter()
+        if self._announced_too_large(headers):
+            read_out: tuple[int, bytes | None, bool] = (0, None, True)  # no need to download
+        else:
+            read_out = await read()
+        timer.add("transfer", time.perf_counter() - body_start)
+        return read_out
 
     def _announced_too_large(self, headers: httpx.Headers) -> bool:
         declared = headers.get("content-length", "")
