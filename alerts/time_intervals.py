@@ -15,11 +15,12 @@ import calendar
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from monitor.kernel.spec import StrictModel
+from monitor.kernel.zones import Timezone
 
 WEEKDAYS = {name: index for index, name in enumerate(
     ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))}
@@ -111,16 +112,8 @@ class TimeInterval(StrictModel):
     days_of_month: Annotated[list[Range], BeforeValidator(_days)] = Field(default_factory=list)
     months: Annotated[list[Range], BeforeValidator(_months)] = Field(default_factory=list)
     years: Annotated[list[Range], BeforeValidator(_years)] = Field(default_factory=list)
-    location: str = "UTC"
+    location: Timezone = "UTC"
 
-    @field_validator("location")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
-        return value
 
     def contains(self, now: float) -> bool:
         local = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(self.location))

@@ -16,11 +16,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from monitor.kernel.spec import PositiveDuration, StrictModel
+from monitor.kernel.zones import known_zone
 
 WindowKind = Literal["once", "recurring", "manual"]
 WINDOW_KINDS = ("once", "recurring", "manual")
@@ -298,15 +299,3 @@ def from_utc(timestamp: float, zone: str) -> datetime:
 def human_duration(seconds: float) -> str:
     return str(timedelta(seconds=round(seconds)))
 
-
-def known_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Berlin, "
-                         "America/New_York, UTC)") from None
-    return value
-
-
-# An IANA timezone name, checked at load (also the console's server.timezone).
-Timezone = Annotated[str, AfterValidator(known_zone)]

@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from alerts.config import AlertingConfig
-from alerts.maintenance.model import Timezone, WindowSpec
+from alerts.maintenance.model import WindowSpec
 from alerts.messages import Renderer, TemplateRenderError
 from alerts.predict_rules import GAUGES_CONTEXT
 from checks.canvas.registry import DEFAULT_CANVAS_CHECKS
@@ -45,6 +45,7 @@ from monitor.app.tokens import ApiToken, TokenConfig, api_tokens, tokens_problem
 from monitor.app.tokens import log as token_log
 from monitor.kernel.redact import SecretRegistry
 from monitor.kernel.spec import CheckSpec, PositiveDuration, StrictModel
+from monitor.kernel.zones import Timezone
 
 
 def _check_type_of(value: Any) -> str | None:

@@ -37,7 +37,7 @@ def test_weekly_periods_run_monday_to_monday_utc():
     ('every = "7d"', "report: set receivers (e-mail receivers of [alerts]) or directory"),
     ('receivers = ["mail"]\nevery = "10m"', "report.every: must be at least 1h"),
     ('receivers = ["mail"]\ntimezone = "Mars/Olympus"',
-     "report.timezone: unknown timezone 'Mars/Olympus'"),
+     "report.timezone: 'Mars/Olympus' is not an IANA timezone"),
     ('directory = "reports"', "report.directory: must be an absolute path"),
     ('receivers = ["mail"]\nformat = "docx"', "report.format: Input should be 'html' or 'pdf'"),
 ])

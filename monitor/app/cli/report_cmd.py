@@ -13,7 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.app.config import ConfigError, load_config
 from monitor.app.report.gather import gather
@@ -23,6 +22,7 @@ from monitor.app.store import STATE_FILE, StateStore
 from monitor.kernel.clock import SystemClock
 from monitor.kernel.database import StoreError
 from monitor.kernel.redact import SecretRegistry
+from monitor.kernel.zones import known_zone
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -59,10 +59,9 @@ def main(args: argparse.Namespace) -> int:
                      f"(known: {', '.join(names) or 'none'})", EXIT_USAGE)
     zone = args.timezone or (config.report.timezone if config.report else "UTC")
     try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return _fail(f"--timezone: unknown timezone {zone!r} (use an IANA name such as "
-                     "Europe/Berlin)", EXIT_USAGE)
+        known_zone(zone)
+    except ValueError as exc:
+        return _fail(f"--timezone: {exc}", EXIT_USAGE)
     now = SystemClock().time()
     try:
         since, until = period(args.since, args.until, now, zone)

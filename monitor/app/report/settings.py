@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from monitor.kernel.spec import PositiveDuration, StrictModel
+from monitor.kernel.zones import Timezone
 
 HOUR = 3600.0
 
@@ -30,7 +30,7 @@ class ReportSettings(StrictModel):
     receivers: list[str] = Field(default_factory=list)  # names of e-mail receivers
     directory: Path | None = None  # also written here as <lms>-<end date>.<format>
     format: Literal["html", "pdf"] = "html"
-    timezone: str = "UTC"  # how times are shown in the report
+    timezone: Timezone = "UTC"  # how times are shown in the report
 
     @field_validator("every")
     @classmethod
@@ -45,16 +45,6 @@ class ReportSettings(StrictModel):
         if value is not None and not value.is_absolute():
             raise ValueError(f"must be an absolute path, not {str(value)!r} (the daemon's "
                              "working directory is not the config's)")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as "
-                             "\"Europe/Berlin\")") from None
         return value
 
     @model_validator(mode="after")
