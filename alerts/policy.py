@@ -21,10 +21,12 @@ from monitor.kernel.spec import PositiveDuration, StrictModel
 Severity = Literal["info", "warning", "critical", "page"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical", "page")
 StatusName = Literal["OK", "WARNING", "CRITICAL", "UNKNOWN"]
-# A failing check's severity before any rule (Nagios status -> on-call urgency).
+# A failing check's severity before any rule (Nagios status -> on-call urgency). UNKNOWN
+# means Vigil could not judge: told as a warning, not paged (a real site saw a firewalled
+# update check page as critical); a severity rule raises it where blindness must page.
 STATUS_SEVERITY: dict[Status, Severity] = {
     Status.OK: "info", Status.WARNING: "warning",
-    Status.CRITICAL: "critical", Status.UNKNOWN: "critical",
+    Status.CRITICAL: "critical", Status.UNKNOWN: "warning",
 }
 EXAM_ATTEMPTS_SAMPLE = "lms_moodle_exam_attempts_in_progress"
 

@@ -166,6 +166,22 @@ def test_an_exam_starting_while_firing_raises_the_severity_once(store: StateStor
     assert store.alert_events(fp)[1].dedup_key == f"{fp}:1:severity1"
 
 
+def test_a_blind_check_is_a_warning_and_a_firing_warning_is_not_paged_for_one_unknown(
+    store: StateStore,
+) -> None:
+    """UNKNOWN (Vigil cannot judge) fires as a warning: told, nobody woken. A standing
+    warning that sees one UNKNOWN stays a warning (severity only rises while firing)."""
+    s = site(store)
+    s.run("backups", "UUU")
+    assert store.get_alert(fingerprint("moodle", "backups")).severity == "warning"  # type: ignore[union-attr]
+    s.run("disk", "WWWUW")
+    assert s.events("disk") == [("firing", "pending")]
+    assert store.get_alert(fingerprint("moodle", "disk")).severity == "warning"  # type: ignore[union-attr]
+    s.run("http", "UUC")  # a real failure after it still raises it
+    assert [k for k, _ in s.events("http")] == ["firing"]
+    assert store.get_alert(fingerprint("moodle", "http")).severity == "critical"  # type: ignore[union-attr]
+
+
 def test_severity_rules_from_config(store: StateStore) -> None:
     s = site(store, severity_rules=[
         {"lms": ["moodle"], "check_type": ["tls"], "status": ["WARNING"], "severity": "info"},

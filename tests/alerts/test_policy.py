@@ -41,7 +41,7 @@ class SevCase:
 SEV_CASES = [
     SevCase("warning_maps_to_warning", Status.WARNING, "warning"),
     SevCase("critical_maps_to_critical", Status.CRITICAL, "critical"),
-    SevCase("unknown_maps_to_critical", Status.UNKNOWN, "critical"),
+    SevCase("unknown_maps_to_warning", Status.UNKNOWN, "warning"),
     SevCase("a_rule_on_check_type_and_status_sets_it", Status.WARNING, "info",
             check_type="tls", rules=({"check_type": ["tls"], "status": ["WARNING"],
                                       "severity": "info"},)),
