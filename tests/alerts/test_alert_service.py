@@ -266,6 +266,17 @@ def test_the_database_parent_holds_only_when_it_cannot_read_the_database(
     assert alert is not None and alert.held == held
 
 
+def test_an_unwritable_dataroot_is_told_with_the_http_500_not_after_the_repair(
+    store: StateStore,
+) -> None:
+    s = site(store)
+    s.run("http", "CCC")
+    s.run("dataroot", "CCC", check_type="moodle_dataroot")
+    s.run("availability", "CCC", check_type="moodle_availability")  # a symptom: held
+    assert s.events("dataroot") == [("firing", "pending")]
+    assert s.events("availability") == [("firing", "held:dependency:moodle/http")]
+
+
 def test_explicit_dependencies_across_lms_and_the_default_off_switch(store: StateStore) -> None:
     s = site(store, dependencies={"moodle_defaults": False})
     s.specs["web"] = CheckSpec(type="http", depends_on=["db-host/postgres"])

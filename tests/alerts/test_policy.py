@@ -132,12 +132,18 @@ def test_flapping_detection_can_be_turned_off() -> None:
 
 
 # -- dependencies ---------------------------------------------------------------
-SIBLINGS = {"http": "http", "cron": "moodle_cron", "exams": "moodle_exams", "tls": "tls"}
+SIBLINGS = {"http": "http", "cron": "moodle_cron", "exams": "moodle_exams", "tls": "tls",
+            "dataroot": "moodle_dataroot", "maintenance": "moodle_maintenance"}
 
 
 @pytest.mark.parametrize(("check", "check_type", "depends_on", "expected"), [
     ("exams", "moodle_exams", [], {"m/http": {"CRITICAL", "UNKNOWN"}, "m/cron": {"UNKNOWN"}}),
     ("cron", "moodle_cron", [], {"m/http": {"CRITICAL", "UNKNOWN"}}),  # not on itself
+    # Causes of an HTTP 500/503, not its symptoms: told with the outage, not held.
+    ("dataroot", "moodle_dataroot", [], {"m/cron": {"UNKNOWN"}}),
+    ("maintenance", "moodle_maintenance", [], {"m/cron": {"UNKNOWN"}}),
+    ("maintenance", "moodle_maintenance", ["http"], {"m/http": {"CRITICAL", "UNKNOWN"},
+                                                     "m/cron": {"UNKNOWN"}}),
     ("tls", "tls", [], {}),                                  # only Moodle checks by default
     ("http", "http", [], {}),
     ("tls", "tls", ["http", "db-host/postgres"],
