@@ -18,7 +18,11 @@ Semantics copied from Moodle (public/ prefix from 5.1 on):
   completion and failure clear them. A row that names this host and a pid that no longer
   exists was left by a cron process that died (manager::cleanup_metadata() only repairs such
   rows after 1 h, and only if it can take the task's lock).
-- manager::get_next_scheduled_task() picks tasks with nextruntime < the cron run's start.
+- manager::get_next_scheduled_task() picks tasks with nextruntime < the cron run's start,
+  and skips a task whose plugin is disabled (plugininfo is_enabled() === false, manager.php
+  1060-1067): its nextruntime stays in the past for ever, so such tasks are never overdue
+  (which plugins are disabled: checks/moodle/plugin_state.py). maxfaildelay.php skips only
+  task_scheduled.disabled, so failing tasks of disabled plugins are still counted.
 
 Index use: task_scheduled holds one row per task class (a few hundred at most) and has only
 its unique classname index, so each query reads the whole small table; nothing here grows
@@ -38,6 +42,7 @@ from pydantic import Field, field_validator, model_validator
 from checks.base import CheckContext
 from checks.common import check_order
 from checks.lazy import lazy_import
+from checks.moodle.plugin_state import disabled_components
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from monitor.kernel.metric import MetricSpec, declare
@@ -193,8 +198,9 @@ class ScheduledTasksSpec(TaskSpec):
     # scheduled-task runners ($CFG->task_scheduled_max_runtime, default 30 min) with room to
     # spare, yet still catches an hourly task that missed a whole cycle. None: no overdue check.
     overdue_grace: Seconds | None = 3600.0
-    # Classnames never reported overdue: tasks of a disabled plugin or disabled by
-    # $CFG->scheduled_tasks in config.php, which task_scheduled.disabled does not show.
+    # Classnames never reported overdue: tasks disabled by $CFG->scheduled_tasks in
+    # config.php (task_scheduled.disabled does not show it), or of a disabled plugin whose
+    # type plugin_state.py does not judge (those are left in, not guessed).
     overdue_ignore: tuple[str, ...] = ()
 
     @field_validator("overdue_ignore")
@@ -207,6 +213,8 @@ class ScheduledTasksSpec(TaskSpec):
 @dataclass(slots=True)
 class _Scan:
     enabled: int
+    plugin_disabled: int  # enabled tasks of disabled plugins: cron skips them
+    disabled_components: list[str]
     failing: list[dict[str, Any]]
     failing_count: int
     max_fail_delay: int
@@ -224,9 +232,14 @@ def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec) -> 
     ts = moodle_tables(prefix).task_scheduled
     enabled = ts.c.disabled == 0
     failing = sa.and_(enabled, ts.c.faildelay > 0)
+    # One row per task class, so the distinct components are a few hundred at most.
+    components = conn.execute(sa.select(ts.c.component).where(enabled).distinct()
+                              .limit(5000)).scalars().all()
+    skipped = sorted(disabled_components(conn, prefix, components))
+    quiet = ts.c.component.in_(skipped) if skipped else sa.false()
     overdue: sa.ColumnElement[bool] = sa.false()
     if spec.overdue_grace is not None:
-        overdue = sa.and_(enabled, ts.c.timestarted.is_(None),
+        overdue = sa.and_(enabled, sa.not_(quiet), ts.c.timestarted.is_(None),
                           sa.func.coalesce(ts.c.faildelay, 0) == 0,
                           ts.c.nextruntime < now - int(spec.overdue_grace))
         if spec.overdue_ignore:
@@ -235,7 +248,7 @@ def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec) -> 
     totals = conn.execute(sa.select(
         _count(enabled), _count(failing),
         sa.func.coalesce(sa.func.max(sa.case((failing, ts.c.faildelay))), 0),
-        _count(overdue), _count(running))).one()
+        _count(overdue), _count(running), _count(sa.and_(enabled, quiet)))).one()
     fail_rows = conn.execute(
         sa.select(ts.c.classname, ts.c.faildelay, ts.c.lastruntime, ts.c.nextruntime)
         .where(failing).order_by(ts.c.faildelay.desc(), ts.c.classname).limit(DETAIL_LIMIT))
@@ -248,6 +261,7 @@ def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec) -> 
     return _Scan(
         enabled=int(totals[0]), failing_count=int(totals[1]), max_fail_delay=int(totals[2]),
         overdue_count=int(totals[3]), running_count=int(totals[4]),
+        plugin_disabled=int(totals[5]), disabled_components=skipped[:DETAIL_LIMIT],
         failing=[{"classname": r.classname, "faildelay": int(r.faildelay),
                   "lastruntime": r.lastruntime, "nextruntime": r.nextruntime}
                  for r in fail_rows],
@@ -269,9 +283,11 @@ class ScheduledTasksCheck:
         scan = await db.run(ctx, lambda conn: _scan(conn, db.prefix, now, self.spec))
         running = await judge_running(ctx, scan.running, scan.running_count, self.spec,
                                       self.processes)
+        skipped = (f" ({scan.plugin_disabled} of disabled plugins, not expected to run)"
+                   if scan.plugin_disabled else "")
         status, summary = summarize(self._problems(scan) + running_problems(
-            running, "scheduled"), f"{scan.enabled} scheduled tasks enabled, none failing or "
-            f"overdue; {scan.running_count} running")
+            running, "scheduled"), f"{scan.enabled} scheduled tasks enabled{skipped}, none "
+            f"failing or overdue; {scan.running_count} running")
         samples = (
             Sample("lms_moodle_scheduled_tasks_failing", scan.failing_count),
             Sample("lms_moodle_scheduled_tasks_overdue", scan.overdue_count),
@@ -280,7 +296,9 @@ class ScheduledTasksCheck:
             Sample("lms_moodle_scheduled_max_fail_delay_seconds", scan.max_fail_delay),
             Sample("lms_moodle_scheduled_longest_runtime_seconds", round(running.longest)),
         )
-        details = {"enabled": scan.enabled, "failing": scan.failing, "overdue": scan.overdue,
+        details = {"enabled": scan.enabled, "plugin_disabled": scan.plugin_disabled,
+                   "disabled_components": scan.disabled_components,
+                   "failing": scan.failing, "overdue": scan.overdue,
                    "running": list(running.details)}
         return Result(status, summary, samples, details)
 
@@ -299,7 +317,7 @@ class ScheduledTasksCheck:
             worst = scan.overdue[0]
             text = (f"{scan.overdue_count} scheduled task(s) overdue: {worst['classname']} "
                     f"by {fmt_duration(worst['overdue_seconds'])}")
-            if scan.overdue_count >= max(3, scan.enabled // 2):
+            if scan.overdue_count >= max(3, (scan.enabled - scan.plugin_disabled) // 2):
                 text += " (most tasks are overdue: is cron running?)"
             problems.append((Status.WARNING, text))
         return problems

@@ -1,0 +1,191 @@
+"""Which plugins Moodle counts as disabled, read from the database as core_plugin_manager reads it.
+
+Data flow: checks/moodle/tasks.py passes the components of its task_scheduled rows ->
+disabled_components(conn, prefix, components) -> at most four small look-ups (config,
+config_plugins, and the modules, block, message_processors, repository tables, each
+filtered by the plugin names asked about) -> the components whose plugininfo is_enabled()
+returns false, so cron never runs their scheduled tasks.
+
+Semantics copied from Moodle 5.1+ (train2023-31/moodle 1545c946, files under public/):
+- lib/classes/task/manager.php:1060-1067 get_next_scheduled_task(): a task is skipped when
+  ``$plugininfo->is_enabled() === false && !$task->get_run_if_component_disabled()``. null
+  (a type without an enabled state) runs; core components ('moodle', core_*) have no
+  plugininfo and run. No stock task overrides get_run_if_component_disabled()
+  (task/scheduled_task.php:345 returns false; no other definition in the tree).
+- lib/classes/plugininfo/base.php:513-526 is_enabled(): isset(get_enabled_plugins()[$name]),
+  null when the type's get_enabled_plugins() is null (base.php:106, the default).
+- Per type, the enabled list (``_RULES``):
+  enrol        plugininfo/enrol.php:44-53   explode(',', $CFG->enrol_plugins_enabled)
+  auth         plugininfo/auth.php:53-63    'nologin', 'manual' + explode(',', $CFG->auth)
+  antivirus    plugininfo/antivirus.php     explode(',', $CFG->antiviruses), none if empty
+  mod          plugininfo/mod.php:43-46     modules rows with visible = 1
+  block        plugininfo/block.php:43-47   block rows with visible = 1
+  message      plugininfo/message.php:43-46 message_processors rows with enabled = 1
+  repository   plugininfo/repository.php:55-58  any repository row: a type "enabled but
+               hidden" (visible 0) is still enabled
+  logstore     admin/tool/log/classes/plugininfo/logstore.php:40-48
+               'logstore_<name>' in get_config('tool_log', 'enabled_stores')
+  factor       admin/tool/mfa/classes/plugininfo/factor.php:248-261 and
+               local/factor/object_factor_base.php:101-107: get_config('factor_<name>',
+               'enabled') == 1
+  customfield, aiprovider, availability, communication, smsgateway, dataformat, format,
+  qbank        plugininfo/<type>.php get_enabled_plugins(): empty(get_config('<type>_<name>',
+               'disabled')); contenttype the same with 'contentbank_<name>'
+- tool and h5plib return true; cachestore, cachelock, local, report, search, theme and the
+  subplugin types without a get_enabled_plugins() (ltiservice, workshopallocation, ...) null:
+  their tasks always run. Every type not in ``_RULES`` is kept as enabled, including the
+  ones Moodle can disable but this module does not read (qtype, qbehaviour, filter, editor,
+  paygw, media, fileconverter, webservice, portfolio, gradepenalty, aiplacement, assign and
+  bbb subplugins, mnetservice): a guess must never hide an overdue task.
+Not visible from the database: $CFG settings forced in config.php, a plugin missing from
+disk (base.php:514, is_enabled() false) and deprecated plugin types (manager.php:1015-1023).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from checks.lazy import lazy_import
+from checks.moodle.schema import moodle_tables
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
+else:
+    sa = lazy_import("sqlalchemy")
+
+
+@dataclass(frozen=True, slots=True)
+class _ConfigList:
+    """Enabled: the name is in explode(',', $CFG->{setting}), or always enabled."""
+
+    setting: str
+    always: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _TableRow:
+    """Enabled: a row of ``table`` names the plugin (and has ``flag`` = 1, if given)."""
+
+    table: str
+    column: str
+    flag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _PluginSetting:
+    """Enabled: decided by one config_plugins value (see _enabled_by_setting)."""
+
+    kind: str  # "list": prefix+name in a CSV value; "disabled": empty(); "enabled": == 1
+    plugin: str  # the config_plugins.plugin; "{}" is replaced by the plugin's name
+    name: str
+    item_prefix: str = ""
+
+
+_Rule = _ConfigList | _TableRow | _PluginSetting
+
+
+def _disabled_flag(prefix: str) -> _PluginSetting:
+    return _PluginSetting("disabled", prefix + "_{}", "disabled")
+
+
+_RULES: dict[str, _Rule] = {
+    "enrol": _ConfigList("enrol_plugins_enabled"),
+    "auth": _ConfigList("auth", ("nologin", "manual")),
+    "antivirus": _ConfigList("antiviruses"),
+    "mod": _TableRow("modules", "name", "visible"),
+    "block": _TableRow("block", "name", "visible"),
+    "message": _TableRow("message_processors", "name", "enabled"),
+    "repository": _TableRow("repository", "type", None),
+    "logstore": _PluginSetting("list", "tool_log", "enabled_stores", "logstore_"),
+    "factor": _PluginSetting("enabled", "factor_{}", "enabled"),
+    **{t: _disabled_flag(t) for t in ("customfield", "aiprovider", "availability",
+                                      "communication", "smsgateway", "dataformat",
+                                      "format", "qbank")},
+    "contenttype": _disabled_flag("contentbank"),
+}
+JUDGED_TYPES = tuple(sorted(_RULES))
+
+# PHP 8 numeric strings (leading and trailing whitespace allowed), for `$status == 1`.
+_PHP_NUMERIC = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def split_component(component: str) -> tuple[str, str] | None:
+    """core_component::normalize_component() for 'type_name'; None for core or no type."""
+    if component in ("moodle", "core", "") or "_" not in component:
+        return None  # core, or a name without a type Moodle resolves from its code tree
+    plugintype, name = component.split("_", 1)
+    return None if plugintype in ("core", "moodle") else (plugintype, name)
+
+
+def _php_empty(value: str | None) -> bool:
+    return value is None or value in ("", "0")
+
+
+def _php_equals_one(value: str | None) -> bool:
+    return value is not None and bool(_PHP_NUMERIC.fullmatch(value)) and float(value) == 1
+
+
+def _csv_has(value: str | None, item: str) -> bool:
+    # explode(',', null) gives [''] in PHP: an unset list enables nothing.
+    return item in (value or "").split(",")
+
+
+def _enabled_by_setting(rule: _PluginSetting, name: str, value: str | None) -> bool:
+    if rule.kind == "list":
+        return _csv_has(value, rule.item_prefix + name)
+    if rule.kind == "enabled":
+        return _php_equals_one(value)
+    return _php_empty(value)
+
+
+def disabled_components(conn: Connection, prefix: str, components: Iterable[str]) -> set[str]:
+    """The components whose plugininfo is_enabled() is false, among ``components``."""
+    tables = moodle_tables(prefix)
+    judged = {c: parts for c in components
+              if (parts := split_component(c)) and parts[0] in _RULES}
+    settings: set[str] = set()
+    pairs: set[tuple[str, str]] = set()
+    table_names: dict[_TableRow, set[str]] = defaultdict(set)
+    for plugintype, name in judged.values():
+        rule = _RULES[plugintype]
+        if isinstance(rule, _ConfigList):
+            settings.add(rule.setting)
+        elif isinstance(rule, _TableRow):
+            table_names[rule].add(name)
+        else:
+            pairs.add((rule.plugin.format(name), rule.name))
+    config: dict[str, str] = {}
+    if settings:
+        cfg = tables.config
+        config = {r.name: r.value for r in conn.execute(
+            sa.select(cfg.c.name, cfg.c.value).where(cfg.c.name.in_(sorted(settings))))}
+    plugin_values: dict[tuple[str, str], str] = {}
+    if pairs:
+        cp = tables.config_plugins
+        rows = conn.execute(sa.select(cp.c.plugin, cp.c.name, cp.c.value).where(
+            cp.c.plugin.in_(sorted({p for p, _ in pairs})),
+            cp.c.name.in_(sorted({n for _, n in pairs}))))
+        plugin_values = {(r.plugin, r.name): r.value for r in rows}
+    enabled_rows: dict[_TableRow, set[str]] = {}
+    for rule, names in table_names.items():
+        t = tables[rule.table]
+        query = sa.select(t.c[rule.column]).where(t.c[rule.column].in_(sorted(names)))
+        if rule.flag is not None:
+            query = query.where(t.c[rule.flag] == 1)
+        enabled_rows[rule] = {str(v) for v in conn.execute(query.distinct()).scalars()}
+
+    def enabled(plugintype: str, name: str) -> bool:
+        rule = _RULES[plugintype]
+        if isinstance(rule, _ConfigList):
+            return name in rule.always or _csv_has(config.get(rule.setting), name)
+        if isinstance(rule, _TableRow):
+            return name in enabled_rows[rule]
+        return _enabled_by_setting(rule, name,
+                                   plugin_values.get((rule.plugin.format(name), rule.name)))
+
+    return {c for c, (plugintype, name) in judged.items() if not enabled(plugintype, name)}
