@@ -1,10 +1,10 @@
 """Which plugins Moodle counts as disabled, read from the database as core_plugin_manager reads it.
 
-Data flow: checks/moodle/tasks.py passes the components of its task_scheduled rows ->
-disabled_components(conn, prefix, components) -> at most four small look-ups (config,
-config_plugins, and the modules, block, message_processors, repository tables, each
-filtered by the plugin names asked about) -> the components whose plugininfo is_enabled()
-returns false, so cron never runs their scheduled tasks.
+Data flow: checks/moodle/tasks.py -> disabled_task_components(conn, prefix) -> the distinct
+components of enabled task_scheduled rows (one row per task class: a few hundred at most)
+-> a few small look-ups (config, config_plugins, and the modules, block,
+message_processors, repository tables, each filtered by the plugin names asked about) ->
+the components whose plugininfo is_enabled() is false: cron never runs their tasks.
 
 Semantics copied from Moodle 5.1+ (train2023-31/moodle 1545c946, files under public/):
 - lib/classes/task/manager.php:1060-1067 get_next_scheduled_task(): a task is skipped when
@@ -17,7 +17,7 @@ Semantics copied from Moodle 5.1+ (train2023-31/moodle 1545c946, files under pub
 - Per type, the enabled list (``_RULES``):
   enrol        plugininfo/enrol.php:44-53   explode(',', $CFG->enrol_plugins_enabled)
   auth         plugininfo/auth.php:53-63    'nologin', 'manual' + explode(',', $CFG->auth)
-  antivirus    plugininfo/antivirus.php     explode(',', $CFG->antiviruses), none if empty
+  antivirus    plugininfo/antivirus.php:47-60 explode(',', $CFG->antiviruses), none if empty
   mod          plugininfo/mod.php:43-46     modules rows with visible = 1
   block        plugininfo/block.php:43-47   block rows with visible = 1
   message      plugininfo/message.php:43-46 message_processors rows with enabled = 1
@@ -37,6 +37,8 @@ Semantics copied from Moodle 5.1+ (train2023-31/moodle 1545c946, files under pub
   ones Moodle can disable but this module does not read (qtype, qbehaviour, filter, editor,
   paygw, media, fileconverter, webservice, portfolio, gradepenalty, aiplacement, assign and
   bbb subplugins, mnetservice): a guess must never hide an overdue task.
+admin/tool/task/classes/check/maxfaildelay.php skips only $task->get_disabled(), not a
+disabled component: tasks.py still counts such a task's failures.
 Not visible from the database: $CFG settings forced in config.php, a plugin missing from
 disk (base.php:514, is_enabled() false) and deprecated plugin types (manager.php:1015-1023).
 """
@@ -189,3 +191,11 @@ def disabled_components(conn: Connection, prefix: str, components: Iterable[str]
                                    plugin_values.get((rule.plugin.format(name), rule.name)))
 
     return {c for c, (plugintype, name) in judged.items() if not enabled(plugintype, name)}
+
+
+def disabled_task_components(conn: Connection, prefix: str) -> list[str]:
+    """Components of enabled scheduled tasks whose plugin is disabled, sorted."""
+    ts = moodle_tables(prefix).task_scheduled
+    components = conn.execute(sa.select(ts.c.component).where(ts.c.disabled == 0).distinct()
+                              .limit(5000)).scalars().all()
+    return sorted(disabled_components(conn, prefix, components))

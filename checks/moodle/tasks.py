@@ -18,11 +18,8 @@ Semantics copied from Moodle (public/ prefix from 5.1 on):
   completion and failure clear them. A row that names this host and a pid that no longer
   exists was left by a cron process that died (manager::cleanup_metadata() only repairs such
   rows after 1 h, and only if it can take the task's lock).
-- manager::get_next_scheduled_task() picks tasks with nextruntime < the cron run's start,
-  and skips a task whose plugin is disabled (plugininfo is_enabled() === false, manager.php
-  1060-1067): its nextruntime stays in the past for ever, so such tasks are never overdue
-  (which plugins are disabled: checks/moodle/plugin_state.py). maxfaildelay.php skips only
-  task_scheduled.disabled, so failing tasks of disabled plugins are still counted.
+- manager::get_next_scheduled_task() picks tasks with nextruntime < the cron run's start, not
+  those of a disabled plugin (plugin_state.py): never overdue, but failing ones still count.
 
 Index use: task_scheduled holds one row per task class (a few hundred at most) and has only
 its unique classname index, so each query reads the whole small table; nothing here grows
@@ -42,7 +39,7 @@ from pydantic import Field, field_validator, model_validator
 from checks.base import CheckContext
 from checks.common import check_order
 from checks.lazy import lazy_import
-from checks.moodle.plugin_state import disabled_components
+from checks.moodle.plugin_state import disabled_task_components
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
 from monitor.kernel.metric import MetricSpec, declare
@@ -198,9 +195,8 @@ class ScheduledTasksSpec(TaskSpec):
     # scheduled-task runners ($CFG->task_scheduled_max_runtime, default 30 min) with room to
     # spare, yet still catches an hourly task that missed a whole cycle. None: no overdue check.
     overdue_grace: Seconds | None = 3600.0
-    # Classnames never reported overdue: tasks disabled by $CFG->scheduled_tasks in
-    # config.php (task_scheduled.disabled does not show it), or of a disabled plugin whose
-    # type plugin_state.py does not judge (those are left in, not guessed).
+    # Classnames never reported overdue: tasks disabled by $CFG->scheduled_tasks in config.php
+    # (not in task_scheduled.disabled), or of a disabled plugin plugin_state.py cannot judge.
     overdue_ignore: tuple[str, ...] = ()
 
     @field_validator("overdue_ignore")
@@ -232,10 +228,7 @@ def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec) -> 
     ts = moodle_tables(prefix).task_scheduled
     enabled = ts.c.disabled == 0
     failing = sa.and_(enabled, ts.c.faildelay > 0)
-    # One row per task class, so the distinct components are a few hundred at most.
-    components = conn.execute(sa.select(ts.c.component).where(enabled).distinct()
-                              .limit(5000)).scalars().all()
-    skipped = sorted(disabled_components(conn, prefix, components))
+    skipped = disabled_task_components(conn, prefix)
     quiet = ts.c.component.in_(skipped) if skipped else sa.false()
     overdue: sa.ColumnElement[bool] = sa.false()
     if spec.overdue_grace is not None:
@@ -297,9 +290,8 @@ class ScheduledTasksCheck:
             Sample("lms_moodle_scheduled_longest_runtime_seconds", round(running.longest)),
         )
         details = {"enabled": scan.enabled, "plugin_disabled": scan.plugin_disabled,
-                   "disabled_components": scan.disabled_components,
-                   "failing": scan.failing, "overdue": scan.overdue,
-                   "running": list(running.details)}
+                   "disabled_components": scan.disabled_components, "failing": scan.failing,
+                   "overdue": scan.overdue, "running": list(running.details)}
         return Result(status, summary, samples, details)
 
     def _problems(self, scan: _Scan) -> list[tuple[Status, str]]:

@@ -54,7 +54,8 @@ class Scenario(SiteRows, PluginRows, TaskRows, PeopleRows, LogRows, ContentRows)
         siteadmins '2', tool_task lastcronstart now-30 / lastcroninterval 60,
         stock plugins' enabled state (stock_plugins: logstore_standard enabled, with JSON
         ``other``); the core and stock plugin scheduled tasks, all on time except those of
-        plugins a stock install disables, which never ran since the install; system context, roles, category, front page, guest (id 1) and admin (id 2);
+        plugins a stock install disables, which never ran since the install; system
+        context, roles, category, front page, guest (id 1) and admin (id 2);
         students 3..8 active in the last 10 minutes, courses 2 and 3 with enrolments, a
         few completions, logins in the last hour, automated backups OK, three files.
         No adhoc tasks, no failures, nothing running.
