@@ -39,19 +39,25 @@ Semantics copied from Moodle 5.1+ (train2023-31/moodle 1545c946, files under pub
   bbb subplugins, mnetservice): a guess must never hide an overdue task.
 admin/tool/task/classes/check/maxfaildelay.php skips only $task->get_disabled(), not a
 disabled component: tasks.py still counts such a task's failures.
-Not visible from the database: $CFG settings forced in config.php, a plugin missing from
-disk (base.php:514, is_enabled() false) and deprecated plugin types (manager.php:1015-1023).
+config.php wins over the tables, as in Moodle: a $CFG list it sets (lib/setuplib.php
+initialise_cfg() keeps forced settings) and $CFG->forced_plugin_settings, which get_config()
+returns first (lib/moodlelib.php:1039-1061, cast to string). A forced value that is not a
+plain value leaves the type's plugins judged enabled.
+Not visible here: a plugin missing from disk (base.php:514, is_enabled() false) and
+deprecated plugin types (manager.php:1015-1023; mnetservice in 5.1's lib/components.json).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from checks.lazy import lazy_import
+from checks.moodle.php_numbers import PhpTypeError
+from checks.moodle.php_values import php_str
 from checks.moodle.schema import moodle_tables
 
 if TYPE_CHECKING:
@@ -111,6 +117,10 @@ _RULES: dict[str, _Rule] = {
     "contenttype": _disabled_flag("contentbank"),
 }
 JUDGED_TYPES = tuple(sorted(_RULES))
+# The $CFG names config.php can force for the rules above.
+FORCED_SETTINGS = ("forced_plugin_settings", *sorted(
+    {r.setting for r in _RULES.values() if isinstance(r, _ConfigList)}))
+_UNKNOWN = object()  # a forced value that is not plain: the plugin is not judged
 
 # PHP 8 numeric strings (leading and trailing whitespace allowed), for `$status == 1`.
 _PHP_NUMERIC = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
@@ -137,6 +147,16 @@ def _csv_has(value: str | None, item: str) -> bool:
     return item in (value or "").split(",")
 
 
+def _forced_str(value: Any) -> Any:
+    """(string)$value as get_config() returns a forced setting; _UNKNOWN if not plain."""
+    if isinstance(value, (dict, list)):
+        return _UNKNOWN
+    try:
+        return php_str(value)
+    except PhpTypeError:
+        return _UNKNOWN
+
+
 def _enabled_by_setting(rule: _PluginSetting, name: str, value: str | None) -> bool:
     if rule.kind == "list":
         return _csv_has(value, rule.item_prefix + name)
@@ -145,8 +165,11 @@ def _enabled_by_setting(rule: _PluginSetting, name: str, value: str | None) -> b
     return _php_empty(value)
 
 
-def disabled_components(conn: Connection, prefix: str, components: Iterable[str]) -> set[str]:
-    """The components whose plugininfo is_enabled() is false, among ``components``."""
+def disabled_components(conn: Connection, prefix: str, components: Iterable[str],
+                        forced: Mapping[str, Any]) -> set[str]:
+    """The components whose plugininfo is_enabled() is false, among ``components``.
+
+    ``forced``: the FORCED_SETTINGS config.php sets (checks/moodle/site_config.py)."""
     tables = moodle_tables(prefix)
     judged = {c: parts for c in components
               if (parts := split_component(c)) and parts[0] in _RULES}
@@ -161,18 +184,20 @@ def disabled_components(conn: Connection, prefix: str, components: Iterable[str]
             table_names[rule].add(name)
         else:
             pairs.add((rule.plugin.format(name), rule.name))
-    config: dict[str, str] = {}
+    config: dict[str, Any] = {}
     if settings:
         cfg = tables.config
         config = {r.name: r.value for r in conn.execute(
             sa.select(cfg.c.name, cfg.c.value).where(cfg.c.name.in_(sorted(settings))))}
-    plugin_values: dict[tuple[str, str], str] = {}
+        config |= {k: _forced_str(forced[k]) for k in settings if k in forced}
+    plugin_values: dict[tuple[str, str], Any] = {}
     if pairs:
         cp = tables.config_plugins
         rows = conn.execute(sa.select(cp.c.plugin, cp.c.name, cp.c.value).where(
             cp.c.plugin.in_(sorted({p for p, _ in pairs})),
             cp.c.name.in_(sorted({n for _, n in pairs}))))
         plugin_values = {(r.plugin, r.name): r.value for r in rows}
+        plugin_values |= _forced_plugin_settings(forced.get("forced_plugin_settings"), pairs)
     enabled_rows: dict[_TableRow, set[str]] = {}
     for rule, names in table_names.items():
         t = tables[rule.table]
@@ -183,19 +208,30 @@ def disabled_components(conn: Connection, prefix: str, components: Iterable[str]
 
     def enabled(plugintype: str, name: str) -> bool:
         rule = _RULES[plugintype]
-        if isinstance(rule, _ConfigList):
-            return name in rule.always or _csv_has(config.get(rule.setting), name)
         if isinstance(rule, _TableRow):
             return name in enabled_rows[rule]
-        return _enabled_by_setting(rule, name,
-                                   plugin_values.get((rule.plugin.format(name), rule.name)))
+        if isinstance(rule, _ConfigList):
+            value = config.get(rule.setting)
+            return value is _UNKNOWN or name in rule.always or _csv_has(value, name)
+        value = plugin_values.get((rule.plugin.format(name), rule.name))
+        return value is _UNKNOWN or _enabled_by_setting(rule, name, value)
 
     return {c for c, (plugintype, name) in judged.items() if not enabled(plugintype, name)}
 
 
-def disabled_task_components(conn: Connection, prefix: str) -> list[str]:
+def _forced_plugin_settings(settings: Any, pairs: Iterable[tuple[str, str]]
+                            ) -> dict[tuple[str, str], Any]:
+    """$CFG->forced_plugin_settings[plugin][name] for the pairs asked about."""
+    if not isinstance(settings, dict):
+        return {}
+    return {(plugin, name): _forced_str(settings[plugin][name]) for plugin, name in pairs
+            if isinstance(settings.get(plugin), dict) and name in settings[plugin]}
+
+
+def disabled_task_components(conn: Connection, prefix: str,
+                             forced: Mapping[str, Any]) -> list[str]:
     """Components of enabled scheduled tasks whose plugin is disabled, sorted."""
     ts = moodle_tables(prefix).task_scheduled
     components = conn.execute(sa.select(ts.c.component).where(ts.c.disabled == 0).distinct()
                               .limit(5000)).scalars().all()
-    return sorted(disabled_components(conn, prefix, components))
+    return sorted(disabled_components(conn, prefix, components, forced))

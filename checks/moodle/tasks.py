@@ -1,10 +1,11 @@
 """The `moodle_scheduled_tasks` check: failing, overdue, long-running and orphaned scheduled tasks.
 
-Data flow: scheduler -> ScheduledTasksCheck.run(ctx) -> bounded queries on
-{prefix}task_scheduled through the site's read-only pool (ctx.site) -> for rows this host
-started, a pid look-up in a worker thread -> the spec's thresholds -> Result with
-lms_moodle_scheduled_* samples. Also holds what adhoc.py shares with it: the fail-delay and
-runtime thresholds, the judging of running rows, and the local process table.
+Data flow: scheduler -> ScheduledTasksCheck.run(ctx) -> config.php's forced settings (worker
+thread) -> bounded queries on {prefix}task_scheduled and plugin_state.py through the site's
+read-only pool (ctx.site) -> for rows this host started, a pid look-up in a worker thread ->
+the spec's thresholds -> Result with lms_moodle_scheduled_* samples. Also holds what
+adhoc.py shares with it: the fail-delay and runtime thresholds, the judging of running rows,
+and the local process table.
 
 Semantics copied from Moodle (public/ prefix from 5.1 on):
 - admin/tool/task/classes/check/maxfaildelay.php: non-disabled tasks with faildelay > 0 are
@@ -21,9 +22,7 @@ Semantics copied from Moodle (public/ prefix from 5.1 on):
 - manager::get_next_scheduled_task() picks tasks with nextruntime < the cron run's start, not
   those of a disabled plugin (plugin_state.py): never overdue, but failing ones still count.
 
-Index use: task_scheduled holds one row per task class (a few hundred at most) and has only
-its unique classname index, so each query reads the whole small table; nothing here grows
-with site size.
+Index use: none needed; task_scheduled holds one row per task class (a few hundred at most).
 """
 
 from __future__ import annotations
@@ -39,19 +38,18 @@ from pydantic import Field, field_validator, model_validator
 from checks.base import CheckContext
 from checks.common import check_order
 from checks.lazy import lazy_import
-from checks.moodle.plugin_state import disabled_task_components
+from checks.moodle.plugin_state import FORCED_SETTINGS, disabled_task_components
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
+from checks.moodle.site_config import config_php_settings
 from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, Duration
 from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
-if TYPE_CHECKING:
     import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 else:
     sa = lazy_import("sqlalchemy")
 
@@ -224,11 +222,12 @@ def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
-def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec) -> _Scan:
+def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec,
+          forced: dict[str, Any]) -> _Scan:
     ts = moodle_tables(prefix).task_scheduled
     enabled = ts.c.disabled == 0
     failing = sa.and_(enabled, ts.c.faildelay > 0)
-    skipped = disabled_task_components(conn, prefix)
+    skipped = disabled_task_components(conn, prefix, forced)
     quiet = ts.c.component.in_(skipped) if skipped else sa.false()
     overdue: sa.ColumnElement[bool] = sa.false()
     if spec.overdue_grace is not None:
@@ -273,7 +272,8 @@ class ScheduledTasksCheck:
     async def run(self, ctx: CheckContext) -> Result:
         db = site_database(ctx)
         now = int(ctx.now())
-        scan = await db.run(ctx, lambda conn: _scan(conn, db.prefix, now, self.spec))
+        forced, notes = await ctx.run_blocking(lambda: config_php_settings(ctx, FORCED_SETTINGS))
+        scan = await db.run(ctx, lambda conn: _scan(conn, db.prefix, now, self.spec, forced))
         running = await judge_running(ctx, scan.running, scan.running_count, self.spec,
                                       self.processes)
         skipped = (f" ({scan.plugin_disabled} of disabled plugins, not expected to run)"
@@ -291,7 +291,7 @@ class ScheduledTasksCheck:
         )
         details = {"enabled": scan.enabled, "plugin_disabled": scan.plugin_disabled,
                    "disabled_components": scan.disabled_components, "failing": scan.failing,
-                   "overdue": scan.overdue, "running": list(running.details)}
+                   "overdue": scan.overdue, "running": list(running.details), "notes": notes}
         return Result(status, summary, samples, details)
 
     def _problems(self, scan: _Scan) -> list[tuple[Status, str]]:

@@ -5,14 +5,17 @@ On PostgreSQL and MariaDB, through the double's stock plugin state (scenario_plu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from checks.base import CheckContext
 from checks.moodle.plugin_state import JUDGED_TYPES, split_component
 from monitor.kernel.result import Status
-from tests.moodle.conftest import MoodleDouble
+from tests.moodle.conftest import MoodleDouble, make_moodle_ctx
 from tests.moodle.test_moodle_tasks import ENABLED, PLUGIN_DISABLED, run, values
 from tests.moodle_double.scenario_tasks import STOCK_DISABLED_PLUGIN_TASKS
+from tests.moodle_double.sitedir import make_site
 
 HOURS_3 = 3 * 3600
 
@@ -159,3 +162,31 @@ async def test_an_ignored_task_and_a_disabled_plugin_combine(
     assert result.details["enabled"] == ENABLED
     s.enable_plugin("block_rss_client", 0)
     assert (await run(moodle_ctx_fast)).status == Status.OK
+
+
+async def test_settings_forced_in_config_php_win_over_the_tables(
+        moodle_db_fast: MoodleDouble, now: float, tmp_path: Path) -> None:
+    # initialise_cfg() keeps $CFG set in config.php; get_config() returns
+    # forced_plugin_settings first. A non-plain forced list judges nothing (kept in).
+    s = moodle_db_fast.scenario.healthy_site()
+    for classname in ("\\auth_db\\task\\sync_users", "\\enrol_manual\\task\\sync_enrolments",
+                      "\\logstore_database\\task\\example_task",
+                      "\\antivirus_clamav\\task\\example_task"):
+        s.overdue_task(classname, overdue_by=HOURS_3)
+    fake = make_site(tmp_path, config_extra=(
+        "$CFG->auth = 'email,db';\n$CFG->enrol_plugins_enabled = 'guest';\n"
+        "$CFG->antiviruses = ['clamav'];\n$CFG->forced_plugin_settings = ['tool_log' => "
+        "['enabled_stores' => 'logstore_standard,logstore_database']];"))
+    overdue = {}
+    for dirroot in (fake.root, None):
+        ctx = make_moodle_ctx(moodle_db_fast.settings, now, dirroot, None)
+        try:
+            result = await run(ctx)
+        finally:
+            ctx.site.close()
+        overdue[dirroot] = sorted(row["classname"] for row in result.details["overdue"])
+    assert overdue[fake.root] == [
+        "\\antivirus_clamav\\task\\example_task", "\\auth_db\\task\\sync_users",
+        "\\logstore_database\\task\\example_task"]
+    # The tables alone judge the other way round for all but the antivirus.
+    assert overdue[None] == ["\\enrol_manual\\task\\sync_enrolments"]
