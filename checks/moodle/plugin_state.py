@@ -10,7 +10,8 @@ Semantics copied from Moodle 5.1+ (train2023-31/moodle 1545c946, files under pub
 - lib/classes/task/manager.php:1060-1067 get_next_scheduled_task(): a task is skipped when
   ``$plugininfo->is_enabled() === false && !$task->get_run_if_component_disabled()``. null
   (a type without an enabled state) runs; core components ('moodle', core_*) have no
-  plugininfo and run. No stock task overrides get_run_if_component_disabled()
+  plugininfo and run. The component is task_scheduled.component (manager.php:434-435
+  scheduled_task_from_record). No stock task overrides get_run_if_component_disabled()
   (task/scheduled_task.php:345 returns false; no other definition in the tree).
 - lib/classes/plugininfo/base.php:513-526 is_enabled(): isset(get_enabled_plugins()[$name]),
   null when the type's get_enabled_plugins() is null (base.php:106, the default).
