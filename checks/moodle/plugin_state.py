@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 from checks.lazy import lazy_import
 from checks.moodle.php_numbers import PhpTypeError
 from checks.moodle.php_values import php_str
-from checks.moodle.schema import moodle_tables
+from checks.moodle.schema import MoodleTables, moodle_tables
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -171,53 +171,66 @@ def disabled_components(conn: Connection, prefix: str, components: Iterable[str]
     """The components whose plugininfo is_enabled() is false, among ``components``.
 
     ``forced``: the FORCED_SETTINGS config.php sets (checks/moodle/site_config.py)."""
-    tables = moodle_tables(prefix)
     judged = {c: parts for c in components
               if (parts := split_component(c)) and parts[0] in _RULES}
-    settings: set[str] = set()
-    pairs: set[tuple[str, str]] = set()
-    table_names: dict[_TableRow, set[str]] = defaultdict(set)
+    state = _State(conn, moodle_tables(prefix), forced)
     for plugintype, name in judged.values():
-        rule = _RULES[plugintype]
+        state.ask(_RULES[plugintype], name)
+    state.read()
+    return {c for c, (plugintype, name) in judged.items()
+            if not state.enabled(_RULES[plugintype], name)}
+
+
+class _State:
+    """The rows and settings the rules need: asked for first, then read in a few queries."""
+
+    def __init__(self, conn: Connection, tables: MoodleTables,
+                 forced: Mapping[str, Any]) -> None:
+        self.conn, self.tables, self.forced = conn, tables, forced
+        self.config: dict[str, Any] = {}  # config name -> value (None: unset)
+        self.plugin: dict[tuple[str, str], Any] = {}  # (plugin, name) -> value
+        self.rows: dict[_TableRow, set[str]] = defaultdict(set)  # names asked, then enabled
+
+    def ask(self, rule: _Rule, name: str) -> None:
         if isinstance(rule, _ConfigList):
-            settings.add(rule.setting)
+            self.config[rule.setting] = None
         elif isinstance(rule, _TableRow):
-            table_names[rule].add(name)
+            self.rows[rule].add(name)
         else:
-            pairs.add((rule.plugin.format(name), rule.name))
-    config: dict[str, Any] = {}
-    if settings:
-        cfg = tables.config
-        config = {r.name: r.value for r in conn.execute(
-            sa.select(cfg.c.name, cfg.c.value).where(cfg.c.name.in_(sorted(settings))))}
-        config |= {k: _forced_str(forced[k]) for k in settings if k in forced}
-    plugin_values: dict[tuple[str, str], Any] = {}
-    if pairs:
-        cp = tables.config_plugins
-        rows = conn.execute(sa.select(cp.c.plugin, cp.c.name, cp.c.value).where(
-            cp.c.plugin.in_(sorted({p for p, _ in pairs})),
-            cp.c.name.in_(sorted({n for _, n in pairs}))))
-        plugin_values = {(r.plugin, r.name): r.value for r in rows}
-        plugin_values |= _forced_plugin_settings(forced.get("forced_plugin_settings"), pairs)
-    enabled_rows: dict[_TableRow, set[str]] = {}
-    for rule, names in table_names.items():
-        t = tables[rule.table]
-        query = sa.select(t.c[rule.column]).where(t.c[rule.column].in_(sorted(names)))
-        if rule.flag is not None:
-            query = query.where(t.c[rule.flag] == 1)
-        enabled_rows[rule] = {str(v) for v in conn.execute(query.distinct()).scalars()}
+            self.plugin[(rule.plugin.format(name), rule.name)] = None
 
-    def enabled(plugintype: str, name: str) -> bool:
-        rule = _RULES[plugintype]
+    def read(self) -> None:
+        t = self.tables
+        if self.config:
+            self.config |= {r.name: r.value for r in self.conn.execute(
+                sa.select(t.config.c.name, t.config.c.value)
+                .where(t.config.c.name.in_(sorted(self.config))))}
+            self.config |= {k: _forced_str(self.forced[k]) for k in self.config
+                            if k in self.forced}
+        if self.plugin:
+            cp = t.config_plugins
+            rows = self.conn.execute(sa.select(cp.c.plugin, cp.c.name, cp.c.value).where(
+                cp.c.plugin.in_(sorted({p for p, _ in self.plugin})),
+                cp.c.name.in_(sorted({n for _, n in self.plugin}))))
+            self.plugin |= {(r.plugin, r.name): r.value for r in rows
+                            if (r.plugin, r.name) in self.plugin}
+            self.plugin |= _forced_plugin_settings(self.forced.get("forced_plugin_settings"),
+                                                   list(self.plugin))
+        for rule, names in self.rows.items():
+            table = t[rule.table]
+            query = sa.select(table.c[rule.column]).where(table.c[rule.column].in_(sorted(names)))
+            if rule.flag is not None:
+                query = query.where(table.c[rule.flag] == 1)
+            self.rows[rule] = {str(v) for v in self.conn.execute(query.distinct()).scalars()}
+
+    def enabled(self, rule: _Rule, name: str) -> bool:
         if isinstance(rule, _TableRow):
-            return name in enabled_rows[rule]
+            return name in self.rows[rule]
         if isinstance(rule, _ConfigList):
-            value = config.get(rule.setting)
+            value = self.config.get(rule.setting)
             return value is _UNKNOWN or name in rule.always or _csv_has(value, name)
-        value = plugin_values.get((rule.plugin.format(name), rule.name))
+        value = self.plugin.get((rule.plugin.format(name), rule.name))
         return value is _UNKNOWN or _enabled_by_setting(rule, name, value)
-
-    return {c for c, (plugintype, name) in judged.items() if not enabled(plugintype, name)}
 
 
 def _forced_plugin_settings(settings: Any, pairs: Iterable[tuple[str, str]]
