@@ -111,6 +111,18 @@ _TABLES: dict[str, tuple[tuple[_Field, ...], tuple[_Index, ...]]] = {
     "lock_db": (
         (_ID, C("resourcekey", 255, NN), I("expires"), C("owner", 36)),
         (U("resourcekey"), X("expires"), X("owner"))),
+    # ------------------------------------------------ plugin enabled state (plugininfo)
+    "modules": (
+        (_ID, C("name", 20, NN), I("cron", 10, NN, 0), I("lastcron", 10, NN, 0),
+         C("search", 255, NN), I("visible", 1, NN, 1)),
+        (X("name"),)),
+    "message_processors": ((_ID, C("name", 166, NN), I("enabled", 1, NN, 1)), ()),
+    "repository": (
+        (_ID, C("type", 255, NN), I("visible", 1, False, 1), I("sortorder", 10, NN, 0)), ()),
+    "block": (
+        (_ID, C("name", 40, NN), I("cron", 10, NN, 0), I("lastcron", 10, NN, 0),
+         I("visible", 1, NN, 1)),
+        (U("name"),)),
     # ------------------------------------------------------------ users and sessions
     "user": (
         (_ID, C("auth", 20, NN, "manual"), I("confirmed", 1, NN, 0),

@@ -1,10 +1,11 @@
 """The `moodle_scheduled_tasks` check: failing, overdue, long-running and orphaned scheduled tasks.
 
-Data flow: scheduler -> ScheduledTasksCheck.run(ctx) -> bounded queries on
-{prefix}task_scheduled through the site's read-only pool (ctx.site) -> for rows this host
-started, a pid look-up in a worker thread -> the spec's thresholds -> Result with
-lms_moodle_scheduled_* samples. Also holds what adhoc.py shares with it: the fail-delay and
-runtime thresholds, the judging of running rows, and the local process table.
+Data flow: scheduler -> ScheduledTasksCheck.run(ctx) -> config.php's forced settings (worker
+thread) -> bounded queries on {prefix}task_scheduled and plugin_state.py through the site's
+read-only pool (ctx.site) -> for rows this host started, a pid look-up in a worker thread ->
+the spec's thresholds -> Result with lms_moodle_scheduled_* samples. Also holds what
+adhoc.py shares with it: the fail-delay and runtime thresholds, the judging of running rows,
+and the local process table.
 
 Semantics copied from Moodle (public/ prefix from 5.1 on):
 - admin/tool/task/classes/check/maxfaildelay.php: non-disabled tasks with faildelay > 0 are
@@ -18,11 +19,10 @@ Semantics copied from Moodle (public/ prefix from 5.1 on):
   completion and failure clear them. A row that names this host and a pid that no longer
   exists was left by a cron process that died (manager::cleanup_metadata() only repairs such
   rows after 1 h, and only if it can take the task's lock).
-- manager::get_next_scheduled_task() picks tasks with nextruntime < the cron run's start.
+- manager::get_next_scheduled_task() picks tasks with nextruntime < the cron run's start, not
+  those of a disabled plugin (plugin_state.py): never overdue, but failing ones still count.
 
-Index use: task_scheduled holds one row per task class (a few hundred at most) and has only
-its unique classname index, so each query reads the whole small table; nothing here grows
-with site size.
+Index use: none needed; task_scheduled holds one row per task class (a few hundred at most).
 """
 
 from __future__ import annotations
@@ -38,18 +38,18 @@ from pydantic import Field, field_validator, model_validator
 from checks.base import CheckContext
 from checks.common import check_order
 from checks.lazy import lazy_import
+from checks.moodle.plugin_state import FORCED_SETTINGS, disabled_task_components
 from checks.moodle.schema import moodle_tables
 from checks.moodle.site import site_database
+from checks.moodle.site_config import config_php_settings
 from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
 from monitor.kernel.spec import CheckSpec, Duration
 from monitor.kernel.units import fmt_duration
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
-if TYPE_CHECKING:
     import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 else:
     sa = lazy_import("sqlalchemy")
 
@@ -193,8 +193,8 @@ class ScheduledTasksSpec(TaskSpec):
     # scheduled-task runners ($CFG->task_scheduled_max_runtime, default 30 min) with room to
     # spare, yet still catches an hourly task that missed a whole cycle. None: no overdue check.
     overdue_grace: Seconds | None = 3600.0
-    # Classnames never reported overdue: tasks of a disabled plugin or disabled by
-    # $CFG->scheduled_tasks in config.php, which task_scheduled.disabled does not show.
+    # Classnames never reported overdue: tasks disabled by $CFG->scheduled_tasks in config.php
+    # (not in task_scheduled.disabled), or of a disabled plugin plugin_state.py cannot judge.
     overdue_ignore: tuple[str, ...] = ()
 
     @field_validator("overdue_ignore")
@@ -207,6 +207,8 @@ class ScheduledTasksSpec(TaskSpec):
 @dataclass(slots=True)
 class _Scan:
     enabled: int
+    plugin_disabled: int  # enabled tasks of disabled plugins: cron skips them
+    disabled_components: list[str]
     failing: list[dict[str, Any]]
     failing_count: int
     max_fail_delay: int
@@ -220,13 +222,16 @@ def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
-def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec) -> _Scan:
+def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec,
+          forced: dict[str, Any]) -> _Scan:
     ts = moodle_tables(prefix).task_scheduled
     enabled = ts.c.disabled == 0
     failing = sa.and_(enabled, ts.c.faildelay > 0)
+    skipped = disabled_task_components(conn, prefix, forced)
+    quiet = ts.c.component.in_(skipped) if skipped else sa.false()
     overdue: sa.ColumnElement[bool] = sa.false()
     if spec.overdue_grace is not None:
-        overdue = sa.and_(enabled, ts.c.timestarted.is_(None),
+        overdue = sa.and_(enabled, sa.not_(quiet), ts.c.timestarted.is_(None),
                           sa.func.coalesce(ts.c.faildelay, 0) == 0,
                           ts.c.nextruntime < now - int(spec.overdue_grace))
         if spec.overdue_ignore:
@@ -235,7 +240,7 @@ def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec) -> 
     totals = conn.execute(sa.select(
         _count(enabled), _count(failing),
         sa.func.coalesce(sa.func.max(sa.case((failing, ts.c.faildelay))), 0),
-        _count(overdue), _count(running))).one()
+        _count(overdue), _count(running), _count(sa.and_(enabled, quiet)))).one()
     fail_rows = conn.execute(
         sa.select(ts.c.classname, ts.c.faildelay, ts.c.lastruntime, ts.c.nextruntime)
         .where(failing).order_by(ts.c.faildelay.desc(), ts.c.classname).limit(DETAIL_LIMIT))
@@ -248,6 +253,7 @@ def _scan(conn: Connection, prefix: str, now: int, spec: ScheduledTasksSpec) -> 
     return _Scan(
         enabled=int(totals[0]), failing_count=int(totals[1]), max_fail_delay=int(totals[2]),
         overdue_count=int(totals[3]), running_count=int(totals[4]),
+        plugin_disabled=int(totals[5]), disabled_components=skipped[:DETAIL_LIMIT],
         failing=[{"classname": r.classname, "faildelay": int(r.faildelay),
                   "lastruntime": r.lastruntime, "nextruntime": r.nextruntime}
                  for r in fail_rows],
@@ -266,12 +272,15 @@ class ScheduledTasksCheck:
     async def run(self, ctx: CheckContext) -> Result:
         db = site_database(ctx)
         now = int(ctx.now())
-        scan = await db.run(ctx, lambda conn: _scan(conn, db.prefix, now, self.spec))
+        forced, notes = await ctx.run_blocking(lambda: config_php_settings(ctx, FORCED_SETTINGS))
+        scan = await db.run(ctx, lambda conn: _scan(conn, db.prefix, now, self.spec, forced))
         running = await judge_running(ctx, scan.running, scan.running_count, self.spec,
                                       self.processes)
+        skipped = (f" ({scan.plugin_disabled} of disabled plugins, not expected to run)"
+                   if scan.plugin_disabled else "")
         status, summary = summarize(self._problems(scan) + running_problems(
-            running, "scheduled"), f"{scan.enabled} scheduled tasks enabled, none failing or "
-            f"overdue; {scan.running_count} running")
+            running, "scheduled"), f"{scan.enabled} scheduled tasks enabled{skipped}, none "
+            f"failing or overdue; {scan.running_count} running")
         samples = (
             Sample("lms_moodle_scheduled_tasks_failing", scan.failing_count),
             Sample("lms_moodle_scheduled_tasks_overdue", scan.overdue_count),
@@ -280,8 +289,9 @@ class ScheduledTasksCheck:
             Sample("lms_moodle_scheduled_max_fail_delay_seconds", scan.max_fail_delay),
             Sample("lms_moodle_scheduled_longest_runtime_seconds", round(running.longest)),
         )
-        details = {"enabled": scan.enabled, "failing": scan.failing, "overdue": scan.overdue,
-                   "running": list(running.details)}
+        details = {"enabled": scan.enabled, "plugin_disabled": scan.plugin_disabled,
+                   "disabled_components": scan.disabled_components, "failing": scan.failing,
+                   "overdue": scan.overdue, "running": list(running.details), "notes": notes}
         return Result(status, summary, samples, details)
 
     def _problems(self, scan: _Scan) -> list[tuple[Status, str]]:
@@ -299,7 +309,7 @@ class ScheduledTasksCheck:
             worst = scan.overdue[0]
             text = (f"{scan.overdue_count} scheduled task(s) overdue: {worst['classname']} "
                     f"by {fmt_duration(worst['overdue_seconds'])}")
-            if scan.overdue_count >= max(3, scan.enabled // 2):
+            if scan.overdue_count >= max(3, (scan.enabled - scan.plugin_disabled) // 2):
                 text += " (most tasks are overdue: is cron running?)"
             problems.append((Status.WARNING, text))
         return problems

@@ -125,12 +125,13 @@ async def test_the_first_run_records_a_baseline_and_the_next_finds_no_drift(
     moodle_ctx.state_dir = tmp_path / "state"
     first = await ConfigDriftCheck(spec()).run(moodle_ctx)
     assert first.status == Status.OK
-    assert first.summary == ("baseline recorded: 16 settings fingerprinted (15 in config.php, "
-                             "1 in the database)")
+    # forcelogin, and auth and antiviruses as a stock install writes them (install.php)
+    assert first.summary == ("baseline recorded: 18 settings fingerprinted (15 in config.php, "
+                             "3 in the database)")
     again = await ConfigDriftCheck(spec()).run(moodle_ctx)
-    assert again.summary == "16 settings match the baseline (15 in config.php, 1 in the database)"
+    assert again.summary == "18 settings match the baseline (15 in config.php, 3 in the database)"
     assert {(s.labels.get("source"), s.value) for s in again.samples} == {
-        ("config_php", 15), ("database", 1), (None, 0)}
+        ("config_php", 15), ("database", 3), (None, 0)}
 
 
 async def test_a_database_setting_change_names_old_new_and_who(

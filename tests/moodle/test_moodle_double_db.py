@@ -21,6 +21,7 @@ from tests.moodle_double.ddl import install_ddl
 from tests.moodle_double.double import MoodleDouble
 from tests.moodle_double.scenario_content import EMPTY_SHA1
 from tests.moodle_double.scenario_logs import php_serialize
+from tests.moodle_double.scenario_tasks import STOCK_DISABLED_PLUGIN_TASKS
 
 
 def unused_port() -> int:
@@ -194,10 +195,39 @@ def test_healthy_site_looks_like_a_fresh_moodle(moodle_db_fast: MoodleDouble, no
     tasks = s.rows("task_scheduled")
     assert len(tasks) >= 20 and all(t.classname.startswith("\\") for t in tasks)
     assert all(t.faildelay == 0 and t.timestarted is None for t in tasks)
-    assert all(t.nextruntime > now - 60 for t in tasks if not t.disabled)
+    never_run = {c for c, *_ in STOCK_DISABLED_PLUGIN_TASKS}  # plugins disabled at install
+    assert all(t.nextruntime > now - 60 for t in tasks
+               if not t.disabled and t.classname not in never_run)
+    assert {t.classname for t in tasks if t.lastruntime == 0 and not t.disabled} == never_run
+    assert all(t.nextruntime < now - 86400 for t in tasks if t.classname in never_run)
     plugin_cfg = {(r.plugin, r.name): r.value for r in s.rows("config_plugins")}
     assert int(plugin_cfg[("tool_task", "lastcronstart")]) == now - 30
     assert any(f.contenthash == EMPTY_SHA1 and f.filename == "." for f in s.rows("files"))
+
+
+def test_stock_plugins_are_enabled_and_disabled_as_a_fresh_install_leaves_them(
+        moodle_db_fast: MoodleDouble) -> None:
+    s = moodle_db_fast.scenario.stock_plugins()
+    config = {r.name: r.value for r in s.rows("config")}
+    assert (config["auth"], config["enrol_plugins_enabled"], config["antiviruses"]) == (
+        "email", "manual,guest,self,cohort", "")
+    hidden_mods = {r.name for r in s.rows("modules") if not r.visible}
+    hidden_blocks = {r.name for r in s.rows("block") if not r.visible}
+    assert hidden_mods == {"bigbluebuttonbn"}
+    assert {"rss_client", "tag_youtube"} <= hidden_blocks and "html" not in hidden_blocks
+    assert {r.name: r.enabled for r in s.rows("message_processors")}["sms"] == 0
+    repositories = {r.type for r in s.rows("repository")}
+    assert "upload" in repositories and "dropbox" not in repositories
+    s.enable_plugin("enrol_meta").enable_plugin("enrol_self", 0).enable_plugin("auth_db")
+    config = {r.name: r.value for r in s.rows("config")}
+    assert config["enrol_plugins_enabled"] == "manual,guest,cohort,meta"
+    assert config["auth"] == "email,db"
+    s.enable_plugin("repository_dropbox", 0).enable_plugin("customfield_number", 0)
+    assert {r.type: r.visible for r in s.rows("repository")}["dropbox"] == 0
+    assert [(r.plugin, r.value) for r in s.rows("config_plugins") if r.name == "disabled"] == [
+        ("customfield_number", "1")]
+    with pytest.raises(ValueError, match="qtype"):
+        s.enable_plugin("qtype_essay")
 
 
 def test_failed_logins_store_other_as_json_or_php_serialized(

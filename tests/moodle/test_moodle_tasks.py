@@ -19,10 +19,16 @@ from checks.moodle.tasks import (
 from monitor.app.catalogue import CATALOGUE
 from monitor.kernel.result import Result, Status
 from tests.moodle.conftest import MoodleDouble
-from tests.moodle_double.scenario_tasks import CORE_DISABLED_TASKS, CORE_SCHEDULED_TASKS
+from tests.moodle_double.scenario_tasks import (
+    CORE_DISABLED_TASKS,
+    CORE_SCHEDULED_TASKS,
+    STOCK_DISABLED_PLUGIN_TASKS,
+    STOCK_PLUGIN_TASKS,
+)
 
 HOST = "web1.example.org"
-ENABLED = len(CORE_SCHEDULED_TASKS)
+PLUGIN_DISABLED = len(STOCK_DISABLED_PLUGIN_TASKS)
+ENABLED = len(CORE_SCHEDULED_TASKS) + len(STOCK_PLUGIN_TASKS) + PLUGIN_DISABLED
 
 
 class FakeProcesses:
@@ -80,8 +86,9 @@ async def test_a_healthy_site_has_no_failing_overdue_or_running_task(
     moodle_db.scenario.healthy_site()
     result = await run(moodle_ctx)
     assert result.status == Status.OK
-    assert result.summary == (f"{ENABLED} scheduled tasks enabled, none failing or overdue; "
-                              "0 running")
+    assert result.summary == (f"{ENABLED} scheduled tasks enabled ({PLUGIN_DISABLED} of "
+                              "disabled plugins, not expected to run), none failing or "
+                              "overdue; 0 running")
     assert set(values(result).values()) == {0}
 
 
@@ -171,7 +178,7 @@ async def test_when_most_tasks_are_overdue_the_summary_points_at_cron(
         s.overdue_task(classname, overdue_by=5 * 3600)
     result = await run(moodle_ctx_fast)
     assert result.summary.endswith("(most tasks are overdue: is cron running?)")
-    assert values(result)["lms_moodle_scheduled_tasks_overdue"] == ENABLED
+    assert values(result)["lms_moodle_scheduled_tasks_overdue"] == len(CORE_SCHEDULED_TASKS)
 
 
 # ------------------------------------------------------------------ running

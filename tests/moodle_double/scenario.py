@@ -14,11 +14,14 @@ mixin per group of tables; add yours to the matching module:
                        cron_infrequent, cron_never_ran, cron_disabled, maintenance_on(msg),
                        maintenance_off, maintenance_later(at), cli_maintenance_on(dataroot),
                        upgrade_running(since, expected_end), outageless_upgrade
-  scenario_tasks.py    scheduled_tasks (core list), scheduled_task(classname, **cols),
+  scenario_tasks.py    scheduled_tasks (core + stock plugins), scheduled_task(classname, **cols),
                        failing_scheduled_task(classname, faildelay), overdue_task(classname,
                        overdue_by), long_running_task(hours, hostname, pid, classname, adhoc),
                        adhoc_task(**cols), adhoc_backlog(classname, count, oldest_age),
                        failing_adhoc, dead_adhoc, task_runs (task_log), lock (lock_db)
+  scenario_plugins.py  stock_plugins (enabled state after a stock install: auth, enrol,
+                       modules, block, message_processors, repository, factor, logstore),
+                       enable_plugin(component, enabled) as <type>::enable_plugin writes it
   scenario_people.py   install_basics, user(username, **cols) -> id, users(n) -> ids, admins,
                        last_access, sessions, course(**cols) -> id, courses(n), enrol(course,
                        users, status, timestart, timeend, method), course_completions
@@ -36,20 +39,23 @@ from tests.moodle_double.scenario_base import NOW
 from tests.moodle_double.scenario_content import BACKUP_OK, ContentRows
 from tests.moodle_double.scenario_logs import LogRows
 from tests.moodle_double.scenario_people import PeopleRows
+from tests.moodle_double.scenario_plugins import PluginRows
 from tests.moodle_double.scenario_site import MOODLE_51, SiteRows
 from tests.moodle_double.scenario_tasks import TaskRows
 
 __all__ = ["NOW", "Scenario"]
 
 
-class Scenario(SiteRows, TaskRows, PeopleRows, LogRows, ContentRows):
+class Scenario(SiteRows, PluginRows, TaskRows, PeopleRows, LogRows, ContentRows):
     def healthy_site(self, version: dict[str, str] = MOODLE_51) -> Self:
         """A small, healthy Moodle 5.1 site as every probe should judge OK:
 
         config version/release/branch, cron_enabled 1, maintenance_enabled 0, siteguest 1,
         siteadmins '2', tool_task lastcronstart now-30 / lastcroninterval 60,
-        logstore_standard enabled with JSON ``other``; the core scheduled tasks, all on
-        time; system context, roles, category, front page, guest (id 1) and admin (id 2);
+        stock plugins' enabled state (stock_plugins: logstore_standard enabled, with JSON
+        ``other``); the core and stock plugin scheduled tasks, all on time except those of
+        plugins a stock install disables, which never ran since the install; system
+        context, roles, category, front page, guest (id 1) and admin (id 2);
         students 3..8 active in the last 10 minutes, courses 2 and 3 with enrolments, a
         few completions, logins in the last hour, automated backups OK, three files.
         No adhoc tasks, no failures, nothing running.
@@ -61,7 +67,7 @@ class Scenario(SiteRows, TaskRows, PeopleRows, LogRows, ContentRows):
         self.set_plugin_config("backup", "backup_auto_active", 1)
         # Moodle's default is '0000000' (no day: never runs on schedule); every day here.
         self.set_plugin_config("backup", "backup_auto_weekdays", "1111111")
-        self.set_plugin_config("tool_log", "enabled_stores", "logstore_standard")
+        self.stock_plugins()
         self.set_plugin_config("logstore_standard", "jsonformat", 1)
         self.set_plugin_config("logstore_standard", "loglifetime", 365)
         self.cron_ran(ago=30, interval=60)

@@ -42,6 +42,40 @@ CORE_SCHEDULED_TASKS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("\\mod_forum\\task\\cron_task", "*", "*", "*", "*", "*"),
     ("\\mod_quiz\\task\\update_overdue_attempts", "*", "*", "*", "*", "*"),
 )
+# Tasks of plugins a stock install enables (their db/tasks.php; 'R' resolved).
+STOCK_PLUGIN_TASKS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("\\enrol_manual\\task\\sync_enrolments", "*/10", "*", "*", "*", "*"),
+    ("\\enrol_manual\\task\\send_expiry_notifications", "*/10", "*", "*", "*", "*"),
+    ("\\enrol_self\\task\\sync_enrolments", "*/10", "*", "*", "*", "*"),
+    ("\\enrol_self\\task\\send_expiry_notifications", "*/10", "*", "*", "*", "*"),
+    ("\\enrol_cohort\\task\\enrol_cohort_sync", "37", "*", "*", "*", "*"),
+    ("\\message_email\\task\\send_email_task", "0", "22", "*", "*", "*"),
+    ("\\customfield_number\\task\\cron", "12", "2", "*", "*", "*"),
+    ("\\mod_lti\\task\\clean_access_tokens", "44", "3", "*", "*", "*"),
+)
+# Tasks of plugins a stock install leaves disabled (scenario_plugins.py): cron skips them
+# (manager::get_next_scheduled_task), so lastruntime stays 0 and nextruntime stays at the
+# first run time computed at install.
+STOCK_DISABLED_PLUGIN_TASKS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("\\enrol_category\\task\\enrol_category_sync", "*", "*", "*", "*", "*"),
+    ("\\enrol_paypal\\task\\process_expirations", "*", "*", "*", "*", "*"),
+    ("\\enrol_flatfile\\task\\flatfile_sync_task", "15", "*", "*", "*", "*"),
+    ("\\enrol_imsenterprise\\task\\cron_task", "10", "*", "*", "*", "*"),
+    ("\\enrol_meta\\task\\enrol_meta_sync", "29", "*", "*", "*", "*"),
+    ("\\enrol_lti\\task\\sync_grades", "*/30", "*", "*", "*", "*"),
+    ("\\enrol_lti\\task\\sync_members", "*/30", "*", "*", "*", "*"),
+    ("\\enrol_lti\\local\\ltiadvantage\\task\\sync_members", "*/30", "*", "*", "*", "*"),
+    ("\\enrol_lti\\local\\ltiadvantage\\task\\sync_grades", "*/30", "*", "*", "*", "*"),
+    ("\\repository_dropbox\\task\\cron_task", "*", "*", "*", "*", "*"),
+    ("\\repository_filesystem\\task\\cron_task", "*", "*", "*", "*", "*"),
+    ("\\repository_onedrive\\remove_temp_access_task", "51", "4", "*", "*", "*"),
+    ("\\mod_bigbluebuttonbn\\task\\check_pending_recordings", "*/5", "*", "*", "*", "*"),
+    ("\\mod_bigbluebuttonbn\\task\\check_dismissed_recordings", "*", "*", "*", "*", "*"),
+    ("\\block_rss_client\\task\\refreshfeeds", "*/5", "*", "*", "*", "*"),
+    ("\\factor_grace\\task\\revoke_expired_factors", "18", "0", "*", "*", "*"),
+    ("\\factor_nosetup\\task\\delete_unusable_factors", "48", "0", "*", "*", "*"),
+)
+INSTALLED_AGO = 3 * 86400  # the double's site was installed three days before now
 # Disabled in core's own definition (tasks.php 'disabled' => true).
 CORE_DISABLED_TASKS = ("\\core\\task\\show_started_courses_task",
                        "\\core\\task\\hide_ended_courses_task")
@@ -71,14 +105,20 @@ def _period(minute: str, hour: str) -> int:
 class TaskRows(ScenarioBase):
     # ------------------------------------------------------------------ scheduled
     def scheduled_tasks(self) -> Self:
-        """The core task list with healthy times: ran within its period, due within it."""
+        """Core and stock plugin tasks: those cron runs on time, those of disabled plugins
+        never run since the install (nextruntime days in the past)."""
         rows = []
-        for classname, minute, hour, day, month, dow in CORE_SCHEDULED_TASKS:
+        for classname, minute, hour, day, month, dow in (CORE_SCHEDULED_TASKS
+                                                         + STOCK_PLUGIN_TASKS):
             period = _period(minute, hour)
             rows.append(self._scheduled_row(
                 classname, minute=minute, hour=hour, day=day, month=month, dayofweek=dow,
                 lastruntime=self.now - min(period, 3600) // 2,
                 nextruntime=self.now + min(period, 3600) // 2))
+        for classname, minute, hour, day, month, dow in STOCK_DISABLED_PLUGIN_TASKS:
+            rows.append(self._scheduled_row(
+                classname, minute=minute, hour=hour, day=day, month=month, dayofweek=dow,
+                lastruntime=0, nextruntime=self.now - INSTALLED_AGO + _period(minute, hour)))
         for classname in CORE_DISABLED_TASKS:
             rows.append(self._scheduled_row(classname, minute="00", hour="01", disabled=1,
                                             lastruntime=0, nextruntime=self.now + 3600))

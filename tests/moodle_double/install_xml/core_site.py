@@ -1,4 +1,4 @@
-"""Moodle's core site tables the double creates: config, scheduled/ad hoc tasks, task log, locks.
+"""Moodle's core site tables the double creates: config, tasks, locks, plugin enabled state.
 
 Transcribed from Moodle's XMLDB files, whole tables (every field, key and index), by
 reading the XML, not checks/moodle/schema.py. Source tree: train2023-31/moodle at commit
@@ -150,6 +150,65 @@ TABLES: dict[str, Table] = {
             IX("resourcekey_uniq", UNIQUE, "resourcekey"),
             IX("expires_idx", MULTI, "expires"),
             IX("owner_idx", MULTI, "owner"),
+        ),
+    ),
+    # ---------------------------------------------------------- plugin enabled state
+    # The tables core_plugin_manager reads for a plugin's enabled state (plugininfo
+    # get_enabled_plugins of mod, message, repository and block).
+    # public/lib/db/install.xml:815-830
+    "modules": table(
+        fields=(
+            F("id", "int", 10, NN, seq=True),
+            F("name", "char", 20, NN),
+            F("cron", "int", 10, NN, "0"),
+            F("lastcron", "int", 10, NN, "0"),
+            F("search", "char", 255, NN),
+            F("visible", "int", 1, NN, "1"),
+        ),
+        keys=(
+            K("primary", "primary", "id"),
+        ),
+        indexes=(
+            IX("name", MULTI, "name"),
+        ),
+    ),
+    # public/lib/db/install.xml:2618-2627
+    "message_processors": table(
+        fields=(
+            F("id", "int", 10, NN, seq=True),
+            F("name", "char", 166, NN),
+            F("enabled", "int", 1, NN, "1"),
+        ),
+        keys=(
+            K("primary", "primary", "id"),
+        ),
+    ),
+    # public/lib/db/install.xml:2702-2712
+    "repository": table(
+        fields=(
+            F("id", "int", 10, NN, seq=True),
+            F("type", "char", 255, NN),
+            F("visible", "int", 1, NULL, "1"),
+            F("sortorder", "int", 10, NN, "0"),
+        ),
+        keys=(
+            K("primary", "primary", "id"),
+        ),
+    ),
+    # public/lib/db/install.xml:2757-2771
+    "block": table(
+        fields=(
+            F("id", "int", 10, NN, seq=True),
+            F("name", "char", 40, NN),
+            F("cron", "int", 10, NN, "0"),
+            F("lastcron", "int", 10, NN, "0"),
+            F("visible", "int", 1, NN, "1"),
+        ),
+        keys=(
+            K("primary", "primary", "id"),
+        ),
+        indexes=(
+            IX("name", UNIQUE, "name"),
         ),
     ),
 }
