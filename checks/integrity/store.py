@@ -11,6 +11,8 @@ source, path), source being one of
   whose stat changed (plus the rolling slice);
 - "release":  the expected manifest of the installed release (manifest.py);
 - "data":     files of a data directory already sniffed for a PHP open tag.
+Beside them, integrity_scan_hashes keeps the (sha256, note) of a tree's observed rows as
+one value, saved with the scan fingerprint: what an unchanged tree loads (load_hashes).
 """
 
 from __future__ import annotations
@@ -162,7 +164,8 @@ class IntegrityStore:
     def load_hashes(self, site: str, tree: str, files: Mapping[str, FileStat],
                     ) -> dict[str, Record] | None:
         """The observed rows as ``load(brief=True)``, their stats taken from ``files``, a
-        scan that scan_matches() found equal to them (None if a row has no file there)."""
+        scan that scan_matches() found equal to them (None if a row has no file there):
+        from the hashes save_scan() kept at that generation, else from the rows."""
         tree_id, new, order = self._tree(site, tree), tuple.__new__, sorted(files)
         pairs: Iterable[tuple[str, Any]]
         ascii = all(map(str.isascii, order))
@@ -206,7 +209,8 @@ class IntegrityStore:
         # Built in C (zip, map, repeat): ``order`` is the paths in the saved order.
         none = repeat(None)
         return dict(zip(order, map(tuple.__new__, repeat(Record), zip(
-            map(files.__getitem__, order), shas, none, notes, none, none))))
+            map(files.__getitem__, order), shas, none, notes, none, none, strict=False)),
+            strict=True))
 
     def differing(self, site: str, tree: str, first: str, second: str,
                   ) -> tuple[dict[str, Record], dict[str, Record]]:
