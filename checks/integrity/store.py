@@ -157,8 +157,14 @@ class IntegrityStore:
                                "scan_fingerprint=? WHERE id=? AND generation=?",
                                (fingerprint, tree_id, generation)).rowcount
             if saved and observed is not None:
-                db.execute("INSERT OR REPLACE INTO integrity_scan_hashes VALUES (?, ?, ?)",
-                           (tree_id, generation, _pack_hashes(observed)))
+                # UPDATE, not REPLACE: a row of the same size is overwritten in place, and
+                # SQLite writes only the pages whose bytes differ (a run that re-hashed
+                # unchanged files: one page, not the ~500 of the value).
+                hashes = (generation, _pack_hashes(observed), tree_id)
+                if not db.execute("UPDATE integrity_scan_hashes SET generation=?, hashes=? "
+                                  "WHERE tree_id=?", hashes).rowcount:
+                    db.execute("INSERT INTO integrity_scan_hashes (generation, hashes, "
+                               "tree_id) VALUES (?, ?, ?)", hashes)
                 self._hashed[tree_id] = generation
 
     def load_hashes(self, site: str, tree: str, files: Mapping[str, FileStat],
@@ -359,9 +365,10 @@ _SHA256, _NOTE = itemgetter(1), itemgetter(3)  # Record fields
 
 def _pack_hashes(observed: Mapping[str, Record]) -> bytes:
     """(sha256 of each path, note of each path), paths in ``str`` order (= key order for
-    the ASCII paths it is kept for), as load_hashes reads them."""
+    the ASCII paths it is kept for), as load_hashes reads them. marshal format 2: no
+    back-references, so equal hashes give equal bytes (see save_scan)."""
     records = list(map(observed.__getitem__, sorted(observed)))
-    return marshal.dumps((list(map(_SHA256, records)), list(map(_NOTE, records))))
+    return marshal.dumps((list(map(_SHA256, records)), list(map(_NOTE, records))), 2)
 
 
 def _records(rows: Iterable[tuple[Any, ...]]) -> dict[str, Record]:
