@@ -131,8 +131,11 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
     else:
         out.diff, out.release = _compare(store, tree, seen.current)
     if not every:  # (a file that vanished while read is no longer in found.files)
+        unchanged = same and not digests
+        whole = unchanged or seen.current.keys() == found.files.keys()  # (then, by making)
         store.save_scan(tree.site, tree.root,
-                        scanned if same and not digests else fingerprint(found.files))
+                        scanned if unchanged else fingerprint(found.files),
+                        seen.current if whole else None)
     return out
 
 

@@ -25,6 +25,7 @@ import gc
 import multiprocessing
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from operator import itemgetter
@@ -83,6 +84,14 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if was:
+            if threading.active_count() == 1:
+                # Else the first allocation after enable() would start a collection that
+                # walks every object made inside (~10 ms for a tree's rows). freeze() then
+                # unfreeze() moves them, unwalked, to the oldest generation (two list
+                # splices), where only a full collection looks. Not with other threads:
+                # their young garbage would go there too.
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

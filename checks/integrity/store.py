@@ -11,17 +11,22 @@ source, path), source being one of
   whose stat changed (plus the rolling slice);
 - "release":  the expected manifest of the installed release (manifest.py);
 - "data":     files of a data directory already sniffed for a PHP open tag.
+Beside them, integrity_scan_hashes keeps the (sha256, note) of a tree's observed rows as
+one value, saved with the scan fingerprint: what an unchanged tree loads (load_hashes).
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import sqlite3
 import sys
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -78,6 +83,7 @@ class IntegrityStore:
         self._ids: dict[tuple[str, str], int] = {}
         self._generations: dict[int, int] = {}  # of each tree, as this store last saw it
         self._scans: dict[int, tuple[int | None, bytes | None]] = {}  # as scan_matches read
+        self._hashed: dict[int, int | None] = {}  # generation of the saved hashes, as read
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> IntegrityStore:
@@ -124,31 +130,56 @@ class IntegrityStore:
         """Whether ``fingerprint`` is the one saved at the tree's current generation: then
         the observed rows hold exactly that scan's paths and stats (save_scan)."""
         tree_id = self._tree(site, tree)
-        row = self._db.execute("SELECT generation, scan_generation, scan_fingerprint "
-                               "FROM integrity_trees WHERE id=?", (tree_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT t.generation, t.scan_generation, t.scan_fingerprint, h.generation "
+            "FROM integrity_trees t LEFT JOIN integrity_scan_hashes h ON h.tree_id = t.id "
+            "WHERE t.id=?", (tree_id,)).fetchone()
         self._generations[tree_id] = row[0]
         self._scans[tree_id] = (row[1], row[2])
+        self._hashed[tree_id] = row[3]
         return row[1] == row[0] and row[2] == fingerprint
 
-    def save_scan(self, site: str, tree: str, fingerprint: bytes) -> None:
+    def save_scan(self, site: str, tree: str, fingerprint: bytes,
+                  observed: Mapping[str, Record] | None = None) -> None:
         """Record that the observed rows now hold exactly the scan of ``fingerprint``:
         only if no other writer changed a row of the tree since this store's last write
-        (or since scan_matches read the generation, if it wrote nothing)."""
+        (or since scan_matches read the generation, if it wrote nothing). ``observed``,
+        the records of those rows (the run's), also saves their hashes for load_hashes."""
         tree_id = self._tree(site, tree)
-        if self._scans.get(tree_id) == (self._generations.get(tree_id), fingerprint):
+        generation = self._generations.get(tree_id)
+        if observed is not None and not all(map(str.isascii, observed)):
+            observed = None  # (load_hashes takes the rows of such a tree: see there)
+        if self._scans.get(tree_id) == (generation, fingerprint) and (
+                observed is None or self._hashed.get(tree_id) == generation):
             return  # saved already, nothing written since
         with self._tx() as db:
-            db.execute("UPDATE integrity_trees SET scan_generation=generation, "
-                       "scan_fingerprint=? WHERE id=? AND generation=?",
-                       (fingerprint, tree_id, self._generations.get(tree_id)))
+            saved = db.execute("UPDATE integrity_trees SET scan_generation=generation, "
+                               "scan_fingerprint=? WHERE id=? AND generation=?",
+                               (fingerprint, tree_id, generation)).rowcount
+            if saved and observed is not None:
+                # UPDATE, not REPLACE: a row of the same size is overwritten in place, and
+                # SQLite writes only the pages whose bytes differ (a run that re-hashed
+                # unchanged files: one page, not the ~500 of the value).
+                hashes = (generation, _pack_hashes(observed), tree_id)
+                if not db.execute("UPDATE integrity_scan_hashes SET generation=?, hashes=? "
+                                  "WHERE tree_id=?", hashes).rowcount:
+                    db.execute("INSERT INTO integrity_scan_hashes (generation, hashes, "
+                               "tree_id) VALUES (?, ?, ?)", hashes)
+                self._hashed[tree_id] = generation
 
     def load_hashes(self, site: str, tree: str, files: Mapping[str, FileStat],
                     ) -> dict[str, Record] | None:
         """The observed rows as ``load(brief=True)``, their stats taken from ``files``, a
-        scan that scan_matches() found equal to them (None if a row has no file there)."""
+        scan that scan_matches() found equal to them (None if a row has no file there):
+        from the hashes save_scan() kept at that generation, else from the rows."""
         tree_id, new, order = self._tree(site, tree), tuple.__new__, sorted(files)
         pairs: Iterable[tuple[str, Any]]
-        if all(map(str.isascii, order)):  # rows = ``files`` (fingerprint); key order (path
+        ascii = all(map(str.isascii, order))
+        if ascii and self._hashed.get(tree_id) == self._generations.get(tree_id):
+            got = self._saved_hashes(tree_id, files, order)
+            if got is not None:
+                return got
+        if ascii:  # rows = ``files`` (fingerprint); key order (path
             # BLOB: memcmp) is str order for ASCII: no path decoded (half the cost).
             rows = self._db.execute("SELECT NULL, sha256, note FROM integrity_files WHERE "
                                     "tree_id=? AND source='observed' ORDER BY path",
@@ -163,6 +194,29 @@ class IntegrityStore:
         except KeyError:
             return None
         return got if len(got) == len(files) else None
+
+    def _saved_hashes(self, tree_id: int, files: Mapping[str, FileStat], order: list[str],
+                      ) -> dict[str, Record] | None:
+        """The records from the hashes save_scan kept (one value, not a row per file: a
+        third of the time), if they are those of the generation scan_matches read."""
+        row = self._db.execute("SELECT hashes FROM integrity_scan_hashes WHERE tree_id=? "
+                               "AND generation=?", (tree_id, self._generations.get(tree_id),
+                                                    )).fetchone()
+        if row is None:
+            return None
+        try:
+            shas, notes = marshal.loads(row[0])
+        except (EOFError, ValueError, TypeError):
+            shas = notes = None
+        if not (type(shas) is list and type(notes) is list and len(shas) == len(order)
+                == len(notes)):
+            self._hashed[tree_id] = None  # damaged: the rows are still there; save anew
+            return None
+        # Built in C (zip, map, repeat): ``order`` is the paths in the saved order.
+        none = repeat(None)
+        return dict(zip(order, map(tuple.__new__, repeat(Record), zip(
+            map(files.__getitem__, order), shas, none, notes, none, none, strict=False)),
+            strict=True))
 
     def differing(self, site: str, tree: str, first: str, second: str,
                   ) -> tuple[dict[str, Record], dict[str, Record]]:
@@ -304,6 +358,17 @@ def _rows(tree_id: int, source: str, records: Mapping[str, Record],
         link = st[8]
         yield (tree_id, source, path.encode(encoding, errors), *st[:8],
                None if link is None else link.encode(encoding, errors), *rest)
+
+
+_SHA256, _NOTE = itemgetter(1), itemgetter(3)  # Record fields
+
+
+def _pack_hashes(observed: Mapping[str, Record]) -> bytes:
+    """(sha256 of each path, note of each path), paths in ``str`` order (= key order for
+    the ASCII paths it is kept for), as load_hashes reads them. marshal format 2: no
+    back-references, so equal hashes give equal bytes (see save_scan)."""
+    records = list(map(observed.__getitem__, sorted(observed)))
+    return marshal.dumps((list(map(_SHA256, records)), list(map(_NOTE, records))), 2)
 
 
 def _records(rows: Iterable[tuple[Any, ...]]) -> dict[str, Record]:

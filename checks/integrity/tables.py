@@ -51,7 +51,16 @@ MIGRATIONS = Migrations("integrity", (
     ALTER TABLE integrity_trees ADD COLUMN scan_generation INTEGER;
     ALTER TABLE integrity_trees ADD COLUMN scan_fingerprint BLOB;
     """,
-), legacy=(2, 0))
+    # The (sha256, note) of every observed row, in path order, as one marshal value, valid
+    # at the generation it was saved at: an unchanged tree loads this instead of a row per
+    # file (store.load_hashes). A table of its own: updating the tree's row (the cursor,
+    # the generation) would rewrite the ~2 MB with it.
+    """
+    CREATE TABLE integrity_scan_hashes (
+        tree_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL, hashes BLOB NOT NULL
+    );
+    """,
+), legacy=(2, 0, 0))
 
 COLUMNS = ("path, kind, size, mode, uid, gid, mtime_ns, ctime_ns, ino, link_target, "
             "sha256, hashed_at, note, accepted_at, accepted_by")

@@ -3,6 +3,7 @@ nothing it skips can hide a change (checks/integrity/store.py scan_matches/save_
 
 from __future__ import annotations
 
+import marshal
 import os
 import sqlite3
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_a_state_file_of_the_first_integrity_schema_gains_the_fingerprint(
         create_baseline(store, tree_of(site), Limits(), clock.now, "test")
         assert matches_now(store, site.root)
     upgraded = Database(path, [])
-    assert upgraded.version("integrity") == len(MIGRATIONS.steps) == 2
+    assert upgraded.version("integrity") == len(MIGRATIONS.steps)
     columns = {row[1] for row in upgraded.connection.execute(
         "PRAGMA table_info(integrity_trees)")}
     upgraded.close()
@@ -113,3 +114,60 @@ def test_non_ascii_and_non_utf8_names_load_the_same_records_as_every_stat(
     assert again.observed == full and "lang/\udcff.txt" in full and "lang/é.php" in full
     assert all(rec.sha256 for rec in full.values() if rec.stat.kind == "file")
     assert list(again.observed) == list(full)  # key order, as the full load gives it
+
+
+def saved_hashes(store: IntegrityStore) -> list[tuple[int, int]]:
+    """(generation of the saved hashes, the tree's generation) of every tree."""
+    return store._db.execute(
+        "SELECT h.generation, t.generation FROM integrity_scan_hashes h "
+        "JOIN integrity_trees t ON t.id = h.tree_id").fetchall()
+
+
+def test_the_hashes_saved_with_the_fingerprint_give_every_rows_records(
+        site, state_dir, clock) -> None:
+    tree = tree_of(site)
+    with IntegrityStore.in_state_dir(state_dir) as store:
+        create_baseline(store, tree, Limits(), clock.now, "test")
+        verify(store, tree, Limits(rolling=False), clock.now)
+        [(saved, now)] = saved_hashes(store)
+        assert saved == now  # what the next run loads instead of the rows
+        again = verify(store, tree, Limits(rolling=False), clock.now)
+        full = store.load(SITE, tree.root, "observed", brief=True)
+        assert again.observed == full and list(again.observed) == list(full)
+        # A run that writes rows (a re-hash) saves the hashes of its new generation.
+        clock.advance(3600)
+        hashed = verify(store, tree, Limits(budget=10**9), clock.now)
+        assert hashed.hashed_files and saved_hashes(store)[0][0] == saved_hashes(store)[0][1]
+        next_run = verify(store, tree, Limits(rolling=False), clock.now)
+        full = store.load(SITE, tree.root, "observed", brief=True)
+    assert next_run.observed == full
+
+
+def test_damaged_saved_hashes_fall_back_to_the_rows(site, state_dir, clock) -> None:
+    tree = tree_of(site)
+    with IntegrityStore.in_state_dir(state_dir) as store:
+        create_baseline(store, tree, Limits(), clock.now, "test")
+        verify(store, tree, Limits(rolling=False), clock.now)
+        full = store.load(SITE, tree.root, "observed", brief=True)
+        for damaged in (b"\x00garbage", marshal.dumps((["0" * 64], [None]))):  # short
+            store._db.execute("UPDATE integrity_scan_hashes SET hashes=?", (damaged,))
+            again = verify(store, tree, Limits(rolling=False), clock.now)
+            assert again.observed == full and again.diff.changed == 0
+            shas, notes = marshal.loads(store._db.execute(  # saved anew by that run
+                "SELECT hashes FROM integrity_scan_hashes").fetchone()[0])
+            assert shas == [full[p].sha256 for p in sorted(full)] and len(notes) == len(full)
+
+
+def test_a_state_file_of_the_second_integrity_schema_gains_the_saved_hashes(
+        site, state_dir, clock) -> None:
+    path = state_dir / "vigil.sqlite3"
+    state_dir.mkdir()
+    second = Migrations("integrity", MIGRATIONS.steps[:2], legacy=MIGRATIONS.legacy[:2])
+    Database(path, [second]).close()
+    tree = tree_of(site)
+    with IntegrityStore(path) as store:
+        create_baseline(store, tree, Limits(), clock.now, "test")
+        verify(store, tree, Limits(rolling=False), clock.now)
+        assert len(saved_hashes(store)) == 1
+        again = verify(store, tree, Limits(rolling=False), clock.now)
+        assert again.observed == store.load(SITE, tree.root, "observed", brief=True)

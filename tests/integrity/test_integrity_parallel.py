@@ -5,8 +5,10 @@ the daemon's single-process way gives, bad inputs included."""
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import socket
+import threading
 from pathlib import Path
 
 from integrity_helpers import Clock
@@ -14,7 +16,7 @@ from integrity_helpers import Clock
 from checks.integrity.accept import accept
 from checks.integrity.baseline import Limits, Outcome, Tree, create_baseline, verify
 from checks.integrity.hashing import CHUNK, default_opener
-from checks.integrity.parallel import _split
+from checks.integrity.parallel import _split, gc_paused
 from checks.integrity.patterns import PathRules
 from checks.integrity.store import IntegrityStore
 from tests.moodle_double.sitedir import FakeSite
@@ -194,3 +196,30 @@ def test_a_tree_with_one_top_directory_is_split_below_it(tmp_path, clock) -> Non
     items = _split(str(root), tree.rules, ["public"], want=64)
     assert ("public", False) in items and ("public/lib", False) in items
     assert ("public/lib/yui", True) in items and ("public/cache", True) not in items
+
+
+def in_oldest_generation(obj: object) -> bool:
+    return any(o is obj for o in gc.get_objects(generation=2))
+
+
+def test_objects_made_while_gc_was_paused_go_to_the_oldest_generation_unwalked() -> None:
+    assert threading.active_count() == 1 and gc.isenabled()
+    with gc_paused():
+        rows = [[n] for n in range(5000)]  # (lists: always tracked by the collector)
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_count()[0] < 700  # no young collection due now
+    assert in_oldest_generation(rows) and in_oldest_generation(rows[-1])
+
+
+def test_with_another_thread_running_objects_made_while_paused_stay_young() -> None:
+    # Its young garbage would be moved to the oldest generation too: plain enable() then.
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with gc_paused():
+            rows = [[n] for n in range(5000)]
+        assert gc.isenabled() and not in_oldest_generation(rows)
+    finally:
+        stop.set()
+        other.join()
