@@ -51,7 +51,7 @@ MIGRATIONS = Migrations("integrity", (
     ALTER TABLE integrity_trees ADD COLUMN scan_generation INTEGER;
     ALTER TABLE integrity_trees ADD COLUMN scan_fingerprint BLOB;
     """,
-    # The (sha256, note) of every observed row, in path order, as one marshal value, valid
+    # The (sha256, note) of every observed row, in path order, as one JSON value, valid
     # at the generation it was saved at: an unchanged tree loads this instead of a row per
     # file (store.load_hashes). A table of its own: updating the tree's row (the cursor,
     # the generation) would rewrite the ~2 MB with it.

@@ -3,7 +3,7 @@ nothing it skips can hide a change (checks/integrity/store.py scan_matches/save_
 
 from __future__ import annotations
 
-import marshal
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -149,11 +149,12 @@ def test_damaged_saved_hashes_fall_back_to_the_rows(site, state_dir, clock) -> N
         create_baseline(store, tree, Limits(), clock.now, "test")
         verify(store, tree, Limits(rolling=False), clock.now)
         full = store.load(SITE, tree.root, "observed", brief=True)
-        for damaged in (b"\x00garbage", marshal.dumps((["0" * 64], [None]))):  # short
+        for damaged in (b"\x00garbage", b'[["' + b"0" * 64 + b'"],[null]]',  # short
+                        b'{"a": 1}', b"[1, 2, 3]"):
             store._db.execute("UPDATE integrity_scan_hashes SET hashes=?", (damaged,))
             again = verify(store, tree, Limits(rolling=False), clock.now)
             assert again.observed == full and again.diff.changed == 0
-            shas, notes = marshal.loads(store._db.execute(  # saved anew by that run
+            shas, notes = json.loads(store._db.execute(  # saved anew by that run
                 "SELECT hashes FROM integrity_scan_hashes").fetchone()[0])
             assert shas == [full[p].sha256 for p in sorted(full)] and len(notes) == len(full)
 
