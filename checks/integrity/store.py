@@ -20,15 +20,21 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from itertools import repeat
-from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from checks.integrity.records import (
+    Cursor,
+    Record,
+    Run,
+    fs_text,
+    pack_hashes,
+    records_of,
+    rows_of,
+    unpack_hashes,
+)
 from checks.integrity.scan import FileStat
 from checks.integrity.tables import COLUMNS, COMPARED, UPSERT, ensure_schema, upsert_twice
 from monitor.kernel.database import write_transaction
@@ -36,38 +42,8 @@ from monitor.kernel.database import write_transaction
 STATE_FILE = "vigil.sqlite3"  # the daemon's state file (monitor/app/daemon.py STATE_FILE)
 
 
-class Record(NamedTuple):
-    stat: FileStat
-    sha256: str | None = None
-    hashed_at: float | None = None
-    note: str | None = None  # "unreadable", or what a data file was found to be
-    accepted_at: float | None = None  # set by `vigil integrity accept` (and in windows)
-    accepted_by: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    kind: str  # "baseline" | "accept" | "manifest" | "verify"
-    at: float
-    actor: str
-    files: int
-    detail: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    position: str | None = None  # last path the rolling re-hash reached
-    cycle_started: float | None = None
-    last_cycle_at: float | None = None  # when a full re-hash last completed
-    last_cycle_seconds: float | None = None
-
-
 def _b(text: str | None) -> bytes | None:
     return None if text is None else os.fsencode(text)
-
-
-def _s(blob: bytes | None) -> str | None:
-    return None if blob is None else os.fsdecode(blob)
 
 
 class IntegrityStore:
@@ -122,7 +98,7 @@ class IntegrityStore:
         rows = self._db.execute(
             f"SELECT {columns} FROM integrity_files WHERE tree_id=? AND source=?" + where,
             (self._tree(site, tree), source))
-        return _records(rows)
+        return records_of(rows)
 
     # -- the last scan's fingerprint, valid while no row of the tree changed -------------
     def scan_matches(self, site: str, tree: str, fingerprint: bytes) -> bool:
@@ -159,7 +135,7 @@ class IntegrityStore:
                 # UPDATE, not REPLACE: a row of the same size is overwritten in place, and
                 # SQLite writes only the pages whose bytes differ (a run that re-hashed
                 # unchanged files: one page, not the ~500 of the value).
-                hashes = (generation, _pack_hashes(observed), tree_id)
+                hashes = (generation, pack_hashes(observed), tree_id)
                 if not db.execute("UPDATE integrity_scan_hashes SET generation=?, hashes=? "
                                   "WHERE tree_id=?", hashes).rowcount:
                     db.execute("INSERT INTO integrity_scan_hashes (generation, hashes, "
@@ -173,11 +149,14 @@ class IntegrityStore:
         from the hashes save_scan() kept at that generation, else from the rows."""
         tree_id, new, order = self._tree(site, tree), tuple.__new__, sorted(files)
         pairs: Iterable[tuple[str, Any]]
-        ascii = all(map(str.isascii, order))
-        if ascii and self._hashed.get(tree_id) == self._generations.get(tree_id):
-            got = self._saved_hashes(tree_id, files, order)
+        ascii, generation = all(map(str.isascii, order)), self._generations.get(tree_id)
+        if ascii and self._hashed.get(tree_id) == generation:  # one value: a third of the time
+            row = self._db.execute("SELECT hashes FROM integrity_scan_hashes WHERE tree_id=? "
+                                   "AND generation=?", (tree_id, generation)).fetchone()
+            got = None if row is None else unpack_hashes(row[0], files, order)
             if got is not None:
                 return got
+            self._hashed[tree_id] = None  # damaged or gone: the rows are still there; save anew
         if ascii:  # rows = ``files`` (fingerprint); key order (path
             # BLOB: memcmp) is str order for ASCII: no path decoded (half the cost).
             rows = self._db.execute("SELECT NULL, sha256, note FROM integrity_files WHERE "
@@ -194,29 +173,6 @@ class IntegrityStore:
             return None
         return got if len(got) == len(files) else None
 
-    def _saved_hashes(self, tree_id: int, files: Mapping[str, FileStat], order: list[str],
-                      ) -> dict[str, Record] | None:
-        """The records from the hashes save_scan kept (one value, not a row per file: a
-        third of the time), if they are those of the generation scan_matches read."""
-        row = self._db.execute("SELECT hashes FROM integrity_scan_hashes WHERE tree_id=? "
-                               "AND generation=?", (tree_id, self._generations.get(tree_id),
-                                                    )).fetchone()
-        if row is None:
-            return None
-        try:  # json, not marshal: a damaged or planted value must fail, not crash
-            shas, notes = json.loads(row[0])
-        except (ValueError, TypeError):
-            shas = notes = None
-        if not (type(shas) is list and type(notes) is list and len(shas) == len(order)
-                == len(notes)):
-            self._hashed[tree_id] = None  # damaged: the rows are still there; save anew
-            return None
-        # Built in C (zip, map, repeat): ``order`` is the paths in the saved order.
-        none = repeat(None)
-        return dict(zip(order, map(tuple.__new__, repeat(Record), zip(
-            map(files.__getitem__, order), shas, none, notes, none, none, strict=False)),
-            strict=True))
-
     def differing(self, site: str, tree: str, first: str, second: str,
                   ) -> tuple[dict[str, Record], dict[str, Record]]:
         """The rows of two sources that are not identical (or exist in one only): SQLite
@@ -227,8 +183,8 @@ class IntegrityStore:
         query = (f"SELECT {cols} FROM integrity_files x WHERE x.tree_id=? AND x.source=? "
                  f"AND NOT EXISTS (SELECT 1 FROM integrity_files y WHERE y.tree_id=x.tree_id "
                  f"AND y.source=? AND y.path=x.path AND {same})")
-        return (_records(self._db.execute(query, (tree_id, first, second))),
-                _records(self._db.execute(query, (tree_id, second, first))))
+        return (records_of(self._db.execute(query, (tree_id, first, second))),
+                records_of(self._db.execute(query, (tree_id, second, first))))
 
     def write(self, site: str, tree: str, source: str, records: Mapping[str, Record],
               *, delete: Iterable[str] = (), replace: bool = False,
@@ -250,7 +206,7 @@ class IntegrityStore:
                 ((tree_id, source, _b(p)) for p in delete))
             # in key order: appends to the B-tree, no random inserts
             db.executemany(UPSERT if also is None else upsert_twice(also),
-                           _rows(tree_id, source, records))
+                           rows_of(tree_id, source, records))
 
     def has_rows(self, site: str, tree: str, source: str) -> bool:
         return self._db.execute(
@@ -282,7 +238,7 @@ class IntegrityStore:
         row = self._db.execute(
             "SELECT position, cycle_started, last_cycle_at, last_cycle_seconds "
             "FROM integrity_trees WHERE id=?", (self._tree(site, tree),)).fetchone()
-        return Cursor(_s(row[0]), *row[1:])
+        return Cursor(fs_text(row[0]), *row[1:])
 
     def set_cursor(self, site: str, tree: str, cursor: Cursor) -> None:
         tree_id = self._tree(site, tree)
@@ -337,7 +293,7 @@ class IntegrityStore:
             "r.modified FROM integrity_runs r JOIN integrity_trees t ON t.id = r.tree_id "
             "WHERE t.site=? AND r.at >= ? AND r.at < ? ORDER BY r.at, r.id",
             (site, since, until)).fetchall()
-        return [(_s(row[0]) or "", Run(row[1], row[2], row[3], row[4], {
+        return [(fs_text(row[0]) or "", Run(row[1], row[2], row[3], row[4], {
             **json.loads(row[5]), "added": row[6], "removed": row[7], "modified": row[8]}))
             for row in rows]
 
@@ -347,34 +303,3 @@ def _bump(db: sqlite3.Connection, tree_id: int) -> int:
     # its scan fingerprint (scan_matches()).
     return int(db.execute("UPDATE integrity_trees SET generation = generation + 1 "
                           "WHERE id=? RETURNING generation", (tree_id,)).fetchone()[0])
-
-
-def _rows(tree_id: int, source: str, records: Mapping[str, Record],
-          ) -> Iterable[tuple[Any, ...]]:
-    # Runs for every file of a tree at baseline time: os.fsencode() inlined.
-    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-    for path, (st, *rest) in sorted(records.items()):
-        link = st[8]
-        yield (tree_id, source, path.encode(encoding, errors), *st[:8],
-               None if link is None else link.encode(encoding, errors), *rest)
-
-
-_SHA256, _NOTE = itemgetter(1), itemgetter(3)  # Record fields
-
-
-def _pack_hashes(observed: Mapping[str, Record]) -> bytes:
-    """[sha256 of each path, note of each path], paths in ``str`` order (= key order for
-    the ASCII paths it is kept for), as load_hashes reads them; JSON, so equal hashes give
-    equal bytes (see save_scan) and reading it runs no code (~2 ms more than marshal)."""
-    records = list(map(observed.__getitem__, sorted(observed)))
-    return json.dumps([list(map(_SHA256, records)), list(map(_NOTE, records))],
-                      separators=(",", ":")).encode()
-
-
-def _records(rows: Iterable[tuple[Any, ...]]) -> dict[str, Record]:
-    # tuple.__new__ and a plain decode: this runs for every file of a tree on every run.
-    new = tuple.__new__
-    return {r[0].decode("utf-8", "surrogateescape"): new(Record, (
-                new(FileStat, r[1:10] if r[9] is None else (*r[1:9], _s(r[9]))), *r[10:]))
-            for r in rows}
-
