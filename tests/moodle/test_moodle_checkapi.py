@@ -44,7 +44,8 @@ async def test_every_check_of_every_type_is_reported_with_its_own_state(site: Fa
     site.set_check("security", "core_riskxss", "ok", "No untrusted users")
     result = await run(CheckApiCheck(spec()), site)
     assert result.status == Status.OK
-    assert result.summary == "all 19 Moodle checks OK"
+    # core_riskbackup: WARNING on a stock site, left out by default, still named.
+    assert result.summary == "all 18 Moodle checks OK; ignored: core_riskbackup warning"
     assert result.details["states"]["core_riskadmin"] == "info"
     assert result.details["states"]["tool_task_cronrunning"] == "ok"
     types = {s.labels["type"] for s in result.samples if s.labels}
@@ -57,9 +58,9 @@ async def test_every_check_of_every_type_is_reported_with_its_own_state(site: Fa
 async def test_the_overall_status_is_the_worst_and_the_summary_names_it(site: FakeSite) -> None:
     site.set_check("status", "tool_task_cronrunning", "critical",
                    "Cron has not been run for 2 days")
-    result = await run(CheckApiCheck(spec()), site)
+    result = await run(CheckApiCheck(spec(ignore=[])), site)
     assert result.status == Status.CRITICAL
-    assert result.summary.startswith("2 Moodle check(s) not OK: tool_task_cronrunning "
+    assert result.summary.startswith("3 Moodle check(s) not OK: tool_task_cronrunning "
                                      "critical, core_riskxss warning")
     assert status_of(result, "tool_task_cronrunning") == 2.0
     assert status_of(result, "core_riskxss") == 1.0
@@ -79,22 +80,34 @@ async def test_an_unknown_check_is_unknown_and_error_is_critical(site: FakeSite)
 
 async def test_ignored_checks_are_reported_but_do_not_count(site: FakeSite) -> None:
     result = await run(CheckApiCheck(spec(ignore=["core_riskxss"])), site)
-    assert result.status == Status.OK
+    assert result.status == Status.WARNING  # a list given replaces the default
+    assert result.summary.startswith("1 Moodle check(s) not OK: core_riskbackup warning")
     assert result.details["states"]["core_riskxss"] == "warning"
     assert result.details["ignored"] == ["core_riskxss"]
 
 
+async def test_a_stock_site_is_ok_its_review_lists_named_but_not_counted(
+        site: FakeSite) -> None:
+    # riskxss and riskbackup are WARNING on every site with teachers or a Manager role.
+    result = await run(CheckApiCheck(spec()), site)
+    assert result.status == Status.OK
+    assert result.summary == ("all 18 Moodle checks OK; ignored: core_riskxss warning, "
+                              "core_riskbackup warning")
+    assert result.details["ignored"] == ["core_riskxss", "core_riskbackup"]
+    assert status_of(result, "core_riskbackup") == 1.0  # the metric still tells
+
+
 async def test_a_security_check_turning_bad_alerts_although_others_already_failed(
         site: FakeSite) -> None:
-    check = CheckApiCheck(spec(types=["security"]))
+    check = CheckApiCheck(spec(types=["security"], ignore=[]))
     first = await run(check, site)
-    assert first.status == Status.WARNING  # core_riskxss, as on most real sites
+    assert first.status == Status.WARNING  # riskxss, riskbackup: as on most real sites
     site.set_check("security", "core_displayerrors", "warning", "display_errors is on")
     second = await run(check, site)
     assert second.status == Status.CRITICAL
     assert second.summary == ("new security problem: Displaying of PHP errors "
                               "(core_displayerrors) is warning: display_errors is on; "
-                              "1 other check(s) not OK")
+                              "2 other check(s) not OK")
     assert second.details["new_security_problems"] == ["core_displayerrors"]
     new = [s for s in second.samples if s.name == "lms_moodle_check_api_new_security_problems"]
     assert new[0].value == 1.0
@@ -189,7 +202,7 @@ async def test_a_php_fatal_error_in_one_type_names_its_first_line(site: FakeSite
 
 
 async def test_a_security_type_failing_keeps_the_security_baseline(site: FakeSite) -> None:
-    check = CheckApiCheck(spec(types=["security", "status"]))
+    check = CheckApiCheck(spec(types=["security", "status"], ignore=[]))
     await run(check, site)  # baseline: core_riskxss warning, as on most real sites
     site.check_type_error("security", 'Class "curl" not found')
     failed = await run(check, site)

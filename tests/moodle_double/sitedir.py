@@ -59,6 +59,10 @@ DEFAULT_CHECKS: dict[str, list[tuple[str, str, str, str]]] = {  # ref, name, sta
         ("core_passwordpolicy", "Password policy", "ok", "Password policy is enabled"),
         ("core_riskxss", "XSS trusted users", "warning",
          "Users who may post untrusted content: 12"),
+        # report_security's lang strings (check_riskbackup_warning): WARNING on a stock
+        # site, the Manager role may back up user data (riskbackup_result.php).
+        ("core_riskbackup", "Backup of user data", "warning",
+         "Found 1 roles, 0 overrides and 1 users with the ability to backup user data."),
         ("core_riskadmin", "Administrators", "info", "There is 1 site administrator"),
         ("core_cookiesecure", "Secure cookies only", "ok", "Secure cookies enabled"),
     ],
