@@ -173,6 +173,18 @@ def measure(proc: psutil.Process, api: str, args: argparse.Namespace) -> Figures
     return Figures(samples, warm or samples[-1], scrapes, peaks)
 
 
+def cpu_by_minute(samples: list[CpuSample]) -> list[str]:
+    """CPU seconds spent in each whole minute from the start: a one-off (the first
+    baseline) shows as one heavy minute, a steady cost as an even row."""
+    t0, out, minute = samples[0].at, [], 1
+    for after in samples[1:]:
+        if after.at - t0 >= minute * 60:
+            first = min(samples, key=lambda s: abs(s.at - t0 - (minute - 1) * 60))
+            out.append(f"{after.cpu - first.cpu:.2f}")
+            minute += 1
+    return out
+
+
 def report(fig: Figures, site: MoodleSite, checks: list[dict[str, Any]],
            args: argparse.Namespace) -> None:
     rss = fig.rss_mb()
@@ -191,6 +203,7 @@ def report(fig: Figures, site: MoodleSite, checks: list[dict[str, Any]],
         at = min(fig.samples, key=lambda s: abs(s.at - t0 - minute * 60))
         timeline.append(f"{minute:g} min {at.rss / 2**20:.1f}")
     print("RSS over time (MB): " + ", ".join(timeline))
+    print("CPU per minute, daemon + children (CPU-s): " + ", ".join(cpu_by_minute(fig.samples)))
     print()
     print(f"RSS max           {max(rss):7.1f} MB  (target <= {RSS_TARGET_MB:g} MB)  "
           f"{verdict(max(rss) <= RSS_TARGET_MB)}")

@@ -89,7 +89,7 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
     kept = store.load(tree.site, tree.root, "baseline", accepted_only=True) if created else {}
     staged: str | None = None  # baseline rows written with the observed ones ("new", "over")
     every = limits.processes and limits.workers > 1 and limits.budget is None and limits.rolling
-    scanned, hashes = b"", None
+    scanned, hashes, rehashed = b"", None, False
     with gc_paused():  # (the scan and the rows: tens of thousands of acyclic tuples)
         if not every:  # an unchanged scan needs no stats loaded: its fingerprint says so
             found = scan(tree.root, tree.rules)
@@ -114,8 +114,13 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
                             workers=limits.workers, opener=limits.opener,
                             deadline=limits.deadline, processes=limits.processes)
         heads = _sniff_new(tree.root, found, observed, plan, limits)
-        store.write(tree.site, tree.root, "observed", seen.observe(
-            found, observed, {*plan.changed, *digests}, digests, heads, now))
+        updates = seen.observe(found, observed, {*plan.changed, *digests}, digests, heads, now)
+        # The rolling re-hash of an unchanged tree finds the same content: then the saved
+        # comparison, fingerprint and hashes stay valid (no join of all rows every run).
+        rehashed = same and not created and not found.vanished and all(
+            (old := observed.get(p)) is not None and old._replace(hashed_at=r.hashed_at) == r
+            for p, r in updates.items())
+        store.write(tree.site, tree.root, "observed", updates, hashed_at_only=rehashed)
     gone = set() if same and not digests else observed.keys() - found.files.keys()
     for path in gone:
         seen.current.pop(path, None)
@@ -131,7 +136,7 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
     else:
         out.diff, out.release = _compare(store, tree, seen.current)
     if not every:  # (a file that vanished while read is no longer in found.files)
-        unchanged = same and not digests
+        unchanged = same and (not digests or rehashed)
         whole = unchanged or seen.current.keys() == found.files.keys()  # (then, by making)
         store.save_scan(tree.site, tree.root,
                         scanned if unchanged else fingerprint(found.files),

@@ -1,20 +1,17 @@
 """Reads and writes of the integrity tables: baselines, observed states, runs, cursor.
 
 The integrity domain owns these tables and declares them in checks/integrity/tables.py
-(MIGRATIONS, run through the kernel's ``Database``); this module opens its own
-connection to the same SQLite file (WAL lets the daemon's connection and this one work
-side by side) and keeps each transaction short. Each watched tree (site: the LMS name,
-root: the scanned directory) has an integrity_trees row; its files are keyed by (tree,
-source, path), source being one of
-- "baseline": the accepted state (what verification compares against);
-- "observed": the last state seen, with the last hash, so a run re-hashes only files
-  whose stat changed (plus the rolling slice);
-- "release":  the expected manifest of the installed release (manifest.py);
-- "data":     files of a data directory already sniffed for a PHP open tag.
-Beside them, integrity_scan_hashes keeps the (sha256, note) of a tree's observed rows as
-one value, saved with the scan fingerprint: what an unchanged tree loads (load_hashes).
+(MIGRATIONS, run through the kernel's ``Database``); this module opens its own connection
+to the same SQLite file (WAL: the daemon's connection and this one work side by side) and
+keeps each transaction short. Each watched tree (site: the LMS name, root: the scanned
+directory) has an integrity_trees row; its files are keyed by (tree, source, path), source
+being "baseline" (the accepted state, what verification compares against), "observed"
+(the last state seen, with the last hash: a run re-hashes only files whose stat changed,
+plus the rolling slice), "release" (the installed release's manifest: manifest.py) or
+"data" (files of a data directory already sniffed for a PHP open tag). Beside them,
+integrity_scan_hashes keeps the (sha256, note) of a tree's observed rows as one value,
+saved with the scan fingerprint: what an unchanged tree loads (load_hashes).
 """
-
 from __future__ import annotations
 
 import json
@@ -36,7 +33,7 @@ from checks.integrity.records import (
     unpack_hashes,
 )
 from checks.integrity.scan import FileStat
-from checks.integrity.tables import COLUMNS, COMPARED, UPSERT, ensure_schema, upsert_twice
+from checks.integrity.tables import COLUMNS, DIFFERING, UPSERT, ensure_schema, upsert_twice
 from monitor.kernel.database import write_transaction
 
 STATE_FILE = "vigil.sqlite3"  # the daemon's state file (monitor/app/daemon.py STATE_FILE)
@@ -175,29 +172,27 @@ class IntegrityStore:
 
     def differing(self, site: str, tree: str, first: str, second: str,
                   ) -> tuple[dict[str, Record], dict[str, Record]]:
-        """The rows of two sources that are not identical (or exist in one only): SQLite
-        joins on the primary key, so an unchanged tree costs no Python objects."""
+        """The rows of two sources that are not identical (or exist in one only)."""
         tree_id = self._tree(site, tree)
-        cols = ", ".join(f"x.{c.strip()}" for c in COLUMNS.split(","))
-        same = " AND ".join(f"y.{c} IS x.{c}" for c in COMPARED)
-        query = (f"SELECT {cols} FROM integrity_files x WHERE x.tree_id=? AND x.source=? "
-                 f"AND NOT EXISTS (SELECT 1 FROM integrity_files y WHERE y.tree_id=x.tree_id "
-                 f"AND y.source=? AND y.path=x.path AND {same})")
-        return (records_of(self._db.execute(query, (tree_id, first, second))),
-                records_of(self._db.execute(query, (tree_id, second, first))))
+        return (records_of(self._db.execute(DIFFERING, (tree_id, first, second))),
+                records_of(self._db.execute(DIFFERING, (tree_id, second, first))))
 
     def write(self, site: str, tree: str, source: str, records: Mapping[str, Record],
               *, delete: Iterable[str] = (), replace: bool = False,
-              also: str | None = None) -> None:
+              also: str | None = None, hashed_at_only: bool = False) -> None:
         """Upsert ``records`` and delete ``delete`` (or every other row, with replace);
         ``also`` upserts the same records into a second source (one statement binds
-        both rows: a baseline written with the observed rows costs no copy after)."""
+        both rows: a baseline written with the observed rows costs no copy after).
+        ``hashed_at_only``: the records differ from their rows in hashed_at alone, which
+        the comparison, scan fingerprint and saved hashes do not read: they stay valid."""
         tree_id = self._tree(site, tree)
         delete = list(delete)
         if not (records or delete or replace):
             return
         with self._tx() as db:
-            self._generations[tree_id] = _bump(db, tree_id)
+            generation = self._generations[tree_id] = _bump(db, tree_id)
+            if hashed_at_only and not (delete or replace or also):
+                self._carry(db, tree_id, generation - 1)
             if replace:
                 db.execute("DELETE FROM integrity_files WHERE tree_id=? AND source=?",
                            (tree_id, source))
@@ -207,6 +202,19 @@ class IntegrityStore:
             # in key order: appends to the B-tree, no random inserts
             db.executemany(UPSERT if also is None else upsert_twice(also),
                            rows_of(tree_id, source, records))
+
+    def _carry(self, db: sqlite3.Connection, tree_id: int, was: int) -> None:
+        # What was valid at the generation before (read in this transaction: no writer
+        # came between) is valid at this one, ``was + 1``; so are this store's notes of it.
+        sql = "UPDATE integrity_trees SET {0}=generation WHERE id=? AND {0}=?"
+        db.execute(sql.format("compared_generation"), (tree_id, was))
+        if db.execute(sql.format("scan_generation"), (tree_id, was)).rowcount and (
+                scan := self._scans.get(tree_id)) and scan[0] == was:
+            self._scans[tree_id] = (was + 1, scan[1])
+        if db.execute("UPDATE integrity_scan_hashes SET generation=? WHERE tree_id=? AND "
+                      "generation=?", (was + 1, tree_id, was)).rowcount and (
+                self._hashed.get(tree_id) == was):
+            self._hashed[tree_id] = was + 1
 
     def has_rows(self, site: str, tree: str, source: str) -> bool:
         return self._db.execute(
@@ -303,3 +311,4 @@ def _bump(db: sqlite3.Connection, tree_id: int) -> int:
     # its scan fingerprint (scan_matches()).
     return int(db.execute("UPDATE integrity_trees SET generation = generation + 1 "
                           "WHERE id=? RETURNING generation", (tree_id,)).fetchone()[0])
+

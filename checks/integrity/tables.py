@@ -83,6 +83,13 @@ def upsert_twice(also: str) -> str:
 # Columns whose difference between two sources makes a row worth comparing.
 COMPARED = ("kind", "size", "mode", "uid", "gid", "mtime_ns", "ctime_ns", "ino",
              "link_target", "sha256")
+# The rows of one source (tree_id, source, other) with no row alike in COMPARED in the
+# other: SQLite joins on the primary key, so an unchanged tree costs no Python objects.
+DIFFERING = (
+    f"SELECT {', '.join('x.' + c.strip() for c in COLUMNS.split(','))} FROM integrity_files x "
+    "WHERE x.tree_id=? AND x.source=? AND NOT EXISTS (SELECT 1 FROM integrity_files y WHERE "
+    f"y.tree_id=x.tree_id AND y.source=? AND y.path=x.path AND "
+    f"{' AND '.join(f'y.{c} IS x.{c}' for c in COMPARED)})")
 
 
 _SCHEMA_LOCK = threading.Lock()  # two checks of one process may open a new file at once

@@ -172,3 +172,53 @@ def test_a_state_file_of_the_second_integrity_schema_gains_the_saved_hashes(
         assert len(saved_hashes(store)) == 1
         again = verify(store, tree, Limits(rolling=False), clock.now)
         assert again.observed == store.load(SITE, tree.root, "observed", brief=True)
+
+
+def test_a_rolling_re_hash_finding_the_same_content_keeps_the_saved_comparison_and_scan(
+        site, state_dir, clock, monkeypatch) -> None:
+    # What the daemon does every run: re-hash a slice of an unchanged tree. The rows it
+    # writes differ in hashed_at only, so nothing is compared or saved again.
+    tree = tree_of(site)
+    with IntegrityStore.in_state_dir(state_dir) as store:
+        create_baseline(store, tree, Limits(), clock.now, "test")
+        quiet = verify(store, tree, Limits(rolling=False), clock.now)
+        compared: list[object] = []
+        real = store.differing
+        monkeypatch.setattr(store, "differing", lambda *a: compared.append(a) or real(*a))
+        clock.advance(3600)
+        out = verify(store, tree, Limits(budget=10**9), clock.now)
+        assert out.hashed_files and not out.stealth and out.diff == quiet.diff
+        assert compared == []  # the comparison saved by the run before was still valid
+        assert matches_now(store, site.root)
+        [(saved, now)] = saved_hashes(store)
+        assert saved == now
+        hashed_at = store.load(SITE, tree.root, "observed")["version.php"].hashed_at
+        assert hashed_at == clock.now  # the re-hash itself is recorded
+        again = verify(store, tree, Limits(rolling=False), clock.now)
+        assert compared == [] and again.observed == store.load(SITE, tree.root, "observed",
+                                                                 brief=True)
+
+
+def test_a_re_hash_finding_other_content_under_the_same_stat_is_compared_anew(
+        site, state_dir, clock, monkeypatch) -> None:
+    import checks.integrity.baseline as baseline
+
+    tree = tree_of(site)
+    real = baseline.hash_many
+
+    def content_changed_in_place(*args, **kwargs):  # (a write that kept every stat)
+        got = real(*args, **kwargs)
+        got["version.php"] = got["version.php"]._replace(sha256="0" * 64)
+        return got
+
+    with IntegrityStore.in_state_dir(state_dir) as store:
+        create_baseline(store, tree, Limits(), clock.now, "test")
+        verify(store, tree, Limits(rolling=False), clock.now)
+        monkeypatch.setattr(baseline, "hash_many", content_changed_in_place)
+        clock.advance(3600)
+        out = verify(store, tree, Limits(budget=10**9), clock.now)
+        assert out.stealth == ["version.php"]
+        assert out.diff.modified == {"version.php": ["content"]}
+        monkeypatch.setattr(baseline, "hash_many", real)
+        after = verify(store, tree, Limits(rolling=False), clock.now)  # nothing vouched stale
+    assert after.diff.modified == {"version.php": ["content"]}
