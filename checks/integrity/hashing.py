@@ -10,12 +10,11 @@ a read between chunks. Several threads may hash at once: hashlib and read() rele
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import stat
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from checks.integrity.patterns import PHP_TAG, SNIFF_BYTES
@@ -185,6 +184,9 @@ def hash_many(root: str, items: Iterable[tuple[str, int | None]], *, workers: in
     # hashing a small PHP file does.
     shares = [todo[i::workers] for i in range(workers)]
     if processes and deadline is NO_DEADLINE and len(todo) >= FORK_FROM:
+        import multiprocessing  # (the CLI only: the daemon's child need not load it)
+        from concurrent.futures import ProcessPoolExecutor
+
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context) as procs:
             plain = procs.map(_hash_plain, [prefix] * workers, shares, [opener] * workers)

@@ -21,7 +21,6 @@ timeout), and always reaped: no process outlives the call.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pickle
 import sys
@@ -48,6 +47,8 @@ class IsolatedError(Exception):
 async def run_isolated(fn: Callable[[Any], T], arg: Any, *, timeout: float, what: str) -> T:
     """``fn(arg)`` in a child process, within ``timeout`` seconds; raises IsolatedError
     (its message names ``what`` where the child did not say it itself)."""
+    import asyncio  # (here: the child, this module's __main__, runs no event loop)
+
     job = pickle.dumps((fn, arg), protocol=pickle.HIGHEST_PROTOCOL)
     env = dict(os.environ)  # the child imports this same code, wherever it was run from
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (_ROOT, env.get("PYTHONPATH"))))

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import multiprocessing
 import os
 import stat
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from operator import itemgetter
 from typing import Any
 
@@ -61,6 +59,9 @@ def scan_and_hash(root: str, rules: PathRules, workers: int, *, opener: Opener =
     if not subdirs:
         yield top, hash_many(root, _regular(top), opener=opener)
         return
+    import multiprocessing  # (the CLI only: the daemon's child need not load it)
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     items = _split(root, rules, subdirs, SPLIT_DIRS * workers)
     context = multiprocessing.get_context("fork")
     shares = min(len(items), TASKS * workers)
