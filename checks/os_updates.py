@@ -35,6 +35,7 @@ from checks.os_updates_host import (
     run_command,
 )
 from checks.os_updates_ledger import Ledger
+from checks.os_updates_memo import AptMemo
 from checks.os_updates_parse import PendingUpdate
 from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result, Sample, Status
@@ -113,12 +114,13 @@ class OsUpdatesCheck:
         self._which = which
         self._root = root
         self._ledger: Ledger | None = None
+        self._memo = AptMemo()
 
     async def run(self, ctx: CheckContext) -> Result:
         budget = max(1.0, ctx.timeout - min(_MARGIN, ctx.timeout / 5))
         facts = await ctx.run_blocking(lambda: gather(
             self.spec.package_manager, self._runner, self._which, self._root, budget,
-            self.spec.low_priority))
+            self.spec.low_priority, self._memo))
         facts = _without_excluded(facts, self.spec.exclude)
         now = ctx.now()
         ledger = self._ledger_for(ctx)

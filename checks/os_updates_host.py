@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import psutil
 
 from checks.base import CheckUnavailable
+from checks.os_updates_memo import AptMemo, apt_inputs
 from checks.os_updates_parse import (
     ParseError,
     PendingUpdate,
@@ -145,12 +146,13 @@ class _Caller:
 
 
 def gather(choice: str, runner: Runner, which: Callable[[str], str | None], root: Path,
-           budget: float, low_priority: bool) -> HostFacts:
-    """Blocking: everything the host reports, for the package manager found (or chosen)."""
+           budget: float, low_priority: bool, memo: AptMemo | None = None) -> HostFacts:
+    """Blocking: everything the host reports, for the package manager found (or chosen);
+    with ``memo``, apt is asked again only when what it reads changed."""
     call = _Caller(runner, budget, low_priority)
     apt_get = which("apt-get") if choice in ("auto", "apt") else None
     if apt_get:
-        return _gather_apt(apt_get, which, call, root)
+        return _gather_apt(apt_get, which, call, root, memo)
     dnf = which("dnf") if choice in ("auto", "dnf") else None
     if dnf:
         return _gather_dnf(dnf, which, call, root)
@@ -159,7 +161,7 @@ def gather(choice: str, runner: Runner, which: Callable[[str], str | None], root
 
 
 def _gather_apt(apt_get: str, which: Callable[[str], str | None], call: _Caller,
-                root: Path) -> HostFacts:
+                root: Path, memo: AptMemo | None) -> HostFacts:
     lists = root / "var/lib/apt/lists"
     releases = [*lists.glob("*_InRelease"), *lists.glob("*_Release")]
     lists_time = _newest_mtime(releases)
@@ -175,16 +177,25 @@ def _gather_apt(apt_get: str, which: Callable[[str], str | None], call: _Caller,
     if lists_time is None:
         base = base.replace(lists_problem=f"no package lists in {lists} (apt-get update has "
                             "never run): pending updates unknown")
-    else:
-        out = call([apt_get, "--simulate", "--quiet", "dist-upgrade"])
-        if out.returncode != 0:
-            raise CheckUnavailable(out.failure())
-        sim = _parsed(parse_apt_simulation, out)
-        base = base.replace(updates=sim.updates,
-                            security=tuple(u for u in sim.updates if u.security),
-                            new_packages=len(sim.new_packages), removals=sim.removals,
-                            kept_back=sim.kept_back)
-    return _with_held(base, which, call)
+        return _with_held(base, which, call)
+    inputs = apt_inputs(root)
+    if memo is not None and (answer := memo.recall(inputs)) is not None:
+        return base.replace(**answer)
+    out = call([apt_get, "--simulate", "--quiet", "dist-upgrade"])
+    if out.returncode != 0:
+        raise CheckUnavailable(out.failure())
+    sim = _parsed(parse_apt_simulation, out)
+    asked = _with_held(base.replace(
+        updates=sim.updates, security=tuple(u for u in sim.updates if u.security),
+        new_packages=len(sim.new_packages), removals=sim.removals, kept_back=sim.kept_back),
+        which, call)
+    if memo is not None and asked.held is not None:  # (apt-mark failed: ask again)
+        memo.keep(inputs, {name: getattr(asked, name) for name in _ASKED})
+    return asked
+
+
+# What apt's two commands tell (the rest is read from files on every run).
+_ASKED = ("updates", "security", "new_packages", "removals", "kept_back", "held", "notes")
 
 
 def _with_held(facts: HostFacts, which: Callable[[str], str | None],

@@ -156,6 +156,20 @@ def apt_host(root: Path, lists_age: float | None = 3600.0, reboot_age: float | N
     return root
 
 
+def apt_update(root: Path) -> None:
+    """What `apt-get update` leaves: a new package list (a new file, renamed into place)."""
+    lists = root / "var/lib/apt/lists"
+    fresh = lists / "fresh.tmp"
+    fresh.write_text(f"x{len(list(lists.iterdir()))}")
+    os.utime(fresh, (NOW - 60, NOW - 60))
+    fresh.rename(lists / "deb.debian.org_debian-security_dists_bookworm-security_InRelease")
+
+
+def dpkg_changed(root: Path) -> None:
+    status = root / "var/lib/dpkg/status"
+    status.write_text(status.read_text() + "Package: y\n")
+
+
 def ctx(now: float = NOW, state_dir: Path | None = None, timeout: float = 60.0) -> CheckContext:
     return CheckContext(target=Target(name="lms1", kind="generic"), timeout=timeout,
                         now=lambda: now, run_blocking=lambda fn: asyncio.to_thread(fn),
@@ -279,17 +293,21 @@ async def test_a_newer_fix_for_an_unapplied_package_keeps_the_older_first_seen(
     await check.run(ctx(NOW - 3 * DAY))
     newer = DEBIAN.replace("3.0.22-1~deb12u2", "3.0.23-1~deb12u1")
     check._runner.answers[SIM] = newer  # type: ignore[attr-defined]
+    apt_update(root)  # (the newer fix arrives with new package lists)
     result = await check.run(ctx(NOW))
     assert value(result, "lms_os_security_update_oldest_seconds") == 3 * DAY
     assert "oldest unapplied 3d" in result.summary
 
 
 async def test_applied_updates_are_forgotten(tmp_path: Path) -> None:
-    check = apt_check(apt_host(tmp_path))
+    root = apt_host(tmp_path)
+    check = apt_check(root)
     await check.run(ctx(NOW - 10 * DAY))
     check._runner.answers[SIM] = NOTHING  # type: ignore[attr-defined]
+    dpkg_changed(root)  # (the upgrade was applied)
     assert (await check.run(ctx(NOW - DAY))).status is Status.OK
     check._runner.answers[SIM] = DEBIAN  # type: ignore[attr-defined]
+    apt_update(root)
     result = await check.run(ctx(NOW))  # pending again: a fresh first-seen time
     assert result.status is Status.WARNING
     assert value(result, "lms_os_security_update_oldest_seconds") == 0
@@ -548,3 +566,62 @@ async def test_a_real_run_against_a_host_tree_without_lists_says_so(tmp_path: Pa
     result = await OsUpdatesCheck(spec(), root=tmp_path).run(ctx(time.time()))
     assert result.status is Status.WARNING
     assert result.summary.startswith(f"no package lists in {tmp_path}/var/lib/apt/lists")
+
+
+# --- apt asked again only when what it reads changed (checks/os_updates_memo.py) ----------
+
+def apt_runs(check: OsUpdatesCheck) -> int:
+    return check._runner.ran().count(SIM)  # type: ignore[attr-defined]
+
+
+async def test_apt_is_not_asked_again_while_nothing_it_reads_changed(tmp_path: Path) -> None:
+    root = apt_host(tmp_path / "host")
+    check = apt_check(root)
+    first = await check.run(ctx(NOW - 2 * DAY))
+    again = await check.run(ctx(NOW))
+    assert apt_runs(check) == 1 and again.status is first.status is Status.WARNING
+    # What is read from files and the clock is still current on a reused answer.
+    assert value(again, "lms_os_security_update_oldest_seconds") == 2 * DAY
+    assert "oldest unapplied 2d" in again.summary
+    (root / "run").mkdir()
+    (root / "run/reboot-required").write_text("*** System restart required ***\n")
+    assert value(await check.run(ctx(NOW)), "lms_os_reboot_required") == 1
+    assert apt_runs(check) == 1
+
+
+@pytest.mark.parametrize("change", [
+    apt_update, dpkg_changed,
+    lambda root: (root / "var/lib/dpkg/arch").write_text("amd64\ni386\n"),
+    lambda root: (root / "etc/apt/preferences.d").mkdir(parents=True),
+    lambda root: (root / "var/lib/apt/extended_states").write_text("Package: x\nAuto: 1\n"),
+], ids=["new lists", "dpkg status", "architectures", "apt configuration", "apt states"])
+async def test_a_change_to_anything_apt_reads_asks_it_again(tmp_path: Path, change: Any) -> None:
+    root = apt_host(tmp_path / "host")
+    (root / "etc/apt/sources.list.d").mkdir(parents=True)
+    check = apt_check(root)
+    await check.run(ctx())
+    check._runner.answers[SIM] = NOTHING  # type: ignore[attr-defined]
+    change(root)
+    result = await check.run(ctx())
+    assert apt_runs(check) == 2 and result.status is Status.OK
+
+
+async def test_a_reused_answer_expires_and_a_failed_one_is_not_kept(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    import checks.os_updates_memo as memo
+
+    root = apt_host(tmp_path / "host")
+    check = apt_check(root, hold=(1, "", "E: dpkg status unreadable"))
+    clock = [0.0]
+    check._memo.clock = lambda: clock[0]
+    await check.run(ctx())
+    await check.run(ctx())  # apt-mark failed: not kept, both asked again
+    assert apt_runs(check) == 2
+    check._runner.answers[HOLD] = ""  # type: ignore[attr-defined]
+    await check.run(ctx())
+    clock[0] = memo.MAX_REUSE - 1
+    await check.run(ctx())
+    assert apt_runs(check) == 3
+    clock[0] = memo.MAX_REUSE + 1
+    await check.run(ctx())
+    assert apt_runs(check) == 4
