@@ -14,22 +14,26 @@ What it does (everything on this machine, bounded in time, stops by itself):
    receiver: a webhook to the demo's sink.
 2. Starts `vigil run -c FILE` (through tests/vigil_process_probe.py, which runs the real
    command line and lists sys.modules when it exits) and samples it every
-   ``--sample-every`` s for ``--minutes`` (default 10) from the start: RSS, and CPU seconds
+   ``--sample-every`` s for ``--minutes`` (default 40) from the start: RSS, and CPU seconds
    of the process and its children (user + system). /metrics is scraped every 15 s, as
    Prometheus would. The first code-integrity baseline (hashing the whole tree) happens
    in the first minutes, so "RSS max" includes it.
 3. Prints RSS max and RSS at the end (of the daemon), the peak RSS of the daemon plus its
-   child processes (code_integrity runs in one; sampled every 0.2 s), CPU % of one core
-   from ``--warmup`` s (start-up and the first run of every check) to the end, PASS/MISS
-   against the targets (RSS <= 80 MB, CPU <= 0.5 %), each check's last status, the RSS
-   each imported package costs, and the top live Python allocations (tracemalloc) of a
-   second, traced daemon started on a fresh state directory and read after
-   ``--trace-seconds`` (0: skip).
+   child processes (code_integrity runs in one; sampled every 0.2 s), the CPU seconds of
+   each minute, and CPU % of one core at the default intervals: from ``--warmup`` s
+   (default 15 min) to the end. The first quarter hour is a start-up that happens once:
+   the first run of every check, the first baseline's files left to later runs by the
+   I/O budget (hashed by the 5-minute runs that follow), the soft re-checks of the checks
+   that fail on this host (os_updates, moodle_filestore: at a fifth of their interval
+   until confirmed); its share is printed too, from 60 s. Then PASS/MISS against the
+   targets (RSS <= 80 MB, CPU <= 0.5 %), each check's last status, the RSS each imported
+   package costs, and the top live Python allocations (tracemalloc) of a second, traced
+   daemon started on a fresh state directory and read after ``--trace-seconds`` (0: skip).
 
-Run (about 12 minutes with the defaults; the first run also loads the database):
+Run (about 43 minutes with the defaults; the first run also loads the database):
 
     python bench/footprint.py
-    python bench/footprint.py --minutes 3 --trace-seconds 60    # a quick look
+    python bench/footprint.py --minutes 3 --warmup 60 --trace-seconds 60    # a quick look
 """
 
 from __future__ import annotations
@@ -108,8 +112,15 @@ class Figures:
 
     @property
     def cpu_pct(self) -> float:
+        return self.cpu_pct_from(self.warm)
+
+    def cpu_pct_from(self, first: CpuSample) -> float:
         last = self.samples[-1]
-        return 100.0 * (last.cpu - self.warm.cpu) / (last.at - self.warm.at)
+        return 100.0 * (last.cpu - first.cpu) / max(1e-9, last.at - first.at)
+
+    def sample_at(self, seconds: float) -> CpuSample:
+        t0 = self.samples[0].at
+        return min(self.samples, key=lambda s: abs(s.at - t0 - seconds))
 
     def rss_mb(self) -> list[float]:
         return [s.rss / 2**20 for s in self.samples]
@@ -214,9 +225,11 @@ def report(fig: Figures, site: MoodleSite, checks: list[dict[str, Any]],
           f"{len(fig.peaks.children_seen)} child processes seen, code_integrity runs in one; "
           f"the sum counts shared library pages once per process)")
     print(f"CPU               {fig.cpu_pct:7.2f} %   of one core from {args.warmup:g} s to the "
-          f"end (target <= {CPU_TARGET_PCT:g} %)  {verdict(fig.cpu_pct <= CPU_TARGET_PCT)}")
-    print(f"CPU seconds in the first {args.warmup:g} s (start-up, first runs, baseline "
-          f"begun): {fig.warm.cpu - fig.samples[0].cpu:.2f}")
+          f"end, at the default intervals (target <= {CPU_TARGET_PCT:g} %)  "
+          f"{verdict(fig.cpu_pct <= CPU_TARGET_PCT)}")
+    print(f"CPU from 60 s to the end, start-up included: {fig.cpu_pct_from(fig.sample_at(60)):.2f} "
+          f"%; CPU seconds in the first {args.warmup:g} s (first runs, the first baseline and "
+          f"its deferred files, soft re-checks): {fig.warm.cpu - fig.samples[0].cpu:.2f}")
     print("\nlast results:")
     for check in sorted(checks, key=lambda c: str(c.get("check"))):
         print(f"  {check.get('check'):<28} {check.get('status', '?'):<9} "
@@ -249,10 +262,10 @@ def traced_run(children: Children, site: MoodleSite, workdir: Path, seconds: flo
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=10.0,
-                        help="how long to watch the daemon (default 10)")
-    parser.add_argument("--warmup", type=float, default=60.0,
-                        help="seconds from the start not counted in CPU %% (default 60)")
+    parser.add_argument("--minutes", type=float, default=40.0,
+                        help="how long to watch the daemon (default 40)")
+    parser.add_argument("--warmup", type=float, default=900.0,
+                        help="seconds of start-up not counted in CPU %% (default 900)")
     parser.add_argument("--sample-every", type=float, default=5.0)
     parser.add_argument("--scale", type=float, default=0.1,
                         help="database size, x bench/moodle_probes.py's large site (0.1)")
