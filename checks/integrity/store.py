@@ -12,6 +12,7 @@ plus the rolling slice), "release" (the installed release's manifest: manifest.p
 integrity_scan_hashes keeps the (sha256, note) of a tree's observed rows as one value,
 saved with the scan fingerprint: what an unchanged tree loads (load_hashes).
 """
+
 from __future__ import annotations
 
 import json
@@ -311,4 +312,3 @@ def _bump(db: sqlite3.Connection, tree_id: int) -> int:
     # its scan fingerprint (scan_matches()).
     return int(db.execute("UPDATE integrity_trees SET generation = generation + 1 "
                           "WHERE id=? RETURNING generation", (tree_id,)).fetchone()[0])
-
