@@ -184,22 +184,17 @@ def measure(proc: psutil.Process, api: str, args: argparse.Namespace) -> Figures
     return Figures(samples, warm or samples[-1], scrapes, peaks)
 
 
-def cpu_by_minute(samples: list[CpuSample]) -> list[str]:
+def cpu_by_minute(fig: Figures) -> list[str]:
     """CPU seconds spent in each whole minute from the start: a one-off (the first
     baseline) shows as one heavy minute, a steady cost as an even row."""
-    t0, out, minute = samples[0].at, [], 1
-    for after in samples[1:]:
-        if after.at - t0 >= minute * 60:
-            first = min(samples, key=lambda s: abs(s.at - t0 - (minute - 1) * 60))
-            out.append(f"{after.cpu - first.cpu:.2f}")
-            minute += 1
-    return out
+    minutes = int((fig.samples[-1].at - fig.samples[0].at) // 60)
+    return [f"{fig.sample_at(m * 60).cpu - fig.sample_at((m - 1) * 60).cpu:.2f}"
+            for m in range(1, minutes + 1)]
 
 
 def report(fig: Figures, site: MoodleSite, checks: list[dict[str, Any]],
            args: argparse.Namespace) -> None:
     rss = fig.rss_mb()
-    t0 = fig.samples[0].at
     print(f"\nfootprint  {machine_line()}")
     print(f"command: python bench/footprint.py {' '.join(sys.argv[1:])}".rstrip())
     configured = len(tomllib.loads(site.config.read_text())["lms"][0]["checks"])
@@ -211,10 +206,10 @@ def report(fig: Figures, site: MoodleSite, checks: list[dict[str, Any]],
     marks = [m for m in (1, 2, 5, 10, 20, 30, 60) if m <= args.minutes] + [args.minutes]
     timeline = []
     for minute in dict.fromkeys(marks):
-        at = min(fig.samples, key=lambda s: abs(s.at - t0 - minute * 60))
+        at = fig.sample_at(minute * 60)
         timeline.append(f"{minute:g} min {at.rss / 2**20:.1f}")
     print("RSS over time (MB): " + ", ".join(timeline))
-    print("CPU per minute, daemon + children (CPU-s): " + ", ".join(cpu_by_minute(fig.samples)))
+    print("CPU per minute, daemon + children (CPU-s): " + ", ".join(cpu_by_minute(fig)))
     print()
     print(f"RSS max           {max(rss):7.1f} MB  (target <= {RSS_TARGET_MB:g} MB)  "
           f"{verdict(max(rss) <= RSS_TARGET_MB)}")
