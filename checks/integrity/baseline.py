@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from checks.integrity.diff import ReleaseDiff, TreeDiff, compare, compare_release, same_content
+from checks.integrity.compare import compare_with_baseline, release_diff
+from checks.integrity.diff import ReleaseDiff, TreeDiff, same_content
 from checks.integrity.hashing import (
     NO_DEADLINE,
     Deadline,
@@ -26,12 +27,13 @@ from checks.integrity.hashing import (
     hash_many,
     sniff,
 )
-from checks.integrity.manifest import installed_release
 from checks.integrity.parallel import gc_paused, merge, scan_and_hash
 from checks.integrity.patterns import SNIFF_BYTES, PathRules, is_script_name
 from checks.integrity.plan import Plan, advance, make_plan
+from checks.integrity.records import Run
 from checks.integrity.scan import Scan, fingerprint, scan
-from checks.integrity.store import Cursor, IntegrityStore, Record, Run
+from checks.integrity.store import Cursor, IntegrityStore, Record
+from checks.integrity.watch import Watching
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class Outcome:
     cursor: Cursor = field(default_factory=Cursor)
     baseline_run: Run | None = None
     accepted_in_window: list[str] = field(default_factory=list)
+    walked: bool = True  # False: no change reported since a full walk (watch.py)
 
 
 class NoBaseline(Exception):
@@ -75,9 +78,11 @@ class NoBaseline(Exception):
 
 
 def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
-           create: bool = True, actor: str = "vigil", rebaseline: bool = False) -> Outcome:
+           create: bool = True, actor: str = "vigil", rebaseline: bool = False,
+           watching: Watching | None = None) -> Outcome:
     """One verification run; creates the baseline when there is none (if ``create``) or
-    replaces it (``rebaseline``) with what this run observed."""
+    replaces it (``rebaseline``) with what this run observed. ``watching``: skip the walk
+    when inotify reported no change since a full walk (checks/integrity/watch.py)."""
     baseline_run = store.last_run(tree.site, tree.root, "baseline")
     if baseline_run is None and not create:
         raise NoBaseline(f"no baseline for {tree.root}: run `vigil integrity baseline`")
@@ -89,10 +94,15 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
     kept = store.load(tree.site, tree.root, "baseline", accepted_only=True) if created else {}
     staged: str | None = None  # baseline rows written with the observed ones ("new", "over")
     every = limits.processes and limits.workers > 1 and limits.budget is None and limits.rolling
-    scanned, hashes, rehashed = b"", None, False
+    scanned, hashes, rehashed, walked = b"", None, False, True
     with gc_paused():  # (the scan and the rows: tens of thousands of acyclic tuples)
-        if not every:  # an unchanged scan needs no stats loaded: its fingerprint says so
-            found = scan(tree.root, tree.rules)
+        quiet = watching.quiet(store, tree.site, tree.root, now) if watching else None
+        if quiet is not None and not every and not created:
+            scanned, hashes = quiet  # the rows hold the stats the walk would find
+            found, walked = Scan(files={p: r.stat for p, r in hashes.items()}), False
+        elif not every:  # an unchanged scan needs no stats loaded: its fingerprint says so
+            found = scan(tree.root, tree.rules,
+                         watch=watching.walker(tree.root) if watching else None)
             scanned = fingerprint(found.files)
             if store.scan_matches(tree.site, tree.root, scanned):
                 hashes = store.load_hashes(tree.site, tree.root, found.files)
@@ -128,19 +138,21 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
     moved = advance(cursor, plan, digests, now)
     if moved != cursor:
         store.set_cursor(tree.site, tree.root, moved)
-    out = Outcome(created, tree.root, found, TreeDiff(), seen.current,
+    out = Outcome(created, tree.root, found, TreeDiff(), seen.current, walked=walked,
                   stealth=sorted(seen.stealth), cursor=moved, baseline_run=baseline_run)
     _tally(out, plan, digests)
     if out.created:
         _make_baseline(store, tree, out, now, actor, kept, staged)
     else:
-        out.diff, out.release = _compare(store, tree, seen.current)
+        out.diff, out.release = compare_with_baseline(store, tree, seen.current)
     if not every:  # (a file that vanished while read is no longer in found.files)
         unchanged = same and (not digests or rehashed)
         whole = unchanged or seen.current.keys() == found.files.keys()  # (then, by making)
-        store.save_scan(tree.site, tree.root,
-                        scanned if unchanged else fingerprint(found.files),
-                        seen.current if whole else None)
+        saved = store.save_scan(tree.site, tree.root,
+                                scanned if unchanged else fingerprint(found.files),
+                                seen.current if whole else None)
+        if watching is not None and walked:
+            watching.walked(store, tree.site, tree.root, found, saved, now)
     return out
 
 
@@ -182,44 +194,12 @@ def _make_baseline(store: IntegrityStore, tree: Tree, out: Outcome, now: float, 
     out.release = release_diff(store, tree, out.observed)
 
 
-def _compare(store: IntegrityStore, tree: Tree, current: Mapping[str, Record],
-             ) -> tuple[TreeDiff, ReleaseDiff | None]:
-    """Baseline vs observed (and release), reusing the last comparison while no row of the
-    tree changed: an unchanged tree then costs a scan and one load."""
-    generation, cached = store.comparison(tree.site, tree.root)
-    if cached is not None:
-        release = cached["release"]
-        return TreeDiff(**cached["diff"]), ReleaseDiff(**release) if release else None
-    baseline, differing = store.differing(tree.site, tree.root, "baseline", "observed")
-    if _fill_baseline(store, tree, baseline, differing):
-        generation, _ = store.comparison(tree.site, tree.root)
-    diff = compare(baseline, differing)
-    release = release_diff(store, tree, current, diff.modified)
-    store.save_comparison(tree.site, tree.root, generation, {
-        "diff": dataclasses.asdict(diff),
-        "release": dataclasses.asdict(release) if release else None})
-    return diff, release
-
-
 def create_baseline(store: IntegrityStore, tree: Tree, limits: Limits, now: float,
                     actor: str) -> Outcome:
     """(Re)create the baseline from the tree as it is now, hashing every file."""
     store.write(tree.site, tree.root, "observed", {}, replace=True)  # hash every file
     return verify(store, tree, dataclasses.replace(limits, budget=None, rolling=True), now,
                   actor=actor, rebaseline=True)
-
-
-def release_diff(store: IntegrityStore, tree: Tree, observed: Mapping[str, Record],
-                 modified: Iterable[str] = ()) -> ReleaseDiff | None:
-    manifest = store.last_run(tree.site, tree.root, "manifest")
-    if manifest is None:
-        return None
-    release = store.load(tree.site, tree.root, "release")
-    accepted = store.load(tree.site, tree.root, "baseline", accepted_only=True)
-    return compare_release(release, observed, accepted,
-                           release_name=manifest.detail.get("release"),
-                           installed=installed_release(tree.root), modified=modified)
-
 
 
 def _sniff_new(root: str, found: Scan, observed: Mapping[str, Record], plan: Plan,
@@ -292,17 +272,3 @@ def _tally(out: Outcome, plan: Plan, digests: Mapping[str, Digest]) -> None:
     # Over every file of a first baseline: counted in C (map, itemgetter), not per object.
     out.read_bytes = sum(map(_READ, digests.values()))
     out.hashed_files = len(digests) - list(map(_SHA256, digests.values())).count(None)
-
-
-def _fill_baseline(store: IntegrityStore, tree: Tree, baseline: dict[str, Record],
-                   current: Mapping[str, Record]) -> bool:
-    """Baseline rows created without a hash (first run over budget) take the first hash
-    seen while the file's stat is still the one the baseline recorded."""
-    fill = {p: b._replace(sha256=c.sha256, hashed_at=c.hashed_at, note=c.note)
-            for p, b in baseline.items()
-            if b.sha256 is None and b.stat.kind == "file"
-            and (c := current.get(p)) is not None and c.sha256 and c.stat == b.stat}
-    if fill:
-        store.write(tree.site, tree.root, "baseline", fill)
-        baseline.update(fill)
-    return bool(fill)

@@ -29,6 +29,9 @@ recorded as actor "maintenance window") and listed; with it off they are at most
 
 from __future__ import annotations
 
+import os
+import uuid
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -42,6 +45,7 @@ from checks.integrity.isolated import IsolatedError, run_isolated
 from checks.integrity.job import Job, Settings, run_job
 from checks.integrity.judging import LISTED, judge, rehash_period
 from checks.integrity.scan import ScanError
+from checks.integrity.watch import open_instance
 from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result
 from monitor.kernel.spec import CheckSpec, PositiveDuration
@@ -96,6 +100,12 @@ class CodeIntegritySpec(CheckSpec):
     hash_workers: int = Field(default=1, ge=1, le=16)
     require_baseline: bool = False
     accept_in_window: bool = True
+    # Skip the walk of a run when Linux inotify reported no change in the tree since a
+    # full walk (checks/integrity/watch.py), at most ``full_walk_every`` long: what inotify
+    # cannot see (writes through a shared mapping, the block device, another host of a
+    # network file system) is found by that walk and by the rolling re-hash.
+    watch_changes: bool = True
+    full_walk_every: PositiveDuration = 3600.0
 
 
 def tree_root(spec_path: Path | None, site: Any) -> str:
@@ -117,7 +127,19 @@ class CodeIntegrityCheck:
         self.isolated = isolated
         self.settings = Settings(spec.interval, spec.timeout, tuple(spec.ignore),
                                  spec.io_budget, spec.hash_workers, spec.require_baseline,
-                                 spec.accept_in_window)
+                                 spec.accept_in_window, spec.full_walk_every)
+        self._watch: int | None = None  # the inotify instance, opened by the first run
+        self._token = ""
+
+    def _watch_fd(self) -> int | None:
+        """This check's inotify instance (kept for its lifetime: the watches live in it),
+        None when ``watch_changes`` is off or the system has none."""
+        if self.spec.watch_changes and self._watch is None:
+            self._watch = open_instance()
+            if self._watch is not None:
+                self._token = uuid.uuid4().hex
+                weakref.finalize(self, os.close, self._watch)
+        return self._watch
 
     async def run(self, ctx: CheckContext) -> Result:
         return await self.verify(ctx, windows=())  # windows arrive with the alerting work
@@ -126,12 +148,14 @@ class CodeIntegrityCheck:
         if ctx.state_dir is None:
             raise CheckUnavailable("needs Vigil's state directory to keep the baseline")
         now = ctx.now()
+        fd = self._watch_fd()
         job = Job(self.settings, ctx.target.name, tree_root(self.spec.path, ctx.site),
-                  ctx.state_dir, now, covered_by_window(now, windows))
+                  ctx.state_dir, now, covered_by_window(now, windows), fd, self._token)
         try:
             if self.isolated:
                 return await run_isolated(run_job, job, timeout=ctx.timeout,
-                                          what="code integrity run")
+                                          what="code integrity run",
+                                          pass_fds=() if fd is None else (fd,))
             return await ctx.run_blocking(lambda: run_job(job, ctx.now))
         except (NoBaseline, ScanError) as exc:
             raise CheckUnavailable(str(exc)) from None

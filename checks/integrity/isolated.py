@@ -44,9 +44,11 @@ class IsolatedError(Exception):
         self.kind = kind
 
 
-async def run_isolated(fn: Callable[[Any], T], arg: Any, *, timeout: float, what: str) -> T:
+async def run_isolated(fn: Callable[[Any], T], arg: Any, *, timeout: float, what: str,
+                       pass_fds: tuple[int, ...] = ()) -> T:
     """``fn(arg)`` in a child process, within ``timeout`` seconds; raises IsolatedError
-    (its message names ``what`` where the child did not say it itself)."""
+    (its message names ``what`` where the child did not say it itself). ``pass_fds``:
+    descriptors the child inherits, at the same numbers."""
     import asyncio  # (here: the child, this module's __main__, runs no event loop)
 
     job = pickle.dumps((fn, arg), protocol=pickle.HIGHEST_PROTOCOL)
@@ -61,6 +63,7 @@ async def run_isolated(fn: Callable[[Any], T], arg: Any, *, timeout: float, what
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
+        pass_fds=pass_fds,
     )
     try:
         async with asyncio.timeout(timeout):

@@ -19,6 +19,7 @@ from checks.integrity.hashing import Deadline
 from checks.integrity.judging import judge
 from checks.integrity.patterns import PathRules
 from checks.integrity.store import IntegrityStore
+from checks.integrity.watch import Hints, Watching
 from monitor.kernel.result import Result
 
 
@@ -33,6 +34,7 @@ class Settings:
     hash_workers: int
     require_baseline: bool
     accept_in_window: bool
+    full_walk_every: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,8 @@ class Job:
     state_dir: Path
     now: float  # the run's time (the context's clock)
     covered: bool  # inside a maintenance window
+    watch_fd: int | None = None  # the check's inotify instance (watch.py), passed down
+    watch_token: str = ""
 
 
 def run_job(job: Job, clock: Callable[[], float] | None = None) -> Result:
@@ -62,8 +66,11 @@ def run_job(job: Job, clock: Callable[[], float] | None = None) -> Result:
         deadline=Deadline(clock, now + spec.timeout * 0.7),
         workers=spec.hash_workers,
     )
+    watching = None if job.watch_fd is None else Watching(
+        Hints(job.watch_fd), job.watch_token, spec.full_walk_every)
     with IntegrityStore.in_state_dir(job.state_dir) as store:
-        out = verify(store, tree, limits, now, create=not spec.require_baseline)
+        out = verify(store, tree, limits, now, create=not spec.require_baseline,
+                     watching=watching)
         if (
             job.covered
             and spec.accept_in_window

@@ -161,6 +161,7 @@ def _details(spec: Budget, out: Outcome, new_scripts: list[str],
         "read_bytes": out.read_bytes,
         "rehash_period_seconds": rehash_period(spec, out.scan.total_bytes),
         "last_full_rehash_seconds": out.cursor.last_cycle_seconds,
+        "walk": "full" if out.walked else "skipped: no change reported since the last full walk",
     }
     if out.baseline_run is not None:
         details["baseline"] = {"at": out.baseline_run.at, "by": out.baseline_run.actor}

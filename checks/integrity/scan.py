@@ -13,6 +13,7 @@ import hashlib
 import marshal
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -86,10 +87,11 @@ def fingerprint(files: dict[str, FileStat]) -> bytes:
 
 
 def scan(root: str, rules: PathRules | None = None, *, under: str = "",
-         prune: PathRules | None = None) -> Scan:
+         prune: PathRules | None = None, watch: Callable[[str], None] | None = None) -> Scan:
     """Every regular file and symlink below ``root`` (or below ``root/under``), skipping
     paths ``rules`` matches; directories ``prune`` matches are listed in Scan.pruned and
-    not entered. Special files are listed, not followed or read."""
+    not entered. Special files are listed, not followed or read. ``watch(rel)`` is called
+    for each directory opened, before it is listed (checks/integrity/watch.py)."""
     try:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
@@ -99,7 +101,7 @@ def scan(root: str, rules: PathRules | None = None, *, under: str = "",
     try:
         pending = [under.strip("/")]
         while pending:
-            _scan_dir(root_fd, pending.pop(), rules, result, pending, prune)
+            _scan_dir(root_fd, pending.pop(), rules, result, pending, prune, watch)
     finally:
         os.close(root_fd)
     return result
@@ -136,10 +138,12 @@ def open_dir(root_fd: int, rel: str, out: Scan) -> int | None:
 
 
 def _scan_dir(root_fd: int, rel: str, rules: PathRules | None, out: Scan, pending: list[str],
-              prune: PathRules | None) -> None:
+              prune: PathRules | None, watch: Callable[[str], None] | None = None) -> None:
     fd = open_dir(root_fd, rel, out)
     if fd is None:
         return
+    if watch is not None:
+        watch(rel)
     prefix = f"{rel}/" if rel else ""
     files = out.files
     try:

@@ -26,13 +26,13 @@ from typing import Any
 from checks.integrity.records import (
     Cursor,
     Record,
-    Run,
     fs_text,
     pack_hashes,
     records_of,
     rows_of,
     unpack_hashes,
 )
+from checks.integrity.runlog import RunLog
 from checks.integrity.scan import FileStat
 from checks.integrity.tables import COLUMNS, DIFFERING, UPSERT, ensure_schema, upsert_twice
 from monitor.kernel.database import write_transaction
@@ -44,7 +44,7 @@ def _b(text: str | None) -> bytes | None:
     return None if text is None else os.fsencode(text)
 
 
-class IntegrityStore:
+class IntegrityStore(RunLog):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         ensure_schema(self.path)
@@ -102,18 +102,40 @@ class IntegrityStore:
     def scan_matches(self, site: str, tree: str, fingerprint: bytes) -> bool:
         """Whether ``fingerprint`` is the one saved at the tree's current generation: then
         the observed rows hold exactly that scan's paths and stats (save_scan)."""
-        tree_id = self._tree(site, tree)
+        row = self._read_scan(self._tree(site, tree))
+        return row[1] == row[0] and row[2] == fingerprint
+
+    def quiet_scan(self, site: str, tree: str, token: str, root: str, since: float,
+                   ) -> bytes | None:
+        """The saved scan's fingerprint, if the observed rows still hold that scan and it
+        was a full walk under the watches of ``token``, of the directory ``root``, after
+        ``since`` (checks/integrity/watch.py); else None."""
+        row = self._read_scan(self._tree(site, tree))
+        generation, scanned, fingerprint, *armed = row
+        if scanned != generation or armed[1:3] != [token, root] or (armed[3] or 0) <= since:
+            return None
+        return fingerprint  # type: ignore[no-any-return]
+
+    def arm(self, site: str, tree: str, token: str | None, root: str | None,
+            at: float) -> None:
+        """Record a full walk made under the watches of ``token`` (None: not usable)."""
+        with self._tx() as db:
+            db.execute("UPDATE integrity_trees SET watch_token=?, watch_root=?, walked_at=? "
+                       "WHERE id=?", (token, root, at, self._tree(site, tree)))
+
+    def _read_scan(self, tree_id: int) -> tuple[Any, ...]:
         row = self._db.execute(
-            "SELECT t.generation, t.scan_generation, t.scan_fingerprint, h.generation "
+            "SELECT t.generation, t.scan_generation, t.scan_fingerprint, h.generation, "
+            "t.watch_token, t.watch_root, t.walked_at "
             "FROM integrity_trees t LEFT JOIN integrity_scan_hashes h ON h.tree_id = t.id "
             "WHERE t.id=?", (tree_id,)).fetchone()
         self._generations[tree_id] = row[0]
         self._scans[tree_id] = (row[1], row[2])
         self._hashed[tree_id] = row[3]
-        return row[1] == row[0] and row[2] == fingerprint
+        return tuple(row)
 
     def save_scan(self, site: str, tree: str, fingerprint: bytes,
-                  observed: Mapping[str, Record] | None = None) -> None:
+                  observed: Mapping[str, Record] | None = None) -> bool:
         """Record that the observed rows now hold exactly the scan of ``fingerprint``:
         only if no other writer changed a row of the tree since this store's last write
         (or since scan_matches read the generation, if it wrote nothing). ``observed``,
@@ -124,7 +146,7 @@ class IntegrityStore:
             observed = None  # (load_hashes takes the rows of such a tree: see there)
         if self._scans.get(tree_id) == (generation, fingerprint) and (
                 observed is None or self._hashed.get(tree_id) == generation):
-            return  # saved already, nothing written since
+            return True  # saved already, nothing written since
         with self._tx() as db:
             saved = db.execute("UPDATE integrity_trees SET scan_generation=generation, "
                                "scan_fingerprint=? WHERE id=? AND generation=?",
@@ -139,6 +161,7 @@ class IntegrityStore:
                     db.execute("INSERT INTO integrity_scan_hashes (generation, hashes, "
                                "tree_id) VALUES (?, ?, ?)", hashes)
                 self._hashed[tree_id] = generation
+        return bool(saved)
 
     def load_hashes(self, site: str, tree: str, files: Mapping[str, FileStat],
                     ) -> dict[str, Record] | None:
@@ -273,38 +296,6 @@ class IntegrityStore:
             db.execute("UPDATE integrity_trees SET compared_generation=?, comparison=? "
                        "WHERE id=? AND generation=?",
                        (generation, json.dumps(comparison), tree_id, generation))
-
-    # -- runs ---------------------------------------------------------------------------
-    def add_run(self, site: str, tree: str, kind: str, at: float, actor: str, *,
-                files: int = 0, bytes_read: int = 0, added: int = 0, removed: int = 0,
-                modified: int = 0, detail: Mapping[str, Any] | None = None) -> None:
-        tree_id = self._tree(site, tree)
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO integrity_runs (tree_id, kind, at, actor, files, bytes_read, "
-                "added, removed, modified, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (tree_id, kind, at, actor, files, bytes_read, added, removed, modified,
-                 json.dumps(dict(detail or {}), default=str)))
-
-    def last_run(self, site: str, tree: str, *kinds: str) -> Run | None:
-        marks = ", ".join("?" for _ in kinds)
-        row = self._db.execute(
-            f"SELECT kind, at, actor, files, detail FROM integrity_runs WHERE tree_id=? AND "
-            f"kind IN ({marks}) ORDER BY at DESC, id DESC LIMIT 1",
-            (self._tree(site, tree), *kinds)).fetchone()
-        return Run(row[0], row[1], row[2], row[3], json.loads(row[4])) if row else None
-
-    def runs_between(self, site: str, since: float, until: float) -> list[tuple[str, Run]]:
-        """(root, run) of every run on any tree of ``site`` in [since, until), oldest first;
-        the run's detail carries its added/removed/modified counts."""
-        rows = self._db.execute(
-            "SELECT t.root, r.kind, r.at, r.actor, r.files, r.detail, r.added, r.removed, "
-            "r.modified FROM integrity_runs r JOIN integrity_trees t ON t.id = r.tree_id "
-            "WHERE t.site=? AND r.at >= ? AND r.at < ? ORDER BY r.at, r.id",
-            (site, since, until)).fetchall()
-        return [(fs_text(row[0]) or "", Run(row[1], row[2], row[3], row[4], {
-            **json.loads(row[5]), "added": row[6], "removed": row[7], "modified": row[8]}))
-            for row in rows]
 
 
 def _bump(db: sqlite3.Connection, tree_id: int) -> int:

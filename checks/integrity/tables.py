@@ -60,6 +60,13 @@ MIGRATIONS = Migrations("integrity", (
         tree_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL, hashes BLOB NOT NULL
     );
     """,
+    # The last full walk made under inotify watches (checks/integrity/watch.py): the
+    # instance's token, the root directory it walked (device:inode) and when.
+    """
+    ALTER TABLE integrity_trees ADD COLUMN watch_token TEXT;
+    ALTER TABLE integrity_trees ADD COLUMN watch_root TEXT;
+    ALTER TABLE integrity_trees ADD COLUMN walked_at REAL;
+    """,
 ), legacy=(2, 0, 0))
 
 COLUMNS = ("path, kind, size, mode, uid, gid, mtime_ns, ctime_ns, ino, link_target, "
