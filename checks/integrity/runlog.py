@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -14,13 +14,10 @@ from checks.integrity.records import Run, fs_text
 
 
 class RunLog:
+    # Provided by IntegrityStore: its connection, tree-id lookup and write transaction.
     _db: sqlite3.Connection
-
-    def _tree(self, site: str, tree: str) -> int:
-        raise NotImplementedError  # (IntegrityStore's)
-
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError  # (IntegrityStore's)
+    _tree: Callable[[str, str], int]
+    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
 
     def add_run(self, site: str, tree: str, kind: str, at: float, actor: str, *,
                 files: int = 0, bytes_read: int = 0, added: int = 0, removed: int = 0,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import array
 import ctypes
 import fcntl
+import functools
 import os
 import sys
 import termios
@@ -52,6 +53,7 @@ CHANGES = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO 
 _MASK = CHANGES | IN_ONLYDIR | IN_DONT_FOLLOW
 
 
+@functools.cache  # (loaded once per process: open_instance and every Hints use it)
 def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
