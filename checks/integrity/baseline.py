@@ -71,6 +71,7 @@ class Outcome:
     baseline_run: Run | None = None
     accepted_in_window: list[str] = field(default_factory=list)
     walked: bool = True  # False: no change reported since a full walk (watch.py)
+    walks_every_run: str = ""  # why no later run can skip its walk (watch.py), if lasting
 
 
 class NoBaseline(Exception):
@@ -152,7 +153,8 @@ def verify(store: IntegrityStore, tree: Tree, limits: Limits, now: float, *,
                                 scanned if unchanged else fingerprint(found.files),
                                 seen.current if whole else None)
         if watching is not None and walked:
-            watching.walked(store, tree.site, tree.root, found, saved, now)
+            out.walks_every_run = watching.walked(store, tree.site, tree.root, found, saved,
+                                                  now)
     return out
 
 

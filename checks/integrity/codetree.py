@@ -45,7 +45,7 @@ from checks.integrity.isolated import IsolatedError, run_isolated
 from checks.integrity.job import Job, Settings, run_job
 from checks.integrity.judging import LISTED, judge, rehash_period
 from checks.integrity.scan import ScanError
-from checks.integrity.watch import open_instance
+from checks.integrity.watch import instance_problem, open_instance
 from monitor.kernel.metric import MetricSpec, declare
 from monitor.kernel.result import Result
 from monitor.kernel.spec import CheckSpec, PositiveDuration
@@ -130,14 +130,17 @@ class CodeIntegrityCheck:
                                  spec.accept_in_window, spec.full_walk_every)
         self._watch: int | None = None  # the inotify instance, opened by the first run
         self._token = ""
+        self._watch_problem = ""  # why it could not be opened (tried again each run)
 
     def _watch_fd(self) -> int | None:
         """This check's inotify instance (kept for its lifetime: the watches live in it),
         None when ``watch_changes`` is off or the system has none."""
         if self.spec.watch_changes and self._watch is None:
             self._watch = open_instance()
-            if self._watch is not None:
-                self._token = uuid.uuid4().hex
+            if self._watch is None:
+                self._watch_problem = instance_problem()
+            else:
+                self._watch_problem, self._token = "", uuid.uuid4().hex
                 weakref.finalize(self, os.close, self._watch)
         return self._watch
 
@@ -150,7 +153,8 @@ class CodeIntegrityCheck:
         now = ctx.now()
         fd = self._watch_fd()
         job = Job(self.settings, ctx.target.name, tree_root(self.spec.path, ctx.site),
-                  ctx.state_dir, now, covered_by_window(now, windows), fd, self._token)
+                  ctx.state_dir, now, covered_by_window(now, windows), fd, self._token,
+                  self._watch_problem)
         try:
             if self.isolated:
                 return await run_isolated(run_job, job, timeout=ctx.timeout,

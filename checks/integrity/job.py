@@ -47,6 +47,7 @@ class Job:
     covered: bool  # inside a maintenance window
     watch_fd: int | None = None  # the check's inotify instance (watch.py), passed down
     watch_token: str = ""
+    watch_problem: str = ""  # why there is no instance although the spec asks for one
 
 
 def run_job(job: Job, clock: Callable[[], float] | None = None) -> Result:
@@ -71,6 +72,7 @@ def run_job(job: Job, clock: Callable[[], float] | None = None) -> Result:
     with IntegrityStore.in_state_dir(job.state_dir) as store:
         out = verify(store, tree, limits, now, create=not spec.require_baseline,
                      watching=watching)
+        out.walks_every_run = out.walks_every_run or job.watch_problem
         if (
             job.covered
             and spec.accept_in_window

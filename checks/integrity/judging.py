@@ -144,6 +144,14 @@ def _samples(spec: Budget, out: Outcome, new_scripts: list[str]) -> tuple[Sample
     return tuple(samples)
 
 
+def _walk(out: Outcome) -> str:
+    if not out.walked:
+        return "skipped: no change reported since the last full walk"
+    if out.walks_every_run:  # (the CPU a skip saves is lost until the cause goes)
+        return f"full; every run walks while this lasts: {out.walks_every_run}"
+    return "full"
+
+
 def _details(spec: Budget, out: Outcome, new_scripts: list[str],
              critical_mods: list[str]) -> dict[str, Any]:
     diff = out.diff
@@ -161,7 +169,7 @@ def _details(spec: Budget, out: Outcome, new_scripts: list[str],
         "read_bytes": out.read_bytes,
         "rehash_period_seconds": rehash_period(spec, out.scan.total_bytes),
         "last_full_rehash_seconds": out.cursor.last_cycle_seconds,
-        "walk": "full" if out.walked else "skipped: no change reported since the last full walk",
+        "walk": _walk(out),
     }
     if out.baseline_run is not None:
         details["baseline"] = {"at": out.baseline_run.at, "by": out.baseline_run.actor}

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import errno
 import fcntl
 import functools
 import os
@@ -67,10 +68,32 @@ def _libc() -> ctypes.CDLL | None:
 
 def open_instance() -> int | None:
     """A new inotify instance (non-blocking, not inherited unless passed on purpose), or
-    None where there is none (not Linux, no instance left: fs.inotify.max_user_instances)."""
+    None where there is none (not Linux, no instance left: fs.inotify.max_user_instances;
+    instance_problem() says which)."""
     libc = _libc()
     fd = -1 if libc is None else libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
     return fd if fd >= 0 else None
+
+
+def instance_problem() -> str:
+    """Why open_instance() just returned None, for the operator."""
+    if _libc() is None:
+        return "inotify is not available on this system"
+    err = ctypes.get_errno()
+    if err == errno.EMFILE:
+        return (f"no inotify instance left: {_limit('max_user_instances')}, or the "
+                "process's open-file limit, was reached")
+    return f"no inotify instance: {os.strerror(err)}"
+
+
+def _limit(name: str) -> str:
+    """``fs.inotify.<name> = N`` as the kernel has it now (or the name alone)."""
+    try:
+        with open(f"/proc/sys/fs/inotify/{name}") as sysctl:
+            value = int(sysctl.read())
+    except (OSError, ValueError):
+        return f"fs.inotify.{name}"
+    return f"fs.inotify.{name} = {value:,}"
 
 
 class Hints:
@@ -80,6 +103,7 @@ class Hints:
         self.fd = fd
         self._libc = _libc()
         self.complete = self._libc is not None  # every directory walked got its watch
+        self.problem = "" if self.complete else "inotify is not available on this system"
 
     def pending(self) -> bool:
         """Whether anything was reported and not cleared yet (read without consuming it).
@@ -107,6 +131,15 @@ class Hints:
         if self.complete and self._libc.inotify_add_watch(  # type: ignore[union-attr]
                 self.fd, os.fsencode(path), mask) < 0:
             self.complete = False
+            self.problem = add_problem(ctypes.get_errno())
+
+
+def add_problem(err: int) -> str:
+    """Why a directory got no watch (errno of inotify_add_watch), for the operator."""
+    if err == errno.ENOSPC:  # the per-user watch limit, shared by every instance
+        return (f"inotify's watch limit was reached ({_limit('max_user_watches')}; each "
+                "directory of the tree needs one)")
+    return f"inotify could not watch a directory: {os.strerror(err)}"
 
 
 @dataclass(slots=True)
@@ -141,13 +174,17 @@ class Watching:
         return fingerprint, store.load(site, root, "observed", brief=True)
 
     def walked(self, store: IntegrityStore, site: str, root: str, found: Scan, saved: bool,
-               now: float) -> None:
+               now: float) -> str:
         """After a full walk: later runs may skip theirs if every directory got its watch,
         the walk found nothing it reports each run (special files, unreadable or vanished
-        paths) and its scan was saved."""
-        usable = (saved and self.hints.complete and self.identity is not None
-                  and not (found.special or found.unreadable or found.vanished or found.pruned))
+        paths) and its scan was saved. Returns why every run will walk while it lasts
+        ("" when it will not, or for a passing cause: a vanished path, a concurrent write)."""
+        lasting = (self.hints.problem if not self.hints.complete
+                   else "the tree holds special files or paths that cannot be read"
+                   if found.special or found.unreadable or found.pruned else "")
+        usable = (saved and not lasting and self.identity is not None and not found.vanished)
         store.arm(site, root, self.token if usable else None, self.identity, now)
+        return lasting
 
     def walker(self, root: str) -> Callable[[str], None]:
         """scan()'s per-directory callback: watch ``root/rel``."""

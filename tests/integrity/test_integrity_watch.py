@@ -5,6 +5,8 @@ and report it. Real inotify on a real tree (Vigil runs on Linux)."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
 from collections.abc import Callable
@@ -13,9 +15,9 @@ from pathlib import Path
 import pytest
 from integrity_helpers import context
 
-from checks.integrity import baseline
+from checks.integrity import baseline, codetree, watch
 from checks.integrity.baseline import Limits, Outcome, Tree, verify
-from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec
+from checks.integrity.codetree import CodeIntegrityCheck, CodeIntegritySpec, judge
 from checks.integrity.store import IntegrityStore
 from checks.integrity.watch import Hints, Watching, open_instance
 from monitor.kernel.result import Status
@@ -170,15 +172,49 @@ def test_reports_cleared_by_a_run_that_died_still_make_the_next_run_walk(
     assert out.walked and "version.php" in out.diff.modified
 
 
-def test_a_walk_whose_watches_were_not_all_added_is_never_skipped(
-        site, state_dir, clock, instance, monkeypatch) -> None:
-    def limit_reached(self: Hints, path: str, *, root: bool = False) -> None:
-        self.complete = False  # as when fs.inotify.max_user_watches is reached
+class WatchLimit:
+    """libc whose inotify_add_watch fails as the kernel does at fs.inotify.max_user_watches
+    (a global limit: lowering it here would starve every other process of the host)."""
 
-    monkeypatch.setattr(Hints, "add", limit_reached)
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+
+    def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
+        if self.allowed == 0:
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        self.allowed -= 1
+        return 1
+
+
+def test_a_walk_whose_watches_were_not_all_added_is_never_skipped_and_says_why(
+        site, state_dir, clock, instance, monkeypatch) -> None:
+    monkeypatch.setattr(watch, "_libc", lambda: WatchLimit(allowed=2))
     with IntegrityStore.in_state_dir(state_dir) as store:
         for _ in range(3):
-            assert run(store, site.root, instance, clock.now).walked
+            out = run(store, site.root, instance, clock.now)
+            assert out.walked
+            assert "inotify's watch limit was reached (fs.inotify.max_user_watches = " in (
+                out.walks_every_run)
+    result = judge(CodeIntegritySpec.model_validate({"type": "code_integrity"}), out,
+                   clock.now, covered=False)
+    assert result.details["walk"].startswith(
+        "full; every run walks while this lasts: inotify's watch limit was reached")
+
+
+async def test_a_check_without_an_inotify_instance_walks_every_run_and_says_why(
+        site, state_dir, clock, monkeypatch) -> None:
+    def none_left() -> None:
+        ctypes.set_errno(errno.EMFILE)  # as inotify_init1 at fs.inotify.max_user_instances
+
+    monkeypatch.setattr(codetree, "open_instance", none_left)
+    check = CodeIntegrityCheck(CodeIntegritySpec.model_validate({"type": "code_integrity"}))
+    for _ in range(2):
+        result = await check.run(context(site, state_dir, clock))
+        assert result.details["walk"].startswith(
+            "full; every run walks while this lasts: no inotify instance left: "
+            "fs.inotify.max_user_instances = ")
+        clock.advance(300)
 
 
 def test_a_tree_holding_a_special_file_is_walked_every_run(site, state_dir, clock,
@@ -188,6 +224,8 @@ def test_a_tree_holding_a_special_file_is_walked_every_run(site, state_dir, cloc
         for _ in range(3):
             out = run(store, site.root, instance, clock.now)
             assert out.walked and out.scan.special == [("lib/pipe", "fifo")]
+            assert out.walks_every_run == ("the tree holds special files or paths that "
+                                           "cannot be read")
 
 
 async def test_the_check_skips_the_walk_in_its_child_and_reports_a_change(
