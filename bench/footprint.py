@@ -196,6 +196,17 @@ def cpu_by_minute(fig: Figures) -> list[str]:
             for m in range(1, minutes + 1)]
 
 
+def interpreter_build(python: str) -> str:
+    """Version and linkage of the daemon's interpreter: a shared-library build (pyenv's)
+    keeps ~8 MB more resident than a distribution's static one for the same imports."""
+    code = ("import sys; print(sys.version.split()[0], 'libpython shared' if 'libpython' in "
+            "open('/proc/self/maps').read() else 'libpython linked in')")  # (sysconfig: how
+    # the distribution built its libpython, not whether this executable uses it)
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=False)
+    return done.stdout.strip() or f"could not ask it: {done.stderr.strip()[-200:]}"
+
+
 def report(fig: Figures, site: MoodleSite, checks: list[dict[str, Any]],
            args: argparse.Namespace) -> None:
     rss = fig.rss_mb()
@@ -206,7 +217,8 @@ def report(fig: Figures, site: MoodleSite, checks: list[dict[str, Any]],
           f"{len(checks) - configured} of alerting's synthetic ones, 1 Moodle 5.1 site); "
           f"database {site.loaded}; code tree {site.tree_files:,} files "
           f"{site.tree_bytes / 1e6:,.0f} MB; /metrics every 15 s ({fig.scrapes} scrapes); "
-          f"1 webhook receiver; vigil ran on {args.vigil_python}; code tree baseline "
+          f"1 webhook receiver; vigil ran on {args.vigil_python} "
+          f"({interpreter_build(args.vigil_python)}); code tree baseline "
           + ("recorded by the daemon's own first runs (--first-baseline)" if args.first_baseline
              else "recorded beforehand by `vigil integrity baseline`, as at install"))
     marks = [m for m in (1, 2, 5, 10, 20, 30, 60) if m <= args.minutes] + [args.minutes]
