@@ -135,7 +135,10 @@ class Hints:
 
 
 def add_problem(err: int) -> str:
-    """Why a directory got no watch (errno of inotify_add_watch), for the operator."""
+    """Why a directory got no watch (errno of inotify_add_watch), for the operator; ""
+    for a directory that went away meanwhile (this walk only)."""
+    if err == errno.ENOENT:
+        return ""
     if err == errno.ENOSPC:  # the per-user watch limit, shared by every instance
         return (f"inotify's watch limit was reached ({_limit('max_user_watches')}; each "
                 "directory of the tree needs one)")
@@ -182,7 +185,8 @@ class Watching:
         lasting = (self.hints.problem if not self.hints.complete
                    else "the tree holds special files or paths that cannot be read"
                    if found.special or found.unreadable or found.pruned else "")
-        usable = (saved and not lasting and self.identity is not None and not found.vanished)
+        usable = (saved and self.hints.complete and not lasting and self.identity is not None
+                  and not found.vanished)
         store.arm(site, root, self.token if usable else None, self.identity, now)
         return lasting
 

@@ -176,12 +176,13 @@ class WatchLimit:
     """libc whose inotify_add_watch fails as the kernel does at fs.inotify.max_user_watches
     (a global limit: lowering it here would starve every other process of the host)."""
 
-    def __init__(self, allowed: int) -> None:
+    def __init__(self, allowed: int, error: int = errno.ENOSPC) -> None:
         self.allowed = allowed
+        self.error = error
 
     def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
         if self.allowed == 0:
-            ctypes.set_errno(errno.ENOSPC)
+            ctypes.set_errno(self.error)
             return -1
         self.allowed -= 1
         return 1
@@ -200,6 +201,17 @@ def test_a_walk_whose_watches_were_not_all_added_is_never_skipped_and_says_why(
                    clock.now, covered=False)
     assert result.details["walk"].startswith(
         "full; every run walks while this lasts: inotify's watch limit was reached")
+
+
+def test_a_directory_gone_before_its_watch_was_added_makes_only_the_next_run_walk(
+        site, state_dir, clock, instance, monkeypatch) -> None:
+    monkeypatch.setattr(watch, "_libc", lambda: WatchLimit(allowed=2, error=errno.ENOENT))
+    with IntegrityStore.in_state_dir(state_dir) as store:
+        out = run(store, site.root, instance, clock.now)
+        assert out.walked and out.walks_every_run == ""  # (passing: not "every run")
+        monkeypatch.undo()
+        assert run(store, site.root, instance, clock.now).walked  # not armed by that walk
+        assert not run(store, site.root, instance, clock.now).walked
 
 
 async def test_a_check_without_an_inotify_instance_walks_every_run_and_says_why(
