@@ -197,8 +197,8 @@ def cpu_by_minute(fig: Figures) -> list[str]:
 
 
 def interpreter_build(python: str) -> str:
-    """Version and linkage of the daemon's interpreter: a shared-library build (pyenv's)
-    keeps ~8 MB more resident than a distribution's static one for the same imports."""
+    """Version and linkage of the daemon's interpreter (pyenv builds a shared libpython,
+    Debian links it into /usr/bin/python3.11): part of what the RSS figures depend on."""
     code = ("import sys; print(sys.version.split()[0], 'libpython shared' if 'libpython' in "
             "open('/proc/self/maps').read() else 'libpython linked in')")  # (sysconfig: how
     # the distribution built its libpython, not whether this executable uses it)
