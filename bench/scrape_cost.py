@@ -6,7 +6,8 @@ then ``--scrapes`` times: records ``--interval``-second checks' worth of new sta
 15 s in 1 s ticks (a quarter of the checks at 60 s), with the daemon's warming step every
 2 s where the tree has one, and scrapes. Prints the CPU milliseconds (process time) of
 each part: warming between scrapes, the scrape on the event loop (plain body), and the
-gzip of the body (a worker thread in the daemon). CPU seconds survive a busy machine
+gzip of the body (``--secrets``: with two secrets registered, masked first, as in a config
+with credentials). CPU seconds survive a busy machine
 better than wall time; compare two trees in one sitting:
 
     python bench/scrape_cost.py                       # this tree
@@ -37,6 +38,11 @@ try:  # this round's warming and gzip; absent on trees before it
     from monitor.app.scrape import Gzip, Scrape
 except ImportError:
     Scrape = None  # type: ignore[assignment,misc]
+try:  # masking piece by piece (seventh session); absent on trees before it
+    from monitor.app.scrape import Masked
+except ImportError:
+    Masked = None  # type: ignore[assignment,misc]
+from monitor.kernel.redact import SecretRegistry  # noqa: E402
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 CHECKS = [
@@ -97,7 +103,12 @@ def main() -> int:
     parser.add_argument("--sites", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=60.0)
     parser.add_argument("--scrapes", type=int, default=6)
+    parser.add_argument("--secrets", action="store_true",
+                        help="register two secrets (a database password, a webhook token), "
+                             "as a config with credentials does, and mask them per scrape")
     args = parser.parse_args()
+    secrets = SecretRegistry(["MoodleDb-2026!", "webhook-token-0123456789"]) if args.secrets \
+        else None
     rnd = random.Random(1)
     keys = [(f"site{i:04d}", check) for i in range(args.sites) for check in CHECKS]
     per_tick = round(len(keys) / args.interval)
@@ -111,10 +122,12 @@ def main() -> int:
         assert metrics.state is not None
         scrape = Scrape(registry, metrics.state) if Scrape is not None else None
         gzip = Gzip() if Scrape is not None else None
+        masked = Masked(secrets) if Masked is not None and secrets is not None else None
         lines = CheckLines()
         render(registry, metrics.state, lines, encoder, True)  # the first scrape
         if scrape is not None and gzip is not None:
-            gzip(scrape.parts(encoder, True))
+            first = scrape.parts(encoder, True)
+            gzip(masked(first) if masked is not None else first)
         rows: list[tuple[float, float, float]] = []
         now = 1.7e9
         for _ in range(args.scrapes):
@@ -132,6 +145,9 @@ def main() -> int:
                 body = b"".join(parts)
                 loop = cpu_ms(start)
                 start = time.process_time()
+                if secrets is not None:  # as monitor/app/web/api.py's /metrics route
+                    parts = masked(parts) if masked is not None else [
+                        secrets.redact_bytes(b"".join(parts))]
                 gzip(parts)
             else:
                 body = render(registry, metrics.state, lines, encoder, True)
@@ -143,6 +159,9 @@ def main() -> int:
             rows.append((warm, loop, cpu_ms(start)))
         store.close()
     print(
+        f"command: python bench/scrape_cost.py {' '.join(sys.argv[1:])}".rstrip()
+    )
+    print(
         f"scrape_cost: {args.sites} sites x {len(CHECKS)} checks, {per_tick} new states/s, "
         f"{len(body) / 2**20:.1f} MiB OpenMetrics body, tree "
         f"{'with' if scrape is not None else 'without'} warming"
@@ -150,7 +169,7 @@ def main() -> int:
     for name, col in (
         ("warming in the 15 s before a scrape", 0),
         ("scrape on the event loop (plain body)", 1),
-        ("gzip of the body (level 1)", 2),
+        ("gzip of the body (level 1)" + (", secrets masked first" if secrets else ""), 2),
     ):
         values = [row[col] for row in rows]
         print(

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from monitor.app import scrape as scrape_module
 from monitor.app.metrics import DaemonMetrics, build_registry
-from monitor.app.scrape import WARM_FOR, Gzip, Scrape, wants_gzip
+from monitor.app.scrape import WARM_FOR, Gzip, Masked, Scrape, wants_gzip
 from monitor.app.store import StateStore
 from monitor.app.web.api import create_app
 from monitor.app.web.redacting import RedactingApp
@@ -107,6 +107,33 @@ def test_gzip_compresses_again_only_the_pieces_that_changed() -> None:
     second = compress(pieces)
     assert gzip.decompress(second) == b"".join(pieces) and compress.compressed == 6
     assert compress(pieces) == second and compress.compressed == 6
+
+
+def test_secrets_are_masked_piece_by_piece_and_only_changed_pieces_are_searched_again() -> None:
+    line = f'lms_x{{device="{SECRET}"}} 1.0\n'.encode()
+    pieces = [b"# HELP lms_x x\n", line * 3, b"b 1.0\n" * 5000, line, b"# EOF\n"]
+    secrets = SecretRegistry([SECRET])
+    masked, compress = Masked(secrets), Gzip()
+    first = masked(pieces)
+    assert b"".join(first) == secrets.redact_bytes(b"".join(pieces))  # as the whole body
+    assert SECRET.encode() not in b"".join(first) and masked.searched == 5
+    assert first[2] is pieces[2]  # nothing to mask: the piece itself
+    compress(first)
+    pieces[2] = b"b 2.0\n" * 5000  # one family's values moved
+    second = masked(pieces)
+    assert masked.searched == 6 and second[1] is first[1] and second[3] is first[3]
+    assert gzip.decompress(compress(second)) == secrets.redact_bytes(b"".join(pieces))
+    assert compress.compressed == 6  # the masked pieces kept: only the moved one again
+
+
+def test_a_secret_registered_after_a_scrape_is_masked_in_every_piece_at_the_next() -> None:
+    later = "added-by-a-reload-0123"
+    pieces = [f'lms_x{{device="{later}"}} 1.0\n'.encode(), b"# EOF\n"]
+    secrets = SecretRegistry([SECRET])
+    masked = Masked(secrets)
+    assert masked(pieces) == pieces
+    secrets.add(later)
+    assert later.encode() not in b"".join(masked(pieces)) and masked.searched == 4
 
 
 def test_between_scrapes_new_states_are_rendered_ahead_and_the_warming_stops(

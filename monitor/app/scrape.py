@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.app.exposition import CheckLines, render_parts
 from monitor.app.metrics import StateCollector
+from monitor.kernel.redact import SecretRegistry
 
 log = logging.getLogger(__name__)
 WARM_EVERY = 2.0  # seconds between two warming steps (each ~4 ms + ~20 us a new state)
@@ -115,6 +116,39 @@ def wants_gzip(accept_encoding: str) -> bool:
                     weight = 0.0
         weights.setdefault(coding, weight)
     return weights.get("gzip", weights.get("*", 0.0)) > 0
+
+
+class Masked:
+    """The pieces of a body with every secret masked, each piece searched once.
+
+    A piece is kept (monitor/app/exposition.py) while its bytes stay the same, so only the
+    family blocks that changed since the last scrape are searched again, and an unchanged
+    piece comes back as the same object, which ``Gzip`` then does not compress again. At
+    1,000 sites (13 MB) masking the joined body took ~65 CPU-ms a scrape and made the whole
+    body one new piece to compress (~40 ms). A piece holds whole lines and the exposition
+    escapes newlines, so no secret spans two pieces: masking piece by piece masks what
+    masking the joined body did. A secret added since (a reload) searches them all again.
+    Called on the event loop.
+    """
+
+    def __init__(self, secrets: SecretRegistry) -> None:
+        self.secrets = secrets
+        self._kept: dict[int, tuple[bytes, bytes]] = {}  # id(piece) -> (piece, masked)
+        self._generation = secrets.generation
+        self.searched = 0  # pieces searched so far (tests count them)
+
+    def __call__(self, parts: Sequence[bytes]) -> list[bytes]:
+        if self._generation != self.secrets.generation:
+            self._kept, self._generation = {}, self.secrets.generation
+        kept: dict[int, tuple[bytes, bytes]] = {}
+        for part in parts:
+            entry = self._kept.get(id(part))
+            if entry is None or entry[0] is not part:
+                entry = (part, self.secrets.redact_bytes(part))
+                self.searched += 1
+            kept[id(part)] = entry
+        self._kept = kept  # pieces gone from the body drop out here
+        return [kept[id(part)][1] for part in parts]
 
 
 class Gzip:

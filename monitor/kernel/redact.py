@@ -43,6 +43,7 @@ class SecretRegistry:
         self._secrets: set[str] = set()
         self._forms: list[str] = []
         self._pattern: re.Pattern[str] | None = None
+        self.generation = 0  # counts the updates that added a secret (what redacted it)
         self.update(secrets)
 
     # -- registering ------------------------------------------------------------
@@ -61,6 +62,7 @@ class SecretRegistry:
             forms |= _forms_of(secret)
         self._forms = sorted((f for f in forms if len(f) >= MIN_SECRET), key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(f) for f in self._forms))
+        self.generation += 1
 
     def add_basic_auth(self, username: str, password: str) -> None:
         """Register ``password`` and the ``Authorization: Basic`` value it makes."""

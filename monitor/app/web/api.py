@@ -23,7 +23,7 @@ from alerts.snapshot import ack_json
 from alerts.store import AlertRecord
 from monitor import __version__
 from monitor.app.audit import AuditLog
-from monitor.app.scrape import Gzip, Scrape, wants_gzip
+from monitor.app.scrape import Gzip, Masked, Scrape, wants_gzip
 from monitor.app.store import StateStore
 from monitor.app.tokens import ApiToken
 from monitor.app.web import schemas as s
@@ -161,6 +161,7 @@ def core_operations(view: DaemonView) -> list[Operation]:
     state = getattr(getattr(view, "metrics", None), "state", None)  # the daemon's collector
     scrape = Scrape(view.registry, state) if state is not None else None
     secrets = getattr(view, "secrets", None)  # the daemon's SecretRegistry, if any
+    masked = Masked(secrets) if secrets is not None else None
     gzip = Gzip()
 
     async def metrics(request: Request, _: Inputs) -> Response:
@@ -171,8 +172,8 @@ def core_operations(view: DaemonView) -> list[Operation]:
         vary = {"Vary": "Accept-Encoding"}
         if not wants_gzip(request.headers.get("accept-encoding", "")):
             return Response(b"".join(parts), media_type=content_type, headers=vary)
-        if secrets:  # redacted before compressing: RedactingApp cannot read gzip
-            parts = [secrets.redact_bytes(b"".join(parts))]
+        if masked is not None and secrets:  # before compressing: RedactingApp cannot read gzip
+            parts = masked(parts)
         body = gzip(parts)  # on the loop: see Gzip
         return Response(body, media_type=content_type, headers={**vary, "Content-Encoding": "gzip"})
 
