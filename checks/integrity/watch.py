@@ -75,10 +75,13 @@ def open_instance() -> int | None:
     return fd if fd >= 0 else None
 
 
+NO_INOTIFY = "inotify is not available on this system"
+
+
 def instance_problem() -> str:
     """Why open_instance() just returned None, for the operator."""
     if _libc() is None:
-        return "inotify is not available on this system"
+        return NO_INOTIFY
     err = ctypes.get_errno()
     if err == errno.EMFILE:
         return (f"no inotify instance left: {_limit('max_user_instances')}, or the "
@@ -103,7 +106,7 @@ class Hints:
         self.fd = fd
         self._libc = _libc()
         self.complete = self._libc is not None  # every directory walked got its watch
-        self.problem = "" if self.complete else "inotify is not available on this system"
+        self.problem = "" if self.complete else NO_INOTIFY
 
     def pending(self) -> bool:
         """Whether anything was reported and not cleared yet (read without consuming it).

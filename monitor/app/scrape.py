@@ -118,37 +118,56 @@ def wants_gzip(accept_encoding: str) -> bool:
     return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
-class Masked:
-    """The pieces of a body with every secret masked, each piece searched once.
+class Kept:
+    """``make(piece)`` for each piece of a body, kept while the piece is the same object
+    (monitor/app/exposition.py keeps a family's block while none of its lines change), so
+    only the pieces that changed since the last call are worked on again."""
 
-    A piece is kept (monitor/app/exposition.py) while its bytes stay the same, so only the
-    family blocks that changed since the last scrape are searched again, and an unchanged
-    piece comes back as the same object, which ``Gzip`` then does not compress again. At
-    1,000 sites (13 MB) masking the joined body took ~65 CPU-ms a scrape and made the whole
-    body one new piece to compress (~40 ms). A piece holds whole lines and the exposition
-    escapes newlines, so no secret spans two pieces: masking piece by piece masks what
-    masking the joined body did. A secret added since (a reload) searches them all again.
-    Called on the event loop.
-    """
-
-    def __init__(self, secrets: SecretRegistry) -> None:
-        self.secrets = secrets
-        self._kept: dict[int, tuple[bytes, bytes]] = {}  # id(piece) -> (piece, masked)
-        self._generation = secrets.generation
-        self.searched = 0  # pieces searched so far (tests count them)
+    def __init__(self, make: Callable[[bytes], bytes]) -> None:
+        self.make = make
+        self._kept: dict[int, tuple[bytes, bytes]] = {}  # id(piece) -> (piece, made)
+        self.made = 0  # pieces worked on so far (tests count them)
 
     def __call__(self, parts: Sequence[bytes]) -> list[bytes]:
-        if self._generation != self.secrets.generation:
-            self._kept, self._generation = {}, self.secrets.generation
         kept: dict[int, tuple[bytes, bytes]] = {}
         for part in parts:
             entry = self._kept.get(id(part))
             if entry is None or entry[0] is not part:
-                entry = (part, self.secrets.redact_bytes(part))
-                self.searched += 1
+                entry = (part, self.make(part))
+                self.made += 1
             kept[id(part)] = entry
         self._kept = kept  # pieces gone from the body drop out here
         return [kept[id(part)][1] for part in parts]
+
+    def forget(self) -> None:
+        self._kept = {}
+
+
+class Masked:
+    """The pieces of a body with every secret masked, each piece searched once.
+
+    An unchanged piece is not searched again and comes back as the same object, which
+    ``Gzip`` then does not compress again. At 1,000 sites (13 MB) masking the joined body
+    took ~65 CPU-ms a scrape and made the whole body one new piece to compress (~40 ms).
+    A piece holds whole lines and the exposition escapes newlines, so no secret spans two
+    pieces: masking piece by piece masks what masking the joined body did. A secret added
+    since (a reload) searches them all again. Called on the event loop.
+    """
+
+    def __init__(self, secrets: SecretRegistry) -> None:
+        self.secrets = secrets
+        self._masked = Kept(secrets.redact_bytes)
+        self._generation = secrets.generation
+
+    @property
+    def searched(self) -> int:  # pieces searched so far (tests count them)
+        return self._masked.made
+
+    def __call__(self, parts: Sequence[bytes]) -> list[bytes]:
+        if self._generation != self.secrets.generation:
+            self._masked.forget()
+            self._generation = self.secrets.generation
+        return self._masked(parts)
 
 
 class Gzip:
@@ -166,28 +185,28 @@ class Gzip:
     """
 
     def __init__(self) -> None:
-        self._kept: dict[int, tuple[bytes, bytes]] = {}  # id(piece) -> (piece, deflated)
+        self._deflated = Kept(_deflate)
         self._lock = threading.Lock()
-        self.compressed = 0  # pieces compressed so far (tests count them)
+
+    @property
+    def compressed(self) -> int:  # pieces compressed so far (tests count them)
+        return self._deflated.made
 
     def __call__(self, parts: Sequence[bytes]) -> bytes:
         with self._lock:
-            kept: dict[int, tuple[bytes, bytes]] = {}
-            out = [_GZIP_HEADER]
+            out = [_GZIP_HEADER, *self._deflated(parts)]
             crc = 0
             for part in parts:
-                entry = self._kept.get(id(part))
-                if entry is None or entry[0] is not part:
-                    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-                    entry = (part, compressor.compress(part) + compressor.flush(zlib.Z_SYNC_FLUSH))
-                    self.compressed += 1
-                kept[id(part)] = entry
-                out.append(entry[1])
                 crc = zlib.crc32(part, crc)
-            self._kept = kept  # pieces gone from the body drop out here
             size = sum(len(part) for part in parts)
             out += (_FINAL_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF))
             return b"".join(out)
+
+
+def _deflate(piece: bytes) -> bytes:
+    """A raw deflate stream of ``piece`` ending in a sync flush (byte-aligned, not final)."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
 # gzip header (RFC 1952): magic, deflate, no flags, no mtime, no extra flags, OS unknown.
