@@ -340,6 +340,58 @@ async def test_run_forever_steps_until_stopped(store: StateStore) -> None:
     assert len(steps) == 2
 
 
+
+def _judged_in(evaluator: PolicyEvaluator, monkeypatch: Any) -> list[str]:
+    """The LMSs whose rules the evaluator judges, in order (one entry per rule)."""
+    seen: list[str] = []
+
+    def judge(lms: str, rule: Any, current: Any, now: float) -> int:
+        seen.append(f"judged {lms}")
+        return 0
+
+    monkeypatch.setattr(evaluator, "_predict", judge)
+    return seen
+
+
+async def test_the_daemon_task_lets_other_work_run_between_two_lmss(
+    store: StateStore, monkeypatch: Any
+) -> None:
+    # At 1,000 sites one step held the event loop ~1.8 s and every check due meanwhile
+    # started late: the task now gives the loop back after each LMS.
+    plan = WatchPlan.from_config(config("[alerts]\nevaluation_interval = 0.01\n"))
+    first, second = plan.lms_names[:2]
+    evaluator = PolicyEvaluator(store, plan)
+    seen = _judged_in(evaluator, monkeypatch)
+    stop = asyncio.Event()
+
+    async def other_work() -> None:
+        while not stop.is_set():
+            seen.append("other work")
+            if f"judged {second}" in seen:
+                stop.set()
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(asyncio.gather(
+        evaluator.run_forever(lambda: 1_800_000_000.0, stop), other_work()), timeout=5)
+    steps = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
+    start = steps.index(f"judged {first}")
+    assert steps[start:start + 3] == [f"judged {first}", "other work", f"judged {second}"]
+
+
+def test_a_reload_between_two_lmss_ends_that_step(store: StateStore, monkeypatch: Any) -> None:
+    plan = WatchPlan.from_config(config())
+    first = plan.lms_names[0]
+    evaluator = PolicyEvaluator(store, plan)
+    seen = _judged_in(evaluator, monkeypatch)
+    step = evaluator._each_lms(1_800_000_000.0)
+    next(step)  # the first LMS judged; the daemon task gives the loop back here
+    evaluator.configure(WatchPlan.from_config(config()))  # a reload meanwhile
+    assert list(step) == []  # the old plan's other LMSs are not judged any more
+    assert set(seen) == {f"judged {first}"}
+    evaluator.step(1_800_000_000.0)  # the next step judges the new plan, every LMS of it
+    assert len(set(seen)) == len(plan.lms_names)
+
+
 # -- wiring ---------------------------------------------------------------------------
 class ScriptedCheck:
     def __init__(self, results: list[Result]) -> None:
