@@ -17,6 +17,8 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator
+from itertools import groupby
+from operator import attrgetter
 
 from alerts import predict, slo
 from alerts.history import History, WatchPlan, labels_key
@@ -68,10 +70,13 @@ class PolicyEvaluator:
         2-core VM, and every check due meanwhile started late). Ends early if the plan is
         replaced meanwhile (a reload): the next step judges the new one."""
         plan = self.plan
-        current = _current_samples(self.store.states())
+        states = {lms: list(group) for lms, group in groupby(self.store.states(),
+                                                              key=attrgetter("lms"))}
+        wanted = {name for rule in plan.rules for name in (rule.metric, rule.reference) if name}
         for lms in plan.lms_names:
             if self.plan is not plan:
                 return
+            current = _current_samples(states.get(lms, []), wanted)
             recorded = 0
             for rule in plan.rules:
                 try:
@@ -148,11 +153,13 @@ class PolicyEvaluator:
                 self.logger.exception("prediction/SLO evaluation failed; retrying next interval")
 
 
-def _current_samples(states: list[CheckState]) -> CurrentSamples:
+def _current_samples(states: list[CheckState], wanted: set[str]) -> CurrentSamples:
+    """The latest value of each sample the rules read (``wanted`` metric names)."""
     current: CurrentSamples = {}
     for state in states:
         for sample in state.result.samples:
-            if math.isfinite(sample.value):  # NaN would make every comparison false
+            # NaN would make every comparison false
+            if sample.name in wanted and math.isfinite(sample.value):
                 key = (state.lms, state.check, sample.name, labels_key(sample.labels))
                 current[key] = float(sample.value)
     return current
